@@ -1,0 +1,85 @@
+/**
+ * Engine settings and their defaults. Each default names where it comes from.
+ * L3L4Builder validates and fills one of these; the engine and its flows read it.
+ */
+
+export type CongestionControlName = "reno" | "cubic";
+
+export interface EngineConfig {
+  /** Largest IP packet handed to l3Tx. RFC 894 Ethernet: 1500. */
+  mtu: number;
+  /** Bytes buffered per TCP flow in each direction (send queue; receive window + reassembly). */
+  tcpBufferSize: number;
+  /** ESTABLISHED with no data either way for this long: close (FIN). */
+  tcpIdleTimeoutMs: number;
+  /** Half-closed (FIN sent or received) with no data for this long: abort (RST). */
+  tcpHalfOpenIdleTimeoutMs: number;
+  /** An unfinished handshake (SYN-RECEIVED / SYN-SENT) gives up after this long. */
+  tcpHandshakeTimeoutMs: number;
+  /** Keep-alive idle time; 0 = off (RFC 9293 §3.8.4: off by default, >= 2 h if on). */
+  tcpKeepAliveMs: number;
+  /** Interval between keep-alive probes (Linux tcp_keepalive_intvl: 75 s). */
+  tcpKeepAliveIntervalMs: number;
+  /** Unanswered probes before the flow is aborted (Linux tcp_keepalive_probes: 9). */
+  tcpKeepAliveProbes: number;
+  /** TIME-WAIT length: 2*MSL; Linux uses a fixed 60 s (TCP_TIMEWAIT_LEN), as do we. */
+  tcpTimeWaitMs: number;
+  /** Delayed-ACK timer (RFC 9293 §3.8.6.3: MUST be < 0.5 s; Linux's minimum, 40 ms). */
+  tcpDelayedAckMs: number;
+  /** Minimum RTO: Linux's 200 ms (TCP_RTO_MIN), below RFC 6298 §2.4's 1 s as every modern stack. */
+  tcpMinRtoMs: number;
+  /** Retransmissions of one segment before the flow is aborted (Linux tcp_retries2: 15). */
+  tcpMaxRetries: number;
+  /** SYN-ACK / SYN retransmissions before giving up (Linux tcp_synack_retries: 5, tcp_syn_retries: 6). */
+  tcpSynRetries: number;
+  tcpCongestionControl: CongestionControlName;
+  /** Nagle's algorithm (RFC 9293 §3.7.4); off by default: proxies want latency. */
+  tcpNoDelay: boolean;
+  /** Out-of-order ranges held per flow before new ones are dropped. */
+  tcpMaxReassemblyRanges: number;
+  /** UDP flow idle timeout. */
+  udpIdleTimeoutMs: number;
+  /** Datagrams kept per UDP flow while its receive is paused. */
+  udpMaxQueuedDatagrams: number;
+  /** Most flows (TCP + UDP) at once; new ones are refused past it. */
+  maxFlows: number;
+  /** IP reassembly: datagrams being reassembled at once, and their timeout (RFC 791: 15 s; Linux ipfrag_time 30 s). */
+  maxReassemblies: number;
+  reassemblyTimeoutMs: number;
+  /** Largest reassembled datagram. */
+  maxDatagramSize: number;
+  /** Verify checksums of incoming packets (turn off only when the device already did: checksum offload). */
+  verifyChecksums: boolean;
+  /** TTL / hop limit of packets we originate. */
+  ttl: number;
+  /** Minimum gap between ICMP errors we send (RFC 1812 §4.3.2.8, RFC 4443 §2.4(f) rate limiting). */
+  icmpErrorIntervalMs: number;
+}
+
+export const DEFAULT_CONFIG: Readonly<EngineConfig> = Object.freeze({
+  mtu: 1500,
+  tcpBufferSize: 256 * 1024,
+  tcpIdleTimeoutMs: 7200_000,
+  tcpHalfOpenIdleTimeoutMs: 7200_000,
+  tcpHandshakeTimeoutMs: 15_000,
+  tcpKeepAliveMs: 0,
+  tcpKeepAliveIntervalMs: 75_000,
+  tcpKeepAliveProbes: 9,
+  tcpTimeWaitMs: 60_000,
+  tcpDelayedAckMs: 40,
+  tcpMinRtoMs: 200,
+  tcpMaxRetries: 15,
+  tcpSynRetries: 5,
+  tcpCongestionControl: "cubic",
+  tcpNoDelay: true,
+  tcpMaxReassemblyRanges: 32,
+  udpIdleTimeoutMs: 300_000,
+  udpMaxQueuedDatagrams: 256,
+  maxFlows: 1_000_000,
+  maxReassemblies: 256,
+  reassemblyTimeoutMs: 30_000,
+  maxDatagramSize: 65535,
+  verifyChecksums: true,
+  ttl: 64,
+  icmpErrorIntervalMs: 1,
+});

@@ -1,0 +1,186 @@
+/**
+ * Engine counters. Incremented in place on the hot path (plain number fields, no allocation);
+ * `snapshot()` copies them into a fresh object for `L3L4.stats()`.
+ */
+import { dropReasonName } from "./wire/drop.js";
+
+/**
+ * Drops the engine decides on above the parsers (lib/wire/drop.ts holds the parser reasons, 0..31).
+ * Numbered from 32 so both share one counter array.
+ */
+export const EngineDrop = {
+  /** No flow for the segment and it was a RST (RFC 9293 §3.10.7.1: never answer a RST). */
+  NO_FLOW_RST: 32,
+  /** TCP segment for no flow, answered with RST. */
+  NO_FLOW: 33,
+  /** Refused by l4Accept. */
+  REFUSED: 34,
+  /** Source or destination address no flow may use (multicast, broadcast, unspecified, loopback from the wire). */
+  BAD_ADDRESS: 35,
+  /** Outside the receive window (answered with an ACK, RFC 9293 §3.10.7.4 first check). */
+  OUT_OF_WINDOW: 36,
+  /** PAWS: timestamp older than TS.Recent (RFC 7323 §5.3). */
+  PAWS: 37,
+  /** Unacceptable ACK (acks something not yet sent, RFC 9293 §3.10.7.4 fifth check). */
+  BAD_ACK: 38,
+  /** RST that failed RFC 5961 §3 validation (answered with a challenge ACK when in window). */
+  RST_INVALID: 39,
+  /** SYN on a synchronized connection (RFC 5961 §4: challenge ACK). */
+  SYN_IN_WINDOW: 40,
+  /** Reassembly queue full: too many out-of-order ranges. */
+  REASSEMBLY_FULL: 41,
+  /** The flow table is at its limit. */
+  FLOW_LIMIT: 42,
+  /** IP fragment could not be reassembled (overlap, too many, timeout, too large). */
+  FRAGMENT_INVALID: 43,
+  /** ICMP message we do not act on (an error about an error, an unknown type, a reply nobody asked for). */
+  ICMP_IGNORED: 44,
+  /** No transmit buffer was available from l3TxBuffer for a reply that is not retried (RST, ICMP, ACK). */
+  NO_TX_BUFFER: 45,
+  /** UDP datagram for a flow whose receive was paused and whose queue is full. */
+  UDP_QUEUE_FULL: 46,
+  /** Segment that carried data or FIN after the receive side was closed. */
+  DATA_AFTER_CLOSE: 47,
+  /** Packet larger than the engine accepts, or otherwise unusable. */
+  OTHER: 48,
+} as const;
+
+const ENGINE_DROP_NAMES: string[] = [];
+for (const [k, v] of Object.entries(EngineDrop)) ENGINE_DROP_NAMES[v] = k.toLowerCase();
+
+export const DROP_SLOTS = 64;
+
+export function anyDropName(reason: number): string {
+  return reason >= 32 ? (ENGINE_DROP_NAMES[reason] ?? `unknown_${reason}`) : dropReasonName(reason);
+}
+
+/** What `L3L4.stats()` returns. */
+export interface EngineStats {
+  packetsIn: number;
+  bytesIn: number;
+  packetsOut: number;
+  bytesOut: number;
+  /** Packets dropped, by reason name (only reasons that happened appear). */
+  drops: Record<string, number>;
+  /** All drops together. */
+  dropped: number;
+  tcpFlowsOpened: number;
+  tcpFlowsClosed: number;
+  udpFlowsOpened: number;
+  udpFlowsClosed: number;
+  tcpSegmentsIn: number;
+  tcpSegmentsOut: number;
+  tcpRetransmits: number;
+  tcpFastRetransmits: number;
+  tcpRtoTimeouts: number;
+  tcpResetsSent: number;
+  tcpResetsReceived: number;
+  tcpChallengeAcks: number;
+  tcpDupAcksSent: number;
+  tcpOutOfOrderSegments: number;
+  tcpTimeWait: number;
+  tcpKeepAlivesSent: number;
+  tcpZeroWindowProbes: number;
+  tcpAborts: number;
+  tcpIdleTimeouts: number;
+  udpDatagramsIn: number;
+  udpDatagramsOut: number;
+  icmpEchoReplies: number;
+  icmpErrorsSent: number;
+  icmpErrorsReceived: number;
+  fragmentsIn: number;
+  fragmentsOut: number;
+  reassembled: number;
+  txBufferUnavailable: number;
+  /** Flows alive now (TCP, UDP). TIME-WAIT records are not flows. */
+  flows: number;
+}
+
+export class Counters {
+  packetsIn = 0;
+  bytesIn = 0;
+  packetsOut = 0;
+  bytesOut = 0;
+  readonly drops = new Float64Array(DROP_SLOTS);
+  tcpFlowsOpened = 0;
+  tcpFlowsClosed = 0;
+  udpFlowsOpened = 0;
+  udpFlowsClosed = 0;
+  tcpSegmentsIn = 0;
+  tcpSegmentsOut = 0;
+  tcpRetransmits = 0;
+  tcpFastRetransmits = 0;
+  tcpRtoTimeouts = 0;
+  tcpResetsSent = 0;
+  tcpResetsReceived = 0;
+  tcpChallengeAcks = 0;
+  tcpDupAcksSent = 0;
+  tcpOutOfOrderSegments = 0;
+  tcpTimeWait = 0;
+  tcpKeepAlivesSent = 0;
+  tcpZeroWindowProbes = 0;
+  tcpAborts = 0;
+  tcpIdleTimeouts = 0;
+  udpDatagramsIn = 0;
+  udpDatagramsOut = 0;
+  icmpEchoReplies = 0;
+  icmpErrorsSent = 0;
+  icmpErrorsReceived = 0;
+  fragmentsIn = 0;
+  fragmentsOut = 0;
+  reassembled = 0;
+  txBufferUnavailable = 0;
+
+  drop(reason: number): void {
+    this.drops[reason] = this.drops[reason]! + 1;
+  }
+
+  snapshot(flows: number): EngineStats {
+    const drops: Record<string, number> = {};
+    let dropped = 0;
+    for (let i = 1; i < DROP_SLOTS; i++) {
+      const n = this.drops[i]!;
+      if (n > 0) {
+        drops[anyDropName(i)] = n;
+        dropped += n;
+      }
+    }
+    return {
+      packetsIn: this.packetsIn,
+      bytesIn: this.bytesIn,
+      packetsOut: this.packetsOut,
+      bytesOut: this.bytesOut,
+      drops,
+      dropped,
+      tcpFlowsOpened: this.tcpFlowsOpened,
+      tcpFlowsClosed: this.tcpFlowsClosed,
+      udpFlowsOpened: this.udpFlowsOpened,
+      udpFlowsClosed: this.udpFlowsClosed,
+      tcpSegmentsIn: this.tcpSegmentsIn,
+      tcpSegmentsOut: this.tcpSegmentsOut,
+      tcpRetransmits: this.tcpRetransmits,
+      tcpFastRetransmits: this.tcpFastRetransmits,
+      tcpRtoTimeouts: this.tcpRtoTimeouts,
+      tcpResetsSent: this.tcpResetsSent,
+      tcpResetsReceived: this.tcpResetsReceived,
+      tcpChallengeAcks: this.tcpChallengeAcks,
+      tcpDupAcksSent: this.tcpDupAcksSent,
+      tcpOutOfOrderSegments: this.tcpOutOfOrderSegments,
+      tcpTimeWait: this.tcpTimeWait,
+      tcpKeepAlivesSent: this.tcpKeepAlivesSent,
+      tcpZeroWindowProbes: this.tcpZeroWindowProbes,
+      tcpAborts: this.tcpAborts,
+      tcpIdleTimeouts: this.tcpIdleTimeouts,
+      udpDatagramsIn: this.udpDatagramsIn,
+      udpDatagramsOut: this.udpDatagramsOut,
+      icmpEchoReplies: this.icmpEchoReplies,
+      icmpErrorsSent: this.icmpErrorsSent,
+      icmpErrorsReceived: this.icmpErrorsReceived,
+      fragmentsIn: this.fragmentsIn,
+      fragmentsOut: this.fragmentsOut,
+      reassembled: this.reassembled,
+      txBufferUnavailable: this.txBufferUnavailable,
+      flows,
+    };
+  }
+}

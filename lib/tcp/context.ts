@@ -1,0 +1,86 @@
+/**
+ * What a TCP connection needs from the engine that owns it, and the one record through which it asks
+ * for a segment to be sent. The connection decides *what* to send (RFC 9293 state machine); the engine
+ * decides *how*: it frames the segment in IP, copies the payload out of the send buffer straight into
+ * the caller's transmit buffer, and checksums it.
+ */
+import type { EngineConfig } from "../config.js";
+import type { FlowRecord } from "../flow/flow.js";
+import type { Counters } from "../stats.js";
+import type { TcpOptions } from "../wire/tcp.js";
+import type { IsnGenerator } from "./isn.js";
+
+/** One segment to send. The connection fills one scratch record and hands it to `transmit`. */
+export interface TcpOutSegment {
+  flags: number;
+  seq: number;
+  ack: number;
+  /** The window field as sent (already shifted right by our window scale). */
+  window: number;
+  /** Options to send, or null for none. */
+  options: TcpOptions | null;
+  /** Where the payload starts in the connection's send buffer, counted from its front (SND.UNA). */
+  payloadOffset: number;
+  payloadLength: number;
+}
+
+export function tcpOutSegment(): TcpOutSegment {
+  return { flags: 0, seq: 0, ack: 0, window: 0, options: null, payloadOffset: 0, payloadLength: 0 };
+}
+
+/** Why a connection ended: the engine counts it and, for TIME_WAIT, keeps a compact record. */
+export const CloseReason = {
+  /** Both FINs exchanged and acknowledged (LAST-ACK done, or CLOSING/FIN-WAIT to TIME-WAIT). */
+  CLOSED: 0,
+  /** We enter TIME-WAIT: the engine keeps a compact record for 2*MSL. */
+  TIME_WAIT: 1,
+  /** The peer reset the connection. */
+  RESET_RECEIVED: 2,
+  /** The application aborted (we sent RST). */
+  ABORTED: 3,
+  /** Retransmissions or keep-alive probes went unanswered. */
+  TIMED_OUT: 4,
+  /** Idle timeout. */
+  IDLE: 5,
+  /** Handshake never completed. */
+  HANDSHAKE_TIMEOUT: 6,
+  /** Destination unreachable reported by ICMP during the handshake (RFC 1122 §4.2.3.9). */
+  UNREACHABLE: 7,
+} as const;
+export type CloseReason = (typeof CloseReason)[keyof typeof CloseReason];
+
+/** A TCP connection as the engine sees it (implemented by TcpConnection). */
+export interface TcpEndpoint {
+  readonly flow: FlowRecord;
+  /** Earliest time any of its timers is due; Infinity when none. */
+  deadline: number;
+  /** Position in the engine's timer heap (-1: not in it). Owned by the engine. */
+  heapIndex: number;
+}
+
+/** The engine side of a connection. */
+export interface TcpContext {
+  readonly config: EngineConfig;
+  readonly counters: Counters;
+  readonly isn: IsnGenerator;
+  now(): number;
+  /**
+   * Frame and transmit one segment of `conn`, copying `seg.payloadLength` bytes from
+   * `conn.sendBuffer` at `seg.payloadOffset`. Returns false when no transmit buffer was available
+   * (l3TxBuffer returned undefined): nothing was sent, the caller retries later.
+   */
+  transmit(conn: TcpEndpoint, seg: TcpOutSegment): boolean;
+  /** In-order data for the application (l4Rx). The view is valid only during the call. */
+  deliver(conn: TcpEndpoint, data: Uint8Array): void;
+  /** The peer's FIN, after all its data was delivered (l4RemoteClosed). */
+  remoteClosed(conn: TcpEndpoint): void;
+  /** Send space opened after an l4Tx that took less than offered (l4TxReady). */
+  txReady(conn: TcpEndpoint): void;
+  /** The connection's `deadline` changed. */
+  reschedule(conn: TcpEndpoint): void;
+  /**
+   * The connection is finished: remove it from the flow table and call l4Rx(flow, null) once.
+   * With CloseReason.TIME_WAIT, also keep a compact TIME-WAIT record (time-wait.ts) for 2*MSL.
+   */
+  closed(conn: TcpEndpoint, reason: CloseReason): void;
+}

@@ -1,0 +1,283 @@
+/**
+ * Initial sequence numbers, RFC 6528 ("Defending against Sequence Number Attacks") §3:
+ *
+ *     ISN = M + F(localip, localport, remoteip, remoteport, secretkey)
+ *
+ * M is a timer ticking every 4 microseconds (so consecutive incarnations of one 4-tuple get
+ * increasing ISNs, RFC 9293 §3.4.1), F a keyed hash that an off-path attacker cannot compute.
+ * F is SipHash-2-4 (Aumasson & Bernstein, 2012), a keyed PRF fast on short inputs; Linux uses
+ * SipHash for its ISNs too (secure_tcp_seq). The same keyed hash, under a key derived from the
+ * ISN secret, gives each connection its timestamp offset (RFC 7323 §5.4: TSval need not reveal a
+ * clock shared across connections), and is exported for SYN cookies.
+ *
+ * 64-bit SipHash arithmetic is done on pairs of 32-bit halves in a preallocated Uint32Array:
+ * hashing allocates nothing.
+ */
+import { randomBytes } from "node:crypto";
+import { InvalidArgumentError } from "../errors.js";
+import { isIndex } from "./copy.js";
+import { seq } from "./seq.js";
+import type { Seq } from "./seq.js";
+
+/** SipHash key length in bytes (128 bits). */
+export const SIPHASH_KEY_BYTES = 16;
+
+/** RFC 6528 §3: M "is a 4-microsecond timer": 250 ticks per millisecond. */
+const TICKS_PER_MS = 250;
+
+/** SipHash-2-4: 2 compression rounds per message block, 4 finalization rounds. */
+const C_ROUNDS = 2;
+const D_ROUNDS = 4;
+
+// State lanes v0..v3, each as [hi, lo] at indices 2*lane, 2*lane + 1.
+const V0 = 0;
+const V1 = 1;
+const V2 = 2;
+const V3 = 3;
+
+/** v[a] += v[b] (mod 2**64). Uint32Array stores reduce each half mod 2**32. */
+function add(v: Uint32Array, a: number, b: number): void {
+  const lo = v[2 * a + 1]! + v[2 * b + 1]!;
+  v[2 * a + 1] = lo;
+  v[2 * a] = v[2 * a]! + v[2 * b]! + (lo > 0xffff_ffff ? 1 : 0);
+}
+
+/** v[a] ^= v[b]. */
+function xor(v: Uint32Array, a: number, b: number): void {
+  v[2 * a] = v[2 * a]! ^ v[2 * b]!;
+  v[2 * a + 1] = v[2 * a + 1]! ^ v[2 * b + 1]!;
+}
+
+/** v[a] = rotl64(v[a], n) for 0 < n < 32. */
+function rotl(v: Uint32Array, a: number, n: number): void {
+  const hi = v[2 * a]!;
+  const lo = v[2 * a + 1]!;
+  v[2 * a] = (hi << n) | (lo >>> (32 - n));
+  v[2 * a + 1] = (lo << n) | (hi >>> (32 - n));
+}
+
+/** v[a] = rotl64(v[a], 32): swap the halves. */
+function swap(v: Uint32Array, a: number): void {
+  const hi = v[2 * a]!;
+  v[2 * a] = v[2 * a + 1]!;
+  v[2 * a + 1] = hi;
+}
+
+/** SipRound (SipHash paper §2.2). */
+function sipRound(v: Uint32Array): void {
+  add(v, V0, V1);
+  rotl(v, V1, 13);
+  xor(v, V1, V0);
+  swap(v, V0);
+  add(v, V2, V3);
+  rotl(v, V3, 16);
+  xor(v, V3, V2);
+  add(v, V0, V3);
+  rotl(v, V3, 21);
+  xor(v, V3, V0);
+  add(v, V2, V1);
+  rotl(v, V1, 17);
+  xor(v, V1, V2);
+  swap(v, V2);
+}
+
+/** Little-endian 32-bit read. */
+function le32(b: Uint8Array, o: number): number {
+  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+}
+
+/**
+ * SipHash-2-4 under one 128-bit key, 64-bit output. Each call leaves the result in `hi` / `lo`
+ * (two uint32 halves) and returns `lo`. Reuses its own scratch: not reentrant, allocation-free.
+ */
+export class SipHash24 {
+  private readonly k = new Uint32Array(4); // k0 hi, k0 lo, k1 hi, k1 lo
+  private readonly v = new Uint32Array(8);
+  private resultHi = 0;
+  private resultLo = 0;
+
+  /** @param key 16 bytes; k0 and k1 are read little-endian as the reference implementation does. */
+  constructor(key: Uint8Array) {
+    if (key.length !== SIPHASH_KEY_BYTES) {
+      throw new InvalidArgumentError(`SipHash key must be ${SIPHASH_KEY_BYTES} bytes, got ${key.length}`);
+    }
+    this.k[0] = le32(key, 4);
+    this.k[1] = le32(key, 0);
+    this.k[2] = le32(key, 12);
+    this.k[3] = le32(key, 8);
+  }
+
+  /** High 32 bits of the last result. */
+  get hi(): number {
+    return this.resultHi;
+  }
+
+  /** Low 32 bits of the last result. */
+  get lo(): number {
+    return this.resultLo;
+  }
+
+  /**
+   * Hashes the message `words[0 .. count)`, each word taken as its 4 bytes little-endian (so the
+   * result equals `hashBytes` over that byte serialisation). Returns the low 32 bits.
+   */
+  hashWords(words: Uint32Array, count: number): number {
+    if (!isIndex(count) || count > words.length) {
+      throw new InvalidArgumentError(`SipHash24.hashWords: ${count} words of ${words.length}`);
+    }
+    this.init();
+    const full = count >>> 1;
+    for (let i = 0; i < full; i++) this.compress(words[2 * i + 1]!, words[2 * i]!);
+    // Last block: the remaining word (if any) and the message length in bytes, mod 256, on top.
+    const lastLo = count & 1 ? words[count - 1]! : 0;
+    this.compress(((count * 4) & 0xff) << 24, lastLo);
+    return this.finish();
+  }
+
+  /** Hashes `data[off .. off + len)`. Returns the low 32 bits. */
+  hashBytes(data: Uint8Array, off: number, len: number): number {
+    if (!isIndex(off) || !isIndex(len) || off + len > data.length) {
+      throw new InvalidArgumentError(`SipHash24.hashBytes: ${off}+${len} outside ${data.length} bytes`);
+    }
+    this.init();
+    const end = off + len;
+    const fullEnd = off + (len & ~7);
+    let p = off;
+    for (; p < fullEnd; p += 8) this.compress(le32(data, p + 4), le32(data, p));
+    let hi = (len & 0xff) << 24;
+    let lo = 0;
+    for (let i = 0; p + i < end; i++) {
+      const byte = data[p + i]!;
+      if (i < 4) lo |= byte << (8 * i);
+      else hi |= byte << (8 * (i - 4));
+    }
+    this.compress(hi, lo);
+    return this.finish();
+  }
+
+  private init(): void {
+    const v = this.v;
+    const k = this.k;
+    // "somepseudorandomlygeneratedbytes", XORed with the key.
+    v[0] = k[0]! ^ 0x736f6d65;
+    v[1] = k[1]! ^ 0x70736575;
+    v[2] = k[2]! ^ 0x646f7261;
+    v[3] = k[3]! ^ 0x6e646f6d;
+    v[4] = k[0]! ^ 0x6c796765;
+    v[5] = k[1]! ^ 0x6e657261;
+    v[6] = k[2]! ^ 0x74656462;
+    v[7] = k[3]! ^ 0x79746573;
+  }
+
+  /** One message block m = hi:lo: v3 ^= m, c rounds, v0 ^= m. */
+  private compress(hi: number, lo: number): void {
+    const v = this.v;
+    v[6] = v[6]! ^ hi;
+    v[7] = v[7]! ^ lo;
+    for (let r = 0; r < C_ROUNDS; r++) sipRound(v);
+    v[0] = v[0]! ^ hi;
+    v[1] = v[1]! ^ lo;
+  }
+
+  /** v2 ^= 0xff, d rounds, result = v0 ^ v1 ^ v2 ^ v3. */
+  private finish(): number {
+    const v = this.v;
+    v[5] = v[5]! ^ 0xff;
+    for (let r = 0; r < D_ROUNDS; r++) sipRound(v);
+    this.resultHi = (v[0]! ^ v[2]! ^ v[4]! ^ v[6]!) >>> 0;
+    this.resultLo = (v[1]! ^ v[3]! ^ v[5]! ^ v[7]!) >>> 0;
+    return this.resultLo;
+  }
+}
+
+/**
+ * Writes a connection's 4-tuple into `out` as 32-bit words for `IsnGenerator`: the local address,
+ * the remote address (each 1 word for IPv4, 4 for IPv6, big-endian, read from `addrLen` bytes at
+ * the given offsets), then (localPort << 16) | remotePort. Returns the word count (3 or 9).
+ * `out` needs room for 9 words.
+ */
+export function fourTupleWords(
+  out: Uint32Array,
+  local: Uint8Array,
+  localOff: number,
+  remote: Uint8Array,
+  remoteOff: number,
+  addrLen: 4 | 16,
+  localPort: number,
+  remotePort: number,
+): number {
+  const addrWords = addrLen >>> 2;
+  const count = 2 * addrWords + 1;
+  if (
+    (addrLen !== 4 && addrLen !== 16) ||
+    out.length < count ||
+    !isIndex(localOff) ||
+    !isIndex(remoteOff) ||
+    localOff + addrLen > local.length ||
+    remoteOff + addrLen > remote.length
+  ) {
+    throw new InvalidArgumentError("fourTupleWords: address length must be 4 or 16 and every range in bounds");
+  }
+  for (let i = 0; i < addrWords; i++) {
+    out[i] = be32(local, localOff + 4 * i);
+    out[addrWords + i] = be32(remote, remoteOff + 4 * i);
+  }
+  out[2 * addrWords] = ((localPort & 0xffff) << 16) | (remotePort & 0xffff);
+  return count;
+}
+
+function be32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+
+/**
+ * RFC 6528 ISN generator, and per-connection timestamp offsets, for one engine. The secret is
+ * drawn once (node:crypto) and never leaves the object; RFC 6528 §3 asks for a key "that is not
+ * known to the attacker". Like Linux, we do not rotate it: a new key could make a 4-tuple's ISN
+ * jump backwards, which RFC 9293 §3.4.1 wants avoided.
+ */
+export class IsnGenerator {
+  /** F() of RFC 6528: SipHash-2-4 under the ISN secret; reusable for SYN cookies. */
+  readonly keyedHash: SipHash24;
+  /** SipHash-2-4 under a key derived from the secret, for timestamp offsets. */
+  private readonly tsHash: SipHash24;
+
+  /**
+   * @param key 16-byte secret; by default 16 random bytes from node:crypto. Pass one only for
+   *   deterministic tests.
+   */
+  constructor(key: Uint8Array = randomBytes(SIPHASH_KEY_BYTES)) {
+    this.keyedHash = new SipHash24(key);
+    // Derive the timestamp key: two hashes of fixed labels under the secret (domain separation,
+    // so an ISN and a timestamp offset of one tuple are unrelated).
+    const label = new Uint32Array([0x54534f46 /* "TSOF" */, 0]);
+    const tsKey = new Uint8Array(SIPHASH_KEY_BYTES);
+    const view = new DataView(tsKey.buffer);
+    for (let i = 0; i < 2; i++) {
+      label[1] = i;
+      this.keyedHash.hashWords(label, 2);
+      view.setUint32(8 * i, this.keyedHash.lo, true);
+      view.setUint32(8 * i + 4, this.keyedHash.hi, true);
+    }
+    this.tsHash = new SipHash24(tsKey);
+  }
+
+  /**
+   * RFC 6528 §3: ISN = M + F(4-tuple, secret) mod 2**32, M = `nowMs` in 4-µs ticks.
+   * @param nowMs the engine clock in milliseconds (fractions count).
+   * @param words the connection's 4-tuple as `count` words (see `fourTupleWords`).
+   */
+  isn(nowMs: number, words: Uint32Array, count: number): Seq {
+    const f = this.keyedHash.hashWords(words, count);
+    const m = Math.floor(nowMs * TICKS_PER_MS) >>> 0;
+    return seq(m + f);
+  }
+
+  /**
+   * A per-connection offset (uint32) to add to our TSval clock (RFC 7323 §5.4): timestamps then
+   * reveal neither the engine's clock nor a relation between connections.
+   */
+  tsOffset(words: Uint32Array, count: number): number {
+    return this.tsHash.hashWords(words, count);
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The send queue of one connection: bytes the application wrote and the peer has not yet
+ * acknowledged (RFC 9293 §3.3.1: the octets from SND.UNA on, sent or not).
+ *
+ * A byte ring. Its front is always SND.UNA: the connection `consume`s what an ACK covers and reads
+ * any byte by its offset from the front (`copyOut(sndNxt - sndUna, ...)` for new data,
+ * `copyOut(0, ...)` to retransmit), straight into an outgoing packet.
+ *
+ * Memory follows the data held (storage.ts): nothing while empty, then 4 KiB doubling up to
+ * `maxBytes`, released again as soon as everything is acknowledged.
+ */
+import { EMPTY } from "../wire/bytes.js";
+import { checkInt, checkSpan, copyBytes, isIndex } from "./copy.js";
+import { InvalidArgumentError } from "../errors.js";
+import { grownSize } from "./storage.js";
+
+/** The largest buffer: a TCP window can never exceed 2**30 octets (RFC 7323 §2.3). */
+export const MAX_TCP_BUFFER_BYTES = 0x4000_0000;
+
+export class SendBuffer {
+  /** The most bytes the buffer holds: `write` takes no more than `maxBytes - length`. */
+  readonly maxBytes: number;
+  /** The ring; EMPTY (shared) while nothing is held. */
+  private buf: Uint8Array = EMPTY;
+  /** Index in `buf` of the front byte (SND.UNA). */
+  private head = 0;
+  /** Bytes held. */
+  private held = 0;
+
+  /** @param maxBytes the send buffer size, an integer in [1, 2**30]. */
+  constructor(maxBytes: number) {
+    checkInt(maxBytes, 1, MAX_TCP_BUFFER_BYTES, "SendBuffer maxBytes");
+    this.maxBytes = maxBytes;
+  }
+
+  /** Bytes held: written and not yet consumed (acknowledged). */
+  get length(): number {
+    return this.held;
+  }
+
+  /** Bytes `write` would accept now: `maxBytes - length`. */
+  get free(): number {
+    return this.maxBytes - this.held;
+  }
+
+  /** Bytes of storage currently allocated (0 while empty): for memory accounting. */
+  get capacityBytes(): number {
+    return this.buf.length;
+  }
+
+  /**
+   * Appends up to `free` bytes of `src[srcOff .. srcOff + len)` and returns how many were taken
+   * (0..len). Throws InvalidArgumentError if the range is outside `src`.
+   */
+  write(src: Uint8Array, srcOff: number, len: number): number {
+    checkSpan(src, srcOff, len, "SendBuffer.write");
+    const n = len < this.maxBytes - this.held ? len : this.maxBytes - this.held;
+    if (n === 0) return 0;
+    const needed = this.held + n;
+    if (needed > this.buf.length) this.grow(needed);
+    const buf = this.buf;
+    const size = buf.length;
+    let tail = this.head + this.held;
+    if (tail >= size) tail -= size;
+    const first = n < size - tail ? n : size - tail;
+    copyBytes(buf, tail, src, srcOff, first);
+    if (first < n) copyBytes(buf, 0, src, srcOff + first, n - first);
+    this.held = needed;
+    return n;
+  }
+
+  /**
+   * Drops `n` bytes from the front: they were acknowledged (SND.UNA advanced by `n`). When the
+   * buffer becomes empty its storage is released. Throws InvalidArgumentError if `n > length`.
+   */
+  consume(n: number): void {
+    if (!isIndex(n) || n > this.held) {
+      throw new InvalidArgumentError(`SendBuffer.consume(${n}) with ${this.held} bytes held`);
+    }
+    this.held -= n;
+    if (this.held === 0) {
+      this.release();
+      return;
+    }
+    let head = this.head + n;
+    if (head >= this.buf.length) head -= this.buf.length;
+    this.head = head;
+  }
+
+  /**
+   * Copies `len` bytes starting `offset` bytes after the front into `dst[dstOff..]`, across the
+   * ring's wrap point if need be. Nothing is consumed. Throws InvalidArgumentError unless
+   * `offset + len <= length` and the destination range fits in `dst`.
+   */
+  copyOut(offset: number, dst: Uint8Array, dstOff: number, len: number): void {
+    checkSpan(dst, dstOff, len, "SendBuffer.copyOut destination");
+    if (!isIndex(offset) || offset + len > this.held) {
+      throw new InvalidArgumentError(`SendBuffer.copyOut: ${offset}+${len} is beyond the ${this.held} bytes held`);
+    }
+    if (len === 0) return;
+    const buf = this.buf;
+    const size = buf.length;
+    let start = this.head + offset;
+    if (start >= size) start -= size;
+    const first = len < size - start ? len : size - start;
+    copyBytes(dst, dstOff, buf, start, first);
+    if (first < len) copyBytes(dst, dstOff + first, buf, 0, len - first);
+  }
+
+  /** Drops everything and releases the storage (e.g. on abort). */
+  clear(): void {
+    this.held = 0;
+    this.release();
+  }
+
+  /** Moves to storage of at least `needed` bytes, unwrapping the held bytes to index 0. */
+  private grow(needed: number): void {
+    const old = this.buf;
+    const next = new Uint8Array(grownSize(old.length, needed, this.maxBytes));
+    const held = this.held;
+    if (held > 0) {
+      const first = held < old.length - this.head ? held : old.length - this.head;
+      copyBytes(next, 0, old, this.head, first);
+      if (first < held) copyBytes(next, first, old, 0, held - first);
+    }
+    this.buf = next;
+    this.head = 0;
+  }
+
+  private release(): void {
+    this.buf = EMPTY;
+    this.head = 0;
+  }
+}

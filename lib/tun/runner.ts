@@ -1,0 +1,499 @@
+/**
+ * Drives an engine from a TUN device on the Node event loop.
+ *
+ * One turn of the loop: read a batch of packets (every one that is ready, up to rxSlots) into a
+ * preallocated pool, hand each to engine.l3Rx, call engine.l4Poll once, re-arm the one timer at
+ * the deadline it returns, and write every queued packet with one writeBatch. Packets the engine
+ * sends from outside a turn (the application calling engine.l4Tx from a socket's 'data' event)
+ * are queued and flushed by one turn in setImmediate, so all sends of one loop iteration share a
+ * write batch.
+ *
+ * Outgoing packets live in a preallocated pool of slots; the buffer type T of Callbacks<T> is the
+ * slot index. When the pool is exhausted (the device queue is full and the writes wait for
+ * writability), l3TxBuffer returns undefined and the engine keeps its data queued; the turn that
+ * follows the flush polls the engine again.
+ */
+import { constants as osConstants } from "node:os";
+import type { Callbacks, Flow } from "../api.js";
+import { InvalidArgumentError } from "../errors.js";
+import { VNET_HEADER_ROOM } from "./tun.js";
+
+/** What the runner needs of the engine: the methods of L3L4<T>, with T = slot index. */
+export interface EngineLike<T> {
+  /** The engine's clock, in milliseconds. */
+  now(): number;
+  l3Rx(cb: Callbacks<T>, packet: Uint8Array): unknown;
+  /** Runs due timers and sends what is pending; returns the next deadline on now()'s clock, undefined = none. */
+  l4Poll(cb: Callbacks<T>): number | undefined;
+  l4Abort(cb: Callbacks<T>, flow: Flow): void;
+  l4LocalClose(cb: Callbacks<T>, flow: Flow): void;
+  readonly flowCount: number;
+}
+
+/** What the runner needs of the device: TunDevice has it; tests pass a fake. */
+export interface RunnerDevice {
+  readonly mtu: number;
+  readBatch(pool: Uint8Array, slotSize: number, maxCount: number, lengths: Int32Array): number;
+  writeBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): number;
+  onReadable(handler: () => void): void;
+  onWritable(handler: () => void): void;
+  pollWritable(on: boolean): void;
+  close(): void;
+}
+
+export type PacketDirection = "rx" | "tx";
+
+/** The application's side of Callbacks: flow events (the runner owns the packet callbacks). */
+export interface TunApp {
+  l4Rx(flow: Flow, data: Uint8Array | null): void;
+  /** Default: accept every flow. */
+  l4Accept?(flow: Flow): boolean;
+  l4TxReady?(flow: Flow): void;
+  l4RemoteClosed?(flow: Flow): void;
+  /**
+   * Sees every packet read ("rx", before l3Rx) and sent ("tx", when l3Tx queues it), for pcap or
+   * tracing. The view is valid only during the call: copy what you keep. Tapping allocates a view
+   * per sent packet; without a tap, nothing is allocated per packet.
+   */
+  packetTap?(direction: PacketDirection, packet: Uint8Array): void;
+}
+
+export interface ShutdownOptions {
+  /**
+   * Milliseconds to let flows close gracefully (l4LocalClose: TCP sends FIN) before the rest are
+   * aborted (l4Abort: TCP sends RST). Default 0: abort at once.
+   */
+  graceMs?: number;
+}
+
+/** Minimal signal source: process by default; tests pass an EventEmitter. */
+export interface SignalTarget {
+  on(signal: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
+  off(signal: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
+}
+
+export interface SignalOptions extends ShutdownOptions {
+  /** Default ["SIGINT", "SIGTERM"]. */
+  signals?: readonly NodeJS.Signals[];
+  /** Default process. */
+  target?: SignalTarget;
+  /** Called after a clean shutdown with 0, or on a second signal with 128 + its number. Default process.exit. */
+  exit?: (code: number) => void;
+}
+
+export interface RunTunOptions {
+  /** Packets read per batch, and rx pool slots. Default 256. */
+  rxSlots?: number;
+  /** Outgoing packet slots (sent, queued or being written). Default 1024. */
+  txSlots?: number;
+  /** Bytes per slot. Default device.mtu + VNET_HEADER_ROOM. */
+  slotSize?: number;
+  /**
+   * Install handlers for SIGINT/SIGTERM that shut down (close or abort every flow, flush, close the
+   * device) and exit. Default false.
+   */
+  handleSignals?: boolean | SignalOptions;
+  /** Fatal device errors (read, write, poll); the runner has stopped. Default: thrown. */
+  onError?(error: unknown): void;
+}
+
+export const DEFAULT_RX_SLOTS = 256;
+export const DEFAULT_TX_SLOTS = 1024;
+
+export interface TunRunnerStats {
+  rxPackets: number;
+  rxBatches: number;
+  txPackets: number;
+  txBatches: number;
+  /** Flushes that stopped at EAGAIN: the rest waited for writability. */
+  txBlocked: number;
+  /** l3TxBuffer calls answered undefined: every slot was in use. */
+  txPoolExhausted: number;
+  /** l3TxBuffer calls for more than a slot holds (an engine sending beyond the MTU). */
+  txOversize: number;
+  /** Times the deadline timer fired. */
+  timerFires: number;
+}
+
+export interface TunRunner {
+  /** Pass these to the engine's calls you make yourself: engine.l4Tx(runner.callbacks, flow, data). */
+  readonly callbacks: Callbacks<number>;
+  readonly stats: Readonly<TunRunnerStats>;
+  readonly running: boolean;
+  /** Slots free in the tx pool. */
+  readonly txSlotsFree: number;
+  /** Packets queued for writing. */
+  readonly txQueued: number;
+  /**
+   * Flows the runner will close at shutdown. Flows the engine accepted are tracked already; track
+   * the ones you open (l4Connect) yourself.
+   */
+  track(flow: Flow): void;
+  /** Ask for a turn (l4Poll, re-arm the timer, flush) in setImmediate: after engine calls that may not send. */
+  schedule(): void;
+  /** Close (graceMs > 0) then abort every tracked flow, flush, and stop. */
+  shutdown(options?: ShutdownOptions): Promise<void>;
+  /** Stop at once: timers cleared, signal handlers removed, device closed. Queued packets are dropped. */
+  stop(): void;
+}
+
+function positiveInteger(value: number | undefined, fallback: number, what: string): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v <= 0) throw new InvalidArgumentError(`${what} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/**
+ * Starts driving `engine` from `device` and returns the runner. The device must be open; the
+ * runner closes it on stop().
+ */
+export function runTun(
+  engine: EngineLike<number>,
+  device: RunnerDevice,
+  app: TunApp,
+  options: RunTunOptions = {},
+): TunRunner {
+  const rxSlots = positiveInteger(options.rxSlots, DEFAULT_RX_SLOTS, "rxSlots");
+  const txSlots = positiveInteger(options.txSlots, DEFAULT_TX_SLOTS, "txSlots");
+  const slotSize = positiveInteger(options.slotSize, device.mtu + VNET_HEADER_ROOM, "slotSize");
+  const tap = app.packetTap;
+
+  const stats: TunRunnerStats = {
+    rxPackets: 0,
+    rxBatches: 0,
+    txPackets: 0,
+    txBatches: 0,
+    txBlocked: 0,
+    txPoolExhausted: 0,
+    txOversize: 0,
+    timerFires: 0,
+  };
+
+  // --- rx: one pool, and per slot the views of its last two packet lengths (full-sized segments
+  // and pure ACKs repeat, so most packets reuse a view instead of allocating a subarray).
+  const rxPool = new Uint8Array(rxSlots * slotSize);
+  const rxLengths = new Int32Array(rxSlots);
+  const rxViews: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(2 * rxSlots).fill(undefined);
+  const rxViewLengths = new Int32Array(2 * rxSlots).fill(-1);
+
+  function rxView(slot: number, length: number): Uint8Array {
+    const a = 2 * slot;
+    if (rxViewLengths[a] === length) return rxViews[a]!;
+    if (rxViewLengths[a + 1] === length) return rxViews[a + 1]!;
+    const start = slot * slotSize;
+    const view = rxPool.subarray(start, start + length);
+    rxViews[a + 1] = rxViews[a];
+    rxViewLengths[a + 1] = rxViewLengths[a]!;
+    rxViews[a] = view;
+    rxViewLengths[a] = length;
+    return view;
+  }
+
+  // --- tx: one pool, a view per slot made once, a stack of free slots, and a FIFO write queue.
+  const txPool = new Uint8Array(txSlots * slotSize);
+  const txViews: Uint8Array[] = [];
+  for (let slot = 0; slot < txSlots; slot++) txViews.push(txPool.subarray(slot * slotSize, (slot + 1) * slotSize));
+  const freeSlots = new Int32Array(txSlots);
+  for (let i = 0; i < txSlots; i++) freeSlots[i] = txSlots - 1 - i;
+  let freeCount = txSlots;
+  const queueSlots = new Int32Array(txSlots);
+  const queueOffsets = new Int32Array(txSlots);
+  const queueLengths = new Int32Array(txSlots);
+  let queued = 0;
+
+  let running = true;
+  /** Inside a turn: l3Tx only queues; the turn flushes at its end. */
+  let inTurn = false;
+  /** Writes stopped at EAGAIN; waiting for writability. */
+  let writeBlocked = false;
+  /** l3TxBuffer said no: poll the engine again once slots are free. */
+  let starved = false;
+  let timer: NodeJS.Timeout | undefined;
+  let timerDeadline = Number.POSITIVE_INFINITY;
+  let immediate: NodeJS.Immediate | undefined;
+  const flows = new Set<Flow>();
+  let drained: (() => void) | undefined;
+  let removeSignalHandlers: (() => void) | undefined;
+
+  const callbacks: Callbacks<number> = {
+    l3TxBuffer(size: number): number | undefined {
+      if (size > slotSize) {
+        stats.txOversize++;
+        return undefined;
+      }
+      if (freeCount === 0) {
+        stats.txPoolExhausted++;
+        starved = true;
+        return undefined;
+      }
+      return freeSlots[--freeCount]!;
+    },
+    l3TxBufferMut(slot: number): Uint8Array {
+      return txViews[slot]!;
+    },
+    l3Tx(slot: number, length: number): void {
+      if (!running) {
+        freeSlots[freeCount++] = slot;
+        return;
+      }
+      queueSlots[queued] = slot;
+      queueOffsets[queued] = slot * slotSize;
+      queueLengths[queued] = length;
+      queued++;
+      if (tap !== undefined) tap("tx", txViews[slot]!.subarray(0, length));
+      if (!inTurn) schedule();
+    },
+    l4Rx(flow: Flow, data: Uint8Array | null): void {
+      if (data === null) flows.delete(flow);
+      app.l4Rx(flow, data);
+    },
+    l4Accept(flow: Flow): boolean {
+      const accepted = app.l4Accept === undefined ? true : app.l4Accept(flow);
+      if (accepted) flows.add(flow);
+      return accepted;
+    },
+  };
+  if (app.l4TxReady !== undefined) callbacks.l4TxReady = (flow) => app.l4TxReady!(flow);
+  if (app.l4RemoteClosed !== undefined) callbacks.l4RemoteClosed = (flow) => app.l4RemoteClosed!(flow);
+
+  function fail(error: unknown): void {
+    stop();
+    if (options.onError === undefined) throw error;
+    options.onError(error);
+  }
+
+  function armTimer(deadline: number | undefined): void {
+    if (deadline === undefined) {
+      if (timer !== undefined) {
+        clearTimeout(timer);
+        timer = undefined;
+        timerDeadline = Number.POSITIVE_INFINITY;
+      }
+      return;
+    }
+    // A timer due no later stays: when it fires, the turn polls and re-arms for the later deadline.
+    if (timer !== undefined && timerDeadline <= deadline) return;
+    if (timer !== undefined) clearTimeout(timer);
+    timerDeadline = deadline;
+    timer = setTimeout(onTimer, Math.max(0, deadline - engine.now()));
+  }
+
+  /** l4Poll and re-arm; the caller flushes. */
+  function pollEngine(): void {
+    inTurn = true;
+    try {
+      armTimer(engine.l4Poll(callbacks));
+    } finally {
+      inTurn = false;
+    }
+  }
+
+  /** Writes the queue with one writeBatch; what EAGAIN leaves waits for writability. Returns slots freed. */
+  function flush(): number {
+    if (queued === 0 || writeBlocked || !running) return 0;
+    let written: number;
+    try {
+      written = device.writeBatch(txPool, queueOffsets, queueLengths, queued);
+    } catch (error) {
+      fail(error);
+      return 0;
+    }
+    stats.txBatches++;
+    stats.txPackets += written;
+    for (let i = 0; i < written; i++) freeSlots[freeCount++] = queueSlots[i]!;
+    if (written < queued) {
+      queueSlots.copyWithin(0, written, queued);
+      queueOffsets.copyWithin(0, written, queued);
+      queueLengths.copyWithin(0, written, queued);
+      queued -= written;
+      writeBlocked = true;
+      stats.txBlocked++;
+      device.pollWritable(true);
+    } else {
+      queued = 0;
+    }
+    return written;
+  }
+
+  /** The end of every turn: write, and if the engine went without buffers, let it try again. */
+  function finishTurn(): void {
+    const freed = flush();
+    if (starved && freed > 0 && running) {
+      starved = false;
+      schedule();
+    }
+    if (drained !== undefined && (flows.size === 0 || engine.flowCount === 0)) drained();
+  }
+
+  function turn(): void {
+    if (!running) return;
+    pollEngine();
+    finishTurn();
+  }
+
+  function onReadable(): void {
+    if (!running) return;
+    let count: number;
+    try {
+      count = device.readBatch(rxPool, slotSize, rxSlots, rxLengths);
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    if (count === 0) return;
+    stats.rxBatches++;
+    stats.rxPackets += count;
+    inTurn = true;
+    try {
+      for (let i = 0; i < count; i++) {
+        const packet = rxView(i, rxLengths[i]!);
+        if (tap !== undefined) tap("rx", packet);
+        engine.l3Rx(callbacks, packet);
+      }
+    } catch (error) {
+      // An application callback threw: what is queued still goes out, in a later turn.
+      inTurn = false;
+      schedule();
+      throw error;
+    }
+    inTurn = false;
+    pollEngine();
+    finishTurn();
+  }
+
+  function onWritable(): void {
+    if (!running) return;
+    device.pollWritable(false);
+    writeBlocked = false;
+    finishTurn(); // flush; a turn follows if the engine went without buffers meanwhile
+  }
+
+  function onTimer(): void {
+    timer = undefined;
+    timerDeadline = Number.POSITIVE_INFINITY;
+    stats.timerFires++;
+    turn();
+  }
+
+  function onImmediate(): void {
+    immediate = undefined;
+    turn();
+  }
+
+  function schedule(): void {
+    if (immediate === undefined && running) immediate = setImmediate(onImmediate);
+  }
+
+  function stop(): void {
+    if (!running) return;
+    running = false;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    if (immediate !== undefined) clearImmediate(immediate);
+    immediate = undefined;
+    removeSignalHandlers?.();
+    removeSignalHandlers = undefined;
+    drained?.();
+    for (let i = 0; i < queued; i++) freeSlots[freeCount++] = queueSlots[i]!;
+    queued = 0;
+    device.close();
+  }
+
+  function forEachFlow(action: (flow: Flow) => void): void {
+    for (const flow of Array.from(flows)) {
+      try {
+        action(flow);
+      } catch {
+        // The flow went away meanwhile (UnknownFlowError): nothing left to close.
+        flows.delete(flow);
+      }
+    }
+  }
+
+  async function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {
+    if (!running) return;
+    const graceMs = shutdownOptions.graceMs ?? 0;
+    if (graceMs > 0 && flows.size > 0) {
+      inTurn = true;
+      try {
+        forEachFlow((flow) => engine.l4LocalClose(callbacks, flow));
+      } finally {
+        inTurn = false;
+      }
+      await new Promise<void>((resolve) => {
+        const graceTimer = setTimeout(() => {
+          drained = undefined;
+          resolve();
+        }, graceMs);
+        drained = () => {
+          drained = undefined;
+          clearTimeout(graceTimer);
+          resolve();
+        };
+        turn();
+      });
+    }
+    if (!running) return;
+    inTurn = true;
+    try {
+      forEachFlow((flow) => engine.l4Abort(callbacks, flow));
+    } finally {
+      inTurn = false;
+    }
+    flows.clear();
+    writeBlocked = false; // one last try: what still does not fit is dropped
+    flush();
+    stop();
+  }
+
+  function installSignalHandlers(signalOptions: SignalOptions): void {
+    const target: SignalTarget = signalOptions.target ?? process;
+    const signals = signalOptions.signals ?? (["SIGINT", "SIGTERM"] as const);
+    const exit = signalOptions.exit ?? ((code: number) => process.exit(code));
+    let shuttingDown = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (shuttingDown) {
+        // A second signal: do not wait for the grace period.
+        exit(128 + (osConstants.signals[signal] ?? 0));
+        return;
+      }
+      shuttingDown = true;
+      shutdown(signalOptions).then(
+        () => exit(0),
+        () => exit(1),
+      );
+    };
+    for (const signal of signals) target.on(signal, onSignal);
+    removeSignalHandlers = () => {
+      // Keep listening while the shutdown runs, for the second signal; stop() removes them.
+      for (const signal of signals) target.off(signal, onSignal);
+    };
+  }
+
+  if (options.handleSignals !== undefined && options.handleSignals !== false) {
+    installSignalHandlers(options.handleSignals === true ? {} : options.handleSignals);
+  }
+  device.onWritable(onWritable);
+  device.onReadable(onReadable);
+  schedule();
+
+  return {
+    callbacks,
+    stats,
+    get running() {
+      return running;
+    },
+    get txSlotsFree() {
+      return freeCount;
+    },
+    get txQueued() {
+      return queued;
+    },
+    track(flow: Flow): void {
+      flows.add(flow);
+    },
+    schedule,
+    shutdown,
+    stop,
+  };
+}

@@ -1,0 +1,317 @@
+import { EventEmitter } from "node:events";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { InvalidArgumentError } from "../../lib/errors.js";
+import { runTun, type TunApp, type TunRunner } from "../../lib/tun/runner.js";
+import { VNET_HEADER_ROOM } from "../../lib/tun/tun.js";
+import { FakeDevice } from "./fake-device.js";
+import { EchoEngine, echoRequest, echoRequestLength, testFlow } from "./icmp-echo.js";
+
+const PEER = [10, 9, 9, 2];
+const US = [10, 9, 9, 1];
+
+function requests(count: number, payloadLength = 8): Uint8Array[] {
+  return Array.from({ length: count }, (_, i) => echoRequest(PEER, US, i + 1, payloadLength));
+}
+
+function isReplyTo(reply: Uint8Array, request: Uint8Array): boolean {
+  return (
+    reply.length === request.length &&
+    reply[20] === 0 &&
+    reply.subarray(12, 16).join() === request.subarray(16, 20).join() &&
+    reply.subarray(16, 20).join() === request.subarray(12, 16).join() &&
+    reply.subarray(24).join() === request.subarray(24).join()
+  );
+}
+
+const quietApp: TunApp = { l4Rx: () => {} };
+
+describe("runTun", () => {
+  let runner: TunRunner | undefined;
+
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_000_000 });
+  });
+
+  afterEach(() => {
+    runner?.stop();
+    runner = undefined;
+    vi.useRealTimers();
+  });
+
+  it("hands each packet of a read batch to l3Rx and writes the replies with one writeBatch", () => {
+    const device = new FakeDevice();
+    const engine = new EchoEngine();
+    runner = runTun(engine, device, quietApp, { rxSlots: 16 });
+    const sent = requests(5);
+
+    device.receive(...sent);
+
+    expect(engine.received).toBe(5);
+    expect(device.readCalls).toEqual([16]);
+    expect(device.writeCalls).toEqual([5]);
+    expect(device.written).toHaveLength(5);
+    device.written.forEach((reply, i) => expect(isReplyTo(reply, sent[i]!)).toBe(true));
+    expect(echoRequestLength(device.written[0]!)).toBe(0); // replies, not requests
+    expect(runner.stats).toMatchObject({ rxPackets: 5, rxBatches: 1, txPackets: 5, txBatches: 1 });
+    expect(runner.txSlotsFree).toBe(1024);
+  });
+
+  it("reads at most rxSlots packets per batch and leaves the rest for the next readable event", () => {
+    const device = new FakeDevice();
+    const engine = new EchoEngine();
+    runner = runTun(engine, device, quietApp, { rxSlots: 4 });
+
+    device.receive(...requests(6));
+    expect(engine.received).toBe(4);
+    device.receive();
+    expect(engine.received).toBe(6);
+    expect(device.writeCalls).toEqual([4, 2]);
+  });
+
+  it("calls l4Poll once per batch and fires one timer at the deadline it returns", () => {
+    const device = new FakeDevice();
+    const engine = new EchoEngine();
+    runner = runTun(engine, device, quietApp);
+    vi.runOnlyPendingTimers(); // the initial turn
+    const pollsBefore = engine.polls;
+
+    engine.nextDeadline = engine.now() + 50;
+    device.receive(...requests(3));
+    expect(engine.polls).toBe(pollsBefore + 1);
+
+    engine.nextDeadline = undefined;
+    vi.advanceTimersByTime(49);
+    expect(runner.stats.timerFires).toBe(0);
+    vi.advanceTimersByTime(1);
+    expect(runner.stats.timerFires).toBe(1);
+    expect(engine.polls).toBe(pollsBefore + 2);
+    vi.advanceTimersByTime(10_000);
+    expect(runner.stats.timerFires).toBe(1);
+  });
+
+  it("keeps an earlier timer when the deadline moves later, and re-arms when it moves earlier", () => {
+    const device = new FakeDevice();
+    const engine = new EchoEngine();
+    runner = runTun(engine, device, quietApp);
+    vi.runOnlyPendingTimers(); // the initial turn
+    const start = engine.now();
+
+    engine.nextDeadline = start + 100;
+    device.receive(...requests(1));
+    engine.nextDeadline = start + 300;
+    device.receive(...requests(1));
+    expect(vi.getTimerCount()).toBe(1);
+
+    vi.advanceTimersByTime(100); // fires at the earlier deadline; the poll re-arms for +300
+    expect(runner.stats.timerFires).toBe(1);
+    engine.nextDeadline = start + 150;
+    device.receive(...requests(1)); // earlier than +300: re-armed
+    vi.advanceTimersByTime(50);
+    expect(runner.stats.timerFires).toBe(2);
+  });
+
+  it("keeps what EAGAIN left queued, waits for writability, then writes it", () => {
+    const device = new FakeDevice();
+    device.capacity = 3;
+    const engine = new EchoEngine();
+    runner = runTun(engine, device, quietApp);
+    const sent = requests(5);
+
+    device.receive(...sent);
+    expect(device.written).toHaveLength(3);
+    expect(device.writablePolled).toBe(true);
+    expect(runner.txQueued).toBe(2);
+    expect(runner.stats.txBlocked).toBe(1);
+
+    device.drain();
+    expect(device.writablePolled).toBe(false);
+    expect(runner.txQueued).toBe(0);
+    expect(device.written).toHaveLength(5);
+    device.written.forEach((reply, i) => expect(isReplyTo(reply, sent[i]!)).toBe(true));
+    expect(runner.txSlotsFree).toBe(1024);
+  });
+
+  it("returns undefined from l3TxBuffer when the pool is exhausted and polls again once slots free up", () => {
+    const device = new FakeDevice();
+    device.capacity = 0;
+    const engine = new EchoEngine();
+    runner = runTun(engine, device, quietApp, { txSlots: 4 });
+    vi.runOnlyPendingTimers();
+
+    device.receive(...requests(6));
+    expect(engine.replied).toBe(4);
+    expect(engine.starved).toBe(2);
+    expect(runner.stats.txPoolExhausted).toBe(2);
+    expect(runner.txSlotsFree).toBe(0);
+
+    const pollsBefore = engine.polls;
+    device.drain();
+    expect(device.written).toHaveLength(4);
+    expect(runner.txSlotsFree).toBe(4);
+    expect(engine.polls).toBe(pollsBefore);
+    vi.runOnlyPendingTimers(); // the engine, starved before, gets a turn now that slots are free
+    expect(engine.polls).toBe(pollsBefore + 1);
+  });
+
+  it("refuses a buffer larger than a slot", () => {
+    const device = new FakeDevice(100);
+    runner = runTun(new EchoEngine(), device, quietApp);
+    expect(runner.callbacks.l3TxBuffer(100 + VNET_HEADER_ROOM)).toBeTypeOf("number");
+    expect(runner.callbacks.l3TxBuffer(100 + VNET_HEADER_ROOM + 1)).toBeUndefined();
+    expect(runner.stats.txOversize).toBe(1);
+  });
+
+  it("flushes sends from outside a turn together, in one writeBatch on the next setImmediate", () => {
+    const device = new FakeDevice();
+    const engine = new EchoEngine();
+    runner = runTun(engine, device, quietApp);
+    vi.runOnlyPendingTimers();
+    const pollsBefore = engine.polls;
+
+    expect(engine.send(runner.callbacks, requests(1)[0]!)).toBe(true);
+    expect(engine.send(runner.callbacks, requests(2)[1]!)).toBe(true);
+    expect(device.written).toHaveLength(0);
+    expect(runner.txQueued).toBe(2);
+
+    vi.runOnlyPendingTimers();
+    expect(device.writeCalls).toEqual([2]);
+    expect(device.written).toHaveLength(2);
+    expect(engine.polls).toBe(pollsBefore + 1);
+  });
+
+  it("hands l3TxBufferMut the same preallocated view for a slot every time", () => {
+    const device = new FakeDevice();
+    runner = runTun(new EchoEngine(), device, quietApp, { txSlots: 2 });
+    const slot = runner.callbacks.l3TxBuffer(60)!;
+    const first = runner.callbacks.l3TxBufferMut(slot);
+    expect(runner.callbacks.l3TxBufferMut(slot)).toBe(first);
+    expect(first.length).toBe(1500 + VNET_HEADER_ROOM);
+  });
+
+  it("reuses the rx view of a slot for packets of a length it has seen", () => {
+    const device = new FakeDevice();
+    const engine = new EchoEngine();
+    runner = runTun(engine, device, quietApp, { rxSlots: 2 });
+
+    device.receive(...requests(2, 8));
+    device.receive(...requests(2, 100));
+    device.receive(...requests(2, 8));
+    const [a, b, c, d, e, f] = engine.seen;
+    expect(e).toBe(a);
+    expect(f).toBe(b);
+    expect(c).not.toBe(a);
+    expect(a!.length).toBe(36);
+    expect(c!.length).toBe(128);
+    expect(d).not.toBe(c);
+  });
+
+  it("shows every packet in and out to the packet tap", () => {
+    const device = new FakeDevice();
+    const tapped: string[] = [];
+    const app: TunApp = {
+      l4Rx: () => {},
+      packetTap: (direction, packet) => tapped.push(`${direction}:${packet.length}:${packet[20]}`),
+    };
+    runner = runTun(new EchoEngine(), device, app);
+    device.receive(...requests(2));
+    expect(tapped).toEqual(["rx:36:8", "tx:36:0", "rx:36:8", "tx:36:0"]);
+  });
+
+  it("tracks accepted flows, forgets ended ones, and aborts the rest at shutdown", async () => {
+    const device = new FakeDevice();
+    const engine = new EchoEngine();
+    const refused = testFlow(3);
+    const app: TunApp = { l4Rx: () => {}, l4Accept: (flow) => flow !== refused };
+    runner = runTun(engine, device, app);
+    const [one, two] = [testFlow(1), testFlow(2)];
+    expect(engine.accept(runner.callbacks, one)).toBe(true);
+    expect(engine.accept(runner.callbacks, two)).toBe(true);
+    expect(engine.accept(runner.callbacks, refused)).toBe(false);
+    runner.callbacks.l4Rx(two, null); // flow two ended on its own
+
+    await runner.shutdown();
+    expect(engine.aborted).toEqual([one]);
+    expect(device.closed).toBe(true);
+    expect(runner.running).toBe(false);
+  });
+
+  it("closes flows gracefully first when given a grace period, and aborts none that ended", async () => {
+    const device = new FakeDevice();
+    const engine = new EchoEngine();
+    engine.closeEndsFlow = true;
+    runner = runTun(engine, device, quietApp);
+    const flow = testFlow(1);
+    engine.accept(runner.callbacks, flow);
+
+    await runner.shutdown({ graceMs: 5000 });
+    expect(engine.closed).toEqual([flow]);
+    expect(engine.aborted).toEqual([]);
+    expect(device.closed).toBe(true);
+  });
+
+  it("aborts what did not close within the grace period", async () => {
+    const device = new FakeDevice();
+    const engine = new EchoEngine();
+    runner = runTun(engine, device, quietApp);
+    const flow = testFlow(1);
+    engine.accept(runner.callbacks, flow);
+
+    const done = runner.shutdown({ graceMs: 1000 });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(device.closed).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await done;
+    expect(engine.closed).toEqual([flow]);
+    expect(engine.aborted).toEqual([flow]);
+    expect(device.closed).toBe(true);
+  });
+
+  it("shuts down and exits on SIGTERM, and exits at once on a second signal", async () => {
+    const device = new FakeDevice();
+    const engine = new EchoEngine();
+    const signals = new EventEmitter();
+    const exits: number[] = [];
+    runner = runTun(engine, device, quietApp, {
+      handleSignals: { target: signals, graceMs: 1000, exit: (code) => exits.push(code) },
+    });
+    runner.track(testFlow(1));
+
+    signals.emit("SIGTERM", "SIGTERM");
+    expect(engine.closed).toHaveLength(1);
+    signals.emit("SIGINT", "SIGINT");
+    expect(exits).toEqual([130]);
+
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(exits).toEqual([130, 0]);
+    expect(device.closed).toBe(true);
+    expect(signals.listenerCount("SIGTERM")).toBe(0);
+  });
+
+  it("stops and reports a read error to onError", () => {
+    const device = new FakeDevice();
+    const errors: unknown[] = [];
+    runner = runTun(new EchoEngine(), device, quietApp, { onError: (error) => errors.push(error) });
+    device.readError = new Error("EBADFD");
+    device.receive();
+    expect(errors).toEqual([device.readError]);
+    expect(runner.running).toBe(false);
+    expect(device.closed).toBe(true);
+  });
+
+  it("rejects pool sizes that are not positive integers", () => {
+    expect(() => runTun(new EchoEngine(), new FakeDevice(), quietApp, { rxSlots: 0 })).toThrow(InvalidArgumentError);
+    expect(() => runTun(new EchoEngine(), new FakeDevice(), quietApp, { txSlots: 1.5 })).toThrow(InvalidArgumentError);
+  });
+
+  it("stop() cancels the timer and the pending turn", () => {
+    const device = new FakeDevice();
+    const engine = new EchoEngine();
+    engine.nextDeadline = engine.now() + 10;
+    runner = runTun(engine, device, quietApp);
+    vi.runOnlyPendingTimers(); // initial turn arms the timer
+    expect(vi.getTimerCount()).toBe(1);
+    runner.stop();
+    expect(vi.getTimerCount()).toBe(0);
+    expect(device.closed).toBe(true);
+  });
+});
