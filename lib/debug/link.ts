@@ -434,7 +434,7 @@ export class MemoryLink {
       const queue = this.inFlightQueue;
       for (;;) {
         const top = queue.peek();
-        if (top === undefined || top.at > now || top.order >= limit + 1e9) break;
+        if (top === undefined || top.at > now || top.order >= limit) break;
         queue.pop();
         this.deliver(top);
       }

@@ -65,14 +65,4 @@ export class TimedQueue<E extends Timed> {
     (items as (E | undefined)[])[this.count] = undefined;
     return top;
   }
-
-  /** Visit every queued item, in no particular order. */
-  forEach(visit: (item: E) => void): void {
-    for (let i = 0; i < this.count; i++) visit(this.items[i]!);
-  }
-
-  clear(): void {
-    this.items.length = 0;
-    this.count = 0;
-  }
 }

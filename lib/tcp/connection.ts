@@ -9,6 +9,10 @@
  * The connection decides what to send; the engine (TcpContext) frames it and hands it to the
  * caller's buffer. Nothing here allocates per segment: one scratch segment and one option record
  * serve every connection (the engine is single-threaded and `transmit` is synchronous).
+ *
+ * Counting: the engine counts what it sees (segments in and out in `transmit`, closes by CloseReason
+ * in `closed`); the connection counts only what the engine cannot see (retransmissions, RSTs it sends,
+ * challenge ACKs, probes, drops by reason).
  */
 import type { TcpState } from "../api.js";
 import type { FlowRecord } from "../flow/flow.js";
@@ -18,7 +22,7 @@ import { createCongestionControl, type CongestionControl } from "./congestion/in
 import { CloseReason, tcpOutSegment, type TcpContext, type TcpEndpoint } from "./context.js";
 import { ReceiveBuffer } from "./receive-buffer.js";
 import { RttEstimator } from "./rtt.js";
-import { SackScoreboard } from "./sack-scoreboard.js";
+import { NextSegRule, SackScoreboard } from "./sack-scoreboard.js";
 import { SendBuffer } from "./send-buffer.js";
 import { seq, seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqSub, type Seq } from "./seq.js";
 import { TimeWait } from "./time-wait.js";
@@ -156,16 +160,14 @@ export class TcpConnection implements TcpEndpoint {
   rttSeq: Seq = seq(0);
   rttTime = 0;
   rttTiming = false;
+  /** When our SYN (or SYN-ACK) was sent, if it was sent only once; -1 after a retransmission (Karn). */
+  synSentAt = -1;
 
   // --- Loss recovery (RFC 5681 §3.2, RFC 6582, RFC 6675) ---
   dupAcks = 0;
   inRecovery = false;
   /** RFC 6582 "recover" / RFC 6675 RecoveryPoint. */
   recover: Seq = seq(0);
-  /** RFC 6675 HighRxt: highest sequence retransmitted in this recovery. */
-  highRxt: Seq = seq(0);
-  /** RFC 6675 RescueRxt. */
-  rescueRxt: Seq = seq(0);
   scoreboard: SackScoreboard | null = null;
 
   constructor(ctx: TcpContext, flow: FlowRecord) {
@@ -290,10 +292,12 @@ export class TcpConnection implements TcpEndpoint {
     out.payloadOffset = 0;
     out.payloadLength = 0;
     if (passive) this.rcvAdv = seqAdd(this.rcvNxt, out.window);
+    // Karn (RFC 6298 §3): only a SYN sent once can be timed; sndMax is past the ISS once one went out.
+    const first = this.sndMax === this.iss;
+    this.synSentAt = first ? this.ctx.now() : -1;
     if (this.ctx.transmit(this, out)) {
       this.sndNxt = seqAdd(this.iss, 1);
       this.sndMax = this.sndNxt;
-      this.ctx.counters.tcpSegmentsOut++;
       if (passive) this.lastAckSent = this.rcvNxt;
     }
     this.rtoAt = this.ctx.now() + this.rtt.rto;
@@ -357,7 +361,6 @@ export class TcpConnection implements TcpEndpoint {
   abort(): void {
     if (this.isClosed()) return;
     this.sendReset();
-    this.ctx.counters.tcpAborts++;
     this.finish(CloseReason.ABORTED);
   }
 
@@ -439,7 +442,6 @@ export class TcpConnection implements TcpEndpoint {
     // Second, check the RST bit: acceptable only with an acceptable ACK (RFC 5961 §3.2 adds nothing here).
     if (flags & RST) {
       if (flags & ACK) {
-        this.ctx.counters.tcpResetsReceived++;
         this.finish(CloseReason.RESET_RECEIVED);
       } else {
         this.ctx.counters.drop(EngineDrop.RST_INVALID);
@@ -494,6 +496,15 @@ export class TcpConnection implements TcpEndpoint {
     let fin = (flags & FIN) !== 0;
     const syn = (flags & SYN) !== 0;
 
+    // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost; answer with the SYN-ACK again. It must
+    // be recognised before the sequence check, which would find it below RCV.NXT and answer with a bare
+    // ACK (RFC 9293 §3.10.7.4 first check); Linux does the same (tcp_check_req: "retransmitted SYN").
+    if (syn && !(flags & (ACK | RST)) && this.state === "SYN-RECEIVED" && segSeq === this.irs) {
+      this.sndNxt = this.iss;
+      this.sendSyn();
+      return;
+    }
+
     // RFC 7323 §5.3 R1: PAWS, before the sequence check. A RST is exempt (§5.3 R1 / Linux).
     if (this.tsOk && opts.hasTimestamps && !(flags & RST) && this.state !== "SYN-RECEIVED") {
       if (((opts.tsVal - this.tsRecent) | 0) < 0) {
@@ -522,7 +533,6 @@ export class TcpConnection implements TcpEndpoint {
     // Second: the RST bit (RFC 5961 §3.2).
     if (flags & RST) {
       if (segSeq === this.rcvNxt) {
-        c.tcpResetsReceived++;
         this.finish(CloseReason.RESET_RECEIVED);
       } else {
         // In the window but not exact: challenge ACK.
@@ -534,12 +544,6 @@ export class TcpConnection implements TcpEndpoint {
 
     // Fourth: the SYN bit (RFC 5961 §4.2): any SYN in a synchronized state gets a challenge ACK.
     if (syn) {
-      if (this.state === "SYN-RECEIVED" && segSeq === this.irs) {
-        // A retransmitted SYN: our SYN-ACK was lost. Answer with the SYN-ACK again.
-        this.sndNxt = this.iss;
-        this.sendSyn();
-        return;
-      }
       c.drop(EngineDrop.SYN_IN_WINDOW);
       this.challengeAck();
       return;
@@ -783,26 +787,27 @@ export class TcpConnection implements TcpEndpoint {
     const c = this.ctx.counters;
     this.inRecovery = true;
     this.recover = this.sndMax;
-    this.highRxt = this.sndUna;
-    this.rescueRxt = this.sndUna;
     this.cc.onEnterRecovery(this.flightSize(), this.ctx.now());
     // RFC 5681 §3.2 step 3 (NewReno only): cwnd = ssthresh + 3*SMSS for the segments that left.
     if (!this.sackOk) this.cc.inflate(DUP_THRESH * this.smss());
     c.tcpFastRetransmits++;
     this.rttTiming = false;
-    this.retransmitFirst();
+    const len = this.retransmitFirst();
+    // RFC 6675 §5 step 4: RecoveryPoint = HighData; HighRxt and RescueRxt after the first retransmission.
+    this.scoreboard?.enterRecovery(this.sndUna, this.sndMax, len);
     this.rtoAt = this.ctx.now() + this.rtt.rto;
   }
 
-  /** Retransmit one SMSS from SND.UNA. */
-  private retransmitFirst(): void {
+  /** Retransmit one SMSS from SND.UNA; returns the bytes of data it covered. */
+  private retransmitFirst(): number {
     const len = Math.min(this.maxPayload(), Math.max(0, seqSub(this.dataEnd(), this.sndUna)));
     if (len > 0) {
-      this.sendData(this.sndUna, len, false);
-      if (this.sackOk) this.highRxt = seqMax(this.highRxt, seqAdd(this.sndUna, len));
+      const withFin = this.finSent && seqAdd(this.sndUna, len) === this.finSeq;
+      this.sendData(this.sndUna, len, withFin);
     } else if (this.finSent) {
       this.sendFinAt(this.sndUna);
     }
+    return len;
   }
 
   // =====================================================================================
@@ -923,7 +928,7 @@ export class TcpConnection implements TcpEndpoint {
   /** Bytes the network holds by our estimate: RFC 6675 pipe in SACK recovery, else SND.NXT - SND.UNA. */
   private inFlight(): number {
     if (this.inRecovery && this.sackOk && this.scoreboard !== null) {
-      return this.scoreboard.pipe(this.sndUna, this.sndMax, this.highRxt, DUP_THRESH, this.smss());
+      return this.scoreboard.pipe(this.sndUna, this.sndMax, DUP_THRESH, this.smss());
     }
     return seqSub(this.sndNxt, this.sndUna);
   }
@@ -951,21 +956,30 @@ export class TcpConnection implements TcpEndpoint {
     }
   }
 
-  /** RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, NextSeg() and send it. */
+  /** RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send what NextSeg() picks. */
   private sackRecoveryOutput(): boolean {
     const sb = this.scoreboard!;
     const smss = this.smss();
     let sent = false;
     for (let guard = 0; guard < 1024; guard++) {
-      const pipe = sb.pipe(this.sndUna, this.sndMax, this.highRxt, DUP_THRESH, smss);
+      const pipe = sb.pipe(this.sndUna, this.sndMax, DUP_THRESH, smss);
       if (this.cc.cwnd - pipe < smss) break;
-      const next = sb.nextSeg(this.sndUna, this.sndMax, this.highRxt, this.rescueRxt, DUP_THRESH, smss);
-      if (next < 0) break; // rule 3/4 mean new data: sendNewData does that
-      const s = seq(next);
-      const len = Math.min(smss, Math.max(0, seqSub(this.dataEnd(), s)), sb.holeEnd(s, this.sndMax));
+      const nxtOff = seqSub(this.sndNxt, this.sndUna);
+      const canSendNew = this.sendBuffer.length > nxtOff && this.sndWnd > nxtOff;
+      const rule = sb.nextSeg(this.sndUna, this.sndMax, canSendNew, DUP_THRESH, smss);
+      if (rule === NextSegRule.NONE) break;
+      if (rule === NextSegRule.NEW_DATA) {
+        const len = Math.min(smss, this.sendBuffer.length - nxtOff, this.sndWnd - nxtOff);
+        if (len <= 0) break;
+        if (!this.sendData(this.sndNxt, len, this.finQueued && len === this.sendBuffer.length - nxtOff)) break;
+        sent = true;
+        continue;
+      }
+      const s = sb.nextSegSeq;
+      const len = Math.min(sb.nextSegLength, seqSub(this.dataEnd(), s));
       if (len <= 0) break;
       if (!this.sendData(s, len, false)) break;
-      this.highRxt = seqMax(this.highRxt, seqAdd(s, len));
+      sb.onRetransmitted(s, len, rule);
       sent = true;
     }
     return sent;
@@ -1034,7 +1048,6 @@ export class TcpConnection implements TcpEndpoint {
       return false;
     }
     this.afterAckSent();
-    c.tcpSegmentsOut++;
     const segEnd = withFin ? seqAdd(end, 1) : end;
     if (withFin) {
       this.finSent = true;
@@ -1070,7 +1083,6 @@ export class TcpConnection implements TcpEndpoint {
       return false;
     }
     this.afterAckSent();
-    c.tcpSegmentsOut++;
     if (this.finSent && seqLt(s, this.sndMax)) c.tcpRetransmits++;
     this.finSent = true;
     this.finSeq = s;
@@ -1095,7 +1107,6 @@ export class TcpConnection implements TcpEndpoint {
       return;
     }
     this.afterAckSent();
-    this.ctx.counters.tcpSegmentsOut++;
   }
 
   /** RFC 5961 §7: challenge ACKs, rate-limited. */
@@ -1184,7 +1195,6 @@ export class TcpConnection implements TcpEndpoint {
     out.payloadLength = 0;
     if (this.ctx.transmit(this, out)) {
       this.ctx.counters.tcpResetsSent++;
-      this.ctx.counters.tcpSegmentsOut++;
     }
   }
 
@@ -1236,8 +1246,7 @@ export class TcpConnection implements TcpEndpoint {
         this.close();
         return;
       default:
-        // tcpHalfOpenIdleTimeout: half-closed with no data: abort.
-        c.tcpIdleTimeouts++;
+        // tcpHalfOpenIdleTimeout: half-closed with no data: abort (the engine counts CloseReason.IDLE).
         this.sendReset();
         this.finish(CloseReason.IDLE);
     }
@@ -1328,7 +1337,6 @@ export class TcpConnection implements TcpEndpoint {
     out.payloadLength = 0;
     if (this.ctx.transmit(this, out)) {
       this.afterAckSent();
-      this.ctx.counters.tcpSegmentsOut++;
     }
   }
 
@@ -1403,7 +1411,6 @@ export class TcpConnection implements TcpEndpoint {
 
   private enterTimeWait(): void {
     this.setState("TIME-WAIT");
-    this.ctx.counters.tcpTimeWait++;
     this.finish(CloseReason.TIME_WAIT);
   }
 
@@ -1422,9 +1429,18 @@ export class TcpConnection implements TcpEndpoint {
   /** Record a timestamp-based RTT sample from the handshake's ACK (RFC 7323 §4), or the SYN's timing. */
   private takeHandshakeRttSample(opts: TcpOptions): void {
     if (this.tsOk && opts.hasTimestamps && opts.tsEcr !== 0) {
+      // RFC 7323 §4.1: the echoed timestamp says which transmission is acknowledged, even after a
+      // retransmitted SYN.
       const sample = (this.tsNow() - opts.tsEcr) | 0;
-      if (sample >= 0 && sample < 600_000 && this.retries === 0) this.rtt.sample(sample);
+      if (sample >= 0 && sample < 600_000) this.rtt.sample(sample);
+    } else if (this.synSentAt >= 0) {
+      // RFC 6298 §3 (Karn): time the SYN (or SYN-ACK) only if it was sent once.
+      this.rtt.sample(this.ctx.now() - this.synSentAt);
     }
+    // RFC 6298 §5.7: "If the timer expires awaiting the ACK of a SYN segment and the TCP implementation
+    // is using an RTO less than 3 seconds, the RTO MUST be re-initialized to 3 seconds when data
+    // transmission begins" (when no sample was taken: RttEstimator keeps a sampled RTO).
+    if (this.retries > 0) this.rtt.restartAfterSynTimeout();
   }
 }
 

@@ -16,14 +16,17 @@
  *
  * HighRxt, RescueRxt and RecoveryPoint are kept here (they belong to one recovery episode, as the
  * ranges do); the connection tells the scoreboard when recovery starts (`enterRecovery`) and what
- * it retransmitted (`onRetransmitted`). Deciding when recovery ends, and the window, stay with the
- * connection and congestion control.
+ * it retransmitted (`onRetransmitted`). The episode ends by itself when SND.UNA reaches the
+ * recovery point, or on `clear()`. Deciding when to enter recovery (RFC 6675 §5 steps 1-4), the
+ * window and congestion control stay with the connection.
  *
- * Everything here is allocation-free after the first range is recorded; each call is O(ranges).
+ * Each call is O(ranges) and allocation-free; the range table itself (2 * (maxRanges + 1) uint32)
+ * is allocated when a SACK block first arrives and dropped again once nothing is SACKed, so a
+ * connection without loss holds none.
  */
 import { InvalidArgumentError } from "../errors.js";
 import { checkInt, isIndex } from "./copy.js";
-import { seq, seqAdd, seqGt, seqLe, seqLt, seqMax } from "./seq.js";
+import { seq, seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax } from "./seq.js";
 import type { Seq } from "./seq.js";
 
 /** RFC 6675 §2 DupThresh (RFC 5681 §3.2): duplicate ACKs, or SACKed segments, that signal loss. */
@@ -61,10 +64,11 @@ export class SackScoreboard {
   private una: Seq = seq(0);
   private forgotten = 0;
 
+  /** A recovery episode begun by `enterRecovery` is running: HighRxt and RescueRxt mean something. */
+  private recovering = false;
   private highRxtEnd: Seq = seq(0);
   private rescueEnd: Seq = seq(0);
   private recoveryEnd: Seq = seq(0);
-  private rescueArmed = false;
 
   private segSeq: Seq = seq(0);
   private segLen = 0;
@@ -95,9 +99,18 @@ export class SackScoreboard {
     return this.forgotten;
   }
 
-  /** HighRxt + 1: one past the highest octet retransmitted in this recovery (SND.UNA when none). */
+  /**
+   * True from `enterRecovery` until SND.UNA reaches the recovery point (RFC 6675 §5: "When the
+   * TCP sender receives a cumulative ACK for this data octet, the loss recovery phase is
+   * terminated") or `clear()`.
+   */
+  get inRecovery(): boolean {
+    return this.recovering;
+  }
+
+  /** HighRxt + 1: one past the highest octet retransmitted in this recovery (SND.UNA when none, or outside recovery). */
   get highRxt(): Seq {
-    return this.highRxtEnd;
+    return this.recovering ? seqMax(this.highRxtEnd, this.una) : this.una;
   }
 
   /** RecoveryPoint + 1: SND.NXT when recovery was entered (RFC 6675 §5 step 4.1). */
@@ -164,6 +177,7 @@ export class SackScoreboard {
   /** SND.UNA moved to `sndUna`: forget everything below it. */
   advance(sndUna: Seq): void {
     this.una = sndUna;
+    if (this.recovering && seqGe(sndUna, this.recoveryEnd)) this.recovering = false;
     const n = this.count;
     if (n === 0) return;
     const e = this.edges!;
@@ -189,16 +203,14 @@ export class SackScoreboard {
   /**
    * Forgets all SACK information and ends the recovery episode: after a retransmission timeout
    * (RFC 2018 §8: the receiver may have reneged, so the sender "SHOULD turn off all of the SACKed
-   * bits"; RFC 6675 §5.1).
+   * bits"; RFC 6675 §5.1). RFC 6675 §5.1 also says no new recovery may start until SND.UNA passes
+   * the HighData of the timeout: the connection keeps that point.
    */
   clear(): void {
     this.count = 0;
     this.sacked = 0;
     this.release();
-    this.highRxtEnd = this.una;
-    this.rescueEnd = this.una;
-    this.recoveryEnd = this.una;
-    this.rescueArmed = false;
+    this.recovering = false;
   }
 
   /** True if octet `s` has been SACKed. */
@@ -219,7 +231,7 @@ export class SackScoreboard {
    */
   isLost(s: Seq, dupThresh: number, smss: number): boolean {
     if (seqLt(s, this.una) || this.isSacked(s)) return false;
-    return seqLt(s, this.lostBoundary(dupThresh, smss));
+    return seqLt(s, this.lostBoundary(this.una, dupThresh, smss));
   }
 
   /**
@@ -231,8 +243,9 @@ export class SackScoreboard {
   pipe(sndUna: Seq, sndNxt: Seq, dupThresh: number, smss: number): number {
     if (!seqLt(sndUna, sndNxt)) return 0;
     const unsacked = ((sndNxt - sndUna) >>> 0) - this.sackedWithin(sndUna, sndNxt);
-    const lostEnd = this.lostBoundary(dupThresh, smss);
+    const lostEnd = this.lostBoundary(sndUna, dupThresh, smss);
     const lost = seqGt(lostEnd, sndUna) ? ((lostEnd - sndUna) >>> 0) - this.sackedWithin(sndUna, lostEnd) : 0;
+    if (!this.recovering) return unsacked - lost;
     let rxtEnd = seqMax(this.highRxtEnd, sndUna);
     if (seqGt(rxtEnd, sndNxt)) rxtEnd = sndNxt;
     const retransmitted = ((rxtEnd - sndUna) >>> 0) - this.sackedWithin(sndUna, rxtEnd);
@@ -242,13 +255,15 @@ export class SackScoreboard {
   /**
    * Loss recovery begins (RFC 6675 §5 step 4): RecoveryPoint = HighData (`sndNxt`), and the first
    * segment, `firstSegLength` bytes from SND.UNA, is retransmitted now (step 4.3), so HighRxt and
-   * RescueRxt are set to its end. Arms the rescue retransmission (NextSeg rule 4) for this episode.
+   * RescueRxt are set to its end. The episode lasts until SND.UNA reaches `sndNxt` (see
+   * `inRecovery`); the rescue retransmission (NextSeg rule 4) is available once in it.
    */
   enterRecovery(sndUna: Seq, sndNxt: Seq, firstSegLength: number): void {
+    this.una = sndUna;
+    this.recovering = true;
     this.recoveryEnd = sndNxt;
     this.highRxtEnd = seqAdd(sndUna, firstSegLength);
     this.rescueEnd = this.highRxtEnd;
-    this.rescueArmed = true;
   }
 
   /**
@@ -263,7 +278,7 @@ export class SackScoreboard {
     const e = this.edges;
     const n = this.count;
     // The smallest unSACKed octet above HighRxt (rule 1.a) and the end of its hole.
-    let s = seqMax(this.highRxtEnd, sndUna);
+    let s = this.recovering ? seqMax(this.highRxtEnd, sndUna) : sndUna;
     let holeEnd = sndNxt;
     let belowHighestSacked = false;
     for (let k = 0; k < n; k++) {
@@ -279,7 +294,7 @@ export class SackScoreboard {
       belowHighestSacked = true;
       break;
     }
-    if (belowHighestSacked && seqLt(s, this.lostBoundary(dupThresh, smss))) {
+    if (belowHighestSacked && seqLt(s, this.lostBoundary(sndUna, dupThresh, smss))) {
       return this.choose(NextSegRule.LOST, s, holeEnd, smss); // Rule (1).
     }
     if (canSendNew) {
@@ -289,7 +304,7 @@ export class SackScoreboard {
     }
     if (belowHighestSacked) return this.choose(NextSegRule.UNSACKED, s, holeEnd, smss); // Rule (3).
     // Rule (4): once per recovery, when HighACK > RescueRxt, the highest unSACKed data.
-    if (this.rescueArmed && seqGt(sndUna, this.rescueEnd) && seqLt(sndUna, sndNxt)) {
+    if (this.recovering && seqGt(sndUna, this.rescueEnd) && seqLt(sndUna, sndNxt)) {
       let hole = sndNxt;
       let holeStart: Seq = n > 0 ? (e![2 * n - 1]! as Seq) : sndUna;
       if (n > 0 && !seqLt(holeStart, sndNxt)) {
@@ -311,9 +326,11 @@ export class SackScoreboard {
   /**
    * Reports a retransmission of `length` bytes from `start`, chosen by `rule` (RFC 6675 §5 step C):
    * C.3, HighRxt moves to its end unless it was the rescue; C.4, a rescue sets RescueRxt to
-   * RecoveryPoint (no second rescue in this episode). NEW_DATA and NONE change nothing.
+   * RecoveryPoint (no second rescue in this episode). NEW_DATA and NONE, and any call outside
+   * recovery, change nothing.
    */
   onRetransmitted(start: Seq, length: number, rule: NextSegRule): void {
+    if (!this.recovering) return;
     if (rule === NextSegRule.RESCUE) {
       this.rescueEnd = this.recoveryEnd;
       return;
@@ -327,9 +344,9 @@ export class SackScoreboard {
    * The lowest octet at or above which nothing is lost: unSACKed octets below it are lost
    * (IsLost is monotonic: the SACK information above an octet only shrinks as the octet grows).
    * It is the left edge of the highest range that has, counting itself and those above it,
-   * `dupThresh` ranges or more than (dupThresh - 1) * smss bytes; SND.UNA if none has.
+   * `dupThresh` ranges or more than (dupThresh - 1) * smss bytes; `sndUna` if none has.
    */
-  private lostBoundary(dupThresh: number, smss: number): Seq {
+  private lostBoundary(sndUna: Seq, dupThresh: number, smss: number): Seq {
     const e = this.edges;
     const limit = (dupThresh - 1) * smss;
     let bytes = 0;
@@ -337,7 +354,7 @@ export class SackScoreboard {
       bytes += (e![2 * k + 1]! - e![2 * k]!) >>> 0;
       if (this.count - k >= dupThresh || bytes > limit) return e![2 * k]! as Seq;
     }
-    return this.una;
+    return sndUna;
   }
 
   /** SACKed bytes in [from, to). */

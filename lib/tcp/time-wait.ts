@@ -75,6 +75,6 @@ export class TimeWait {
     } else {
       out.options = null;
     }
-    if (ctx.transmit(this, out)) ctx.counters.tcpSegmentsOut++;
+    ctx.transmit(this, out);
   }
 }

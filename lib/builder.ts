@@ -1,0 +1,149 @@
+/**
+ * L3L4Builder: collects settings, checks them in build() (a RangeError naming the first bad setting)
+ * and makes the engine. Every setting has a default (config.ts says where each comes from).
+ *
+ *   const engine = new L3L4Builder<Buffer>().mtu(1400).tcpIdleTimeout(600).build();
+ */
+import type { CongestionControlName, EngineConfig } from "./config.js";
+import { DEFAULT_CONFIG } from "./config.js";
+import { L3L4 } from "./engine.js";
+
+/** Largest TCP buffer: a window cannot exceed 2^30 bytes (RFC 7323 §2.3, window scale 14). */
+export const MAX_TCP_BUFFER_SIZE = 0x4000_0000;
+/** Largest maxFlows: the flow table's slot arrays stay below a few hundred MiB. */
+export const MAX_FLOWS_LIMIT = 1 << 24;
+
+type Check = () => void;
+
+export class L3L4Builder<T> {
+  private readonly config: EngineConfig = { ...DEFAULT_CONFIG };
+  private nowFn: () => number = () => performance.now();
+  /** Checks run by build(), in the order the settings were made. */
+  private readonly checks = new Map<string, Check>();
+
+  /**
+   * Largest packet given to l3Tx, in bytes; default 1500. Integer in 576..65535: 576 is the datagram
+   * every IPv4 host must accept (RFC 791, RFC 1122 §3.3.2). The cap holds for IPv6 too: a value below
+   * 1280 (RFC 8200 §5's minimum link MTU) keeps IPv6 packets smaller, it is not raised.
+   */
+  mtu(bytes: number): this {
+    this.config.mtu = bytes;
+    this.checks.set("mtu", () => integerIn("mtu", bytes, 576, 65535));
+    return this;
+  }
+
+  /** Most bytes buffered per TCP flow in each direction; default 256 KiB. Integer in 1..2^30. */
+  tcpBufferSize(bytes: number): this {
+    this.config.tcpBufferSize = bytes;
+    this.checks.set("tcpBufferSize", () => integerIn("tcpBufferSize", bytes, 1, MAX_TCP_BUFFER_SIZE));
+    return this;
+  }
+
+  /** ESTABLISHED with no data either way for this long: close. Seconds > 0 (Infinity: never); default 7200. */
+  tcpIdleTimeout(seconds: number): this {
+    this.config.tcpIdleTimeoutMs = seconds * 1000;
+    this.checks.set("tcpIdleTimeout", () => positiveSeconds("tcpIdleTimeout", seconds));
+    return this;
+  }
+
+  /**
+   * Half-closed (FIN sent or received) with no data for this long: abort. Seconds > 0 (Infinity:
+   * never); default 7200. An unfinished handshake gives up after 15 s regardless.
+   */
+  tcpHalfOpenIdleTimeout(seconds: number): this {
+    this.config.tcpHalfOpenIdleTimeoutMs = seconds * 1000;
+    this.checks.set("tcpHalfOpenIdleTimeout", () => positiveSeconds("tcpHalfOpenIdleTimeout", seconds));
+    return this;
+  }
+
+  /** A UDP flow with no datagram either way for this long is forgotten. Seconds > 0 (Infinity: never); default 300. */
+  udpIdleTimeout(seconds: number): this {
+    this.config.udpIdleTimeoutMs = seconds * 1000;
+    this.checks.set("udpIdleTimeout", () => positiveSeconds("udpIdleTimeout", seconds));
+    return this;
+  }
+
+  /** The time source, in milliseconds, never going backwards; default performance.now. */
+  clock(now: () => number): this {
+    this.nowFn = now;
+    this.checks.set("clock", () => {
+      if (typeof now !== "function") throw new RangeError("clock must be a function returning milliseconds");
+    });
+    return this;
+  }
+
+  /**
+   * TCP keep-alive: probe after this many idle seconds (RFC 9293 §3.8.4; RFC 1122 §4.2.3.6: off by
+   * default, and at least two hours when on by default). 0 turns it off; default off.
+   */
+  tcpKeepAlive(seconds: number): this {
+    this.config.tcpKeepAliveMs = seconds * 1000;
+    this.checks.set("tcpKeepAlive", () => {
+      if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) {
+        throw new RangeError(`tcpKeepAlive must be a finite number of seconds >= 0 (0 = off): ${String(seconds)}`);
+      }
+    });
+    return this;
+  }
+
+  /** Congestion control of new TCP flows: "reno" (RFC 5681) or "cubic" (RFC 9438); default cubic. */
+  tcpCongestionControl(name: CongestionControlName): this {
+    this.config.tcpCongestionControl = name;
+    this.checks.set("tcpCongestionControl", () => {
+      if (name !== "reno" && name !== "cubic") {
+        throw new RangeError(`tcpCongestionControl must be "reno" or "cubic": ${String(name)}`);
+      }
+    });
+    return this;
+  }
+
+  /** true: send small segments at once (no Nagle, RFC 9293 §3.7.4); default true. */
+  tcpNoDelay(on: boolean): this {
+    this.config.tcpNoDelay = on;
+    this.checks.set("tcpNoDelay", () => boolean("tcpNoDelay", on));
+    return this;
+  }
+
+  /** Most flows (TCP + UDP) peers may have open at once; past it new ones are dropped. Default 1,000,000. */
+  maxFlows(n: number): this {
+    this.config.maxFlows = n;
+    this.checks.set("maxFlows", () => integerIn("maxFlows", n, 1, MAX_FLOWS_LIMIT));
+    return this;
+  }
+
+  /** Verify IP/TCP/UDP/ICMP checksums of incoming packets; turn off only behind checksum offload. Default true. */
+  verifyChecksums(on: boolean): this {
+    this.config.verifyChecksums = on;
+    this.checks.set("verifyChecksums", () => boolean("verifyChecksums", on));
+    return this;
+  }
+
+  /** TTL / hop limit of packets the engine sends; integer in 1..255, default 64 (RFC 1700's recommendation, Linux's default). */
+  ttl(n: number): this {
+    this.config.ttl = n;
+    this.checks.set("ttl", () => integerIn("ttl", n, 1, 255));
+    return this;
+  }
+
+  /** Check every setting (RangeError naming the first bad one) and make the engine. */
+  build(): L3L4<T> {
+    for (const check of this.checks.values()) check();
+    return new L3L4<T>({ ...this.config }, this.nowFn);
+  }
+}
+
+function integerIn(name: string, v: unknown, min: number, max: number): void {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw new RangeError(`${name} must be an integer in ${min}..${max}: ${String(v)}`);
+  }
+}
+
+function positiveSeconds(name: string, v: unknown): void {
+  if (typeof v !== "number" || Number.isNaN(v) || v <= 0) {
+    throw new RangeError(`${name} must be a number of seconds > 0 (Infinity: never): ${String(v)}`);
+  }
+}
+
+function boolean(name: string, v: unknown): void {
+  if (typeof v !== "boolean") throw new RangeError(`${name} must be true or false: ${String(v)}`);
+}

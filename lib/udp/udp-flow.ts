@@ -1,0 +1,137 @@
+/**
+ * UDP flows (RFC 768). UDP has no connection, so a "flow" is the engine's memory of a 5-tuple: born
+ * with the first datagram (or l4Connect), forgotten after `config.udpIdleTimeoutMs` without a
+ * datagram either way, or when the application closes it.
+ *
+ * Idle timing is lazy: traffic only stamps `lastActivity`; the timer heap holds an older deadline,
+ * and when it fires the flow either closes or re-arms at `lastActivity + idle`. So a datagram costs
+ * no heap operation.
+ *
+ * While the application has paused receive, datagrams are copied into a bounded queue
+ * (`config.udpMaxQueuedDatagrams`); past it they are dropped (UDP_QUEUE_FULL), as a full socket
+ * receive buffer drops them.
+ */
+import type { EngineConfig } from "../config.js";
+import type { FlowRecord } from "../flow/flow.js";
+import { ipHeaderLength, type AnyCallbacks, type IpOutput } from "../ip/output.js";
+import type { Counters } from "../stats.js";
+import { checksumAdd, checksumAddU32 } from "../wire/checksum.js";
+import { IpProtocol } from "../wire/ip-protocol.js";
+import { IPV4_MIN_HEADER } from "../wire/ipv4.js";
+import { emitUdpHeader, fillUdpChecksum, UDP_HEADER } from "../wire/udp.js";
+
+/** Largest UDP payload: what the IPv4 Total Length leaves after 20 + 8 bytes of headers. */
+export const UDP_MAX_PAYLOAD_V4 = 65535 - IPV4_MIN_HEADER - UDP_HEADER;
+/** Largest UDP payload over IPv6: the Payload Length (65535) less the UDP header (no jumbograms). */
+export const UDP_MAX_PAYLOAD_V6 = 65535 - UDP_HEADER;
+
+export class UdpFlow {
+  /** Heap position and the time the heap will look at this flow next (see the module comment). */
+  deadline: number;
+  heapIndex = -1;
+  /** Last datagram either way. */
+  lastActivity: number;
+  paused = false;
+  /** Datagrams received while paused, oldest first (copies). */
+  private readonly queue: Uint8Array[] = [];
+  private queueHead = 0;
+
+  constructor(
+    readonly flow: FlowRecord,
+    now: number,
+    private readonly idleMs: number,
+  ) {
+    this.lastActivity = now;
+    this.deadline = now + idleMs;
+  }
+
+  /** When the flow goes idle if nothing more happens. */
+  get idleDeadline(): number {
+    return this.lastActivity + this.idleMs;
+  }
+
+  get queued(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  /** Keep a copy of `data` for later delivery; false if the queue is full (the datagram is dropped). */
+  enqueue(data: Uint8Array, max: number): boolean {
+    if (this.queued >= max) return false;
+    this.queue.push(data.slice());
+    return true;
+  }
+
+  /** The oldest queued datagram, or undefined. */
+  dequeue(): Uint8Array | undefined {
+    if (this.queueHead >= this.queue.length) return undefined;
+    const d = this.queue[this.queueHead]!;
+    this.queue[this.queueHead++] = EMPTY_SLOT;
+    if (this.queueHead === this.queue.length) {
+      this.queue.length = 0;
+      this.queueHead = 0;
+    }
+    return d;
+  }
+}
+
+const EMPTY_SLOT = new Uint8Array(0);
+
+/** Writes UDP datagrams of flows. */
+export class UdpOutput {
+  constructor(
+    private readonly config: EngineConfig,
+    private readonly counters: Counters,
+    private readonly out: IpOutput,
+  ) {}
+
+  /**
+   * Send `data` as one datagram from the flow's local end to its remote end. A datagram larger than
+   * the MTU goes as IP fragments, each within the MTU. The caller has checked the size limit
+   * (UDP_MAX_PAYLOAD_V4 / _V6).
+   *
+   * Returns `data.length` when every packet was handed to l3Tx, or 0 when l3TxBuffer had no buffer
+   * (the datagram is dropped, as UDP may; counted in txBufferUnavailable).
+   */
+  send(cb: AnyCallbacks, flow: FlowRecord, data: Uint8Array): number {
+    const family = flow.family;
+    const udpLen = UDP_HEADER + data.length;
+    if (udpLen <= this.out.maxUnfragmented(family)) {
+      const size = ipHeaderLength(family) + udpLen;
+      const buf = this.out.begin(cb, size);
+      if (buf === undefined) return 0;
+      const at = this.out.writeFlowHeader(buf, 0, flow, IpProtocol.UDP, udpLen, false);
+      emitUdpHeader(buf, at, flow.localPort, flow.remotePort, udpLen);
+      buf.set(data, at + UDP_HEADER);
+      fillUdpChecksum(buf, at, udpLen, this.out.pseudoSum(buf, 0, family, IpProtocol.UDP, udpLen));
+      this.out.finish(cb, size);
+    } else {
+      // Rare: build the whole datagram, then cut it into fragments.
+      const msg = new Uint8Array(udpLen);
+      emitUdpHeader(msg, 0, flow.localPort, flow.remotePort, udpLen);
+      msg.set(data, UDP_HEADER);
+      fillUdpChecksum(msg, 0, udpLen, flowPseudoSum(flow, IpProtocol.UDP, udpLen));
+      if (!this.out.sendDatagram(cb, family, flow.addr, 16, 0, IpProtocol.UDP, msg, 0, udpLen)) return 0;
+    }
+    this.counters.udpDatagramsOut++;
+    return data.length;
+  }
+
+  /** Largest payload one l4Tx may send on a flow of this family. */
+  maxPayload(family: 4 | 6): number {
+    return family === 4 ? UDP_MAX_PAYLOAD_V4 : UDP_MAX_PAYLOAD_V6;
+  }
+
+  /** Largest payload that goes out unfragmented. */
+  maxUnfragmentedPayload(family: 4 | 6): number {
+    return this.config.mtu - ipHeaderLength(family) - UDP_HEADER;
+  }
+}
+
+/** The pseudo-header sum of a flow's outgoing packets, straight from its address bytes. */
+export function flowPseudoSum(flow: FlowRecord, protocol: number, l4Length: number): number {
+  if (flow.family === 4) {
+    const s = checksumAdd(checksumAdd(0, flow.addr, 0, 4), flow.addr, 16, 4);
+    return s + protocol + l4Length;
+  }
+  return checksumAddU32(checksumAdd(0, flow.addr, 0, 32), l4Length) + protocol;
+}

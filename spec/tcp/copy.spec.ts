@@ -1,0 +1,59 @@
+import { describe, expect, it } from "vitest";
+import { InvalidArgumentError } from "../../lib/errors.js";
+import { SHORT_COPY_BYTES, checkInt, checkSpan, copyBytes, isIndex } from "../../lib/tcp/copy.js";
+import { MIN_STORAGE_BYTES, grownSize } from "../../lib/tcp/storage.js";
+
+describe("copyBytes", () => {
+  const src = Uint8Array.from({ length: 200 }, (_, i) => i);
+
+  it.each([
+    ["a short copy (loop)", 5, SHORT_COPY_BYTES - 1],
+    ["a long copy of part of the source (view + set)", 3, 150],
+    ["the whole source (set)", 0, 200],
+  ])("copies %s", (_name, srcOff, len) => {
+    const dst = new Uint8Array(260).fill(0xee);
+    copyBytes(dst, 7, src, srcOff, len);
+    expect(Array.from(dst.subarray(7, 7 + len))).toEqual(Array.from(src.subarray(srcOff, srcOff + len)));
+    expect(dst[6]).toBe(0xee);
+    expect(dst[7 + len]).toBe(0xee);
+  });
+
+  it("copies nothing for length 0", () => {
+    const dst = new Uint8Array(4);
+    copyBytes(dst, 4, src, 200, 0);
+    expect(Array.from(dst)).toEqual([0, 0, 0, 0]);
+  });
+});
+
+describe("argument checks", () => {
+  it("isIndex accepts non-negative int32 integers only", () => {
+    expect(isIndex(0)).toBe(true);
+    expect(isIndex(2 ** 31 - 1)).toBe(true);
+    expect(isIndex(-1)).toBe(false);
+    expect(isIndex(1.5)).toBe(false);
+    expect(isIndex(Number.NaN)).toBe(false);
+    expect(isIndex(2 ** 31)).toBe(false);
+  });
+
+  it("checkSpan and checkInt throw InvalidArgumentError", () => {
+    const b = new Uint8Array(10);
+    expect(() => checkSpan(b, 0, 10, "x")).not.toThrow();
+    expect(() => checkSpan(b, 10, 0, "x")).not.toThrow();
+    expect(() => checkSpan(b, 5, 6, "x")).toThrow(InvalidArgumentError);
+    expect(() => checkSpan(b, -1, 1, "x")).toThrow(InvalidArgumentError);
+    expect(() => checkInt(5, 1, 10, "x")).not.toThrow();
+    expect(() => checkInt(11, 1, 10, "x")).toThrow(InvalidArgumentError);
+    expect(() => checkInt(2.5, 1, 10, "x")).toThrow(InvalidArgumentError);
+  });
+});
+
+describe("grownSize", () => {
+  it("starts at 4 KiB, doubles until the need fits, never beyond the limit", () => {
+    expect(grownSize(0, 1, 1 << 20)).toBe(MIN_STORAGE_BYTES);
+    expect(grownSize(0, 4097, 1 << 20)).toBe(8192);
+    expect(grownSize(8192, 8193, 1 << 20)).toBe(16384);
+    expect(grownSize(8192, 100_000, 1 << 20)).toBe(131072);
+    expect(grownSize(0, 10, 100)).toBe(100);
+    expect(grownSize(65536, 70_000, 80_000)).toBe(80_000);
+  });
+});

@@ -1,0 +1,327 @@
+/**
+ * The receive side: delivery in order and exactly once, out-of-order data held and reported with SACK
+ * (RFC 2018), when ACKs go out (RFC 5681 §4.2, RFC 9293 §3.8.6.3), the sequence and PAWS checks
+ * (RFC 9293 §3.10.7.4, RFC 7323 §5), and the window offered as the application pauses and resumes.
+ */
+import { describe, expect, it } from "vitest";
+import { establish, peerByte, TcpHarness } from "../support/tcp-harness.js";
+
+/** Full-sized segments from the peer: MSS 1460 less 12 bytes of timestamps. */
+const SEG = 1448;
+
+/** Send the 16 segments Linux-style quick-ACK mode acknowledges one by one; returns the next seq. */
+function pastQuickAck(h: TcpHarness): number {
+  let s = 1;
+  for (let i = 0; i < 16; i++) {
+    h.in({ flags: ".", seq: s, data: SEG });
+    s += SEG;
+    h.out({ flags: ".", ack: s });
+  }
+  return s;
+}
+
+describe("in-order data (RFC 9293 §3.10.7.4 seventh: segment text)", () => {
+  it("is delivered in order, each byte once, and acknowledged", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "P.", seq: 1, data: 100 });
+    h.out({ flags: ".", seq: 1, ack: 101 });
+    h.in({ flags: "P.", seq: 101, data: 1000 });
+    h.out({ flags: ".", seq: 1, ack: 1101 });
+    h.in({ flags: ".", seq: 1101, data: SEG });
+    h.out({ flags: ".", ack: 1101 + SEG });
+    h.expectRx(1101 + SEG - 1);
+    expect(h.app.rxCalls).toEqual([100, 1000, SEG]);
+  });
+
+  it("is delivered on IPv6 too", () => {
+    const h = new TcpHarness({ family: 6 });
+    establish(h, { mss: 1440 });
+    h.in({ flags: "P.", seq: 1, data: 1428 });
+    h.out({ flags: ".", ack: 1429 });
+    h.expectRx(1428);
+  });
+
+  it("a segment with a bad checksum is dropped silently", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "P.", seq: 1, data: 100, badChecksum: true });
+    h.outNothing();
+    expect(h.app.received).toBe(0);
+    h.in({ flags: "P.", seq: 1, data: 100 });
+    h.out({ flags: ".", ack: 101 });
+    h.expectRx(100);
+  });
+});
+
+describe("out-of-order data (RFC 9293 §3.10.7.4: held for later processing; RFC 2018 SACK)", () => {
+  it("is held, reported with SACK blocks, most recent first (RFC 2018 §4), and reassembled", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: ".", seq: 1, data: 1000 });
+    h.out({ flags: ".", ack: 1001, sack: null });
+    h.in({ flags: ".", seq: 2001, data: 1000 }); // gap 1001:2001
+    h.out({ flags: ".", ack: 1001, sack: [[2001, 3001]] });
+    h.in({ flags: ".", seq: 4001, data: 1000 }); // gap 3001:4001
+    h.out({ flags: ".", ack: 1001, sack: [[4001, 5001], [2001, 3001]] });
+    h.in({ flags: ".", seq: 6001, data: 1000 });
+    h.out({ flags: ".", ack: 1001, sack: [[6001, 7001], [4001, 5001], [2001, 3001]] });
+    // A repeat of a held range: the block holding the segment that triggered the ACK goes first.
+    h.in({ flags: ".", seq: 2001, data: 1000 });
+    h.out({ flags: ".", ack: 1001, sack: [[2001, 3001], [6001, 7001], [4001, 5001]] });
+    // Joining two held ranges reports the merged block first.
+    h.in({ flags: ".", seq: 5001, data: 1000 });
+    h.out({ flags: ".", ack: 1001, sack: [[4001, 7001], [2001, 3001]] });
+    expect(h.app.received).toBe(1000);
+    h.in({ flags: ".", seq: 1001, data: 1000 });
+    h.out({ flags: ".", ack: 3001, sack: [[4001, 7001]] });
+    h.expectRx(3000);
+    h.in({ flags: ".", seq: 3001, data: 1000 });
+    h.out({ flags: ".", ack: 7001, sack: null });
+    h.expectRx(7000);
+  });
+
+  it("without SACK permitted no SACK option is ever sent (RFC 2018 §2)", () => {
+    const h = new TcpHarness();
+    establish(h, { sackOK: false });
+    h.in({ flags: ".", seq: 2001, data: 1000 });
+    h.out({ flags: ".", ack: 1, sack: null });
+    h.in({ flags: ".", seq: 1, data: 2000 });
+    h.out({ flags: ".", ack: 3001 });
+    h.expectRx(3000);
+  });
+
+  it("without timestamps up to 4 SACK blocks fit (RFC 2018 §3)", () => {
+    const h = new TcpHarness();
+    establish(h, { ts: false });
+    for (let k = 1; k <= 5; k++) {
+      h.in({ flags: ".", seq: 1 + k * 2000, data: 1000 });
+      h.drain();
+    }
+    h.in({ flags: ".", seq: 1 + 6 * 2000, data: 1000 });
+    h.out({ flags: ".", ack: 1, sack: [[12001, 13001], [10001, 11001], [8001, 9001], [6001, 7001]] });
+  });
+
+  it("a gap gets an immediate duplicate ACK and the segment filling it an immediate ACK (RFC 5681 §4.2)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    const s = pastQuickAck(h);
+    // Delayed ACKs are on now: one full segment alone is not acknowledged at once...
+    h.in({ flags: ".", seq: s, data: SEG });
+    h.outNothing();
+    h.after(40).out({ flags: ".", ack: s + SEG });
+    // ...but out-of-order data is, at once, with a SACK block ("an immediate duplicate ACK SHOULD be sent").
+    const t = s + SEG;
+    h.in({ flags: ".", seq: t + SEG, data: SEG });
+    h.out({ flags: ".", ack: t, sack: [[t + SEG, t + 2 * SEG]] });
+    // And so is the segment that fills the gap ("an immediate ACK SHOULD be generated").
+    h.in({ flags: ".", seq: t, data: SEG });
+    h.out({ flags: ".", ack: t + 2 * SEG, sack: null });
+    h.outNothing();
+    h.expectRx(t + 2 * SEG - 1);
+    expect(h.engine.stats().tcpOutOfOrderSegments).toBe(1);
+  });
+
+  it("overlapping and retransmitted data is delivered exactly once (RFC 9293 §3.10.7.4 trimming)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: ".", seq: 1, data: 1000 });
+    h.out({ flags: ".", ack: 1001 });
+    h.in({ flags: ".", seq: 501, data: 1000 }); // half old, half new
+    h.out({ flags: ".", ack: 1501 });
+    h.in({ flags: ".", seq: 1, data: 1500 }); // all old: a duplicate ACK
+    h.out({ flags: ".", ack: 1501 });
+    // Out of order, then retransmitted overlapping the held range and the gap below it.
+    h.in({ flags: ".", seq: 2001, data: 500 });
+    h.out({ flags: ".", ack: 1501, sack: [[2001, 2501]] });
+    h.in({ flags: ".", seq: 1801, data: 1000 });
+    h.out({ flags: ".", ack: 1501, sack: [[1801, 2801]] });
+    h.in({ flags: ".", seq: 1001, data: 1000 });
+    h.out({ flags: ".", ack: 2801 });
+    h.expectRx(2800);
+  });
+
+  it("the first copy of a held byte wins over a different retransmission (as Linux's out-of-order queue)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: ".", seq: 101, data: 100 });
+    h.out({ flags: ".", ack: 1 });
+    const other = new Uint8Array(200).fill(0xee);
+    h.in({ flags: ".", seq: 1, data: other });
+    h.out({ flags: ".", ack: 201 });
+    h.expectRx(200); // the model keeps the first copy of bytes 100..199 too
+    const got = h.conn().received.slice(0, 200);
+    expect(got[0]).toBe(0xee);
+    expect(got[150]).toBe(peerByte(150));
+  });
+});
+
+describe("unacceptable segments (RFC 9293 §3.10.7.4 first check)", () => {
+  it("data beyond the window is answered with an ACK and dropped", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: ".", seq: 1, data: 100 });
+    h.out({ flags: ".", ack: 101 });
+    h.in({ flags: ".", seq: 101 + 300_000, data: 100 }); // window is 256 KiB
+    h.out({ flags: ".", ack: 101, sack: null });
+    expect(h.app.received).toBe(100);
+    expect(h.engine.stats().drops).toMatchObject({ out_of_window: 1 });
+  });
+
+  it("an old duplicate (entirely below RCV.NXT) is answered with a duplicate ACK", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: ".", seq: 1, data: 1000 });
+    h.out({ flags: ".", ack: 1001 });
+    h.in({ flags: ".", seq: 1, data: 500 });
+    h.out({ flags: ".", ack: 1001 });
+    h.expectRx(1000);
+  });
+
+  it("data partly beyond the window keeps the part inside it and is acknowledged", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpBufferSize(4000) });
+    establish(h);
+    h.app.pause();
+    h.in({ flags: ".", seq: 1, data: 3000 });
+    h.out({ flags: ".", ack: 3001, win: 1000 });
+    h.in({ flags: ".", seq: 3001, data: 1448 });
+    h.out({ flags: ".", ack: 4001, win: 0 });
+    h.app.resume();
+    h.out({ flags: ".", ack: 4001, win: 4000 });
+    h.expectRx(4000);
+  });
+
+  it("PAWS: a segment whose TSval is older than TS.Recent is answered with an ACK and dropped (RFC 7323 §5.3 R1)", () => {
+    const h = new TcpHarness();
+    establish(h); // TS.Recent = 100
+    h.at(10).in({ flags: ".", seq: 1, data: 100, ts: [110, undefined] });
+    h.out({ flags: ".", ack: 101, ts: [10, 110] });
+    h.at(20).in({ flags: ".", seq: 101, data: 100, ts: [105, undefined] }); // older than 110
+    h.out({ flags: ".", ack: 101, ts: [20, 110] });
+    expect(h.app.received).toBe(100);
+    expect(h.engine.stats().drops).toMatchObject({ paws: 1 });
+    // The same data with a fresh timestamp is taken.
+    h.in({ flags: ".", seq: 101, data: 100, ts: [120, undefined] });
+    h.out({ flags: ".", ack: 201, ts: [20, 120] });
+    h.expectRx(200);
+  });
+
+  it("TS.Recent follows the segment that covers Last.ACK.sent, not a later out-of-order one (RFC 7323 §4.3)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: ".", seq: 1001, data: 100, ts: [500, undefined] });
+    h.out({ flags: ".", ack: 1, ts: [undefined, 100] });
+    h.in({ flags: ".", seq: 1, data: 1000, ts: [200, undefined] });
+    h.out({ flags: ".", ack: 1101, ts: [undefined, 200] });
+  });
+});
+
+describe("delayed ACK (RFC 9293 §3.8.6.3; RFC 5681 §4.2: every second full-sized segment, or 40 ms)", () => {
+  it("the first segments are acknowledged at once (quick-ACK as Linux), then every second full segment", () => {
+    const h = new TcpHarness();
+    establish(h);
+    const s = pastQuickAck(h);
+    h.in({ flags: ".", seq: s, data: SEG });
+    h.outNothing();
+    h.in({ flags: ".", seq: s + SEG, data: SEG });
+    h.out({ flags: ".", ack: s + 2 * SEG, time: 0 });
+    h.in({ flags: ".", seq: s + 2 * SEG, data: SEG });
+    h.outNothing();
+    h.in({ flags: ".", seq: s + 3 * SEG, data: SEG });
+    h.out({ flags: ".", ack: s + 4 * SEG });
+    h.expectRx(s + 4 * SEG - 1);
+  });
+
+  it("a lone segment is acknowledged after 40 ms", () => {
+    const h = new TcpHarness();
+    establish(h);
+    const s = pastQuickAck(h);
+    h.at(100).in({ flags: "P.", seq: s, data: 10 });
+    h.at(139).outNothing();
+    h.at(140).out({ flags: ".", ack: s + 10, time: 140 });
+    h.at(1000).outNothing();
+  });
+
+  it("data the application sends carries the ACK: no separate delayed ACK follows", () => {
+    const h = new TcpHarness();
+    establish(h);
+    const s = pastQuickAck(h);
+    h.at(100).in({ flags: "P.", seq: s, data: 10 });
+    h.at(110);
+    h.app.send(20);
+    h.out({ flags: "P.", ack: s + 10, len: 20 });
+    h.at(200).outNothing();
+  });
+});
+
+describe("receive window and the application (l4PauseRx / l4ResumeRx)", () => {
+  it("while paused the window closes as data piles up; resuming delivers it and sends a window update (RFC 9293 §3.8.6.2.2)", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpBufferSize(8192) });
+    establish(h);
+    h.app.pause();
+    let s = 1;
+    for (let i = 0; i < 5; i++) {
+      h.in({ flags: ".", seq: s, data: SEG });
+      s += SEG;
+      h.out({ flags: ".", ack: s, win: 8192 - (s - 1) });
+    }
+    h.in({ flags: ".", seq: s, data: 8192 - (s - 1) });
+    h.out({ flags: ".", ack: 8193, win: 0 });
+    expect(h.app.received).toBe(0);
+    h.app.resume();
+    h.out({ flags: ".", ack: 8193, win: 8192 });
+    h.expectRx(8192);
+    h.outNothing();
+  });
+
+  it("a zero-window probe (one byte at RCV.NXT) is answered with an ACK holding the zero window (RFC 9293 §3.8.6.1, §3.10.7.4)", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpBufferSize(4096) });
+    establish(h);
+    h.app.pause();
+    h.in({ flags: ".", seq: 1, data: 4096 });
+    h.out({ flags: ".", ack: 4097, win: 0 });
+    h.at(200).in({ flags: ".", seq: 4097, data: 1 });
+    h.out({ flags: ".", ack: 4097, win: 0 });
+    // Linux's probe, one below RCV.NXT and empty, gets the same answer.
+    h.at(400).in({ flags: ".", seq: 4096 });
+    h.out({ flags: ".", ack: 4097, win: 0 });
+    h.app.resume();
+    h.out({ flags: ".", ack: 4097, win: 4096 });
+    h.expectRx(4096);
+  });
+
+  it("pausing from inside l4Rx holds the rest; FIN is reported only after the data, once resumed", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.onRx = () => h.engine.l4PauseRx(h.flow());
+    h.in({ flags: "P.", seq: 1, data: 100 });
+    h.out({ flags: ".", ack: 101 });
+    expect(h.app.received).toBe(100);
+    h.in({ flags: "FP.", seq: 101, data: 100 });
+    h.out({ flags: ".", ack: 202 });
+    expect(h.app.received).toBe(100);
+    expect(h.app.remoteClosedCount).toBe(0);
+    h.onRx = undefined;
+    h.app.resume();
+    h.drain(); // a window update may go out
+    h.expectRx(200);
+    expect(h.app.remoteClosedCount).toBe(1);
+    expect(h.app.remoteClosedAfter).toBe(200);
+  });
+
+  it("the right edge of the window never moves left (RFC 9293 §3.8.6.2.2, RFC 7323 §2.4)", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpBufferSize(10000) });
+    establish(h, { wscale: 7 });
+    h.app.pause();
+    let s = 1;
+    let edge = 0;
+    for (let i = 0; i < 8; i++) {
+      h.in({ flags: ".", seq: s, data: 1200 });
+      s += 1200;
+      const a = h.out({ flags: "." });
+      const right = a.ack + a.win; // scale 0 for a 10000-byte buffer
+      expect(right).toBeGreaterThanOrEqual(edge);
+      edge = right;
+    }
+  });
+});
