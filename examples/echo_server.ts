@@ -63,6 +63,10 @@ export class EchoApp implements TunApp {
   readonly counters: EchoCounters = { tcpBytes: 0, udpDatagrams: 0, udpBytes: 0, tcpFlowsOpened: 0, flowsGone: 0, pauses: 0 };
   /** Flows with data waiting to be echoed (paused), keyed by the engine's flow object. */
   readonly backlogs = new Map<Flow, Backlog>();
+  /** Every flow alive (accepted, not gone yet). */
+  readonly flows = new Set<Flow>();
+  /** Called after each flow is gone (tests wait on it for the engine's flowCount). */
+  onFlowGone: ((flow: Flow) => void) | undefined;
   private readonly engine: L3L4<number>;
   private readonly cb: () => Callbacks<number>;
   private readonly log: ((line: string) => void) | undefined;
@@ -75,6 +79,7 @@ export class EchoApp implements TunApp {
 
   l4Accept(flow: Flow): boolean {
     if (flow.protocol === "tcp") this.counters.tcpFlowsOpened++;
+    this.flows.add(flow);
     this.log?.(`open  ${flowName(flow)}`);
     return true;
   }
@@ -82,8 +87,10 @@ export class EchoApp implements TunApp {
   l4Rx(flow: Flow, data: Uint8Array | null): void {
     if (data === null) {
       this.backlogs.delete(flow);
+      this.flows.delete(flow);
       this.counters.flowsGone++;
       this.log?.(`gone  ${flowName(flow)}`);
+      this.onFlowGone?.(flow);
       return;
     }
     if (flow.protocol === "udp") {

@@ -10,6 +10,7 @@
  *   --trace           print a one-line description of every packet
  *   --faults SPEC     inject faults between device and engine, both ways: "loss=0.02,reorder=0.05,delay=5"
  *   --tcp-buffer N    bytes buffered per TCP flow each way (default: the engine's)
+ *   --udp-idle-timeout S   forget a UDP flow after S seconds without a datagram (default: the engine's)
  *   --quiet           no status lines
  *   --upstream H:P    (proxy) send every flow to H:P instead of its original destination
  *
@@ -50,6 +51,7 @@ export interface ExampleOptions {
   trace: boolean;
   faults: Faults | undefined;
   tcpBufferSize: number | undefined;
+  udpIdleTimeout: number | undefined;
   quiet: boolean;
   upstream: HostPort | undefined;
   help: boolean;
@@ -69,7 +71,7 @@ export const MIN_EXAMPLE_MTU = 576;
 
 export function usage(spec: ExampleSpec): string {
   return [
-    `usage: ${spec.name} [--tun NAME] [--mtu N] [--pcap FILE] [--trace] [--faults SPEC] [--tcp-buffer N] [--quiet]` +
+    `usage: ${spec.name} [--tun NAME] [--mtu N] [--pcap FILE] [--trace] [--faults SPEC] [--tcp-buffer N] [--udp-idle-timeout S] [--quiet]` +
       (spec.upstream ? " [--upstream HOST:PORT]" : ""),
     "",
     spec.summary,
@@ -81,6 +83,7 @@ export function usage(spec: ExampleSpec): string {
     '  --faults SPEC     inject faults both ways between device and engine, e.g. "loss=0.02,reorder=0.05,delay=5"',
     "                    (keys: loss duplicate reorder corrupt delay jitter hold rate queue mtu)",
     "  --tcp-buffer N    bytes buffered per TCP flow in each direction",
+    "  --udp-idle-timeout S  forget a UDP flow (and close its socket) after S seconds without a datagram",
     "  --quiet           no status lines",
     ...(spec.upstream ? ["  --upstream H:P    connect every flow to H:P ([v6]:port for IPv6) instead of its destination"] : []),
     "  --help            this text",
@@ -126,6 +129,7 @@ export function parseExampleArgs(argv: readonly string[], spec: ExampleSpec): Ex
         trace: { type: "boolean", default: false },
         faults: { type: "string" },
         "tcp-buffer": { type: "string" },
+        "udp-idle-timeout": { type: "string" },
         quiet: { type: "boolean", default: false },
         upstream: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
@@ -151,6 +155,7 @@ export function parseExampleArgs(argv: readonly string[], spec: ExampleSpec): Ex
     trace: v.trace === true,
     faults,
     tcpBufferSize: integerOption("tcp-buffer", v["tcp-buffer"], 1, 0x4000_0000),
+    udpIdleTimeout: integerOption("udp-idle-timeout", v["udp-idle-timeout"], 1, 86_400),
     quiet: v.quiet === true,
     upstream: v.upstream === undefined ? undefined : parseHostPort(v.upstream),
     help: v.help === true,
@@ -173,12 +178,13 @@ export function openExampleDevice(options: Pick<ExampleOptions, "tun" | "mtu">):
 }
 
 /** An engine for a device of this MTU. */
-export function buildEngine(mtu: number, options: Pick<ExampleOptions, "tcpBufferSize">): L3L4<number> {
+export function buildEngine(mtu: number, options: Pick<ExampleOptions, "tcpBufferSize" | "udpIdleTimeout">): L3L4<number> {
   if (mtu < MIN_EXAMPLE_MTU) {
     throw new UsageError(`the device's MTU is ${mtu}; the engine needs at least ${MIN_EXAMPLE_MTU} (use --mtu)`);
   }
   const builder = new L3L4Builder<number>().mtu(mtu);
   if (options.tcpBufferSize !== undefined) builder.tcpBufferSize(options.tcpBufferSize);
+  if (options.udpIdleTimeout !== undefined) builder.udpIdleTimeout(options.udpIdleTimeout);
   return builder.build();
 }
 

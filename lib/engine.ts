@@ -297,7 +297,7 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
         this.forgetTimeWait(st);
       }
     }
-    return this.tcpNoFlow(family, packet, ipOff, srcOff, dstOff, seg, opts);
+    return this.tcpNoFlow(family, packet, srcOff, dstOff, seg, opts);
   }
 
   /**
@@ -308,7 +308,6 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
   private tcpNoFlow(
     family: 4 | 6,
     packet: Uint8Array,
-    ipOff: number,
     srcOff: number,
     dstOff: number,
     seg: TcpPacket,
@@ -316,7 +315,7 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
   ): FlowRecord | undefined {
     const flags = seg.flags;
     if ((flags & TcpFlag.RST) !== 0) return this.dropped(EngineDrop.NO_FLOW_RST);
-    if ((flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN) return this.tcpAccept(family, packet, ipOff, srcOff, dstOff, seg, opts);
+    if ((flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN) return this.tcpAccept(family, packet, srcOff, dstOff, seg, opts);
     this.resetFor(family, packet, srcOff, dstOff, seg);
     return this.dropped(EngineDrop.NO_FLOW);
   }
@@ -325,7 +324,6 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
   private tcpAccept(
     family: 4 | 6,
     packet: Uint8Array,
-    _ipOff: number,
     srcOff: number,
     dstOff: number,
     seg: TcpPacket,

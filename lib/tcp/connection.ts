@@ -176,7 +176,8 @@ export class TcpConnection implements TcpEndpoint {
     const cfg = ctx.config;
     this.sendBuffer = new SendBuffer(cfg.tcpBufferSize);
     this.recvBuffer = new ReceiveBuffer(cfg.tcpBufferSize, cfg.tcpMaxReassemblyRanges);
-    this.rtt = new RttEstimator(cfg.tcpMinRtoMs);
+    // RFC 6298 §2.2-2.4: G is the clock granularity (the engine clock counts ms); the floor is tcpMinRtoMs.
+    this.rtt = new RttEstimator(1, cfg.tcpMinRtoMs);
     const mssCap = this.mtuMss();
     this.cc = createCongestionControl(cfg.tcpCongestionControl, Math.min(mssCap, DEFAULT_MSS_V4));
     // RFC 7323 §2.2: the smallest shift that lets the window field express the whole buffer.
@@ -256,7 +257,9 @@ export class TcpConnection implements TcpEndpoint {
     this.sackOk = opts.sackPermitted && (passive || this.sackOk);
     this.tsOk = opts.hasTimestamps && (passive || this.tsOk);
     if (this.sackOk && this.scoreboard === null) this.scoreboard = new SackScoreboard();
-    this.cc.mss = this.smss();
+    // Nothing has been sent yet: start congestion control afresh at the negotiated SMSS, so the initial
+    // window is exactly 10 segments (RFC 6928) rather than a rescaled, rounded 536-byte window.
+    this.cc = createCongestionControl(this.ctx.config.tcpCongestionControl, this.smss());
   }
 
   /** Largest TCP payload our MTU allows, before options. */
@@ -599,6 +602,10 @@ export class TcpConnection implements TcpEndpoint {
     if (dataLen > room) {
       dataLen = Math.max(0, room);
       fin = false; // the FIN lay beyond the window
+      // Text beyond the window is dropped, and "an acknowledgment should be sent in reply" to a segment
+      // that is not (wholly) acceptable (RFC 9293 §3.10.7.4 first check): with a zero window this is how
+      // a zero-window probe gets its answer (RFC 9293 §3.8.6.1). Linux: tcp_data_queue() out_of_window.
+      this.ackNow = true;
     }
     if (dataLen > 0 || fin) {
       if (this.receivesText()) {
@@ -654,13 +661,20 @@ export class TcpConnection implements TcpEndpoint {
 
     const acked = seqSub(segAck, this.sndUna);
     const window = seg.window << this.sndWscale;
+    let newlySacked = 0;
     if (this.sackOk && opts.sackCount > 0 && this.scoreboard !== null) {
-      this.scoreboard.update(this.sndUna, this.sndMax, opts.sackBlocks, opts.sackCount);
+      newlySacked = this.scoreboard.update(this.sndUna, this.sndMax, opts.sackBlocks, opts.sackCount);
     }
 
     if (acked > 0) {
       this.onNewAck(segAck, acked, opts);
       if (this.isClosed()) return false;
+    }
+    if (newlySacked > 0 && seqGt(this.sndMax, this.sndUna)) {
+      // RFC 6675 §2: with SACK, "an ACK which carries new SACK data is counted as a duplicate
+      // acknowledgment ... even if it carries new data, changes the advertised window, or moves the
+      // cumulative acknowledgment point"; §5: a cumulative ACK first resets DupAcks (onNewAck).
+      this.onDupAck();
     } else if (
       acked === 0 &&
       dataLen === 0 &&
@@ -692,7 +706,6 @@ export class TcpConnection implements TcpEndpoint {
       case "FIN-WAIT-1":
         if (finAcked) {
           this.setState("FIN-WAIT-2");
-          this.idleAt = this.ctx.now() + this.ctx.config.tcpHalfOpenIdleTimeoutMs;
         }
         break;
       case "CLOSING":
@@ -858,7 +871,9 @@ export class TcpConnection implements TcpEndpoint {
       case "SYN-RECEIVED":
       case "ESTABLISHED":
         this.setState("CLOSE-WAIT");
-        this.idleAt = this.ctx.now() + this.ctx.config.tcpHalfOpenIdleTimeoutMs;
+        // Half-closed from now: the half-open idle time counts from here (updateDeadline), as it
+        // does from l4LocalClose for our own FIN.
+        this.lastDataAt = this.ctx.now();
         break;
       case "FIN-WAIT-1":
         // Our FIN not yet acknowledged (else we would be in FIN-WAIT-2): simultaneous close.
@@ -886,7 +901,10 @@ export class TcpConnection implements TcpEndpoint {
     if (this.finReceived && !this.remoteClosedNotified && rb.readable === 0 && !this.rxPaused) {
       this.remoteClosedNotified = true;
       this.ctx.remoteClosed(this);
+      if (this.isClosed()) return;
     }
+    // Everything delivered after both FINs: now the compact TIME-WAIT record can take over.
+    if (this.state === "TIME-WAIT" && this.remoteClosedNotified) this.finish(CloseReason.TIME_WAIT);
   }
 
   /** RFC 5681 §4.2: ACK at least every second full-sized segment; the rest wait for the delayed-ACK timer. */
@@ -1344,7 +1362,7 @@ export class TcpConnection implements TcpEndpoint {
   updateDeadline(): void {
     if (this.isClosed()) return;
     const cfg = this.ctx.config;
-    // Idle timers follow the last data.
+    // Idle timers follow the last data (or the moment the connection became half-closed).
     if (this.state === "ESTABLISHED") {
       this.idleAt = this.lastDataAt + cfg.tcpIdleTimeoutMs;
     } else if (
@@ -1409,17 +1427,24 @@ export class TcpConnection implements TcpEndpoint {
     this.state = s;
   }
 
+  /**
+   * RFC 9293 §3.10.7.4: both FINs are exchanged and ours is acknowledged. The compact record the engine
+   * keeps for 2*MSL holds no data, so the connection itself stays (in TIME-WAIT) until the application
+   * has taken what it received and heard l4RemoteClosed (it may have paused delivery); deliver() then
+   * finishes it.
+   */
   private enterTimeWait(): void {
     this.setState("TIME-WAIT");
-    this.finish(CloseReason.TIME_WAIT);
+    if (this.recvBuffer.readable === 0 && this.remoteClosedNotified) this.finish(CloseReason.TIME_WAIT);
   }
 
   /** The connection is over: timers off, buffers released, the engine told once. */
   private finish(reason: CloseReason): void {
-    if (this.state !== "TIME-WAIT") this.setState("CLOSED");
+    const tw = reason === CloseReason.TIME_WAIT;
+    // Kept as TIME-WAIT while the engine swaps in its record; anything else ends CLOSED at once.
+    if (!tw) this.setState("CLOSED");
     this.rtoAt = this.delayedAckAt = this.persistAt = this.keepAliveAt = this.txRetryAt = this.idleAt = Infinity;
     this.deadline = Infinity;
-    const tw = reason === CloseReason.TIME_WAIT;
     this.ctx.closed(this, reason);
     if (tw) this.setState("CLOSED");
     this.sendBuffer.clear();

@@ -63,7 +63,7 @@ function swap(v: Uint32Array, a: number): void {
   v[2 * a + 1] = hi;
 }
 
-/** SipRound (SipHash paper §2.2). */
+/** SipRound, as the SipHash paper (§2) defines it. */
 function sipRound(v: Uint32Array): void {
   add(v, V0, V1);
   rotl(v, V1, 13);
@@ -232,9 +232,9 @@ function be32(b: Uint8Array, o: number): number {
 
 /**
  * RFC 6528 ISN generator, and per-connection timestamp offsets, for one engine. The secret is
- * drawn once (node:crypto) and never leaves the object; RFC 6528 §3 asks for a key "that is not
- * known to the attacker". Like Linux, we do not rotate it: a new key could make a 4-tuple's ISN
- * jump backwards, which RFC 9293 §3.4.1 wants avoided.
+ * drawn once (node:crypto) and never leaves the object. It is kept for the engine's life, as Linux
+ * keeps its secret for the boot: a new key would make a 4-tuple's ISN jump arbitrarily, which is
+ * what the clock component M exists to prevent (RFC 9293 §3.4.1).
  */
 export class IsnGenerator {
   /** F() of RFC 6528: SipHash-2-4 under the ISN secret; reusable for SYN cookies. */

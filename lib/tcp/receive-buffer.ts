@@ -1,7 +1,7 @@
 /**
  * The receive side of one connection: in-order bytes not yet delivered to the application, and
- * out-of-order data beyond them (RFC 9293 §3.10.7.4 "seventh, process the segment text";
- * RFC 9293 §3.4 "segments ... that are not in order ... should be held for later processing").
+ * out-of-order data beyond them (RFC 9293 §3.10.7.4: "Segments with higher beginning sequence
+ * numbers SHOULD be held for later processing"; "seventh, process the segment text").
  *
  * Everything is addressed by offset from RCV.NXT, the end of the contiguous data:
  *
@@ -10,19 +10,29 @@
  *          [ in order ......][ hole ][ ooo range ][ hole ][ ooo range ]     |
  *
  * The right edge, read position + capacity, never moves left, so the window offered is never
- * shrunk (RFC 9293 §3.8.6.2.2): it only closes as undelivered bytes pile up (delivery paused).
+ * shrunk (RFC 9293 §3.8.6: shrinking the window "is strongly discouraged"); it only closes as
+ * undelivered bytes pile up (delivery paused).
  *
  * Storage is one byte ring covering `capacity` bytes from the read position; it grows with the data
- * held (storage.ts) and is released when nothing is held. Out-of-order data is tracked as a sorted
- * list of at most `maxRanges` disjoint, non-adjacent ranges (a peer cannot make us track an
- * unbounded number of holes); overlapping and duplicate data is stored once and the first copy of
- * a byte wins (as Linux's out-of-order queue: a later, different retransmission cannot rewrite it).
+ * held (storage.ts) and goes back to the storage pool when nothing is held.
+ *
+ * The fast path is the caller's: when nothing is readable or out of order and delivery is not
+ * paused, an in-order segment can be handed to the application straight from the packet, without
+ * passing through here at all (the buffer addresses everything from RCV.NXT, so it needs no
+ * notice). Only data that must wait is copied in.
+ *
+ * Out-of-order data is tracked as a sorted list of at most `maxRanges` disjoint, non-adjacent
+ * ranges, so a peer cannot make us track an unbounded number of holes. Overlapping and duplicate
+ * data is stored once and the first copy of a byte wins: RFC 9293 §3.10.7.4 processes "only the
+ * new parts" of a segment, and we apply the same rule to data held out of order, so a later
+ * retransmission carrying different bytes cannot rewrite what was accepted.
  */
 import { EMPTY } from "../wire/bytes.js";
 import { InvalidArgumentError } from "../errors.js";
 import { checkInt, checkSpan, copyBytes, isIndex } from "./copy.js";
 import { MAX_TCP_BUFFER_BYTES } from "./send-buffer.js";
-import { grownSize } from "./storage.js";
+import { grownSize, sharedStoragePool } from "./storage.js";
+import type { StoragePool } from "./storage.js";
 
 /** `insert` result: the segment needed a new out-of-order range and `maxRanges` are in use. Nothing was stored. */
 export const RECEIVE_REFUSED = -1;
@@ -39,13 +49,15 @@ const END = 1;
 const STAMP = 2;
 const STRIDE = 3;
 
+/** Receive data of one connection, addressed from RCV.NXT: in order, then out of order (see the module comment). */
 export class ReceiveBuffer {
   /** Bytes held at most, counted from the read position: readable + holes + out of order. */
   readonly capacity: number;
   /** Most out-of-order ranges tracked at once. */
   readonly maxRanges: number;
+  private readonly pool: StoragePool;
 
-  /** The ring; EMPTY while nothing is held. Its size is between 0 and `capacity`. */
+  /** The ring; EMPTY while nothing is held, else a power of two up to `capacity` rounded up. */
   private buf: Uint8Array = EMPTY;
   /** Index in `buf` of the read position. */
   private head = 0;
@@ -68,12 +80,14 @@ export class ReceiveBuffer {
    * @param capacity receive buffer size in bytes, an integer in [1, 2**30]: the largest window
    *   this buffer can offer.
    * @param maxRanges bound on out-of-order ranges (default 32), an integer in [1, 4096].
+   * @param pool where storage comes from and goes back to (default: the process-wide pool).
    */
-  constructor(capacity: number, maxRanges: number = DEFAULT_MAX_OOO_RANGES) {
+  constructor(capacity: number, maxRanges: number = DEFAULT_MAX_OOO_RANGES, pool: StoragePool = sharedStoragePool) {
     checkInt(capacity, 1, MAX_TCP_BUFFER_BYTES, "ReceiveBuffer capacity");
     checkInt(maxRanges, 1, MAX_OOO_RANGES, "ReceiveBuffer maxRanges");
     this.capacity = capacity;
     this.maxRanges = maxRanges;
+    this.pool = pool;
   }
 
   /** In-order bytes not yet consumed by the application. */
@@ -82,8 +96,9 @@ export class ReceiveBuffer {
   }
 
   /**
-   * The receive window to offer: `capacity - readable` (RFC 9293 §3.8.6.2.2). Out-of-order data
-   * lies inside this window and does not reduce it.
+   * The space the receive window may offer: `capacity - readable`. Out-of-order data lies inside
+   * this window and does not reduce it. Receiver-side silly window avoidance (RFC 9293 §3.8.6.2.2)
+   * is the caller's: it decides when an opening is worth advertising.
    */
   get window(): number {
     return this.capacity - this.contiguous;
@@ -104,7 +119,7 @@ export class ReceiveBuffer {
     return this.oooHeld;
   }
 
-  /** Bytes of storage currently allocated (0 while empty): for memory accounting. */
+  /** Bytes of storage currently held (0 while empty): for memory accounting. */
   get capacityBytes(): number {
     return this.buf.length;
   }
@@ -187,7 +202,8 @@ export class ReceiveBuffer {
   /**
    * A view (no copy) of the first contiguous chunk of readable bytes: all of them unless the ring
    * wraps, in which case only those up to the wrap point; deliver it, `consume` it, call again.
-   * Empty when nothing is readable. The view is valid until the next `insert` or `consume`.
+   * Empty when nothing is readable. The view is valid until the next `insert`, `consume` or
+   * `clear`: after that its storage may be reused, by this connection or (pooled) another one.
    */
   peekContiguous(): Uint8Array {
     const n = this.contiguous;
@@ -265,7 +281,7 @@ export class ReceiveBuffer {
   private reserve(extent: number): void {
     const old = this.buf;
     if (extent <= old.length) return;
-    const next = new Uint8Array(grownSize(old.length, extent, this.capacity));
+    const next = this.pool.take(grownSize(old.length, extent, this.capacity));
     // Everything held lies within [read position, held end): copy that much, holes included.
     const held = this.rangeCount > 0 ? this.ranges![(this.rangeCount - 1) * STRIDE + END]! - this.base : this.contiguous;
     if (held > 0) {
@@ -273,6 +289,7 @@ export class ReceiveBuffer {
       copyBytes(next, 0, old, this.head, first);
       if (first < held) copyBytes(next, first, old, 0, held - first);
     }
+    if (old !== EMPTY) this.pool.give(old);
     this.buf = next;
     this.head = 0;
   }
@@ -310,6 +327,7 @@ export class ReceiveBuffer {
   }
 
   private release(): void {
+    if (this.buf !== EMPTY) this.pool.give(this.buf);
     this.buf = EMPTY;
     this.head = 0;
     this.ranges = null;

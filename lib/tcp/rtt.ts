@@ -5,14 +5,14 @@
  * follow Karn's algorithm (RFC 6298 §3): never take a sample from a segment that was retransmitted,
  * unless the timestamp option disambiguates it.
  *
- * With timestamps (RFC 7323 §4), a sample is `now - TSecr` taken from an ACK that acknowledges new
- * data (advances SND.UNA); RFC 7323 §4.2 says not to sample from ACKs that acknowledge nothing new,
- * and to echo the TSval of the earliest unacknowledged segment, so that delayed ACKs inflate the
- * estimate rather than shrink it. Sampling on every ACK gives many samples per RTT, which makes
- * RFC 6298's gains (tuned for one sample per RTT) forget history too fast; RFC 7323 Appendix G
- * suggests dividing alpha and beta by the expected number of samples per RTT, which `sample`'s
- * second argument does. Linux samples per ACK with the plain gains; which to use is the caller's
- * choice.
+ * With timestamps (RFC 7323 §4), a sample is `now - TSecr` taken only from an ACK that advances
+ * SND.UNA (RFC 7323's RTTM rule); the peer echoes the TSval of the earliest segment it has not yet
+ * acknowledged (§4.3), so delayed ACKs lengthen samples rather than shorten them. A TSecr that is
+ * zero, or from the future, gives no sample. Sampling on every ACK gives many samples per RTT,
+ * which makes RFC 6298's gains (tuned for one sample per RTT) forget history too fast; RFC 7323
+ * Appendix G suggests dividing alpha and beta by the expected number of samples per RTT, which
+ * `sample`'s second argument does. Linux samples per ACK with the plain gains; which to use is the
+ * caller's choice.
  */
 import { InvalidArgumentError } from "../errors.js";
 
@@ -45,6 +45,7 @@ const BETA = 1 / 4;
 /** RFC 6298 §2.2: K = 4. */
 const K = 4;
 
+/** SRTT, RTTVAR and the RTO of one connection (RFC 6298 §2, §5). Allocation-free. */
 export class RttEstimator {
   /** Clock granularity G in ms (RFC 6298 §2.2, §4): the least the variance term can add. */
   readonly granularityMs: number;

@@ -51,8 +51,10 @@ export const NextSegRule = {
   /** Rule (4): the once-per-recovery rescue retransmission of the highest unSACKed data. */
   RESCUE: 4,
 } as const;
+/** One of the NextSegRule values. */
 export type NextSegRule = (typeof NextSegRule)[keyof typeof NextSegRule];
 
+/** The RFC 6675 scoreboard of one connection's sender (see the module comment). */
 export class SackScoreboard {
   /** Most ranges kept; beyond it the highest range is forgotten. */
   readonly maxRanges: number;
@@ -89,7 +91,10 @@ export class SackScoreboard {
     return this.sacked;
   }
 
-  /** One past the highest SACKed octet (RFC 6675 "highest octet covered by any received SACK" + 1); SND.UNA when nothing is SACKed. */
+  /**
+   * One past the highest SACKed octet (RFC 6675's "highest octet covered by any received SACK",
+   * plus one); SND.UNA when nothing is SACKed.
+   */
   get highestSacked(): Seq {
     return this.count === 0 ? this.una : (this.edges![2 * this.count - 1]! as Seq);
   }
@@ -108,7 +113,10 @@ export class SackScoreboard {
     return this.recovering;
   }
 
-  /** HighRxt + 1: one past the highest octet retransmitted in this recovery (SND.UNA when none, or outside recovery). */
+  /**
+   * HighRxt + 1: one past the highest octet retransmitted in this recovery; SND.UNA when none, or
+   * outside recovery.
+   */
   get highRxt(): Seq {
     return this.recovering ? seqMax(this.highRxtEnd, this.una) : this.una;
   }
@@ -174,7 +182,11 @@ export class SackScoreboard {
     return gained > 0 ? gained : 0;
   }
 
-  /** SND.UNA moved to `sndUna`: forget everything below it. */
+  /**
+   * SND.UNA moved to `sndUna`: forget everything below it, and end the recovery episode if the
+   * recovery point is reached. Call on every ACK that advances SND.UNA (`update` does it too);
+   * `isLost` relies on it.
+   */
   advance(sndUna: Seq): void {
     this.una = sndUna;
     if (this.recovering && seqGe(sndUna, this.recoveryEnd)) this.recovering = false;
@@ -238,9 +250,10 @@ export class SackScoreboard {
    * RFC 6675 §4 SetPipe(): the sender's estimate of the bytes in the network, over the unSACKed
    * octets between SND.UNA and SND.NXT: (a) one for each octet not deemed lost (the original is
    * still in flight) plus (b) one for each octet below HighRxt (its retransmission is).
-   * Call after `update`/`advance` with the same SND.UNA.
+   * Anything still recorded below `sndUna` is discarded first, as by `advance`.
    */
   pipe(sndUna: Seq, sndNxt: Seq, dupThresh: number, smss: number): number {
+    if (sndUna !== this.una) this.advance(sndUna);
     if (!seqLt(sndUna, sndNxt)) return 0;
     const unsacked = ((sndNxt - sndUna) >>> 0) - this.sackedWithin(sndUna, sndNxt);
     const lostEnd = this.lostBoundary(sndUna, dupThresh, smss);
@@ -270,11 +283,13 @@ export class SackScoreboard {
    * RFC 6675 §4 NextSeg(): what to send next during loss recovery, when the pipe leaves room
    * (cwnd - pipe >= SMSS, §5 step C). Returns the rule that chose, and puts the segment in
    * `nextSegSeq` / `nextSegLength`; NONE when nothing should be sent. Chooses only; report what
-   * was actually retransmitted with `onRetransmitted`.
+   * was actually retransmitted with `onRetransmitted`. Anything still recorded below `sndUna` is
+   * discarded first, as by `advance`.
    *
    * @param canSendNew rule (2)'s condition: unsent data is available and the peer's window allows it.
    */
   nextSeg(sndUna: Seq, sndNxt: Seq, canSendNew: boolean, dupThresh: number, smss: number): NextSegRule {
+    if (sndUna !== this.una) this.advance(sndUna);
     const e = this.edges;
     const n = this.count;
     // The smallest unSACKed octet above HighRxt (rule 1.a) and the end of its hole.

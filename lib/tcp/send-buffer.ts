@@ -7,19 +7,23 @@
  * `copyOut(0, ...)` to retransmit), straight into an outgoing packet.
  *
  * Memory follows the data held (storage.ts): nothing while empty, then 4 KiB doubling up to
- * `maxBytes`, released again as soon as everything is acknowledged.
+ * `maxBytes` (rounded up to a power of two), handed back to the storage pool as soon as everything
+ * is acknowledged.
  */
 import { EMPTY } from "../wire/bytes.js";
 import { checkInt, checkSpan, copyBytes, isIndex } from "./copy.js";
 import { InvalidArgumentError } from "../errors.js";
-import { grownSize } from "./storage.js";
+import { grownSize, sharedStoragePool } from "./storage.js";
+import type { StoragePool } from "./storage.js";
 
 /** The largest buffer: a TCP window can never exceed 2**30 octets (RFC 7323 §2.3). */
 export const MAX_TCP_BUFFER_BYTES = 0x4000_0000;
 
+/** The send queue of one connection, from SND.UNA: a growable byte ring (see the module comment). */
 export class SendBuffer {
   /** The most bytes the buffer holds: `write` takes no more than `maxBytes - length`. */
   readonly maxBytes: number;
+  private readonly pool: StoragePool;
   /** The ring; EMPTY (shared) while nothing is held. */
   private buf: Uint8Array = EMPTY;
   /** Index in `buf` of the front byte (SND.UNA). */
@@ -27,10 +31,14 @@ export class SendBuffer {
   /** Bytes held. */
   private held = 0;
 
-  /** @param maxBytes the send buffer size, an integer in [1, 2**30]. */
-  constructor(maxBytes: number) {
+  /**
+   * @param maxBytes the send buffer size, an integer in [1, 2**30].
+   * @param pool where storage comes from and goes back to (default: the process-wide pool).
+   */
+  constructor(maxBytes: number, pool: StoragePool = sharedStoragePool) {
     checkInt(maxBytes, 1, MAX_TCP_BUFFER_BYTES, "SendBuffer maxBytes");
     this.maxBytes = maxBytes;
+    this.pool = pool;
   }
 
   /** Bytes held: written and not yet consumed (acknowledged). */
@@ -43,7 +51,7 @@ export class SendBuffer {
     return this.maxBytes - this.held;
   }
 
-  /** Bytes of storage currently allocated (0 while empty): for memory accounting. */
+  /** Bytes of storage currently held (0 while empty): for memory accounting. */
   get capacityBytes(): number {
     return this.buf.length;
   }
@@ -116,18 +124,20 @@ export class SendBuffer {
   /** Moves to storage of at least `needed` bytes, unwrapping the held bytes to index 0. */
   private grow(needed: number): void {
     const old = this.buf;
-    const next = new Uint8Array(grownSize(old.length, needed, this.maxBytes));
+    const next = this.pool.take(grownSize(old.length, needed, this.maxBytes));
     const held = this.held;
     if (held > 0) {
       const first = held < old.length - this.head ? held : old.length - this.head;
       copyBytes(next, 0, old, this.head, first);
       if (first < held) copyBytes(next, first, old, 0, held - first);
     }
+    if (old !== EMPTY) this.pool.give(old);
     this.buf = next;
     this.head = 0;
   }
 
   private release(): void {
+    if (this.buf !== EMPTY) this.pool.give(this.buf);
     this.buf = EMPTY;
     this.head = 0;
   }

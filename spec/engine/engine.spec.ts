@@ -12,7 +12,7 @@ import { TcpFlag, TcpOptions } from "../../lib/wire/tcp.js";
 import { parseIpv6 } from "../../lib/wire/ipv6.js";
 import { Capture } from "../support/capture.js";
 import { engineFixture } from "../support/engine-fixture.js";
-import { flagsOf, parse, tcp, udp } from "../support/packets.js";
+import { flagsOf, icmp, parse, tcp, udp } from "../support/packets.js";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -516,5 +516,57 @@ describe("re-entrancy", () => {
     expect(cap.take()).toHaveLength(1);
     engine.l4Poll(cap);
     expect(cap.closes(old)).toBe(1);
+  });
+});
+
+describe("TCP end to end through the engine (with the real connection)", () => {
+  it("handshake, data both ways, active close into TIME-WAIT and out of it", () => {
+    const { engine, cap, clock } = engineFixture();
+    const peer = { src: "198.51.100.1", dst: "192.0.2.80", srcPort: 33333, dstPort: 80 };
+    expect(engine.l3Rx(cap, tcp({ ...peer, flags: "S", seq: 100, options: { mss: 1460 } }))).toBeUndefined();
+    const [synAck] = cap.take();
+    expect(synAck!.tcp!.flags).toBe(TcpFlag.SYN | TcpFlag.ACK);
+    expect(synAck!.checksumOk).toBe(true);
+    const iss = synAck!.tcp!.seq;
+    const ack = (n: number) => (iss + n) >>> 0;
+    const flow = engine.l3Rx(cap, tcp({ ...peer, flags: "A", seq: 101, ack: ack(1) }));
+    expect(flow).toBeDefined();
+    expect(engine.l4State(flow!)).toBe("ESTABLISHED");
+    expect(engine.l3Rx(cap, tcp({ ...peer, flags: "PA", seq: 101, ack: ack(1), payload: "hello" }))).toBe(flow);
+    expect(cap.textOf(flow!)).toBe("hello");
+    expect(engine.l4Tx(cap, flow!, new TextEncoder().encode("world"))).toBe(5);
+    const sent = cap.take();
+    const data = sent.find((p) => p.tcp!.payload.length > 0)!;
+    expect(new TextDecoder().decode(data.tcp!.payload)).toBe("world");
+    expect(data).toMatchObject({ src: peer.dst, dst: peer.src, checksumOk: true });
+    // We close first: FIN; the peer ACKs it and sends its own FIN.
+    engine.l4LocalClose(cap, flow!);
+    const fin = cap.take().find((p) => (p.tcp!.flags & TcpFlag.FIN) !== 0)!;
+    expect(fin.tcp!.seq).toBe(ack(6));
+    engine.l3Rx(cap, tcp({ ...peer, flags: "FA", seq: 106, ack: ack(7) }));
+    expect(engine.l4State(flow!)).toBe("TIME-WAIT");
+    expect(cap.closes(flow!)).toBe(1);
+    expect(engine.flowCount).toBe(0);
+    expect(engine.stats()).toMatchObject({ tcpTimeWait: 1, tcpFlowsClosed: 1 });
+    const deadline = engine.l4Poll(cap)!;
+    clock.set(deadline);
+    expect(engine.l4Poll(cap)).toBeUndefined();
+    expect(engine.l4State(flow!)).toBeUndefined();
+    expect(cap.closes(flow!)).toBe(1);
+  });
+
+  it("ICMP fragmentation-needed quoting a data segment we sent reaches its connection", () => {
+    const { engine, cap } = engineFixture();
+    const spy = vi.spyOn(TcpConnection.prototype, "icmpUnreachable");
+    const peer = { src: "198.51.100.1", dst: "192.0.2.80", srcPort: 33333, dstPort: 80 };
+    engine.l3Rx(cap, tcp({ ...peer, flags: "S", seq: 100, options: { mss: 1460 } }));
+    const iss = cap.take()[0]!.tcp!.seq;
+    const flow = engine.l3Rx(cap, tcp({ ...peer, flags: "A", seq: 101, ack: (iss + 1) >>> 0 }))!;
+    engine.l4Tx(cap, flow, new Uint8Array(1400));
+    const segment = cap.takeRaw().find((p) => p.length > 1000)!;
+    engine.l3Rx(cap, icmp({ src: "192.0.2.1", dst: peer.dst, type: 3, code: 4, rest: 1000, data: segment.subarray(0, 28) }));
+    expect(spy).toHaveBeenCalledTimes(1);
+    expect(spy.mock.calls[0]![0]).toBe(1000);
+    expect(spy.mock.contexts[0]).toBe(connOf(flow));
   });
 });

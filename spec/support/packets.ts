@@ -109,6 +109,7 @@ export interface EchoSpec extends IpSpec {
   data?: Bytes;
   /** Build an echo reply instead of a request. */
   reply?: boolean;
+  badChecksum?: boolean;
 }
 
 export function bytesOf(b: Bytes | undefined): Uint8Array {

@@ -408,9 +408,27 @@ export class TcpHarness {
     return this;
   }
 
+  /** Script time (ms) of the next deadline l4Poll reported; undefined when none (or Infinity). */
+  get deadline(): number | undefined {
+    const d = this.nextDeadline;
+    return d === undefined || d === Infinity ? undefined : d - CLOCK_ORIGIN;
+  }
+
   /** Move the clock forward by `ms`. */
   after(ms: number): this {
     return this.at(this.now + ms);
+  }
+
+  /**
+   * Move the clock to script time `t` like at(), but without the strictness check: packets waiting to
+   * be expected stay waiting (the script parser uses this before a `>` line, whose packet may be one
+   * of them).
+   */
+  advance(t: number): this {
+    const target = CLOCK_ORIGIN + t;
+    if (target < this.clock.now()) throw new Error(`advance(${t}): the script is already at ${this.now}`);
+    this.advanceTo(target);
+    return this;
   }
 
   /** Advance to an absolute clock time, firing due timers at their time; no strictness check. */

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../lib/errors.js";
 import { SHORT_COPY_BYTES, checkInt, checkSpan, copyBytes, isIndex } from "../../lib/tcp/copy.js";
-import { MIN_STORAGE_BYTES, grownSize } from "../../lib/tcp/storage.js";
 
 describe("copyBytes", () => {
   const src = Uint8Array.from({ length: 200 }, (_, i) => i);
@@ -44,16 +43,5 @@ describe("argument checks", () => {
     expect(() => checkInt(5, 1, 10, "x")).not.toThrow();
     expect(() => checkInt(11, 1, 10, "x")).toThrow(InvalidArgumentError);
     expect(() => checkInt(2.5, 1, 10, "x")).toThrow(InvalidArgumentError);
-  });
-});
-
-describe("grownSize", () => {
-  it("starts at 4 KiB, doubles until the need fits, never beyond the limit", () => {
-    expect(grownSize(0, 1, 1 << 20)).toBe(MIN_STORAGE_BYTES);
-    expect(grownSize(0, 4097, 1 << 20)).toBe(8192);
-    expect(grownSize(8192, 8193, 1 << 20)).toBe(16384);
-    expect(grownSize(8192, 100_000, 1 << 20)).toBe(131072);
-    expect(grownSize(0, 10, 100)).toBe(100);
-    expect(grownSize(65536, 70_000, 80_000)).toBe(80_000);
   });
 });

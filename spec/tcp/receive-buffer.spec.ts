@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../lib/errors.js";
 import { RECEIVE_REFUSED, ReceiveBuffer } from "../../lib/tcp/receive-buffer.js";
-import { MIN_STORAGE_BYTES } from "../../lib/tcp/storage.js";
+import { MIN_STORAGE_BYTES, StoragePool } from "../../lib/tcp/storage.js";
 
 function bytes(n: number, from = 0): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (from + i) & 0xff);
@@ -191,10 +191,28 @@ describe("ReceiveBuffer", () => {
     expect(b.hasOutOfOrder).toBe(false);
   });
 
-  it("never allocates more than its capacity", () => {
+  it("never takes more storage than its capacity rounded up to a power of two", () => {
     const b = new ReceiveBuffer(5000);
-    b.insert(4000, bytes(1000), 0, 1000);
-    expect(b.capacityBytes).toBe(5000);
+    b.insert(4000, bytes(2000), 0, 2000);
+    expect(b.capacityBytes).toBe(8192);
+    const small = new ReceiveBuffer(100);
+    small.insert(0, bytes(10), 0, 10);
+    expect(small.capacityBytes).toBe(128);
+  });
+
+  it("takes its storage from the pool and gives it back, so steady traffic allocates nothing", () => {
+    const pool = new StoragePool();
+    const b = new ReceiveBuffer(1 << 20, 32, pool);
+    b.insert(0, bytes(1460), 0, 1460);
+    const storage = b.peekContiguous().buffer;
+    b.consume(1460);
+    expect(pool.pooledBytes).toBe(MIN_STORAGE_BYTES);
+    for (let i = 0; i < 100; i++) {
+      b.insert(0, bytes(1460), 0, 1460);
+      expect(b.peekContiguous().buffer).toBe(storage);
+      b.consume(1460);
+    }
+    expect(pool.pooledBytes).toBe(MIN_STORAGE_BYTES);
   });
 
   it("hands out the readable bytes in two views when the ring wraps", () => {

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../lib/errors.js";
 import { SendBuffer } from "../../lib/tcp/send-buffer.js";
-import { MIN_STORAGE_BYTES } from "../../lib/tcp/storage.js";
+import { MIN_STORAGE_BYTES, StoragePool } from "../../lib/tcp/storage.js";
 
 function bytes(n: number, from = 0): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (from + i) & 0xff);
@@ -46,7 +46,7 @@ describe("SendBuffer", () => {
     expect(b.length).toBe(100);
   });
 
-  it("grows by doubling from 4 KiB, capped at maxBytes", () => {
+  it("grows by doubling from 4 KiB, up to maxBytes rounded up to a power of two", () => {
     const b = new SendBuffer(20_000);
     b.write(bytes(1), 0, 1);
     expect(b.capacityBytes).toBe(MIN_STORAGE_BYTES);
@@ -54,15 +54,30 @@ describe("SendBuffer", () => {
     expect(b.capacityBytes).toBe(8192);
     b.write(bytes(5000), 0, 5000);
     expect(b.capacityBytes).toBe(16384);
-    b.write(bytes(10_000), 0, 10_000);
-    expect(b.capacityBytes).toBe(20_000);
+    expect(b.write(bytes(10_000), 0, 10_000)).toBe(9999);
+    expect(b.capacityBytes).toBe(32768);
     expect(b.length).toBe(20_000);
   });
 
-  it("allocates only maxBytes when that is below 4 KiB", () => {
+  it("takes less than 4 KiB when maxBytes is smaller", () => {
     const b = new SendBuffer(100);
     b.write(bytes(3), 0, 3);
-    expect(b.capacityBytes).toBe(100);
+    expect(b.capacityBytes).toBe(128);
+  });
+
+  it("returns its storage to the pool when empty and reuses it", () => {
+    const pool = new StoragePool();
+    const b = new SendBuffer(1 << 20, pool);
+    b.write(bytes(10_000), 0, 10_000);
+    expect(pool.pooledBytes).toBe(0);
+    b.consume(10_000);
+    expect(pool.pooledBytes).toBe(16384);
+    b.write(bytes(10_000), 0, 10_000);
+    expect(pool.pooledBytes).toBe(0);
+    // Growing gives the smaller storage back.
+    b.write(bytes(10_000), 0, 10_000);
+    expect(b.capacityBytes).toBe(32768);
+    expect(pool.pooledBytes).toBe(16384);
   });
 
   it("allocates enough for a large first write at once", () => {
@@ -157,7 +172,7 @@ describe("SendBuffer", () => {
           }
           expect(b.length).toBe(model.length);
           expect(b.free).toBe(maxBytes - model.length);
-          expect(b.capacityBytes).toBeLessThanOrEqual(maxBytes);
+          expect(b.capacityBytes).toBeLessThan(2 * maxBytes);
           expect(b.capacityBytes).toBeGreaterThanOrEqual(model.length);
           if (model.length === 0) expect(b.capacityBytes).toBe(0);
         }

@@ -62,8 +62,8 @@ export interface CongestionControl {
    * @param inRecovery true during fast recovery: cwnd does not grow (RFC 5681 §3.2,
    *   RFC 6675 §5) and the call only keeps the algorithm's clock.
    * @param cwndLimited false when the sender was limited by the application or the peer's
-   *   window rather than by cwnd: cwnd does not grow then (RFC 7661 §4.3; RFC 9438 §5.8, which also
-   *   keeps such periods out of CUBIC's clock). Default true.
+   *   window rather than by cwnd: cwnd does not grow then (congestion window validation, RFC 7661;
+   *   RFC 9438 §5.8, which also keeps such periods out of CUBIC's clock). Default true.
    */
   onAck(ackedBytes: number, now: number, srttMs: number, inRecovery: boolean, cwndLimited?: boolean): void;
   /**

@@ -25,6 +25,7 @@ export const CUBIC_ALPHA = (3 * (1 - CUBIC_BETA)) / (1 + CUBIC_BETA);
 /** `now` value meaning "no congestion avoidance stage in progress". */
 const NO_EPOCH = -1;
 
+/** CUBIC congestion control, RFC 9438 (see the module comment). */
 export class Cubic extends CongestionBase {
   readonly algorithm: CongestionAlgorithm = "cubic";
   /** RFC 9438 §4.7 fast convergence (on, as the RFC recommends and Linux does). */

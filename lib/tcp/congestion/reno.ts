@@ -6,6 +6,7 @@
 import { CongestionBase } from "./congestion.js";
 import type { CongestionAlgorithm } from "./congestion.js";
 
+/** Reno / NewReno congestion control: RFC 5681 with byte counting (RFC 3465). */
 export class Reno extends CongestionBase {
   readonly algorithm: CongestionAlgorithm = "reno";
   /** RFC 3465 §2.1 bytes_acked: bytes acknowledged in congestion avoidance not yet turned into cwnd. */

@@ -1,0 +1,221 @@
+/**
+ * Loss recovery on the send side: the retransmission timer (RFC 6298), fast retransmit and NewReno
+ * (RFC 5681 §3.2, RFC 6582), and SACK-based recovery (RFC 6675).
+ */
+import { describe, expect, it } from "vitest";
+import { establish, TcpHarness } from "../support/tcp-harness.js";
+
+const SMSS = 1448;
+/** Relative sequence number of the i-th full segment the engine sends (from 0). */
+const seg = (i: number): number => 1 + i * SMSS;
+
+describe("retransmission timeout (RFC 6298)", () => {
+  it("RTO is 200 ms after a handshake sample near 0 (RFC 6298 §2.4 floor, Linux's 200 ms) and doubles on each expiry (§5.5)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(100);
+    h.out({ flags: "P.", seq: 1, len: 100, time: 0 });
+    h.at(199).outNothing();
+    h.at(200).out({ flags: "P.", seq: 1, len: 100, time: 200 });
+    h.at(600).out({ flags: "P.", seq: 1, len: 100, time: 600 });
+    h.at(1400).out({ flags: "P.", seq: 1, len: 100, time: 1400 });
+    h.at(1500).in({ flags: ".", ack: 101 });
+    h.outNothing();
+    h.at(100_000).outNothing();
+    expect(h.engine.stats().tcpRtoTimeouts).toBe(3);
+    expect(h.engine.stats().tcpRetransmits).toBe(3);
+  });
+
+  it("the initial RTO is 1 s (RFC 6298 §2.1): the SYN-ACK is retransmitted after 1 s", () => {
+    const h = new TcpHarness();
+    h.in({ flags: "S", seq: 0, mss: 1460 });
+    h.out({ flags: "S.", time: 0 });
+    h.at(1000).out({ flags: "S.", seq: 0, time: 1000 });
+  });
+
+  it("RTO from the first sample: SRTT = R, RTTVAR = R/2, RTO = SRTT + 4*RTTVAR (RFC 6298 §2.2); the SYN-ACK is timed (Karn, §3)", () => {
+    const h = new TcpHarness();
+    h.in({ flags: "S", seq: 0, mss: 1460 }); // no timestamps: the SYN-ACK's round trip is timed
+    h.out({ flags: "S.", time: 0 });
+    h.at(300).in({ flags: ".", seq: 1, ack: 1 }); // R = 300: RTO = 300 + 4 * 150 = 900
+    h.app.send(10);
+    h.out({ flags: "P.", seq: 1, time: 300 });
+    h.at(1199).outNothing();
+    h.at(1200).out({ flags: "P.", seq: 1, time: 1200 });
+  });
+
+  it("retransmits the first segment only, then goes back N as ACKs return (RFC 6298 §5.4; RFC 5681 §3.1 loss window)", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
+    establish(h);
+    h.app.send(5 * SMSS);
+    for (let i = 0; i < 5; i++) h.out({ seq: seg(i), len: SMSS });
+    h.at(200).out({ seq: seg(0), len: SMSS, time: 200 });
+    h.outNothing(); // cwnd = 1 SMSS (loss window)
+    h.at(250).in({ flags: ".", ack: seg(1) });
+    // cwnd 2 SMSS in slow start after the timeout: the next two segments go again.
+    h.out({ seq: seg(1), len: SMSS });
+    h.out({ seq: seg(2), len: SMSS });
+    h.outNothing();
+  });
+
+  it("gives up after tcpMaxRetries (15) retransmissions: RST, l4Rx(flow, null) once, flow gone; RTO capped at 120 s (RFC 6298 §5.5, RFC 9293 §3.8.3 R2)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(100);
+    h.out({ flags: "P.", seq: 1, len: 100, time: 0 });
+    const times: number[] = [0];
+    for (let i = 0; i < 15; i++) {
+      const d = h.deadline!;
+      h.at(d);
+      const p = h.out({ flags: "P.", seq: 1, len: 100 });
+      times.push(p.time);
+    }
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    expect(gaps.slice(0, 10)).toEqual([200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200, 102400]);
+    expect(gaps.slice(10)).toEqual([120000, 120000, 120000, 120000, 120000]);
+    expect(h.flowCount).toBe(1);
+    h.at(h.deadline!);
+    h.out({ flags: "R", seq: 101 });
+    h.outNothing();
+    expect(h.flowCount).toBe(0);
+    h.expectClosed();
+    h.at(h.now + 3_600_000).outNothing();
+  });
+});
+
+describe("fast retransmit and NewReno (RFC 5681 §3.2, RFC 6582)", () => {
+  it("three duplicate ACKs retransmit the missing segment; a partial ACK retransmits the next hole; a full ACK ends recovery", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
+    establish(h, { sackOK: false });
+    h.app.send(10 * SMSS);
+    for (let i = 0; i < 10; i++) h.out({ seq: seg(i), len: SMSS });
+    // Segments 1 and 3 are lost. ACKs for 0, then duplicates for 2, 4, 5.
+    h.at(20).in({ flags: ".", ack: seg(1) });
+    h.outNothing();
+    h.in({ flags: ".", ack: seg(1) });
+    h.outNothing();
+    h.in({ flags: ".", ack: seg(1) });
+    h.outNothing();
+    h.in({ flags: ".", ack: seg(1) }); // third duplicate
+    h.out({ seq: seg(1), len: SMSS, time: 20 });
+    h.outNothing();
+    expect(h.engine.stats().tcpFastRetransmits).toBe(1);
+    // Further duplicates (6..9) inflate the window but there is no new data.
+    for (let i = 0; i < 4; i++) h.in({ flags: ".", ack: seg(1) });
+    h.outNothing();
+    // The retransmission arrives: the peer now has 0..2: a partial ACK (below "recover").
+    h.at(40).in({ flags: ".", ack: seg(3) });
+    h.out({ seq: seg(3), len: SMSS, time: 40 });
+    h.outNothing();
+    // Full ACK.
+    h.at(60).in({ flags: ".", ack: seg(10) });
+    h.outNothing();
+    h.at(10_000).outNothing();
+    expect(h.engine.stats().tcpRtoTimeouts).toBe(0);
+  });
+
+  it("new data goes out during recovery as the window inflates (RFC 5681 §3.2 step 4)", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
+    establish(h, { sackOK: false });
+    h.app.send(10 * SMSS);
+    h.drain();
+    h.at(20).in({ flags: ".", ack: seg(1) }); // cwnd 11 SMSS, flight 9: nothing more to send yet
+    h.app.send(20 * SMSS);
+    h.drain();
+    for (let i = 0; i < 3; i++) h.in({ flags: ".", ack: seg(1) });
+    const rexmit = h.drain();
+    expect(rexmit[0]!.seq).toBe(seg(1));
+    // More duplicates: each adds one SMSS; once cwnd exceeds the flight, new segments go out.
+    const fresh: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      h.in({ flags: ".", ack: seg(1) });
+      for (const p of h.drain()) fresh.push(p.seq);
+    }
+    expect(fresh.length).toBeGreaterThan(0);
+    for (const s of fresh) expect(s).toBeGreaterThanOrEqual(seg(11)); // only new data, never SACK-less guesses
+  });
+
+  it("duplicate ACKs that carry data or a window change are not counted (RFC 5681 §2)", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
+    establish(h, { sackOK: false });
+    h.app.send(5 * SMSS);
+    h.drain();
+    h.at(20).in({ flags: ".", ack: seg(1) });
+    h.in({ flags: ".", ack: seg(1), win: 600 });
+    h.in({ flags: ".", ack: seg(1), win: 601 });
+    h.in({ flags: "P.", ack: seg(1), data: 10 });
+    h.drain(); // the ACK for the data
+    h.outNothing();
+    expect(h.engine.stats().tcpFastRetransmits).toBe(0);
+  });
+});
+
+describe("SACK-based loss recovery (RFC 6675)", () => {
+  it("retransmits only the holes, never SACKed data, and leaves recovery at RecoveryPoint", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
+    establish(h);
+    h.app.send(10 * SMSS);
+    for (let i = 0; i < 10; i++) h.out({ seq: seg(i), len: SMSS });
+    const rexmits: number[] = [];
+    const collect = (): void => {
+      for (const p of h.drain()) {
+        expect(p.len).toBeGreaterThan(0);
+        rexmits.push(p.seq);
+      }
+    };
+    // Segments 1 and 3 are lost; the peer SACKs everything else as it arrives.
+    h.at(20).in({ flags: ".", ack: seg(1) });
+    collect();
+    h.in({ flags: ".", ack: seg(1), sack: [[seg(2), seg(3)]] });
+    collect();
+    h.in({ flags: ".", ack: seg(1), sack: [[seg(4), seg(5)], [seg(2), seg(3)]] });
+    collect();
+    h.in({ flags: ".", ack: seg(1), sack: [[seg(4), seg(6)], [seg(2), seg(3)]] });
+    collect();
+    expect(rexmits).toEqual([seg(1)]);
+    for (const top of [7, 8, 9, 10]) {
+      h.in({ flags: ".", ack: seg(1), sack: [[seg(4), seg(top)], [seg(2), seg(3)]] });
+      collect();
+    }
+    // Segment 3 has DupThresh SACKed segments above it: lost, retransmitted once.
+    expect(rexmits).toEqual([seg(1), seg(3)]);
+    h.at(40).in({ flags: ".", ack: seg(3), sack: [[seg(4), seg(10)]] });
+    collect();
+    h.at(60).in({ flags: ".", ack: seg(10) });
+    collect();
+    h.at(10_000);
+    collect();
+    // Only the holes, each at least once; a second copy of segment 3 may be NextSeg() rule (4)'s one
+    // rescue retransmission per recovery (RFC 6675 §4): it is still a hole, never SACKed data.
+    expect(rexmits.slice(0, 2)).toEqual([seg(1), seg(3)]);
+    expect(rexmits.length).toBeLessThanOrEqual(3);
+    for (const s of rexmits) expect([seg(1), seg(3)]).toContain(s);
+    expect(h.engine.stats().tcpRtoTimeouts).toBe(0);
+    expect(h.engine.stats().tcpFastRetransmits).toBe(1);
+  });
+
+  it("SACK information lets recovery start before three duplicate ACKs when enough is SACKed (RFC 6675 §5 IsLost)", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
+    establish(h);
+    h.app.send(10 * SMSS);
+    h.drain();
+    h.at(20).in({ flags: ".", ack: seg(1) });
+    // One duplicate ACK SACKing three segments above the hole: more than (DupThresh - 1) * SMSS.
+    h.in({ flags: ".", ack: seg(1), sack: [[seg(2), seg(5)]] });
+    h.out({ seq: seg(1), len: SMSS });
+  });
+
+  it("an RTO during SACK recovery forgets the scoreboard and retransmits from SND.UNA (RFC 6675 §5.1, RFC 2018 §8)", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
+    establish(h);
+    h.app.send(6 * SMSS);
+    h.drain();
+    h.at(20).in({ flags: ".", ack: seg(1), sack: [[seg(2), seg(6)]] });
+    h.out({ seq: seg(1), len: SMSS });
+    h.drain();
+    // Nothing more comes back: the retransmission timer fires, from SND.UNA again.
+    const d = h.deadline!;
+    h.at(d).out({ seq: seg(1), len: SMSS, time: d });
+    expect(h.engine.stats().tcpRtoTimeouts).toBe(1);
+  });
+});

@@ -1,0 +1,212 @@
+/**
+ * The send side: segment sizes (MSS less options), the peer's window (scaled, RFC 7323 §2.3), the
+ * congestion window (IW10, RFC 6928; slow start, RFC 5681 §3.1), sender SWS avoidance (RFC 9293
+ * §3.8.6.2.1), zero-window probing (RFC 9293 §3.8.6.1) and l4TxReady.
+ */
+import { describe, expect, it } from "vitest";
+import { establish, TcpHarness, type Captured } from "../support/tcp-harness.js";
+
+const SMSS = 1448; // 1460 less 12 bytes of timestamps
+
+function bytesIn(ps: Captured[]): number {
+  return ps.reduce((n, p) => n + p.len, 0);
+}
+
+describe("segment sizes (RFC 9293 §3.7.1: MSS less the options every segment carries)", () => {
+  it.each([
+    ["MSS 1460 with timestamps: 1448-byte segments", { mss: 1460 }, 1448],
+    ["MSS 1460 without timestamps: 1460-byte segments", { mss: 1460, ts: false }, 1460],
+    ["MSS 536 with timestamps: 524-byte segments", { mss: 536 }, 524],
+    ["MSS 9000 is capped by our MTU: 1448-byte segments", { mss: 9000 }, 1448],
+  ])("%s", (_name, o, size) => {
+    const h = new TcpHarness();
+    establish(h, o);
+    h.app.send(3 * size + 10);
+    h.out({ flags: ".", seq: 1, len: size });
+    h.out({ flags: ".", seq: 1 + size, len: size });
+    h.out({ flags: ".", seq: 1 + 2 * size, len: size });
+    h.out({ flags: "P.", seq: 1 + 3 * size, len: 10 });
+    h.outNothing();
+  });
+
+  it("no MSS option: 536 bytes (RFC 9293 §3.7.1 / RFC 1122 §4.2.2.6), 1220 on IPv6 (RFC 8200 §5)", () => {
+    const v4 = new TcpHarness();
+    v4.in({ flags: "S", seq: 0 });
+    v4.out({ flags: "S." });
+    v4.in({ flags: ".", seq: 1, ack: 1 });
+    v4.app.send(1000);
+    v4.out({ len: 536 });
+    v4.out({ len: 464 });
+    const v6 = new TcpHarness({ family: 6 });
+    v6.in({ flags: "S", seq: 0 });
+    v6.out({ flags: "S." });
+    v6.in({ flags: ".", seq: 1, ack: 1 });
+    v6.app.send(2000);
+    v6.out({ len: 1220 });
+    v6.out({ len: 780 });
+  });
+
+  it("PSH marks the segment that empties the send queue", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(100);
+    h.out({ flags: "P.", seq: 1, ack: 1, len: 100 });
+  });
+});
+
+describe("the congestion window (RFC 6928 IW10, RFC 5681 §3.1)", () => {
+  it("sends at most 10 segments before the first ACK, then grows in slow start", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
+    establish(h);
+    h.app.send(100_000);
+    for (let i = 0; i < 10; i++) h.out({ flags: ".", seq: 1 + i * SMSS, len: SMSS });
+    h.outNothing();
+    // ACK of two segments: cwnd grows by 2 SMSS (RFC 3465 L = 2), so 4 more go out (8 in flight + 4 = 12).
+    h.at(50).in({ flags: ".", ack: 1 + 2 * SMSS });
+    const more = h.drain();
+    expect(more.map((p) => p.seq)).toEqual([10, 11, 12, 13].map((i) => 1 + i * SMSS));
+    // A full ACK of everything: cwnd 12 + 2... slow start continues, more than twice what was acked goes out.
+    h.at(100).in({ flags: ".", ack: 1 + 14 * SMSS });
+    const burst = h.drain();
+    expect(burst.length).toBeGreaterThanOrEqual(12);
+    expect(bytesIn(burst)).toBeLessThanOrEqual(16 * SMSS);
+  });
+
+  it("applies to IPv6 the same way", () => {
+    const h = new TcpHarness({ family: 6 });
+    establish(h, { mss: 1440 });
+    h.app.send(100_000);
+    const first = h.drain();
+    expect(first).toHaveLength(10);
+    expect(first.every((p) => p.len === 1428)).toBe(true);
+  });
+});
+
+describe("the peer's window (RFC 9293 §3.8.6, RFC 7323 §2.3)", () => {
+  it("never sends beyond SND.UNA + SND.WND, the window scaled by the peer's shift", () => {
+    const h = new TcpHarness();
+    establish(h, { wscale: 2, ackWin: 1250 }); // 5000 bytes
+    h.app.send(20_000);
+    // 3 full segments (4344); the 656 left would be a small segment while data is outstanding (SWS).
+    const sent = h.drain();
+    expect(sent.map((p) => p.len)).toEqual([SMSS, SMSS, SMSS]);
+    h.at(10).in({ flags: ".", ack: 1 + 3 * SMSS, win: 1250 });
+    const next = h.drain();
+    expect(next.map((p) => p.len)).toEqual([SMSS, SMSS, SMSS]);
+    expect(next[0]!.seq).toBe(1 + 3 * SMSS);
+    // A window update alone (no new ACK) opens room: RFC 9293 §3.10.7.4 SND.WL1/SND.WL2 rules.
+    h.at(20).in({ flags: ".", ack: 1 + 3 * SMSS, win: 2500 });
+    const opened = h.drain();
+    expect(bytesIn(opened)).toBeGreaterThan(0);
+    expect(3 * SMSS + bytesIn(opened)).toBeLessThanOrEqual(10_000);
+  });
+
+  it("an older segment's window does not override a newer one (RFC 9293 §3.10.7.4 SND.WL1, SND.WL2)", () => {
+    const h = new TcpHarness();
+    establish(h, { wscale: 0, ackWin: 65535 });
+    h.in({ flags: "P.", seq: 1, data: 10 });
+    h.out({ flags: ".", ack: 11 });
+    h.in({ flags: "P.", seq: 11, data: 10 });
+    h.out({ flags: ".", ack: 21 });
+    // A retransmission starting at seq 1 (older than SND.WL1 = 11) with new data and window 0.
+    h.in({ flags: "P.", seq: 1, data: 30, win: 0 });
+    h.out({ flags: ".", ack: 31 });
+    h.app.send(1000);
+    h.out({ flags: "P.", len: 1000 });
+  });
+
+  it("a newer segment's window does: a window of 0 stops sending", () => {
+    const h = new TcpHarness();
+    establish(h, { wscale: 0, ackWin: 65535 });
+    h.in({ flags: "P.", seq: 1, data: 10, win: 0 });
+    h.out({ flags: ".", ack: 11 });
+    h.app.send(1000);
+    h.outNothing();
+  });
+});
+
+describe("zero window: persist timer (RFC 9293 §3.8.6.1)", () => {
+  it("probes a zero window with backoff, keeps the connection while probes are answered, and resumes when it opens", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(1000);
+    h.out({ flags: "P.", seq: 1, len: 1000 });
+    h.at(10).in({ flags: ".", ack: 1001, win: 0 });
+    h.outNothing();
+    expect(h.app.send(500)).toBe(500);
+    h.outNothing();
+    // RTO is 200 ms (RFC 6298 §2.4 as Linux): first probe at +200, then doubling.
+    const probes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      h.at(h.deadline!);
+      const p = h.out({ flags: ".", seq: 1000, len: 0, ack: 1 }); // SEQ = SND.UNA - 1, as Linux
+      probes.push(p.time);
+      h.in({ flags: ".", ack: 1001, win: 0 });
+      h.outNothing();
+    }
+    expect(probes[0]).toBe(210);
+    for (let i = 1; i < probes.length; i++) expect(probes[i]! - probes[i - 1]!).toBe(200 * 2 ** i);
+    expect(h.state()).toBe("ESTABLISHED");
+    expect(h.engine.stats().tcpZeroWindowProbes).toBe(5);
+    h.in({ flags: ".", ack: 1001, win: 512 });
+    h.out({ flags: "P.", seq: 1001, len: 500 });
+  });
+
+  it("a window update alone restarts sending before any probe", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(100);
+    h.out({ flags: "P." });
+    h.in({ flags: ".", ack: 101, win: 0 });
+    h.app.send(100);
+    h.outNothing();
+    h.at(50).in({ flags: ".", ack: 101, win: 100 });
+    h.out({ flags: "P.", seq: 101, len: 100 });
+  });
+});
+
+describe("send buffer and l4TxReady", () => {
+  it("l4Tx takes what fits; l4TxReady comes when ACKs free space", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpBufferSize(8192) });
+    establish(h);
+    expect(h.app.send(20_000)).toBe(8192);
+    expect(h.app.send(100)).toBe(0);
+    h.drain();
+    expect(h.app.txReadyCount).toBe(0);
+    h.at(10).in({ flags: ".", ack: 1 + 2 * SMSS });
+    expect(h.app.txReadyCount).toBe(1);
+    expect(h.app.send(20_000)).toBe(2 * SMSS);
+    h.drain();
+  });
+
+  it("with no transmit buffer (l3TxBuffer undefined) data stays queued and goes out later", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.txBlocked = true;
+    expect(h.app.send(300)).toBe(300);
+    h.outNothing();
+    h.txBlocked = false;
+    h.at(5);
+    h.out({ flags: "P.", seq: 1, len: 300 });
+  });
+
+  it("no Nagle by default: small writes go out at once even with data outstanding (RFC 9293 §3.7.4 allows turning it off)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(10);
+    h.out({ flags: "P.", seq: 1, len: 10 });
+    h.app.send(10);
+    h.out({ flags: "P.", seq: 11, len: 10 });
+  });
+
+  it("Nagle when asked: a small segment waits while data is unacknowledged (RFC 9293 §3.7.4)", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpNoDelay(false) });
+    establish(h);
+    h.app.send(10);
+    h.out({ flags: "P.", seq: 1, len: 10 });
+    h.app.send(10);
+    h.outNothing();
+    h.at(20).in({ flags: ".", ack: 11 });
+    h.out({ flags: "P.", seq: 11, len: 10 });
+  });
+});
