@@ -18,13 +18,17 @@
  *
  * The demo (examples/demo.ts), the two-engine specs and the engine benches all run this.
  */
-import type { Callbacks, Flow } from "../lib/api.js";
-import { L3L4Builder } from "../lib/builder.js";
-import type { CongestionControlName } from "../lib/config.js";
 import { MemoryLink, type FaultsInput, type LinkCallbacks } from "../lib/debug/link.js";
 import { Random } from "../lib/debug/random.js";
-import type { ConnectOptions, L3L4 } from "../lib/engine.js";
-import type { EngineStats } from "../lib/stats.js";
+import {
+  L3L4Builder,
+  type Callbacks,
+  type CongestionControlName,
+  type ConnectOptions,
+  type EngineStats,
+  type Flow,
+  type L3L4,
+} from "../lib/index.js";
 
 /** What an application gives an engine besides the packet callbacks. */
 export type L4Handlers = Pick<Callbacks<unknown>, "l4Rx" | "l4Accept" | "l4TxReady" | "l4RemoteClosed">;
@@ -68,9 +72,14 @@ export class Pattern {
   mismatch(flowIndex: number, offset: number, data: Uint8Array): number {
     const block = this.bytes;
     let p = this.phase(flowIndex, offset);
-    for (let i = 0; i < data.length; i++) {
-      if (data[i] !== block[p]) return i;
-      if (++p === PATTERN_PERIOD) p = 0;
+    for (let i = 0; i < data.length; ) {
+      const n = Math.min(data.length - i, PATTERN_PERIOD);
+      // memcmp first (Buffer.compare takes any Uint8Array); byte by byte only to say where.
+      if (Buffer.compare(data.subarray(i, i + n), block.subarray(p, p + n)) !== 0) {
+        for (let k = 0; k < n; k++) if (data[i + k] !== block[p + k]) return i + k;
+      }
+      i += n;
+      p = (p + n) % PATTERN_PERIOD;
     }
     return -1;
   }
@@ -521,6 +530,13 @@ export class EchoPair {
     return this.isFinished();
   }
 
+  /** Distinct 5-tuples among the flows the server accepted. */
+  serverTuples(): number {
+    const seen = new Set<string>();
+    for (const f of this.echoServer.flows.keys()) seen.add(`${f.srcIp} ${f.srcPort} ${f.dstIp} ${f.dstPort}`);
+    return seen.size;
+  }
+
   report(): EchoReport {
     const c = this.echoClient;
     const s = this.echoServer;
@@ -528,8 +544,11 @@ export class EchoPair {
     let allGone = this.isGone();
     for (const st of c.flows.values()) if (st.gone !== 1) allGone = false;
     for (const st of s.flows.values()) if (st.gone !== 1) allGone = false;
-    if (s.flowsAccepted !== this.options.flows) {
-      problems.push(`server accepted ${s.flowsAccepted} flows, the client opened ${this.options.flows}`);
+    // An old duplicate SYN that arrives after its flow closed may open a second, short-lived flow
+    // for the same 5-tuple (RFC 9293 §3.5 resets it): more accepted flows than opened is fine.
+    const tuples = this.serverTuples();
+    if (tuples !== this.options.flows) {
+      problems.push(`server accepted flows from ${tuples} 5-tuples, the client opened ${this.options.flows}`);
     }
     const end = Number.isNaN(this.transferDoneAt) ? this.link.clock.now() : this.transferDoneAt;
     return {

@@ -81,7 +81,7 @@ export function usage(spec: ExampleSpec): string {
     "  --pcap FILE       record every packet read and sent (pcap; tcpdump -r FILE, Wireshark)",
     "  --trace           print one line per packet",
     '  --faults SPEC     inject faults both ways between device and engine, e.g. "loss=0.02,reorder=0.05,delay=5"',
-    "                    (keys: loss duplicate reorder corrupt delay jitter hold rate queue mtu)",
+    "                    (keys: loss duplicate reorder corrupt corrupt-unit delay jitter hold mtu)",
     "  --tcp-buffer N    bytes buffered per TCP flow in each direction",
     "  --udp-idle-timeout S  forget a UDP flow (and close its socket) after S seconds without a datagram",
     "  --quiet           no status lines",
@@ -146,6 +146,9 @@ export function parseExampleArgs(argv: readonly string[], spec: ExampleSpec): Ex
       faults = parseFaults(v.faults);
     } catch (error) {
       throw new UsageError(`--faults: ${(error as Error).message}`);
+    }
+    if (faults.rateBitsPerSecond !== Infinity || /(^|,)\s*queue\s*=/.test(v.faults)) {
+      throw new UsageError("--faults: rate and queue are not modelled on a TUN device (use tc tbf on the device)");
     }
   }
   return {

@@ -13,3 +13,12 @@ export type { CongestionControlName } from "./config.js";
 export * from "./errors.js";
 export { describe } from "./wire/describe.js";
 export * as wire from "./wire/index.js";
+
+// Linux TUN device (native addon, loaded lazily: importing this never fails) and its event-loop runner.
+export { openTun, TunDevice, TunError, tunAddonAvailable, type OpenTunOptions } from "./tun/tun.js";
+export { runTun, type RunTunOptions, type TunApp, type TunRunner, type TunRunnerStats } from "./tun/runner.js";
+
+// Debugging and testing: an in-memory link with seeded faults, a pcap writer, a packet tap.
+export { MemoryLink, VirtualClock, parseFaults, type Faults, type LinkEndpoint } from "./debug/link.js";
+export { PcapWriter } from "./debug/pcap.js";
+export { tapCallbacks, pcapTap, traceTap, type PacketTap } from "./debug/tap.js";

@@ -150,6 +150,8 @@ export class TcpConnection implements TcpEndpoint {
   /** Consecutive retransmission timeouts of the same data (or SYN), or unanswered probes. */
   retries = 0;
   persistBackoff = 0;
+  /** Zero-window probes sent since the last acceptable ACK. */
+  probesOut = 0;
   keepAliveProbes = 0;
   lastChallengeAckAt = -Infinity;
 
@@ -659,6 +661,8 @@ export class TcpConnection implements TcpEndpoint {
       return false;
     }
 
+    // An acceptable ACK answers any zero-window probe (as Linux resets icsk_probes_out in tcp_ack).
+    this.probesOut = 0;
     const acked = seqSub(segAck, this.sndUna);
     const window = seg.window << this.sndWscale;
     let newlySacked = 0;
@@ -738,13 +742,16 @@ export class TcpConnection implements TcpEndpoint {
     this.scoreboard?.advance(segAck);
     if (dataAcked > 0) this.lastDataAt = now;
 
-    // RTT (RFC 7323 §4 with timestamps, else RFC 6298 §3 Karn's algorithm).
+    // RTT (RFC 7323 §4 with timestamps, else RFC 6298 §3 Karn's algorithm). One segment is timed
+    // even with timestamps: a peer whose ACKs echo no TSval (TSecr 0) still gives samples, as Linux
+    // falls back to sequence-based timing; without any sample a backed-off RTO would never come down.
+    const timed = this.rttTiming && seqGt(segAck, this.rttSeq);
+    if (timed) this.rttTiming = false;
     if (this.tsOk && opts.hasTimestamps && opts.tsEcr !== 0) {
       const sample = (this.tsNow() - opts.tsEcr) | 0;
       if (sample >= 0 && sample < 600_000) this.rtt.sample(sample);
-    } else if (this.rttTiming && seqGt(segAck, this.rttSeq)) {
+    } else if (timed) {
       this.rtt.sample(now - this.rttTime);
-      this.rttTiming = false;
     }
     this.retries = 0;
 
@@ -1019,7 +1026,15 @@ export class TcpConnection implements TcpEndpoint {
         break;
       }
       const wndLeft = this.sndWnd - nxtOff;
-      const cwndLeft = this.cc.cwnd - this.inFlight();
+      // RFC 5681 §3.2 / RFC 3042 Limited Transmit: on the first and second duplicate ACKs a sender
+      // "SHOULD send a segment of previously unsent data ... provided that ... the total FlightSize would
+      // remain less than or equal to cwnd plus 2*SMSS"; cwnd itself is not changed. Without it a window
+      // of three or four segments with one lost never sees the third duplicate ACK and waits for the RTO.
+      const limitedTransmit =
+        !this.inRecovery && this.dupAcks > 0 && this.dupAcks < DUP_THRESH && seqGe(this.sndNxt, this.sndMax)
+          ? this.dupAcks * this.smss()
+          : 0;
+      const cwndLeft = this.cc.cwnd + limitedTransmit - this.inFlight();
       let len = Math.min(dataLeft, maxSeg, wndLeft, cwndLeft);
       if (len <= 0) {
         // Zero window with nothing outstanding: the persist timer probes it (RFC 9293 §3.8.6.1).
@@ -1074,7 +1089,7 @@ export class TcpConnection implements TcpEndpoint {
     if (seqLt(s, this.sndMax)) {
       c.tcpRetransmits++;
       if (this.rttTiming && seqLe(s, this.rttSeq)) this.rttTiming = false; // Karn
-    } else if (!this.tsOk && !this.rttTiming) {
+    } else if (!this.rttTiming) {
       this.rttTiming = true;
       this.rttSeq = s;
       this.rttTime = now;
@@ -1230,7 +1245,10 @@ export class TcpConnection implements TcpEndpoint {
       this.rtoExpired(now);
       if (this.isClosed()) return;
     }
-    if (this.persistAt <= now) this.persistExpired(now);
+    if (this.persistAt <= now) {
+      this.persistExpired(now);
+      if (this.isClosed()) return;
+    }
     if (this.keepAliveAt <= now) {
       this.keepAliveExpired(now);
       if (this.isClosed()) return;
@@ -1325,6 +1343,15 @@ export class TcpConnection implements TcpEndpoint {
   private persistExpired(now: number): void {
     this.persistAt = Infinity;
     if (this.sndWnd > 0 || this.sendBuffer.length === 0 || this.sndUna !== this.sndMax) return;
+    // RFC 1122 §4.2.2.17: a zero window MUST NOT close the connection "as long as the receiving TCP
+    // continues to send acknowledgments in response to the probe segments". When the probes go
+    // unanswered, give up as after unanswered retransmissions (Linux tcp_probe_timer: tcp_retries2).
+    if (this.probesOut >= this.ctx.config.tcpMaxRetries) {
+      this.sendReset();
+      this.finish(CloseReason.TIMED_OUT);
+      return;
+    }
+    this.probesOut++;
     this.ctx.counters.tcpZeroWindowProbes++;
     this.sendProbe();
     this.persistBackoff = Math.min(this.persistBackoff + 1, 16);

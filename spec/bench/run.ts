@@ -1,33 +1,110 @@
 /**
- * `npm run bench` (tsc, then node dist/spec/bench/run.js [filter]): runs every bench and prints one
- * table. Each figure is the median of 5 runs after a warm-up; the spread column is min..max of the runs.
+ * `npm run bench` (tsc, then node --expose-gc dist/spec/bench/run.js [filter] [--baseline FILE]
+ * [--save FILE]): runs every bench and prints one table. Each figure is the median of 5 runs after a
+ * warm-up; the spread column is min..max of the runs.
+ *
+ *   filter           run only the benches whose group name contains it ("wire", "engine")
+ *   --save FILE      write the figures to FILE (JSON) to compare against later
+ *   --baseline FILE  print FILE's figures next to these, with the change in percent
+ *
  * Add a bench: export `async function benchX(): Promise<Row[]>` from spec/bench/x.ts and list it below.
  */
+import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
+import { parseArgs } from "node:util";
+import { benchEngine } from "./engine.js";
 import type { Row } from "./harness.js";
 import { benchWire } from "./wire.js";
 
-const BENCHES: ReadonlyArray<readonly [string, () => Promise<Row[]>]> = [["wire", benchWire]];
+const BENCHES: ReadonlyArray<readonly [string, () => Promise<Row[]>]> = [
+  ["wire", benchWire],
+  ["engine", benchEngine],
+];
+
+/** What --save writes and --baseline reads. */
+interface SavedFigures {
+  format: "l3l4-bench/1";
+  date: string;
+  node: string;
+  cpu: string;
+  figures: { group: string; name: string; unit: string; value: number }[];
+}
+
+/** Units where smaller is better; for the rest (throughputs, rates) larger is. */
+const LOWER_IS_BETTER = new Set(["ns/pkt", "ns/op", "B/flow", "ms"]);
 
 function fmt(v: number): string {
-  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+  if (!Number.isFinite(v)) return String(v);
+  return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+function key(group: string, name: string): string {
+  return `${group}\u0000${name}`;
+}
+
+function readBaseline(file: string): Map<string, { unit: string; value: number }> {
+  let saved: SavedFigures;
+  try {
+    saved = JSON.parse(readFileSync(file, "utf8")) as SavedFigures;
+  } catch (error) {
+    throw new Error(`--baseline ${file}: ${(error as Error).message}`);
+  }
+  if (saved.format !== "l3l4-bench/1" || !Array.isArray(saved.figures)) {
+    throw new Error(`--baseline ${file}: not a file written by --save`);
+  }
+  console.log(`baseline: ${file} (${saved.date}, node ${saved.node}, ${saved.cpu})`);
+  const out = new Map<string, { unit: string; value: number }>();
+  for (const f of saved.figures) out.set(key(f.group, f.name), { unit: f.unit, value: f.value });
+  return out;
+}
+
+/** "+12.3% better", "-4.0% worse", "" when not comparable. */
+function delta(r: Row, base: { unit: string; value: number } | undefined): string {
+  if (base === undefined || base.unit !== r.unit || !(base.value !== 0)) return "";
+  const pct = ((r.value - base.value) / Math.abs(base.value)) * 100;
+  const better = LOWER_IS_BETTER.has(r.unit) ? pct < 0 : pct > 0;
+  const sign = pct >= 0 ? "+" : "";
+  return `${sign}${pct.toFixed(1)}%${Math.abs(pct) < 0.05 ? "" : better ? " better" : " worse"}`;
 }
 
 async function main(): Promise<void> {
-  const filter = process.argv[2];
+  const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    allowPositionals: true,
+    options: { baseline: { type: "string" }, save: { type: "string" } },
+  });
+  const filter = positionals[0];
   const cpu = os.cpus()[0]?.model ?? "unknown cpu";
   console.log(`l3l4 bench: node ${process.version}, ${cpu}, ${os.cpus().length} cpus; median of 5 runs after warm-up`);
+  const baseline = values.baseline === undefined ? undefined : readBaseline(values.baseline);
   const rows: Row[] = [];
   for (const [name, bench] of BENCHES) {
     if (filter !== undefined && !name.includes(filter)) continue;
     rows.push(...(await bench()));
   }
   const w = Math.max(...rows.map((r) => r.name.length), 10);
-  console.log(`${"group".padEnd(6)} ${"bench".padEnd(w)} ${"median".padStart(9)} ${"unit".padEnd(7)} spread (min..max)`);
+  const b = baseline === undefined ? "" : ` ${"baseline".padStart(9)} ${"change".padEnd(15)}`;
+  console.log(`${"group".padEnd(6)} ${"bench".padEnd(w)} ${"median".padStart(9)} ${"unit".padEnd(7)}${b} spread (min..max)`);
   for (const r of rows) {
     const lo = Math.min(...r.runs);
     const hi = Math.max(...r.runs);
-    console.log(`${r.group.padEnd(6)} ${r.name.padEnd(w)} ${fmt(r.value).padStart(9)} ${r.unit.padEnd(7)} ${fmt(lo)}..${fmt(hi)}`);
+    let cmp = "";
+    if (baseline !== undefined) {
+      const base = baseline.get(key(r.group, r.name));
+      cmp = ` ${(base === undefined ? "-" : fmt(base.value)).padStart(9)} ${delta(r, base).padEnd(15)}`;
+    }
+    console.log(`${r.group.padEnd(6)} ${r.name.padEnd(w)} ${fmt(r.value).padStart(9)} ${r.unit.padEnd(7)}${cmp} ${fmt(lo)}..${fmt(hi)}`);
+  }
+  if (values.save !== undefined) {
+    const saved: SavedFigures = {
+      format: "l3l4-bench/1",
+      date: new Date().toISOString(),
+      node: process.version,
+      cpu,
+      figures: rows.map((r) => ({ group: r.group, name: r.name, unit: r.unit, value: r.value })),
+    };
+    writeFileSync(values.save, `${JSON.stringify(saved, null, 2)}\n`);
+    console.log(`saved ${rows.length} figures to ${values.save}`);
   }
 }
 

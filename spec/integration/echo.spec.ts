@@ -3,10 +3,15 @@
  * client namespace whose kernel routes a test prefix into it; nc, ping and small node clients in
  * that namespace talk to any address in the prefix, and the engine in this process answers.
  */
+import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { ECHO_SPEC, startEchoServer, type EchoServer } from "../../examples/echo_server.js";
 import { parseExampleArgs } from "../../examples/utils.js";
-import { useNetns } from "../support/netns.js";
+import { readPcap } from "../../lib/debug/pcap.js";
+import { describe as describePacket } from "../../lib/wire/describe.js";
+import { run, uniqueInterfaceName, uniqueName, useNetns } from "../support/netns.js";
 import { canUseNetns, describeIntegration, hasCommand } from "../support/privileges.js";
 import {
   addonBuilt,
@@ -175,6 +180,54 @@ describeIntegration(
           expect(counters.Icmp?.InCsumErrors).toBe(0);
           expect(counters.Icmp?.InEchoReps).toBeGreaterThanOrEqual(6);
         }
+      },
+      40_000,
+    );
+    it(
+      "attaches to an existing device (--tun), keeps working after root moves it into a namespace, and records --pcap and --trace",
+      async () => {
+        const name = uniqueInterfaceName();
+        run("ip", ["tuntap", "add", "dev", name, "mode", "tun"]); // persistent: the example attaches
+        const pcapPath = join(tmpdir(), `${uniqueName("l3l4-echo-")}.pcap`);
+        const trace: string[] = [];
+        let server: EchoServer | undefined;
+        const ns = netns();
+        try {
+          const options = parseExampleArgs(["--tun", name, "--mtu", "1400", "--pcap", pcapPath, "--trace", "--quiet"], ECHO_SPEC);
+          server = startEchoServer(options, { log: (line) => trace.push(line) });
+          servers.push(server);
+          expect(server.device.name).toBe(name);
+          expect(server.device.mtu).toBe(1400);
+          // Root moves the running device into C and addresses it there.
+          const addresses = testAddresses();
+          ns.adoptLink(name);
+          ns.ip(["addr", "add", `${addresses.tunV4}/24`, "dev", name]);
+          ns.ip(["-6", "addr", "add", `${addresses.tunV6}/64`, "dev", name, "nodad"]);
+          ns.ip(["link", "set", "dev", name, "up"]);
+          ns.ip(["route", "add", addresses.routedV4, "dev", name]);
+          ns.ip(["-6", "route", "add", addresses.routedV6, "dev", name]);
+          const ping = await runIn(ns, ["ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", "-w", "8", addresses.v6(9)], 15_000);
+          expect(ping.stdout).toMatch(/2 packets transmitted, 2 received/);
+          const echo = await shellIn(ns, `printf 'hello through a moved device' | nc -N ${addresses.v4(9)} 7`, 15_000);
+          expect(echo.stdout).toBe("hello through a moved device");
+          await waitForNoFlows(server.engine, server.app, () => server!.app.flows, 10_000);
+        } finally {
+          await server?.close();
+          try {
+            ns.ip(["link", "del", "dev", name]);
+          } catch {
+            // gone already
+          }
+        }
+        const pcap = readPcap(readFileSync(pcapPath));
+        run("rm", ["-f", pcapPath]);
+        expect(pcap).toBeDefined();
+        const lines = pcap!.records.map((record) => describePacket(record.packet));
+        expect(lines.some((line) => /ICMP.*echo request/i.test(line))).toBe(true);
+        expect(lines.some((line) => /TCP \[S\]/.test(line))).toBe(true);
+        expect(lines.some((line) => /TCP \[S\.\]/.test(line))).toBe(true); // the engine's SYN-ACK
+        expect(trace.filter((line) => /^(in |out) /.test(line)).length).toBe(pcap!.records.length);
+        expect(trace.some((line) => line.startsWith("open ") && line.includes(" tcp"))).toBe(true);
       },
       40_000,
     );

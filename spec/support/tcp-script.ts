@@ -26,7 +26,7 @@
  *   options, the list is exact: an option not listed must be absent. `...` inside `<>` means "and
  *   whatever else". The engine's TS val is not checked (its ecr is); `nop`/`eol` are layout, ignored.
  * - An injected `TS val V ecr E`: V is sent as is; E is replaced by the engine's last TSval, as a
- *   well-behaved peer echoes it, except `ecr 0`.
+ *   well-behaved peer echoes it (0 on a SYN).
  * - SACK blocks are written `sack 1001:2001 3001:4001`, relative like the sequence numbers.
  */
 import type { TcpState } from "../../lib/api.js";
@@ -231,7 +231,7 @@ function parseInbound(text: string): SegIn {
     if (o.mss !== undefined) s.mss = o.mss;
     if (o.wscale !== undefined) s.wscale = o.wscale;
     if (o.sackOK) s.sackOK = true;
-    s.ts = o.ts === undefined ? null : [o.ts[0], o.ts[1] === 0 ? 0 : undefined];
+    s.ts = o.ts === undefined ? null : [o.ts[0], undefined];
     if (o.sack !== undefined) s.sack = o.sack;
   }
   return s;

@@ -325,3 +325,62 @@ describe("receive window and the application (l4PauseRx / l4ResumeRx)", () => {
     }
   });
 });
+
+describe("odd segments", () => {
+  it("urgent data is delivered in line (RFC 6093 §4)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "UP.", seq: 1, data: 10, urg: 5 });
+    h.out({ flags: ".", ack: 11 });
+    h.expectRx(10);
+  });
+
+  it("data on a SYN is not taken: the SYN-ACK acknowledges the SYN only and the peer sends it again", () => {
+    const h = new TcpHarness();
+    h.in({ flags: "S", seq: 0, mss: 1460, data: 10 });
+    h.out({ flags: "S.", ack: 1 });
+    h.in({ flags: "P.", seq: 1, ack: 1, data: 10 });
+    h.out({ flags: ".", ack: 11 });
+    h.expectRx(10);
+  });
+
+  it("a keep-alive probe from the peer (SEQ = RCV.NXT - 1, no data) is answered with an ACK (RFC 9293 §3.8.4)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "P.", seq: 1, data: 10 });
+    h.out({ flags: ".", ack: 11 });
+    h.at(60_000).in({ flags: ".", seq: 10 });
+    h.out({ flags: ".", seq: 1, ack: 11 });
+  });
+
+  it("out-of-order ranges are bounded (32): a segment needing a 33rd is dropped and the ACK repeats the SACK", () => {
+    const h = new TcpHarness();
+    establish(h);
+    for (let k = 1; k <= 32; k++) {
+      h.in({ flags: ".", seq: 1 + k * 200, data: 100 });
+      h.drain();
+    }
+    h.in({ flags: ".", seq: 1 + 33 * 200, data: 100 });
+    const a = h.out({ flags: ".", ack: 1 });
+    expect(a.sack.length).toBeGreaterThan(0);
+    expect(h.engine.stats().drops).toMatchObject({ reassembly_full: 1 });
+    // Filling the holes still works and everything held is delivered once.
+    for (let k = 0; k <= 33; k++) {
+      h.in({ flags: ".", seq: 1 + k * 200, data: k === 33 ? 100 : 200 });
+      h.drain();
+    }
+    h.expectRx(33 * 200 + 100);
+  });
+
+  it("an ACK that found no transmit buffer (l3TxBuffer undefined) goes out when one is available", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.txBlocked = true;
+    h.in({ flags: "P.", seq: 1, data: 10 });
+    h.outNothing();
+    h.txBlocked = false;
+    h.at(5);
+    h.out({ flags: ".", ack: 11 });
+    h.expectRx(10);
+  });
+});

@@ -4,6 +4,7 @@
  * §3.8.6.2.1), zero-window probing (RFC 9293 §3.8.6.1) and l4TxReady.
  */
 import { describe, expect, it } from "vitest";
+import { icmp } from "../support/packets.js";
 import { establish, TcpHarness, type Captured } from "../support/tcp-harness.js";
 
 const SMSS = 1448; // 1460 less 12 bytes of timestamps
@@ -208,5 +209,55 @@ describe("send buffer and l4TxReady", () => {
     h.outNothing();
     h.at(20).in({ flags: ".", ack: 11 });
     h.out({ flags: "P.", seq: 11, len: 10 });
+  });
+});
+
+describe("path MTU (RFC 1191 / RFC 8201: ICMP fragmentation needed / packet too big)", () => {
+  it("IPv4 'fragmentation needed' with MTU 1280 shrinks the segments and resends what no longer fits", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(3000);
+    const first = h.out({ seq: 1, len: SMSS });
+    h.out({ seq: 1 + SMSS, len: SMSS });
+    h.out({ flags: "P.", len: 3000 - 2 * SMSS });
+    h.inRaw(
+      icmp({ src: "203.0.113.1", dst: h.localIp, type: 3, code: 4, rest: 1280, data: first.bytes.subarray(0, 28 + 40) }),
+    );
+    // MSS = 1280 - 40 = 1240, less 12 bytes of timestamps.
+    h.out({ seq: 1, len: 1228 });
+    h.out({ seq: 1229, len: 1228 });
+    h.out({ seq: 2457, len: 544 });
+    h.outNothing();
+  });
+
+  it("IPv6 'packet too big' with MTU 1280: 1280 - 60 = 1220 less timestamps", () => {
+    const h = new TcpHarness({ family: 6 });
+    establish(h, { mss: 1440 });
+    h.app.send(2000);
+    const first = h.out({ seq: 1, len: 1428 });
+    h.out({ flags: "P.", len: 572 });
+    h.inRaw(icmp({ src: "2001:db8::ffff", dst: h.localIp, type: 2, code: 0, rest: 1280, data: first.bytes.subarray(0, 200) }));
+    h.out({ seq: 1, len: 1208 });
+    h.out({ seq: 1209, len: 792 });
+  });
+});
+
+describe("zero window: unanswered probes", () => {
+  it("give up after tcpMaxRetries (15) probes with no ACK: RST, l4Rx(null) once (RFC 1122 §4.2.2.17; Linux tcp_probe_timer)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(100);
+    h.out({ flags: "P." });
+    h.in({ flags: ".", ack: 101, win: 0 });
+    h.app.send(100);
+    for (let i = 0; i < 15; i++) {
+      h.at(h.deadline!);
+      h.out({ flags: ".", seq: 100, len: 0 });
+    }
+    expect(h.flowCount).toBe(1);
+    h.at(h.deadline!);
+    h.out({ flags: "R", seq: 101 });
+    h.expectClosed();
+    expect(h.flowCount).toBe(0);
   });
 });

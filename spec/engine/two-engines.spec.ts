@@ -1,0 +1,279 @@
+/**
+ * Two real engines over the in-memory link (lib/debug/link.ts), end to end: active open (l4Connect),
+ * passive open, data both ways through loss, reordering, duplication and corruption, close, and
+ * TIME-WAIT expiry, checked byte for byte. The scenario is the demo's (examples/echo-pair.ts): a
+ * client engine sends a known stream on each flow, the server engine echoes it.
+ *
+ * Each test draws a seed (pickSeed: L3L4_SEED=<n> replays one) and prints it when it fails.
+ */
+import { describe, expect, it, onTestFailed } from "vitest";
+import type { Flow } from "../../lib/api.js";
+import { L3L4Builder } from "../../lib/builder.js";
+import { MemoryLink } from "../../lib/debug/link.js";
+import { pickSeed } from "../../lib/debug/random.js";
+import type { L3L4 } from "../../lib/engine.js";
+import { EchoPair, clientTuple, type EchoPairOptions, type EchoReport } from "../../examples/echo-pair.js";
+
+/** The faults of the issue: 5% loss, 5% reordering, 1% duplication, 0.1% corruption, each way. */
+const LOSSY = "delay=1,jitter=0.5,loss=0.05,reorder=0.05,duplicate=0.01,corrupt=0.001";
+
+/**
+ * Bytes each way in the big transfer. 50 MB each way through these faults is what the issue asks;
+ * see the report for its runtime on the 2-core CI machine.
+ */
+const BIG_TRANSFER_BYTES = 50_000_000;
+const BIG_TRANSFER_FLOWS = 4;
+
+function seeded(): number {
+  const seed = pickSeed();
+  onTestFailed(() => {
+    console.error(`two-engines: replay with L3L4_SEED=${seed}`);
+  });
+  return seed;
+}
+
+function brief(r: EchoReport): string {
+  return JSON.stringify({
+    problems: r.problems.slice(0, 5),
+    flowsVerified: r.flowsVerified,
+    bytesSent: r.bytesSent,
+    bytesEchoed: r.bytesEchoed,
+    bytesVerified: r.bytesVerified,
+    clientFlows: r.client.flows,
+    serverFlows: r.server.flows,
+    retransmits: r.client.tcpRetransmits + r.server.tcpRetransmits,
+    virtualMs: r.virtualMs,
+  });
+}
+
+/** Runs an echo pair to the end and checks everything the issue names. Returns the report. */
+function echoEndToEnd(options: EchoPairOptions): EchoReport {
+  const seed = options.seed;
+  const pair = new EchoPair(options);
+  pair.start();
+  const stall = pair.runToCompletion();
+  const atFinish = pair.report();
+  expect(stall, `seed ${seed}: ${stall} ${brief(atFinish)}`).toBeUndefined();
+
+  // Finished: every flow closed on both engines (l4Rx(null) seen), no flow alive on either...
+  expect(pair.client.flowCount, `seed ${seed}`).toBe(0);
+  expect(pair.server.flowCount, `seed ${seed}`).toBe(0);
+  // ... but the side that closed first keeps TIME-WAIT records (RFC 9293 §3.6) until 2*MSL passes.
+  const clientStates = [...pair.echoClient.flows.keys()].map((f) => pair.client.l4State(f));
+  expect(clientStates.filter((s) => s !== undefined && s !== "TIME-WAIT"), `seed ${seed}`).toEqual([]);
+
+  expect(pair.runUntilGone(), `seed ${seed}: flows left after TIME-WAIT expiry`).toBe(true);
+  const r = pair.report();
+  expect(r.problems, `seed ${seed}`).toEqual([]);
+  const total = options.flows * options.bytesPerFlow;
+  expect(r.bytesSent, `seed ${seed}`).toBe(total);
+  expect(r.bytesEchoed, `seed ${seed}`).toBe(total);
+  expect(r.bytesVerified, `seed ${seed}: ${brief(r)}`).toBe(total);
+  expect(r.flowsVerified, `seed ${seed}`).toBe(options.flows);
+  // l4Rx(flow, null) exactly once per flow on each engine, and nothing left of any flow.
+  for (const st of pair.echoClient.flows.values()) expect(st.gone, `seed ${seed}: client ${String(st.flow)}`).toBe(1);
+  // One server flow per client flow (plus, rarely, one opened by an old duplicate SYN after the
+  // first had closed: it must be gone as well).
+  expect(pair.serverTuples(), `seed ${seed}`).toBe(options.flows);
+  for (const st of pair.echoServer.flows.values()) expect(st.gone, `seed ${seed}: server ${String(st.flow)}`).toBe(1);
+  for (const f of pair.echoClient.flows.keys()) expect(pair.client.l4State(f)).toBeUndefined();
+  for (const f of pair.echoServer.flows.keys()) expect(pair.server.l4State(f)).toBeUndefined();
+  expect(r.allGone).toBe(true);
+  expect(EchoPair.ok(r), `seed ${seed}`).toBe(true);
+  // The counters agree with what the applications saw.
+  expect(r.client.tcpFlowsOpened).toBe(options.flows);
+  expect(r.client.tcpFlowsClosed).toBe(options.flows);
+  expect(r.server.tcpFlowsOpened).toBe(pair.echoServer.flows.size);
+  expect(r.server.tcpFlowsClosed).toBe(pair.echoServer.flows.size);
+  return r;
+}
+
+describe("two engines over a clean link", () => {
+  it.each([4, 6] as const)("IPv%i: l4Connect, echo, close: every flow gone on both engines", (family) => {
+    const seed = seeded();
+    const r = echoEndToEnd({ flows: 3, bytesPerFlow: 300_000, family, seed, faults: "delay=1" });
+    expect(r.client.tcpRetransmits + r.server.tcpRetransmits).toBe(0);
+    expect(r.client.dropped + r.server.dropped).toBe(0);
+  });
+
+  it("at MTU 65535: segments far larger than 1500 bytes", () => {
+    const seed = seeded();
+    const r = echoEndToEnd({ flows: 2, bytesPerFlow: 2_000_000, mtu: 65535, seed, faults: "delay=1" });
+    // 2 MB each way in far fewer segments than 1448-byte ones would take.
+    expect(r.client.tcpSegmentsOut).toBeLessThan((2 * 2_000_000) / 10_000);
+  });
+
+  it("with reno as well as cubic", () => {
+    const seed = seeded();
+    echoEndToEnd({ flows: 2, bytesPerFlow: 500_000, seed, faults: "delay=1", congestion: "reno" });
+  });
+});
+
+describe("two engines over a lossy, reordering, duplicating, corrupting link", () => {
+  it(
+    `${BIG_TRANSFER_BYTES / 1e6} MB each way byte-exact (IPv4, ${BIG_TRANSFER_FLOWS} flows)`,
+    () => {
+      const seed = seeded();
+      const r = echoEndToEnd({
+        flows: BIG_TRANSFER_FLOWS,
+        bytesPerFlow: BIG_TRANSFER_BYTES / BIG_TRANSFER_FLOWS,
+        family: 4,
+        seed,
+        faults: LOSSY,
+      });
+      // The faults really happened, and TCP repaired them.
+      const l = r.link;
+      expect(l.aToB.lost + l.bToA.lost).toBeGreaterThan(0);
+      expect(l.aToB.corrupted + l.bToA.corrupted).toBeGreaterThan(0);
+      expect(l.aToB.duplicated + l.bToA.duplicated).toBeGreaterThan(0);
+      expect(r.client.tcpRetransmits + r.server.tcpRetransmits).toBeGreaterThan(0);
+      // Corrupted packets are caught by the checksums, not delivered.
+      expect((r.client.drops["bad_checksum"] ?? 0) + (r.server.drops["bad_checksum"] ?? 0)).toBeGreaterThan(0);
+    },
+    300_000,
+  );
+
+  it(
+    "IPv6: 5 MB each way byte-exact",
+    () => {
+      const seed = seeded();
+      echoEndToEnd({ flows: 2, bytesPerFlow: 2_500_000, family: 6, seed, faults: LOSSY });
+    },
+    120_000,
+  );
+
+  it.each([4, 6] as const)(
+    "IPv%i: 1,000 flows at once, all echoed, closed and gone",
+    (family) => {
+      const seed = seeded();
+      echoEndToEnd({ flows: 1000, bytesPerFlow: 10_000, family, seed, faults: LOSSY });
+    },
+    120_000,
+  );
+
+  it(
+    "asymmetric faults: a clean direction one way, a bad one back",
+    () => {
+      const seed = seeded();
+      echoEndToEnd({ flows: 4, bytesPerFlow: 250_000, seed, aToB: "delay=1", bToA: "delay=3,jitter=2,loss=0.1,reorder=0.1" });
+    },
+    120_000,
+  );
+});
+
+describe("replay", () => {
+  it("the same seed gives the same run, counter for counter (so a printed seed reproduces a failure)", () => {
+    const seed = seeded();
+    const run = (): string => {
+      const pair = new EchoPair({ flows: 5, bytesPerFlow: 40_000, seed, faults: LOSSY });
+      pair.start();
+      pair.runToCompletion();
+      pair.runUntilGone();
+      const r = pair.report();
+      return JSON.stringify({ client: r.client, server: r.server, link: r.link, at: pair.link.clock.now(), problems: r.problems });
+    };
+    const first = run();
+    expect(run()).toBe(first);
+    // A different seed gives a different run.
+    const other = new EchoPair({ flows: 5, bytesPerFlow: 40_000, seed: (seed + 1) >>> 0, faults: LOSSY });
+    other.start();
+    other.runToCompletion();
+    other.runUntilGone();
+    expect(JSON.stringify(other.report().link)).not.toBe(JSON.stringify(JSON.parse(first).link));
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// UDP: l4Connect makes the flow; the engine sends its first datagram on l4Tx
+// ------------------------------------------------------------------------------------------------
+
+interface UdpSide {
+  engine: L3L4<number>;
+  rx: { flow: Flow; data: number[] | null }[];
+  accepted: Flow[];
+}
+
+function udpPair(seed: number): { link: MemoryLink; a: UdpSide; b: UdpSide } {
+  const link = new MemoryLink({ seed, faults: "delay=2" });
+  const build = (): L3L4<number> => new L3L4Builder<number>().clock(link.clock.now).udpIdleTimeout(30).build();
+  const a: UdpSide = { engine: build(), rx: [], accepted: [] };
+  const b: UdpSide = { engine: build(), rx: [], accepted: [] };
+  const cbB = link.callbacks("b");
+  link.attach("a", a.engine, {
+    l4Accept: (flow) => (a.accepted.push(flow), false),
+    l4Rx: (flow, data) => a.rx.push({ flow, data: data === null ? null : [...data] }),
+  });
+  link.attach("b", b.engine, {
+    l4Accept: (flow) => (b.accepted.push(flow), true),
+    // Echo, with each byte + 1 so the reply cannot be the request bouncing back.
+    l4Rx: (flow, data) => {
+      b.rx.push({ flow, data: data === null ? null : [...data] });
+      if (data !== null) b.engine.l4Tx(cbB, flow, data.map((x) => (x + 1) & 0xff));
+    },
+  });
+  return { link, a, b };
+}
+
+describe("UDP flows opened with l4Connect", () => {
+  it.each([4, 6] as const)("IPv%i: the first datagram is the engine's, the reply comes back on the same flow", (family) => {
+    const seed = seeded();
+    const { link, a, b } = udpPair(seed);
+    const cbA = link.callbacks("a");
+    const tuple = clientTuple(family, 0, "udp");
+    const flow = a.engine.l4Connect(cbA, tuple);
+    expect(flow).toMatchObject({ protocol: "udp", family, srcIp: tuple.srcIp, srcPort: tuple.srcPort, dstIp: tuple.dstIp, dstPort: tuple.dstPort });
+    expect(a.engine.flowCount).toBe(1);
+    expect(a.engine.l4State(flow)).toBe("ESTABLISHED");
+    // Opening a UDP flow sends nothing: there is no handshake.
+    expect(link.runUntil(() => false, { maxTimeMs: 10 })).toBe(false);
+    expect(link.stats.aToB.sent).toBe(0);
+
+    expect(a.engine.l4Tx(cbA, flow, Uint8Array.of(1, 2, 3))).toBe(3);
+    expect(link.runUntil(() => a.rx.length === 1, { maxTimeMs: 1000 }), `seed ${seed}`).toBe(true);
+    // The server engine saw a new flow from the client's address and port to the one connected to.
+    expect(b.accepted).toHaveLength(1);
+    expect(b.accepted[0]).toMatchObject({ protocol: "udp", family, srcIp: tuple.srcIp, srcPort: tuple.srcPort, dstIp: tuple.dstIp, dstPort: tuple.dstPort });
+    expect(b.rx).toEqual([{ flow: b.accepted[0], data: [1, 2, 3] }]);
+    // The reply is delivered on the l4Connect flow object, not a new one.
+    expect(a.rx).toEqual([{ flow, data: [2, 3, 4] }]);
+    expect(a.accepted).toEqual([]);
+    expect(a.engine.stats().udpDatagramsOut).toBe(1);
+    expect(a.engine.stats().udpDatagramsIn).toBe(1);
+
+    // More datagrams on the same flow, and a second l4Connect of the same 5-tuple is refused.
+    expect(a.engine.l4Tx(cbA, flow, Uint8Array.of(9))).toBe(1);
+    expect(link.runUntil(() => a.rx.length === 2, { maxTimeMs: 1000 })).toBe(true);
+    expect(a.rx[1]).toEqual({ flow, data: [10] });
+    expect(() => a.engine.l4Connect(cbA, tuple)).toThrow(/exists/);
+
+    // Closing: l4Rx(flow, null) once on the client at once; the server's flow idles out.
+    a.engine.l4LocalClose(cbA, flow);
+    expect(a.rx.filter((r) => r.data === null)).toEqual([{ flow, data: null }]);
+    expect(a.engine.flowCount).toBe(0);
+    expect(a.engine.l4State(flow)).toBeUndefined();
+    expect(a.engine.l4Tx(cbA, flow, Uint8Array.of(1))).toBeUndefined();
+    expect(b.engine.flowCount).toBe(1);
+    expect(link.runUntil(() => b.engine.flowCount === 0, { maxTimeMs: 60_000 })).toBe(true);
+    expect(b.rx.filter((r) => r.data === null)).toEqual([{ flow: b.accepted[0], data: null }]);
+    expect(a.rx.filter((r) => r.data === null)).toHaveLength(1);
+  });
+
+  it("a refused reply path: the server's l4Accept says no, the client gets nothing and keeps its flow", () => {
+    const seed = seeded();
+    const link = new MemoryLink({ seed, faults: "delay=1" });
+    const a = new L3L4Builder<number>().clock(link.clock.now).build();
+    const b = new L3L4Builder<number>().clock(link.clock.now).build();
+    const rx: (number[] | null)[] = [];
+    link.attach("a", a, { l4Rx: (_f, d) => rx.push(d === null ? null : [...d]) });
+    link.attach("b", b, { l4Accept: () => false });
+    const cbA = link.callbacks("a");
+    const flow = a.l4Connect(cbA, clientTuple(4, 0, "udp"));
+    expect(a.l4Tx(cbA, flow, Uint8Array.of(7))).toBe(1);
+    link.runFor(100);
+    // RFC 1122 §4.1.3.1: port unreachable comes back as ICMP, which is no data for the flow.
+    expect(b.stats().icmpErrorsSent).toBe(1);
+    expect(rx).toEqual([]);
+    expect(b.flowCount).toBe(0);
+    expect(a.l4State(flow)).toBe("ESTABLISHED");
+  });
+});

@@ -1,0 +1,99 @@
+/**
+ * The proxy's three-namespace topology, shared by the proxy and fault specs and the iperf bench:
+ *
+ *   C (client): curl, iperf3 -c, node clients; routes the test prefix into the proxy's TUN device
+ *   root (this process): the engine and the proxy, whose sockets connect to each flow's original
+ *        destination v4(2)/v6(2) of that prefix, over a veth pair made for the test
+ *   S (server): the upstream servers (fixtures/upstream.mjs, iperf3 -s) at v4(2)/v6(2)
+ *
+ * Nothing here registers vitest hooks: the caller cleans up (killChildren, deleteVeths, close the
+ * proxy, destroy the namespaces).
+ */
+import { PROXY_SPEC, startProxy, type ProxyServer } from "../../examples/proxy_server.js";
+import { parseExampleArgs } from "../../examples/utils.js";
+import type { Netns } from "../support/netns.js";
+import {
+  FIXTURES,
+  NODE,
+  runIn,
+  serverNamespace,
+  spawnIn,
+  testAddresses,
+  tunInNamespace,
+  waitForNoFlows,
+  type Addresses,
+} from "./harness.js";
+
+export const HTTP_PORT = 8080;
+export const UDP_PORT = 5353;
+export const HASH_PORT = 7000;
+export const IPERF_PORT = 5201;
+
+export interface ProxyTopology {
+  client: Netns;
+  server: Netns;
+  addresses: Addresses;
+  proxy: ProxyServer;
+  /** The veth pair: `root` in the root namespace, `inside` in S. */
+  veth: { root: string; inside: string };
+  /** Resolves when the engine has no flow left (after each flow-gone event). */
+  noFlows(timeoutMs: number): Promise<void>;
+}
+
+/**
+ * C with the proxy's TUN device, S with the upstream servers (serving `file` over HTTP), the veth
+ * pair, and the proxy started with `args` (e.g. ["--upstream", "[v6]:port"]).
+ */
+export async function proxyTopology(
+  netns: () => Netns,
+  proxies: ProxyServer[],
+  options: { args?: (addresses: Addresses) => string[]; file?: string; mtu?: number; faultSeed?: number } = {},
+): Promise<ProxyTopology> {
+  const client = netns();
+  const server = netns();
+  const addresses = testAddresses();
+  const mtu = options.mtu ?? 1500;
+  const veth = serverNamespace(server, addresses, mtu);
+  const device = tunInNamespace(client, addresses, mtu);
+  const parsed = parseExampleArgs(["--quiet", "--udp-idle-timeout", "1", ...(options.args?.(addresses) ?? [])], PROXY_SPEC);
+  const proxy = startProxy(parsed, {
+    device,
+    log: () => {},
+    ...(options.faultSeed === undefined ? {} : { faultSeed: options.faultSeed }),
+  });
+  proxies.push(proxy);
+  const upstream = spawnIn(
+    server,
+    [
+      NODE,
+      `${FIXTURES}upstream.mjs`,
+      "--http",
+      String(HTTP_PORT),
+      "--udp",
+      String(UDP_PORT),
+      "--hash",
+      String(HASH_PORT),
+      ...(options.file === undefined ? [] : ["--file", options.file]),
+    ],
+    300_000,
+  );
+  await upstream.waitForOutput(/ready/, 10_000);
+  const noFlows = (timeoutMs: number) =>
+    waitForNoFlows(proxy.engine, proxy.app, () => proxy.app.relays.keys(), timeoutMs);
+  return { client, server, addresses, proxy, veth, noFlows };
+}
+
+/** iperf3 -s in S (waits until it listens). */
+export async function startIperfServer(server: Netns): Promise<void> {
+  const iperf = spawnIn(server, ["iperf3", "-s", "-p", String(IPERF_PORT), "--forceflush"], 300_000);
+  await iperf.waitForOutput(/Server listening/, 10_000);
+}
+
+/** iperf3 -c for `seconds` (reverse: server sends); its receiver's bits per second. */
+export async function iperf(client: Netns, host: string, seconds: number, reverse: boolean): Promise<number> {
+  const argv = ["iperf3", "-c", host, "-p", String(IPERF_PORT), "-t", String(seconds), "-J", ...(reverse ? ["-R"] : [])];
+  const result = await runIn(client, argv, (seconds + 20) * 1000);
+  if (result.code !== 0) throw new Error(`iperf3 failed (${result.code}${result.timedOut ? ", timed out" : ""}): ${result.stdout.slice(-500)} ${result.stderr}`);
+  const report = JSON.parse(result.stdout) as { end: { sum_received: { bits_per_second: number; bytes: number } } };
+  return report.end.sum_received.bits_per_second;
+}
