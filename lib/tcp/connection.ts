@@ -44,6 +44,8 @@ const TX_RETRY_MS = 1;
 const PERSIST_MAX_MS = 120_000;
 /** RFC 5961 §7: challenge ACKs are rate-limited; Linux allows 1000 a second per host, we keep it per flow. */
 const CHALLENGE_ACK_INTERVAL_MS = 1;
+/** Answers to unacceptable bare ACKs, at most one per this interval (Linux tcp_invalid_ratelimit: 500 ms). */
+const OOW_ACK_INTERVAL_MS = 500;
 
 const ACK = TcpFlag.ACK;
 const SYN = TcpFlag.SYN;
@@ -154,6 +156,8 @@ export class TcpConnection implements TcpEndpoint {
   probesOut = 0;
   keepAliveProbes = 0;
   lastChallengeAckAt = -Infinity;
+  /** When the last ACK answering an unacceptable bare ACK went out (ackUnacceptable). */
+  lastOowAckAt = -Infinity;
 
   // --- RTT and congestion (RFC 6298, RFC 5681) ---
   readonly rtt: RttEstimator;
@@ -341,9 +345,16 @@ export class TcpConnection implements TcpEndpoint {
   close(): void {
     switch (this.state) {
       case "SYN-SENT":
-        // "Delete the TCB and return 'error: closing' responses to any queued SENDs."
-        this.finish(CloseReason.CLOSED);
-        return;
+        // RFC 9293 §3.10.4: "Delete the TCB and return 'error: closing' responses to any queued SENDs."
+        // But l4Tx already told the application its bytes were taken: when some are queued, keep the
+        // promise as §3.10.4 does for SYN-RECEIVED: FIN after the data once the handshake completes.
+        if (this.sendBuffer.length === 0) {
+          this.finish(CloseReason.CLOSED);
+          return;
+        }
+        this.finQueued = true;
+        this.lastDataAt = this.ctx.now();
+        break;
       case "SYN-RECEIVED":
       case "ESTABLISHED":
         this.finQueued = true;
@@ -514,7 +525,7 @@ export class TcpConnection implements TcpEndpoint {
     if (this.tsOk && opts.hasTimestamps && !(flags & RST) && this.state !== "SYN-RECEIVED") {
       if (((opts.tsVal - this.tsRecent) | 0) < 0) {
         c.drop(EngineDrop.PAWS);
-        this.sendAck();
+        this.ackUnacceptable(dataLen > 0 || syn || fin);
         return;
       }
     }
@@ -527,7 +538,7 @@ export class TcpConnection implements TcpEndpoint {
       // has its text dropped below (trimmed to the window) but its ACK processed.
       if (!(rcvWnd === 0 && segSeq === this.rcvNxt)) {
         if (!(flags & RST)) {
-          this.sendAck();
+          this.ackUnacceptable(segLen > 0);
           if (segLen > 0 && seqLt(seqAdd(segSeq, segLen), seqAdd(this.rcvNxt, 1))) c.tcpDupAcksSent++;
         }
         c.drop(EngineDrop.OUT_OF_WINDOW);
@@ -652,7 +663,7 @@ export class TcpConnection implements TcpEndpoint {
     if (seqGt(segAck, this.sndMax)) {
       // "If the ACK acks something not yet sent (SEG.ACK > SND.NXT), then send an ACK, drop the segment."
       c.drop(EngineDrop.BAD_ACK);
-      this.sendAck();
+      this.ackUnacceptable(dataLen > 0 || fin);
       return false;
     }
     if (seqLt(segAck, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)))) {
@@ -960,7 +971,14 @@ export class TcpConnection implements TcpEndpoint {
 
   /** Payload that fits in one segment with the options this connection sends on data. */
   private maxPayload(): number {
-    return this.sndMss - (this.tsOk ? 12 : 0);
+    // RFC 6691 §2: the data must shrink by the options the segment carries: timestamps on every
+    // segment, and SACK blocks while we hold out-of-order data (as Linux's tcp_current_mss counts them).
+    let opts = this.tsOk ? 12 : 0;
+    if (this.sackOk && this.recvBuffer.hasOutOfOrder) {
+      const blocks = Math.min(this.recvBuffer.oooRangeCount, this.tsOk ? 3 : MAX_SACK_BLOCKS);
+      opts += 4 + 8 * blocks;
+    }
+    return this.sndMss - opts;
   }
 
   private synchronized(): boolean {
@@ -994,14 +1012,14 @@ export class TcpConnection implements TcpEndpoint {
       const rule = sb.nextSeg(this.sndUna, this.sndMax, canSendNew, DUP_THRESH, smss);
       if (rule === NextSegRule.NONE) break;
       if (rule === NextSegRule.NEW_DATA) {
-        const len = Math.min(smss, this.sendBuffer.length - nxtOff, this.sndWnd - nxtOff);
+        const len = Math.min(this.maxPayload(), this.sendBuffer.length - nxtOff, this.sndWnd - nxtOff);
         if (len <= 0) break;
         if (!this.sendData(this.sndNxt, len, this.finQueued && len === this.sendBuffer.length - nxtOff)) break;
         sent = true;
         continue;
       }
       const s = sb.nextSegSeq;
-      const len = Math.min(sb.nextSegLength, seqSub(this.dataEnd(), s));
+      const len = Math.min(sb.nextSegLength, this.maxPayload(), seqSub(this.dataEnd(), s));
       if (len <= 0) break;
       if (!this.sendData(s, len, false)) break;
       sb.onRetransmitted(s, len, rule);
@@ -1130,7 +1148,7 @@ export class TcpConnection implements TcpEndpoint {
   sendAck(): void {
     if (this.state === "SYN-SENT" || this.state === "CLOSED") return;
     out.flags = ACK;
-    out.seq = this.sndNxt;
+    out.seq = this.ackSeq();
     this.fillAck();
     out.options = this.ackOptions();
     out.payloadOffset = 0;
@@ -1140,6 +1158,42 @@ export class TcpConnection implements TcpEndpoint {
       return;
     }
     this.afterAckSent();
+  }
+
+  /**
+   * The SEQ of a segment without data: SND.MAX, unless that lies beyond the peer's window, then the
+   * window's right edge SND.UNA + SND.WND. A receiver whose window is zero accepts a segment only at
+   * exactly RCV.NXT (RFC 9293 §3.10.7.4 acceptability test); data sent before its window closed can put
+   * SND.NXT past that, and an ACK carrying SEQ = SND.NXT would then be dropped, ACK field and all: if
+   * that ACK is what frees the peer's send buffer (and so lets it read and reopen its window), both
+   * sides wait for each other. Linux does the same (tcp_acceptable_seq()), allowing SND.NXT within one
+   * unit of the window scale.
+   */
+  private ackSeq(): Seq {
+    // SND.MAX, not SND.NXT: after a timeout SND.NXT goes back to SND.UNA to resend (go-back-N), but the
+    // peer may hold everything up to SND.MAX, and a bare ACK below its RCV.NXT would be unacceptable
+    // to it (RFC 793's SND.NXT never goes back; Linux's snd_nxt neither).
+    const nxt = this.sndMax;
+    const wndEnd = seqAdd(this.sndUna, this.sndWnd);
+    if (!seqGt(nxt, wndEnd)) return nxt;
+    if (this.wsOk && seqSub(nxt, wndEnd) < 1 << this.sndWscale) return nxt;
+    return wndEnd;
+  }
+
+  /**
+   * The ACK that answers an unacceptable segment (RFC 9293 §3.10.7.4: out of window, PAWS, an ACK of
+   * data not yet sent). When the segment carried nothing but an ACK, at most one answer per
+   * OOW_ACK_INTERVAL_MS: two ends that disagree (each finding the other's ACKs out of window) would
+   * otherwise answer each other forever, an ACK storm. Linux does the same (tcp_oow_rate_limited(),
+   * tcp_invalid_ratelimit = 500 ms); segments with data are always answered (they are not part of a loop).
+   */
+  private ackUnacceptable(carriesSomething: boolean): void {
+    if (!carriesSomething) {
+      const now = this.ctx.now();
+      if (now - this.lastOowAckAt < OOW_ACK_INTERVAL_MS) return;
+      this.lastOowAckAt = now;
+    }
+    this.sendAck();
   }
 
   /** RFC 5961 §7: challenge ACKs, rate-limited. */

@@ -157,12 +157,31 @@ export interface Addresses {
   readonly routedV6: string;
 }
 
-/** Two random IPv4 /24s (one on the device, one routed through it) and two IPv6 /64s. */
+/** The /24s ("10.a.b") and IPv6 /64 prefixes the root namespace already routes: never picked. */
+function prefixesInUse(): string {
+  try {
+    return run("ip", ["-4", "route", "show", "table", "all"]) + run("ip", ["-6", "route", "show", "table", "all"]);
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Two random IPv4 /24s (one on the device, one routed through it) and two IPv6 /64s in a random ULA
+ * /48 (never fd00::/16, never a prefix the root namespace routes already).
+ */
 export function testAddresses(): Addresses {
-  const onDevice = randomSubnet();
+  const inUse = prefixesInUse();
+  const free = (prefix: string) => !inUse.includes(prefix);
+  let onDevice = randomSubnet();
   let routed = randomSubnet();
-  while (routed.prefix === onDevice.prefix) routed = randomSubnet();
-  const ula = `fd${randomInt(0, 256).toString(16).padStart(2, "0")}:${randomInt(1, 0x10000).toString(16)}:${randomInt(1, 0x10000).toString(16)}`;
+  for (let tries = 0; tries < 100 && !(free(`${onDevice.prefix}.`) && free(`${routed.prefix}.`) && routed.prefix !== onDevice.prefix); tries++) {
+    onDevice = randomSubnet();
+    routed = randomSubnet();
+  }
+  const hex = (min: number, max: number) => randomInt(min, max).toString(16);
+  let ula = `fd${hex(1, 256).padStart(2, "0")}:${hex(1, 0x10000)}:${hex(1, 0x10000)}`;
+  for (let tries = 0; tries < 100 && !free(`${ula}:`); tries++) ula = `fd${hex(1, 256).padStart(2, "0")}:${hex(1, 0x10000)}:${hex(1, 0x10000)}`;
   return {
     tunV4: `${onDevice.prefix}.1`,
     tunV6: `${ula}:0::1`,
@@ -209,12 +228,10 @@ export function serverNamespace(ns: Netns, addresses: Addresses, mtu = 1500): { 
   run("ip", ["link", "add", root, "mtu", String(mtu), "type", "veth", "peer", "name", inside, "mtu", String(mtu)]);
   veths.add(root);
   ns.adoptLink(inside);
-  const [v4Prefix, v4Length] = addresses.routedV4.split("/");
-  void v4Prefix;
-  run("ip", ["addr", "add", `${addresses.v4(1)}/${v4Length}`, "dev", root]);
+  run("ip", ["addr", "add", `${addresses.v4(1)}/24`, "dev", root]);
   run("ip", ["-6", "addr", "add", `${addresses.v6(1)}/64`, "dev", root, "nodad"]);
   run("ip", ["link", "set", "dev", root, "up"]);
-  ns.ip(["addr", "add", `${addresses.v4(2)}/${v4Length}`, "dev", inside]);
+  ns.ip(["addr", "add", `${addresses.v4(2)}/24`, "dev", inside]);
   ns.ip(["-6", "addr", "add", `${addresses.v6(2)}/64`, "dev", inside, "nodad"]);
   ns.ip(["link", "set", "dev", inside, "up"]);
   return { root, inside };

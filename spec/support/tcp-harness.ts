@@ -536,7 +536,10 @@ export class TcpHarness {
     else payload = toBytes(s.data);
     // A retransmission with different bytes keeps the first copy in the model, as the engine must
     // (receive-buffer.ts: the first copy of a byte wins).
-    if (payload.length > 0 && streamOff + payload.length > 0) {
+    // Bytes far beyond anything sent so far cannot be delivered before the gap is filled; a model that
+    // large would only cost memory (a fuzzed sequence number can be 2^31 away).
+    const sane = streamOff < c.peerStream.length + 64 * 1024 * 1024;
+    if (payload.length > 0 && streamOff + payload.length > 0 && sane) {
       const skip = streamOff < 0 ? -streamOff : 0; // bytes at or before the SYN's sequence number
       c.peerStream.write(streamOff + skip, payload.subarray(skip), true);
     }

@@ -81,10 +81,13 @@ function run(steps: Step[], family: 4 | 6): void {
     }
     h.drain(); // throws the harness's errors: a second l4Rx(null), data after it, a bad packet
     for (const p of h.sent.slice(-20)) expect(p.problems, h.line(p)).toEqual([]);
+    // A flow counts until its l4Rx(null); after it the engine knows it at most as a TIME-WAIT record.
+    // (A connection in TIME-WAIT whose received data the paused application has not taken is still a
+    // flow: the compact record keeps no data.)
     const st = h.state();
-    expect(h.flowCount).toBe(st === undefined || st === "TIME-WAIT" ? 0 : 1);
-    if (st === undefined || st === "TIME-WAIT") expect(c.closedCount).toBe(1);
-    else expect(c.closedCount).toBe(0);
+    expect(h.flowCount).toBe(1 - c.closedCount);
+    if (st === undefined) expect(c.closedCount).toBe(1);
+    if (c.closedCount === 1) expect(st === undefined || st === "TIME-WAIT").toBe(true);
     // Delivered bytes are a prefix of what the peer sent.
     const n = c.received.length;
     const got = c.received.slice(0, n);
@@ -106,14 +109,14 @@ describe("TCP under arbitrary input (property)", () => {
   it("IPv4: invariants hold for random segments, application calls and time", () => {
     fc.assert(
       fc.property(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => run(steps, 4)),
-      { numRuns: 300 },
+      { numRuns: Number(process.env.L3L4_FUZZ_RUNS ?? 300) },
     );
   });
 
   it("IPv6: invariants hold for random segments, application calls and time", () => {
     fc.assert(
       fc.property(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => run(steps, 6)),
-      { numRuns: 100 },
+      { numRuns: Number(process.env.L3L4_FUZZ_RUNS ?? 100) },
     );
   });
 });

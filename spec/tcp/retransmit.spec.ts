@@ -114,7 +114,7 @@ describe("fast retransmit and NewReno (RFC 5681 §3.2, RFC 6582)", () => {
     expect(h.engine.stats().tcpRtoTimeouts).toBe(0);
   });
 
-  it("new data goes out during recovery as the window inflates (RFC 5681 §3.2 step 4)", () => {
+  it("Limited Transmit on the first two duplicates (RFC 3042, RFC 5681 §3.2), then new data as the window inflates in recovery (step 4)", () => {
     const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
     establish(h, { sackOK: false });
     h.app.send(10 * SMSS);
@@ -122,7 +122,12 @@ describe("fast retransmit and NewReno (RFC 5681 §3.2, RFC 6582)", () => {
     h.at(20).in({ flags: ".", ack: seg(1) }); // cwnd 11 SMSS, flight 9: nothing more to send yet
     h.app.send(20 * SMSS);
     h.drain();
-    for (let i = 0; i < 3; i++) h.in({ flags: ".", ack: seg(1) });
+    // The first two duplicates each release one new segment (Limited Transmit), the third the retransmission.
+    h.in({ flags: ".", ack: seg(1) });
+    h.out({ seq: seg(12), len: SMSS });
+    h.in({ flags: ".", ack: seg(1) });
+    h.out({ seq: seg(13), len: SMSS });
+    h.in({ flags: ".", ack: seg(1) });
     const rexmit = h.drain();
     expect(rexmit[0]!.seq).toBe(seg(1));
     // More duplicates: each adds one SMSS; once cwnd exceeds the flight, new segments go out.
@@ -132,7 +137,7 @@ describe("fast retransmit and NewReno (RFC 5681 §3.2, RFC 6582)", () => {
       for (const p of h.drain()) fresh.push(p.seq);
     }
     expect(fresh.length).toBeGreaterThan(0);
-    for (const s of fresh) expect(s).toBeGreaterThanOrEqual(seg(11)); // only new data, never SACK-less guesses
+    for (const s of fresh) expect(s).toBeGreaterThanOrEqual(seg(14)); // only new data
   });
 
   it("duplicate ACKs that carry data or a window change are not counted (RFC 5681 §2)", () => {

@@ -261,3 +261,20 @@ describe("zero window: unanswered probes", () => {
     expect(h.flowCount).toBe(0);
   });
 });
+
+describe("ACKs when the peer's window has closed on data in flight", () => {
+  it("carry SEQ = SND.UNA + SND.WND, not SND.NXT, so the zero-window peer still takes them (Linux tcp_acceptable_seq)", () => {
+    const h = new TcpHarness();
+    establish(h, { wscale: 0, ackWin: 65535 });
+    h.app.send(1000);
+    h.out({ flags: "P.", seq: 1, len: 1000 });
+    // The peer's buffer filled: it acknowledges nothing new and closes its window.
+    h.in({ flags: ".", ack: 1, win: 0 });
+    h.in({ flags: "P.", seq: 1, ack: 1, data: 10, win: 0 });
+    h.out({ flags: ".", seq: 1, ack: 11 });
+    // With the window open again, ACKs carry SND.NXT.
+    h.in({ flags: ".", seq: 11, ack: 1001, win: 65535 });
+    h.in({ flags: "P.", seq: 11, ack: 1001, data: 10 });
+    h.out({ flags: ".", seq: 1001, ack: 21 });
+  });
+});
