@@ -294,7 +294,6 @@ export class EchoClient<T> {
       }
       st.received += data.length;
       this.bytesVerified += data.length;
-      this.closeWhenSent(st);
     },
     l4TxReady: (flow) => {
       const st = this.flows.get(flow);
@@ -337,13 +336,9 @@ export class EchoClient<T> {
     this.closeWhenSent(st);
   }
 
-  /**
-   * l4LocalClose once the whole stream is queued. Not while SYN-SENT: the engine would drop the flow
-   * and the queued data (/work/bugs.md, connection.ts close() in SYN-SENT); the first echoed bytes
-   * (proof of ESTABLISHED) call this again.
-   */
+  /** l4LocalClose once the whole stream is queued: the FIN follows the data (even from SYN-SENT). */
   private closeWhenSent(st: ClientFlowState): void {
-    if (st.closeCalled || st.sent < this.bytesPerFlow || this.engine.l4State(st.flow) === "SYN-SENT") return;
+    if (st.closeCalled || st.sent < this.bytesPerFlow) return;
     st.closeCalled = true;
     this.engine.l4LocalClose(this.cb, st.flow);
   }

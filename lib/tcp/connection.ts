@@ -405,7 +405,7 @@ export class TcpConnection implements TcpEndpoint {
   /** After ctx.closed(this, CloseReason.TIME_WAIT): the compact record the engine keeps in its place. */
   toTimeWait(): TimeWait {
     const tw = new TimeWait(this.flow);
-    tw.sndNxt = this.sndNxt;
+    tw.sndNxt = this.sndMax;
     tw.rcvNxt = this.rcvNxt;
     tw.tsOk = this.tsOk;
     tw.tsRecent = this.tsRecent;

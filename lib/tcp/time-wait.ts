@@ -12,6 +12,9 @@ import { seq, seqGt, type Seq } from "./seq.js";
 export const TimeWaitVerdict = { DROP: 0, NEW_SYN: 1 } as const;
 export type TimeWaitVerdict = (typeof TimeWaitVerdict)[keyof typeof TimeWaitVerdict];
 
+/** Answers to bare ACKs, at most one per this interval (Linux tcp_invalid_ratelimit: 500 ms). */
+const OOW_ACK_INTERVAL_MS = 500;
+
 const out = tcpOutSegment();
 const outOpts = new TcpOptions();
 
@@ -26,6 +29,8 @@ export class TimeWait {
   tsOffset = 0;
   /** The window field we last sent, repeated on our ACKs. */
   window = 0;
+  /** When the last ACK answering a bare ACK went out. */
+  lastOowAckAt = -Infinity;
 
   constructor(flow: FlowRecord) {
     this.flow = flow;
@@ -37,7 +42,12 @@ export class TimeWait {
    * - a SYN whose sequence number is above RCV.NXT, or whose timestamp is newer than TS.Recent
    *   (RFC 6191 §2), may open a new incarnation: the engine drops this record and treats the SYN as new;
    * - a retransmitted FIN: acknowledge it and restart the 2 MSL timeout;
-   * - anything else: acknowledge (the peer lost our last ACK) and drop.
+   * - a bare ACK exactly at RCV.NXT is acceptable and needs no answer (§3.10.7.4: in TIME-WAIT only a
+   *   retransmitted FIN is acknowledged). Answering it would loop forever against another TIME-WAIT
+   *   (simultaneous close): each record's ACK would draw the other's;
+   * - anything else: acknowledge (the peer lost our last ACK) and drop; when the segment carried
+   *   nothing but an ACK (or was an old SYN), at most once per OOW_ACK_INTERVAL_MS (Linux
+   *   tcp_timewait_check_oow_rate_limit).
    */
   segmentArrives(ctx: TcpContext, seg: TcpPacket, opts: TcpOptions): TimeWaitVerdict {
     const flags = seg.flags;
@@ -48,12 +58,20 @@ export class TimeWait {
           ? ((opts.tsVal - this.tsRecent) | 0) > 0
           : seqGt(seq(seg.seq), this.rcvNxt);
       if (newer) return TimeWaitVerdict.NEW_SYN;
+    } else if (flags & TcpFlag.FIN) {
+      this.deadline = ctx.now() + ctx.config.tcpTimeWaitMs;
+      ctx.reschedule(this);
       this.sendAck(ctx);
       return TimeWaitVerdict.DROP;
     }
-    if (flags & TcpFlag.FIN) {
-      this.deadline = ctx.now() + ctx.config.tcpTimeWaitMs;
-      ctx.reschedule(this);
+    // Data (without SYN) is never part of an ACK loop: always answered. A bare ACK at RCV.NXT is not
+    // answered at all; other bare ACKs and old SYNs at most once per interval.
+    const syn = (flags & TcpFlag.SYN) !== 0;
+    if (seg.payloadLength === 0 || syn) {
+      if (!syn && seg.seq === this.rcvNxt) return TimeWaitVerdict.DROP;
+      const now = ctx.now();
+      if (now - this.lastOowAckAt < OOW_ACK_INTERVAL_MS) return TimeWaitVerdict.DROP;
+      this.lastOowAckAt = now;
     }
     this.sendAck(ctx);
     return TimeWaitVerdict.DROP;

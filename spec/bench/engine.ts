@@ -176,8 +176,7 @@ function bulkOnce(mtu: number, bytes: number): number {
       sent += n;
       if (n === 0) return;
     }
-    // Not while SYN-SENT (see /work/bugs.md): the bulk fills the send buffer long before then anyway.
-    if (!closed && pipe.a.l4State(flow) !== "SYN-SENT") {
+    if (!closed) {
       closed = true;
       pipe.a.l4LocalClose(pipe.cbA, flow);
     }

@@ -270,6 +270,17 @@ describe("TIME-WAIT record (RFC 9293 §3.6.1, §3.10.7.4)", () => {
     expect(h.state()).toBe("TIME-WAIT");
   });
 
+  it("an old SYN (not newer than the connection) gets an ACK and no new flow; repeats are rate-limited", () => {
+    const h = new TcpHarness();
+    toTimeWait(h);
+    h.at(1000).in({ flags: "S", seq: 0, mss: 1460, ts: [50, 0] });
+    h.out({ flags: ".", seq: 2, ack: 2 });
+    h.in({ flags: "S", seq: 0, mss: 1460, ts: [50, 0] });
+    h.outNothing();
+    expect(h.accepted).toHaveLength(1);
+    expect(h.state()).toBe("TIME-WAIT");
+  });
+
   it("a new SYN with a higher sequence number and newer timestamp opens a new incarnation (RFC 6191, RFC 9293 §3.10.7.4)", () => {
     const h = new TcpHarness();
     toTimeWait(h);

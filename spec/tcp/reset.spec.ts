@@ -211,3 +211,49 @@ describe("ABORT (RFC 9293 §3.10.5)", () => {
     h.expectClosed(undefined, true);
   });
 });
+
+describe("no ACK storms (Linux tcp_oow_rate_limited, RFC 5961 §7's spirit)", () => {
+  it("bare ACKs outside the window are answered at most once per 500 ms; data always is", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: ".", seq: 1_000_000 });
+    h.out({ flags: ".", ack: 1 });
+    h.in({ flags: ".", seq: 1_000_000 });
+    h.at(499).in({ flags: ".", seq: 1_000_000 });
+    h.outNothing();
+    h.at(500).in({ flags: ".", seq: 1_000_000 });
+    h.out({ flags: ".", ack: 1 });
+    // Out-of-window data is not part of a loop: always answered.
+    h.in({ flags: ".", seq: 1_000_000, data: 10 });
+    h.out({ flags: ".", ack: 1 });
+    h.in({ flags: ".", seq: 1_000_000, data: 10 });
+    h.out({ flags: ".", ack: 1 });
+  });
+
+  it("a bare ACK at RCV.NXT in TIME-WAIT gets no answer (two TIME-WAITs would ping-pong forever)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.close();
+    h.out({ flags: "F." });
+    h.in({ flags: "F.", seq: 1, ack: 2 });
+    h.out({ flags: ".", seq: 2, ack: 2 });
+    expect(h.state()).toBe("TIME-WAIT");
+    h.in({ flags: ".", seq: 2, ack: 2 });
+    h.outNothing();
+    // One below (a stray old ACK): answered, then rate-limited.
+    h.in({ flags: ".", seq: 1, ack: 2 });
+    h.out({ flags: ".", seq: 2, ack: 2 });
+    h.in({ flags: ".", seq: 1, ack: 2 });
+    h.outNothing();
+  });
+
+  it("after a timeout rewinds SND.NXT, bare ACKs still carry SND.MAX: the peer, which may hold it all, accepts them", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(3 * 1448);
+    h.drain();
+    h.at(200).out({ seq: 1, len: 1448 }); // RTO: go back to SND.UNA
+    h.in({ flags: "P.", seq: 1, ack: 1, data: 10 }); // the peer has not acked yet, but sends data
+    h.out({ flags: ".", seq: 1 + 3 * 1448, ack: 11 });
+  });
+});
