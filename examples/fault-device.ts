@@ -245,6 +245,10 @@ export class FaultyDevice implements RunnerDevice {
     this.inner.pollWritable(on);
   }
 
+  onError(handler: (error: unknown) => void): void {
+    this.inner.onError?.(handler);
+  }
+
   /** Drops what is held and stops the timers (the runner closes the inner device). */
   stop(): void {
     this.stopped = true;

@@ -232,6 +232,7 @@ export function startExample(
       onError: (error) => {
         log(`${device.name}: device error, stopped: ${(error as Error).message}`);
         pcap?.close();
+        process.exitCode = 1;
       },
     });
     const started = runner;

@@ -38,6 +38,8 @@ export interface RunnerDevice {
   onReadable(handler: () => void): void;
   onWritable(handler: () => void): void;
   pollWritable(on: boolean): void;
+  /** Errors of the readiness poll itself (the device vanished: its netns was deleted...). */
+  onError?(handler: (error: unknown) => void): void;
   close(): void;
 }
 
@@ -475,6 +477,8 @@ export function runTun(
   }
   device.onWritable(onWritable);
   device.onReadable(onReadable);
+  // A failing poll (the device was deleted under us) stops the runner like a failing read does.
+  device.onError?.(fail);
   schedule();
 
   return {

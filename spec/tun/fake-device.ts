@@ -60,6 +60,11 @@ export class FakeDevice implements RunnerDevice {
     this.writableHandler = handler;
   }
 
+  errorHandler: ((error: unknown) => void) | undefined;
+  onError(handler: (error: unknown) => void): void {
+    this.errorHandler = handler;
+  }
+
   pollWritable(on: boolean): void {
     this.writablePolled = on;
   }

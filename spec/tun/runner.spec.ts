@@ -298,6 +298,17 @@ describe("runTun", () => {
     expect(device.closed).toBe(true);
   });
 
+  it("stops and reports a failing device poll (the device was deleted) to onError", () => {
+    const device = new FakeDevice();
+    const errors: unknown[] = [];
+    runner = runTun(new EchoEngine(), device, quietApp, { onError: (error) => errors.push(error) });
+    const pollError = new Error("EBADF");
+    device.errorHandler!(pollError);
+    expect(errors).toEqual([pollError]);
+    expect(runner.running).toBe(false);
+    expect(device.closed).toBe(true);
+  });
+
   it("rejects pool sizes that are not positive integers", () => {
     expect(() => runTun(new EchoEngine(), new FakeDevice(), quietApp, { rxSlots: 0 })).toThrow(InvalidArgumentError);
     expect(() => runTun(new EchoEngine(), new FakeDevice(), quietApp, { txSlots: 1.5 })).toThrow(InvalidArgumentError);
