@@ -335,14 +335,21 @@ export function runTun(
 
   function onReadable(): void {
     if (!running) return;
+    if (!readIntoEngine()) return;
+    pollEngine();
+    finishTurn();
+  }
+
+  /** One read batch into l3Rx. Returns false when nothing was read (or the runner failed). */
+  function readIntoEngine(): boolean {
     let count: number;
     try {
       count = device.readBatch(rxPool, slotSize, rxSlots, rxLengths);
     } catch (error) {
       fail(error);
-      return;
+      return false;
     }
-    if (count === 0) return;
+    if (count === 0) return false;
     stats.rxBatches++;
     stats.rxPackets += count;
     inTurn = true;
@@ -359,8 +366,7 @@ export function runTun(
       throw error;
     }
     inTurn = false;
-    pollEngine();
-    finishTurn();
+    return true;
   }
 
   function onWritable(): void {
@@ -374,6 +380,9 @@ export function runTun(
     timer = undefined;
     timerDeadline = Number.POSITIVE_INFINITY;
     stats.timerFires++;
+    // Node runs due timers before it polls for I/O: read what already waits in the device first,
+    // or a retransmission timer fires for data whose ACK sits unread in the queue (a spurious RTO).
+    if (running) readIntoEngine();
     turn();
   }
 

@@ -89,6 +89,21 @@ describe("runTun", () => {
     expect(runner.stats.timerFires).toBe(1);
   });
 
+  it("when the timer fires, reads what waits in the device before l4Poll (no spurious RTO)", () => {
+    const device = new FakeDevice();
+    const engine = new EchoEngine();
+    runner = runTun(engine, device, quietApp);
+    vi.runOnlyPendingTimers(); // the initial turn
+    engine.nextDeadline = engine.now() + 50;
+    device.receive(...requests(1));
+    const received = engine.received;
+    // Packets arrive but their readable event has not run yet when the timer is due.
+    device.inbound.push(...requests(2));
+    vi.advanceTimersByTime(50);
+    expect(runner.stats.timerFires).toBe(1);
+    expect(engine.received).toBe(received + 2);
+  });
+
   it("keeps an earlier timer when the deadline moves later, and re-arms when it moves earlier", () => {
     const device = new FakeDevice();
     const engine = new EchoEngine();
