@@ -703,7 +703,6 @@ export class TcpConnection implements TcpEndpoint {
 
     // Window update (§3.10.7.4): "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)".
     if (seqLt(this.sndWl1, segSeq) || (this.sndWl1 === segSeq && seqLe(this.sndWl2, segAck))) {
-      const opened = window > this.sndWnd;
       this.sndWnd = window;
       this.sndWl1 = segSeq;
       this.sndWl2 = segAck;
@@ -712,8 +711,11 @@ export class TcpConnection implements TcpEndpoint {
         this.persistAt = Infinity;
         this.persistBackoff = 0;
       }
-      if (opened && this.txWanted && this.sendBuffer.free > 0) this.signalTxReady();
     }
+    // Send space freed by this ACK: tell the application only now, after SND.WND and SND.WL1/WL2 are
+    // updated, or an l4Tx from inside l4TxReady would size its segments against the old window (as
+    // Linux's tcp_check_space runs after tcp_ack).
+    if (this.txWanted && this.sendBuffer.free > 0) this.signalTxReady();
 
     // State-specific ACK processing.
     const finAcked = this.finSent && seqGt(this.sndUna, this.finSeq);
@@ -792,8 +794,6 @@ export class TcpConnection implements TcpEndpoint {
     // RFC 6298 §5.2/5.3: all acked: stop the timer; else restart it.
     if (this.sndUna === this.sndMax) this.rtoAt = Infinity;
     else if (!this.inRecovery || this.sackOk) this.rtoAt = now + this.rtt.rto;
-
-    if (this.txWanted && this.sendBuffer.free > 0) this.signalTxReady();
   }
 
   /** RFC 5681 §3.2 / RFC 6675 §5: a duplicate ACK. */

@@ -349,6 +349,8 @@ export class TcpHarness {
   /** Called from l4Rx with data (after recording), e.g. to pause from inside the callback. */
   onRx: Hook | undefined;
   onRemoteClosed: Hook | undefined;
+  /** Called after the harness counted an l4TxReady (the application may l4Tx from here). */
+  onTxReady: Hook | undefined;
   /** The next deadline l4Poll reported (absolute clock), undefined = none. */
   nextDeadline: number | undefined;
   /** Flows offered to l4Accept, in order. */
@@ -768,7 +770,10 @@ export class TcpHarness {
       },
       l4TxReady: (flow: Flow) => {
         const c = this.connOfFlow(flow);
-        if (c !== undefined) c.txReadyCount++;
+        if (c !== undefined) {
+          c.txReadyCount++;
+          this.onTxReady?.(flow, c);
+        }
       },
       l4RemoteClosed: (flow: Flow) => {
         const c = this.connOfFlow(flow);

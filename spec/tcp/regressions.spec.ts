@@ -39,4 +39,23 @@ describe("regressions", () => {
     h.out({ flags: ".", seq: 1437, len: 1436 });
     h.out({ flags: "P.", seq: 2873, len: 128 });
   });
+
+  it("l4TxReady comes after the ACK's window update: an l4Tx from it stays inside the new window (RFC 9293 §3.10.7.4)", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpBufferSize(8192) });
+    establish(h, { wscale: null, win: 8192, ackWin: 8192 });
+    expect(h.app.send(20_000)).toBe(8192);
+    h.drain();
+    let sentFromReady: number | undefined;
+    h.onTxReady = () => {
+      sentFromReady = h.app.send(4096);
+    };
+    // Half the data acknowledged; the right edge stays where it was (SND.UNA + SND.WND = 1 + 8192).
+    h.at(10).in({ flags: ".", ack: 4097, win: 4096 });
+    expect(sentFromReady).toBe(4096);
+    h.outNothing();
+    // Once the window opens, the queued bytes go.
+    h.at(20).in({ flags: ".", ack: 8193, win: 8192 });
+    h.out({ flags: ".", seq: 8193 });
+    h.drain();
+  });
 });
