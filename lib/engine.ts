@@ -623,13 +623,14 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
     remotePort: number,
     localPort: number,
     mtu: number,
+    quotedSeq: number,
+    hard: boolean,
   ): boolean {
     if (protocol !== IpProtocol.TCP) return false; // UDP has nobody to tell
     const flow = this.table.lookup(family, protocol, bytes, remoteAddrOff, localAddrOff, remotePort, localPort);
     const st = flow?.state;
     if (!(st instanceof TcpConnection)) return false;
-    st.icmpUnreachable(mtu);
-    return true;
+    return st.icmpUnreachable(mtu, quotedSeq, hard);
   }
 
   // ---------------------------------------------------------------- TcpContext

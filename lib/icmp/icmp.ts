@@ -73,8 +73,20 @@ export interface IcmpErrorSink {
     remotePort: number,
     localPort: number,
     mtu: number,
+    /** The sequence number field of the quoted TCP header (RFC 5927 §4.1 checks it); 0 for UDP. */
+    quotedSeq: number,
+    /** A hard error (RFC 1122 §4.2.3.9: protocol or port unreachable, administratively prohibited). */
+    hard: boolean,
   ): boolean;
 }
+
+/**
+ * Destination-unreachable codes that are hard errors (RFC 1122 §4.2.3.9: protocol and port unreachable;
+ * like Linux's icmp_err_convert also the administratively prohibited ones, RFC 1812 §5.2.7.1).
+ */
+const HARD_UNREACH_V4: ReadonlySet<number> = new Set([2, 3, 9, 10, 13]);
+/** RFC 4443 §3.1: 1 administratively prohibited, 4 port unreachable (Linux icmpv6_err_convert). */
+const HARD_UNREACH_V6: ReadonlySet<number> = new Set([1, 4]);
 
 export class Icmp {
   private readonly icmp = new IcmpPacket();
@@ -244,7 +256,9 @@ export class Icmp {
       if (mtu < 68 || mtu >= quotedTotal) mtu = plateauBelow(quotedTotal);
     }
     const l4 = q + qhl;
-    return this.sink.icmpError(4, protocol, b, q + 16, q + 12, read16(b, l4 + 2), read16(b, l4), mtu);
+    const seq = protocol === IpProtocol.TCP ? read32(b, l4 + 4) : 0;
+    const hard = m.type === Icmpv4Type.DEST_UNREACHABLE && HARD_UNREACH_V4.has(m.code);
+    return this.sink.icmpError(4, protocol, b, q + 16, q + 12, read16(b, l4 + 2), read16(b, l4), mtu, seq, hard);
   }
 
   /** The IPv6 packet quoted by the error in `m`: find its flow. True if a flow took it. */
@@ -268,10 +282,12 @@ export class Icmp {
       nh = b[at]!;
       at += len;
     }
-    if ((nh !== IpProtocol.TCP && nh !== IpProtocol.UDP) || at + 4 > end) return false;
+    if ((nh !== IpProtocol.TCP && nh !== IpProtocol.UDP) || at + 8 > end) return false;
     let mtu = 0;
     if (m.type === Icmpv6Type.PACKET_TOO_BIG) mtu = Math.max(IPV6_MIN_MTU, m.mtu6);
-    return this.sink.icmpError(6, nh, b, q + 24, q + 8, read16(b, at + 2), read16(b, at), mtu);
+    const seq = nh === IpProtocol.TCP ? read32(b, at + 4) : 0;
+    const hard = m.type === Icmpv6Type.DEST_UNREACHABLE && HARD_UNREACH_V6.has(m.code);
+    return this.sink.icmpError(6, nh, b, q + 24, q + 8, read16(b, at + 2), read16(b, at), mtu, seq, hard);
   }
 
   /** RFC 1122 §3.2.2: may an IPv4 packet get an ICMP error? */

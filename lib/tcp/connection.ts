@@ -1471,8 +1471,12 @@ export class TcpConnection implements TcpEndpoint {
   }
 
   /** RFC 1122 §4.2.3.9 and RFC 1191 / RFC 8201: an ICMP error about a segment we sent. */
-  icmpUnreachable(fragNeededMtu: number, hard = false): void {
-    if (this.isClosed()) return;
+  icmpUnreachable(fragNeededMtu: number, quotedSeq: number, hard: boolean): boolean {
+    if (this.isClosed()) return false;
+    // RFC 5927 §4.1: act only on errors quoting a sequence number in flight, SND.UNA =< SEG.SEQ < SND.MAX
+    // (a blind attacker must then guess it); an RTO-rewound SND.NXT does not shrink that range.
+    const q = seq(quotedSeq);
+    if (seqLt(q, this.sndUna) || !seqLt(q, seqMax(this.sndMax, seqAdd(this.sndUna, 1)))) return false;
     if (fragNeededMtu > 0) {
       // Path MTU discovery: shrink the MSS and resend at once what no longer fits.
       const ipHdr = this.flow.family === 6 ? 60 : 40;
@@ -1487,12 +1491,13 @@ export class TcpConnection implements TcpEndpoint {
         }
         this.updateDeadline();
       }
-      return;
+      return true;
     }
     // Hard errors abort a connection that is still opening; others are soft (RFC 1122 §4.2.3.9).
     if (hard && (this.state === "SYN-SENT" || this.state === "SYN-RECEIVED")) {
       this.finish(CloseReason.UNREACHABLE);
     }
+    return true;
   }
 
   // =====================================================================================

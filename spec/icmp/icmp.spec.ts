@@ -98,42 +98,62 @@ describe("inbound ICMP errors", () => {
     const us = family === 4 ? "203.0.113.1" : "2001:db8:1::1";
     fx.engine.l3Rx(fx.cap, tcp({ src: peer, dst: us, srcPort: 50000, dstPort: 443, flags: "S", seq: 1 }));
     expect(fx.engine.flowCount).toBe(1);
-    fx.cap.take();
+    // Our SYN-ACK: its sequence number (the ISS) is what is in flight, so what a genuine error quotes.
+    const iss = fx.cap.take()[0]!.tcp!.seq;
     // What we sent: us:443 > peer:50000, as the error quotes it.
-    const quoted = tcp({ src: us, dst: peer, srcPort: 443, dstPort: 50000, flags: "A", seq: 99, payload: "x".repeat(1300) });
-    return { ...fx, spy, peer, us, quoted };
+    const quoted = tcp({ src: us, dst: peer, srcPort: 443, dstPort: 50000, flags: "A", seq: iss, payload: "x".repeat(1300) });
+    return { ...fx, spy, peer, us, quoted, iss };
   }
 
   it("frag-needed (IPv4) reaches the connection with the next-hop MTU", () => {
-    const { engine, cap, spy, quoted } = withTcpFlow(4);
+    const { engine, cap, spy, quoted, iss } = withTcpFlow(4);
     engine.l3Rx(cap, icmp({ src: "192.0.2.254", dst: "203.0.113.1", type: 3, code: 4, rest: 1300, data: quoted.subarray(0, 28) }));
     expect(spy).toHaveBeenCalledTimes(1);
-    expect(spy).toHaveBeenCalledWith(1300);
+    expect(spy).toHaveBeenCalledWith(1300, iss, false);
     expect(engine.stats().icmpErrorsReceived).toBe(1);
   });
 
   it("frag-needed with MTU 0 (RFC 1191 §5) guesses the plateau below the quoted length", () => {
-    const { engine, cap, spy, quoted } = withTcpFlow(4);
+    const { engine, cap, spy, quoted, iss } = withTcpFlow(4);
     // The quoted total length is 20 + 20 + 1300 = 1340: the plateau below it is 1006.
     engine.l3Rx(cap, icmp({ src: "192.0.2.254", dst: "203.0.113.1", type: 3, code: 4, rest: 0, data: quoted.subarray(0, 28) }));
-    expect(spy).toHaveBeenCalledWith(1006);
+    expect(spy).toHaveBeenCalledWith(1006, iss, false);
   });
 
-  it("port unreachable and time exceeded reach the connection with MTU 0", () => {
-    const { engine, cap, spy, quoted } = withTcpFlow(4);
-    engine.l3Rx(cap, icmp({ src: "198.51.100.7", dst: "203.0.113.1", type: 3, code: 3, data: quoted.subarray(0, 576 - 28) }));
+  it("time exceeded (soft) and port unreachable (hard, RFC 1122 §4.2.3.9) reach the connection with MTU 0", () => {
+    const { engine, cap, spy, quoted, iss } = withTcpFlow(4);
     engine.l3Rx(cap, icmp({ src: "192.0.2.254", dst: "203.0.113.1", type: 11, code: 0, data: quoted.subarray(0, 28) }));
-    expect(spy.mock.calls).toEqual([[0], [0]]);
+    expect(engine.flowCount).toBe(1);
+    engine.l3Rx(cap, icmp({ src: "198.51.100.7", dst: "203.0.113.1", type: 3, code: 3, data: quoted.subarray(0, 576 - 28) }));
+    expect(spy.mock.calls).toEqual([
+      [0, iss, false],
+      [0, iss, true],
+    ]);
+    // A hard error during the handshake aborts it.
+    expect(engine.flowCount).toBe(0);
+  });
+
+  it("ignores an error quoting a sequence number not in flight (RFC 5927 §4.1)", () => {
+    const { engine, cap, spy, us, peer, iss } = withTcpFlow(4);
+    const blind = tcp({ src: us, dst: peer, srcPort: 443, dstPort: 50000, flags: "A", seq: (iss + 100_000) >>> 0 });
+    engine.l3Rx(cap, icmp({ src: "198.51.100.7", dst: "203.0.113.1", type: 3, code: 3, data: blind.subarray(0, 28) }));
+    expect(spy).toHaveBeenCalledTimes(1);
+    expect(engine.flowCount).toBe(1);
+    expect(engine.stats().drops.icmp_ignored).toBe(1);
   });
 
   it("packet too big (IPv6) passes the MTU, never below 1280 (RFC 8201 §4)", () => {
-    const { engine, cap, spy, quoted } = withTcpFlow(6);
+    const { engine, cap, spy, quoted, iss } = withTcpFlow(6);
     const ptb = (mtu: number) =>
       icmp({ src: "2001:db8:ff::1", dst: "2001:db8:1::1", type: 2, code: 0, rest: mtu, data: quoted.subarray(0, 1232) });
     engine.l3Rx(cap, ptb(1400));
     engine.l3Rx(cap, ptb(600));
     engine.l3Rx(cap, icmp({ src: "2001:db8::7", dst: "2001:db8:1::1", type: 1, code: 4, data: quoted.subarray(0, 48) }));
-    expect(spy.mock.calls).toEqual([[1400], [1280], [0]]);
+    expect(spy.mock.calls).toEqual([
+      [1400, iss, false],
+      [1280, iss, false],
+      [0, iss, true],
+    ]);
   });
 
   it("ignores errors quoting packets of no flow, the wrong way round, too short, or about UDP", () => {
