@@ -22,6 +22,7 @@ import { createCongestionControl, type CongestionControl } from "./congestion/in
 import { CloseReason, tcpOutSegment, type TcpContext, type TcpEndpoint } from "./context.js";
 import { ReceiveBuffer } from "./receive-buffer.js";
 import { RttEstimator } from "./rtt.js";
+import { fourTupleWords } from "./isn.js";
 import { NextSegRule, SackScoreboard } from "./sack-scoreboard.js";
 import { SendBuffer } from "./send-buffer.js";
 import { seq, seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqSub, type Seq } from "./seq.js";
@@ -234,13 +235,10 @@ export class TcpConnection implements TcpEndpoint {
   /** RFC 6528: ISN = M + F(4-tuple, secret); RFC 7323 §5.4: a per-connection timestamp offset. */
   private chooseIss(): void {
     const f = this.flow;
-    const a = f.addr;
-    for (let i = 0; i < 8; i++) {
-      tupleWords[i] = ((a[i * 4]! << 24) | (a[i * 4 + 1]! << 16) | (a[i * 4 + 2]! << 8) | a[i * 4 + 3]!) >>> 0;
-    }
-    tupleWords[8] = ((f.remotePort << 16) | f.localPort) >>> 0;
-    this.iss = this.ctx.isn.isn(this.ctx.now(), tupleWords, 9);
-    this.tsOffset = this.ctx.isn.tsOffset(tupleWords, 9);
+    // FlowRecord.addr: remote at 0, local at 16.
+    const n = fourTupleWords(tupleWords, f.addr, 16, f.addr, 0, f.family === 6 ? 16 : 4, f.localPort, f.remotePort);
+    this.iss = this.ctx.isn.isn(this.ctx.now(), tupleWords, n);
+    this.tsOffset = this.ctx.isn.tsOffset(tupleWords, n);
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
     this.sndMax = this.iss;
