@@ -14,6 +14,8 @@
  * Exit status: 0 when every byte was echoed exactly and every flow is gone; 1 otherwise; 2 for a
  * mistake on the command line.
  */
+import { realpathSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { parseFaults, formatFaults, type Faults } from "../lib/debug/faults.js";
 import { EchoPair, type EchoReport } from "./echo-pair.js";
@@ -39,9 +41,12 @@ flows to an echo service on the other engine, sends N bytes on each and verifies
 Exit status 0 when every byte came back exactly and every flow is closed and gone on both
 engines, 1 otherwise.`;
 
-class UsageError extends Error {}
+/** A mistake on the command line: the message, then the usage. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
 
-interface DemoOptions {
+export interface DemoOptions {
   flows: number;
   bytes: number;
   faults: Faults;
@@ -69,7 +74,8 @@ function integer(name: string, text: string | undefined, min: number, max: numbe
   return value;
 }
 
-function parseOptions(argv: string[]): DemoOptions | undefined {
+/** The command line (without node and the script); undefined for --help. Throws UsageError. */
+export function parseDemoArgs(argv: string[]): DemoOptions | undefined {
   let parsed;
   try {
     parsed = parseArgs({
@@ -175,7 +181,7 @@ function summary(o: DemoOptions, r: EchoReport, wallMs: number, gone: boolean, s
     `l3l4 demo: ${o.flows} TCP flow${o.flows === 1 ? "" : "s"} x ${mib(o.bytes)} echoed between two engines (IPv${o.family}, MTU ${o.mtu}, ${o.cc})`,
     `  link        ${formatFaults(o.faults) || "no faults"}   seed ${o.seed}`,
     `  bytes       ${mib(r.bytesSent)} client -> server, ${mib(r.bytesEchoed)} echoed back, ${mib(r.bytesVerified)} verified`,
-    `  wall clock  ${duration(wallMs)}   ${gbits(r.bytesVerified, wallMs)} each way (${gbits(r.bytesSent + r.bytesVerified, wallMs)} both)`,
+    `  wall clock  ${duration(wallMs)}   ${gbits(r.bytesVerified, wallMs)} each way (${gbits(r.bytesEchoed + r.bytesVerified, wallMs)} both)`,
     `  virtual     ${duration(r.virtualMs)}   ${gbits(r.bytesVerified, r.virtualMs)} each way`,
     `  segments    client ${r.client.tcpSegmentsOut} out / ${r.client.tcpSegmentsIn} in, server ${r.server.tcpSegmentsOut} out / ${r.server.tcpSegmentsIn} in`,
     `  retransmits ${rtx} (fast retransmits ${fast}, timeouts ${rto})`,
@@ -189,6 +195,11 @@ function summary(o: DemoOptions, r: EchoReport, wallMs: number, gone: boolean, s
     lines.push(`  verification FAILED (replay with --seed ${o.seed}):`);
     if (stall !== undefined) lines.push(`    ${stall}`);
     if (r.flowsVerified !== o.flows) lines.push(`    ${r.flowsVerified}/${o.flows} flows echoed completely and exactly`);
+    if (r.handshakeFailures > 0) {
+      lines.push(
+        `    ${r.handshakeFailures} flow${r.handshakeFailures === 1 ? "" : "s"} never connected: SYN or SYN-ACK lost on every try until the 15 s handshake timeout (TCP doing its job on this much loss)`,
+      );
+    }
     if (!gone) lines.push(`    flows left: client ${r.client.flows}, server ${r.server.flows} (or TIME-WAIT records not expired)`);
     for (const p of r.problems.slice(0, 10)) lines.push(`    ${p}`);
     if (r.problems.length > 10) lines.push(`    ... ${r.problems.length - 10} more`);
@@ -200,7 +211,14 @@ function summary(o: DemoOptions, r: EchoReport, wallMs: number, gone: boolean, s
 // Run
 // ------------------------------------------------------------------------------------------------
 
-function run(o: DemoOptions): boolean {
+/** Where the demo writes: the summary, and the progress line (none: no progress line). */
+export interface DemoOutput {
+  log(line: string): void;
+  progress: NodeJS.WriteStream | undefined;
+}
+
+/** Runs the demo and prints its summary; true when verification passed. */
+export function runDemo(o: DemoOptions, out: DemoOutput = { log: (l) => console.log(l), progress: process.stderr }): boolean {
   const pair = new EchoPair({
     flows: o.flows,
     bytesPerFlow: o.bytes,
@@ -211,12 +229,12 @@ function run(o: DemoOptions): boolean {
     congestion: o.cc,
   });
   const total = o.flows * o.bytes;
-  const progress = new Progress(process.stderr);
+  const progress = out.progress === undefined ? undefined : new Progress(out.progress);
   const t0 = performance.now();
   pair.start();
   const stall = pair.runToCompletion(() => {
     const now = performance.now();
-    progress.update(now, () => {
+    progress?.update(now, () => {
       const c = pair.echoClient;
       const pct = ((100 * c.bytesVerified) / total).toFixed(1);
       return (
@@ -227,19 +245,19 @@ function run(o: DemoOptions): boolean {
     });
   });
   const wallMs = performance.now() - t0;
-  progress.done();
+  progress?.done();
   // Closed is not gone: the closing side keeps a TIME-WAIT record for 60 s, which the clock skips.
   const gone = stall === undefined && pair.runUntilGone();
   const report = pair.report();
   const ok = EchoPair.ok(report) && gone && stall === undefined;
-  for (const line of summary(o, report, wallMs, gone, stall)) console.log(line);
+  for (const line of summary(o, report, wallMs, gone, stall)) out.log(line);
   return ok;
 }
 
 function main(): number {
   let options: DemoOptions | undefined;
   try {
-    options = parseOptions(process.argv.slice(2));
+    options = parseDemoArgs(process.argv.slice(2));
   } catch (error) {
     if (error instanceof UsageError) {
       console.error(`demo: ${error.message}\n\n${USAGE}`);
@@ -251,7 +269,10 @@ function main(): number {
     console.log(USAGE);
     return 0;
   }
-  return run(options) ? 0 : 1;
+  return runDemo(options) ? 0 : 1;
 }
 
-process.exitCode = main();
+// Run when executed (node dist/examples/demo.js), not when imported (the spec).
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  process.exitCode = main();
+}

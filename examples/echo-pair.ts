@@ -18,6 +18,7 @@
  *
  * The demo (examples/demo.ts), the two-engine specs and the engine benches all run this.
  */
+import { DEFAULT_CONFIG } from "../lib/config.js";
 import { MemoryLink, type FaultsInput, type LinkCallbacks } from "../lib/debug/link.js";
 import { Random } from "../lib/debug/random.js";
 import {
@@ -230,6 +231,9 @@ export class EchoServer<T> {
 export class ClientFlowState {
   sent = 0;
   received = 0;
+  /** Engine time of l4Connect and of l4Rx(flow, null). */
+  openedAt = 0;
+  goneAt = NaN;
   closeCalled = false;
   remoteClosed = false;
   gone = 0;
@@ -277,9 +281,8 @@ export class EchoClient<T> {
       if (data === null) {
         this.flowsGone++;
         if (++st.gone > 1) this.problem(`client: l4Rx(null) twice for ${String(flow)}`);
-        if (st.received !== this.bytesPerFlow) {
-          this.problem(`client: ${String(flow)} ended after ${st.received} of ${this.bytesPerFlow} bytes echoed`);
-        }
+        else st.goneAt = this.engine.now();
+        // A flow that ended short is judged by EchoPair.report(): a handshake that timed out is not a bug.
         return;
       }
       if (st.gone > 0) this.problem(`client: data after l4Rx(null) on ${String(flow)}`);
@@ -305,7 +308,7 @@ export class EchoClient<T> {
       st.remoteClosed = true;
       if (st.received === this.bytesPerFlow && st.mismatchAt < 0) this.flowsVerified++;
       else if (st.received !== this.bytesPerFlow) {
-        this.problem(`client: server closed ${String(flow)} after ${st.received} of ${this.bytesPerFlow} bytes`);
+        this.problem(`client: the server closed ${String(flow)} after ${st.received} of ${this.bytesPerFlow} bytes echoed`);
       }
     },
   };
@@ -314,6 +317,7 @@ export class EchoClient<T> {
   connect(index: number, options: ConnectOptions): ClientFlowState {
     const flow = this.engine.l4Connect(this.cb, options);
     const st = new ClientFlowState(index, flow);
+    st.openedAt = this.engine.now();
     this.flows.set(flow, st);
     this.pump(st);
     return st;
@@ -409,8 +413,24 @@ export interface EchoReport {
   client: EngineStats;
   server: EngineStats;
   link: MemoryLink["stats"];
+  /**
+   * Flows that never connected: SYN or SYN-ACK lost again and again until the engine's handshake
+   * timeout (15 s) gave up. Correct TCP behaviour on a lossy enough link, not a failure of the engine;
+   * such flows echo nothing but must still end with l4Rx(null) once and leave nothing behind.
+   */
+  handshakeFailures: number;
   /** Virtual ms from start until the last echoed byte was verified. */
   virtualMs: number;
+}
+
+/**
+ * How long after l4Connect an unanswered handshake ends: the engine's handshake timeout (config.ts
+ * tcpHandshakeTimeoutMs) plus a little for the timer to run.
+ */
+const HANDSHAKE_GIVE_UP_MS = DEFAULT_CONFIG.tcpHandshakeTimeoutMs + 1000;
+
+function tupleKey(f: Flow): string {
+  return `${f.srcIp} ${f.srcPort} ${f.dstIp} ${f.dstPort}`;
 }
 
 /** Virtual time after which an unfinished run is called stuck: TCP gives up on a dead flow well before. */
@@ -485,25 +505,20 @@ export class EchoPair {
   }
 
   /**
-   * Run until finished or `maxSteps` link steps (a slice, for progress lines); returns isFinished().
-   * `maxTimeMs` bounds the virtual time of the slice.
+   * Run until every flow has finished (see isFinished), calling `onSlice` about every `sliceMs` of
+   * wall-clock time (progress lines). Returns undefined when finished, else why it stopped: nothing
+   * left to do (a stall), or `maxVirtualMs` of virtual time gone by.
    */
-  runSlice(maxSteps: number, maxTimeMs = 3_600_000): boolean {
-    const done = this.link.runUntil(() => this.noteProgress(), { maxSteps, maxTimeMs });
-    return done;
-  }
-
-  /**
-   * Run until every flow has finished (see isFinished), calling `onSlice` every `sliceSteps` link
-   * steps (progress lines). Returns undefined when finished, else why it stopped: nothing left to do
-   * (a stall), or `maxVirtualMs` of virtual time gone by.
-   */
-  runToCompletion(onSlice?: () => void, sliceSteps = 2000, maxVirtualMs = DEFAULT_MAX_VIRTUAL_MS): string | undefined {
+  runToCompletion(onSlice?: () => void, sliceMs = 100, maxVirtualMs = DEFAULT_MAX_VIRTUAL_MS): string | undefined {
     const end = this.link.clock.now() + maxVirtualMs;
     for (;;) {
-      if (this.runSlice(sliceSteps, Math.max(0, end - this.link.clock.now()))) return undefined;
+      // The link checks the predicate after every step (every packet arrival or timer time).
+      const sliceEnd = onSlice === undefined ? Infinity : performance.now() + sliceMs;
+      const stop = (): boolean => this.noteProgress() || performance.now() >= sliceEnd;
+      const stopped = this.link.runUntil(stop, { maxSteps: 10_000_000, maxTimeMs: Math.max(0, end - this.link.clock.now()) });
+      if (this.isFinished()) return undefined;
       const now = this.link.clock.now();
-      if (this.link.stopReason === "idle") {
+      if (!stopped && this.link.stopReason === "idle") {
         return `stalled at virtual ${now.toFixed(1)} ms: nothing left to do before every flow finished`;
       }
       if (now >= end) return `not finished after ${maxVirtualMs} ms of virtual time`;
@@ -525,11 +540,22 @@ export class EchoPair {
     return this.isFinished();
   }
 
-  /** Distinct 5-tuples among the flows the server accepted. */
+  /**
+   * Distinct 5-tuples among the flows the server accepted: one per client flow that connected (an
+   * old duplicate SYN arriving after its flow closed may open a second, short-lived server flow for
+   * the same 5-tuple, which the client's TIME-WAIT record gets reset: RFC 9293 §3.5).
+   */
   serverTuples(): number {
-    const seen = new Set<string>();
-    for (const f of this.echoServer.flows.keys()) seen.add(`${f.srcIp} ${f.srcPort} ${f.dstIp} ${f.dstPort}`);
-    return seen.size;
+    return this.serverBytesByTuple().size;
+  }
+
+  private serverBytesByTuple(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const st of this.echoServer.flows.values()) {
+      const k = tupleKey(st.flow);
+      out.set(k, (out.get(k) ?? 0) + st.received);
+    }
+    return out;
   }
 
   report(): EchoReport {
@@ -539,11 +565,18 @@ export class EchoPair {
     let allGone = this.isGone();
     for (const st of c.flows.values()) if (st.gone !== 1) allGone = false;
     for (const st of s.flows.values()) if (st.gone !== 1) allGone = false;
-    // An old duplicate SYN that arrives after its flow closed may open a second, short-lived flow
-    // for the same 5-tuple (RFC 9293 §3.5 resets it): more accepted flows than opened is fine.
-    const tuples = this.serverTuples();
-    if (tuples !== this.options.flows) {
-      problems.push(`server accepted flows from ${tuples} 5-tuples, the client opened ${this.options.flows}`);
+    let handshakeFailures = 0;
+    const echoedByServer = this.serverBytesByTuple();
+    for (const st of c.flows.values()) {
+      if (st.received === this.options.bytesPerFlow || st.gone === 0) continue;
+      // Nothing came back, the server got nothing on that 5-tuple (so the client never reached
+      // ESTABLISHED: it sends only then), and the end came when the handshake timeout fires.
+      const serverGot = echoedByServer.get(tupleKey(st.flow)) ?? 0;
+      if (st.received === 0 && serverGot === 0 && st.goneAt - st.openedAt <= HANDSHAKE_GIVE_UP_MS) {
+        handshakeFailures++;
+      } else {
+        problems.push(`client: ${String(st.flow)} ended after ${st.received} of ${this.options.bytesPerFlow} bytes echoed`);
+      }
     }
     const end = Number.isNaN(this.transferDoneAt) ? this.link.clock.now() : this.transferDoneAt;
     return {
@@ -555,6 +588,7 @@ export class EchoPair {
       flowsVerified: c.flowsVerified,
       allGone,
       problems,
+      handshakeFailures,
       client: this.client.stats(),
       server: this.server.stats(),
       link: this.link.stats,
@@ -562,16 +596,20 @@ export class EchoPair {
     };
   }
 
-  /** Byte-exact echo on every flow, every flow gone on both engines, no problem seen. */
-  static ok(r: EchoReport): boolean {
-    const total = r.flows * r.bytesPerFlow;
+  /**
+   * Byte-exact echo on every flow, every flow gone on both engines, no problem seen. With
+   * `allowHandshakeFailures`, flows that never connected (see EchoReport) are allowed.
+   */
+  static ok(r: EchoReport, allowHandshakeFailures = false): boolean {
+    const connected = r.flows - (allowHandshakeFailures ? r.handshakeFailures : 0);
+    const total = connected * r.bytesPerFlow;
     return (
       r.problems.length === 0 &&
       r.allGone &&
-      r.flowsVerified === r.flows &&
-      r.bytesSent === total &&
+      r.flowsVerified === connected &&
       r.bytesEchoed === total &&
-      r.bytesVerified === total
+      r.bytesVerified === total &&
+      (r.handshakeFailures === 0 ? r.bytesSent === total : r.bytesSent >= total)
     );
   }
 }

@@ -42,20 +42,19 @@ function key(group: string, name: string): string {
   return `${group}\u0000${name}`;
 }
 
-function readBaseline(file: string): Map<string, { unit: string; value: number }> {
+function readBaseline(file: string): { about: string; figures: Map<string, { unit: string; value: number }> } {
   let saved: SavedFigures;
   try {
     saved = JSON.parse(readFileSync(file, "utf8")) as SavedFigures;
   } catch (error) {
-    throw new Error(`--baseline ${file}: ${(error as Error).message}`);
+    throw new BenchUsageError(`--baseline ${file}: ${(error as Error).message}`);
   }
   if (saved.format !== "l3l4-bench/1" || !Array.isArray(saved.figures)) {
-    throw new Error(`--baseline ${file}: not a file written by --save`);
+    throw new BenchUsageError(`--baseline ${file}: not a file written by --save`);
   }
-  console.log(`baseline: ${file} (${saved.date}, node ${saved.node}, ${saved.cpu})`);
-  const out = new Map<string, { unit: string; value: number }>();
-  for (const f of saved.figures) out.set(key(f.group, f.name), { unit: f.unit, value: f.value });
-  return out;
+  const figures = new Map<string, { unit: string; value: number }>();
+  for (const f of saved.figures) figures.set(key(f.group, f.name), { unit: f.unit, value: f.value });
+  return { about: `baseline: ${file} (${saved.date}, node ${saved.node}, ${saved.cpu})`, figures };
 }
 
 /** "+12.3% better", "-4.0% worse", "" when not comparable. */
@@ -68,15 +67,22 @@ function delta(r: Row, base: { unit: string; value: number } | undefined): strin
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: process.argv.slice(2),
-    allowPositionals: true,
-    options: { baseline: { type: "string" }, save: { type: "string" } },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: process.argv.slice(2),
+      allowPositionals: true,
+      options: { baseline: { type: "string" }, save: { type: "string" } },
+    });
+  } catch (error) {
+    throw new BenchUsageError(`${(error as Error).message} (usage: run.js [filter] [--baseline FILE] [--save FILE])`);
+  }
+  const { values, positionals } = parsed;
   const filter = positionals[0];
   const cpu = os.cpus()[0]?.model ?? "unknown cpu";
-  console.log(`l3l4 bench: node ${process.version}, ${cpu}, ${os.cpus().length} cpus; median of 5 runs after warm-up`);
   const baseline = values.baseline === undefined ? undefined : readBaseline(values.baseline);
+  console.log(`l3l4 bench: node ${process.version}, ${cpu}, ${os.cpus().length} cpus; median of 5 runs after warm-up`);
+  if (baseline !== undefined) console.log(baseline.about);
   const rows: Row[] = [];
   for (const [name, bench] of BENCHES) {
     if (filter !== undefined && !name.includes(filter)) continue;
@@ -90,7 +96,7 @@ async function main(): Promise<void> {
     const hi = Math.max(...r.runs);
     let cmp = "";
     if (baseline !== undefined) {
-      const base = baseline.get(key(r.group, r.name));
+      const base = baseline.figures.get(key(r.group, r.name));
       cmp = ` ${(base === undefined ? "-" : fmt(base.value)).padStart(9)} ${delta(r, base).padEnd(15)}`;
     }
     console.log(`${r.group.padEnd(6)} ${r.name.padEnd(w)} ${fmt(r.value).padStart(9)} ${r.unit.padEnd(7)}${cmp} ${fmt(lo)}..${fmt(hi)}`);
@@ -108,4 +114,13 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+/** A mistake on the command line or an unreadable baseline: one line, no stack. */
+class BenchUsageError extends Error {}
+
+try {
+  await main();
+} catch (error) {
+  if (!(error instanceof BenchUsageError)) throw error;
+  console.error(`bench: ${error.message}`);
+  process.exitCode = 2;
+}

@@ -17,10 +17,7 @@ import { EchoPair, clientTuple, type EchoPairOptions, type EchoReport } from "..
 /** The faults of the issue: 5% loss, 5% reordering, 1% duplication, 0.1% corruption, each way. */
 const LOSSY = "delay=1,jitter=0.5,loss=0.05,reorder=0.05,duplicate=0.01,corrupt=0.001";
 
-/**
- * Bytes each way in the big transfer. 50 MB each way through these faults is what the issue asks;
- * see the report for its runtime on the 2-core CI machine.
- */
+/** Bytes each way in the big transfer: 50 MB each way through these faults takes ~1.5 s per family. */
 const BIG_TRANSFER_BYTES = 50_000_000;
 const BIG_TRANSFER_FLOWS = 4;
 
@@ -46,8 +43,12 @@ function brief(r: EchoReport): string {
   });
 }
 
-/** Runs an echo pair to the end and checks everything the issue names. Returns the report. */
-function echoEndToEnd(options: EchoPairOptions): EchoReport {
+/**
+ * Runs an echo pair to the end and checks everything the issue names. Returns the report.
+ * `allowHandshakeFailures`: flows whose SYN or SYN-ACK was lost on every try until the 15 s handshake
+ * timeout are allowed (correct TCP on a lossy link; still gone once, on both engines).
+ */
+function echoEndToEnd(options: EchoPairOptions, allowHandshakeFailures = false): EchoReport {
   const seed = options.seed;
   const pair = new EchoPair(options);
   pair.start();
@@ -65,21 +66,24 @@ function echoEndToEnd(options: EchoPairOptions): EchoReport {
   expect(pair.runUntilGone(), `seed ${seed}: flows left after TIME-WAIT expiry`).toBe(true);
   const r = pair.report();
   expect(r.problems, `seed ${seed}`).toEqual([]);
-  const total = options.flows * options.bytesPerFlow;
-  expect(r.bytesSent, `seed ${seed}`).toBe(total);
+  if (!allowHandshakeFailures) expect(r.handshakeFailures, `seed ${seed}`).toBe(0);
+  const connected = options.flows - r.handshakeFailures;
+  const total = connected * options.bytesPerFlow;
+  if (r.handshakeFailures === 0) expect(r.bytesSent, `seed ${seed}`).toBe(total);
   expect(r.bytesEchoed, `seed ${seed}`).toBe(total);
   expect(r.bytesVerified, `seed ${seed}: ${brief(r)}`).toBe(total);
-  expect(r.flowsVerified, `seed ${seed}`).toBe(options.flows);
+  expect(r.flowsVerified, `seed ${seed}`).toBe(connected);
   // l4Rx(flow, null) exactly once per flow on each engine, and nothing left of any flow.
   for (const st of pair.echoClient.flows.values()) expect(st.gone, `seed ${seed}: client ${String(st.flow)}`).toBe(1);
-  // One server flow per client flow (plus, rarely, one opened by an old duplicate SYN after the
-  // first had closed: it must be gone as well).
-  expect(pair.serverTuples(), `seed ${seed}`).toBe(options.flows);
+  // One server flow per client flow that connected (plus, rarely, one opened by an old duplicate SYN
+  // after the first had closed: it must be gone as well; or one whose SYN-ACKs were all lost).
+  expect(pair.serverTuples(), `seed ${seed}`).toBeGreaterThanOrEqual(connected);
+  expect(pair.serverTuples(), `seed ${seed}`).toBeLessThanOrEqual(options.flows);
   for (const st of pair.echoServer.flows.values()) expect(st.gone, `seed ${seed}: server ${String(st.flow)}`).toBe(1);
   for (const f of pair.echoClient.flows.keys()) expect(pair.client.l4State(f)).toBeUndefined();
   for (const f of pair.echoServer.flows.keys()) expect(pair.server.l4State(f)).toBeUndefined();
   expect(r.allGone).toBe(true);
-  expect(EchoPair.ok(r), `seed ${seed}`).toBe(true);
+  expect(EchoPair.ok(r, allowHandshakeFailures), `seed ${seed}`).toBe(true);
   // The counters agree with what the applications saw.
   expect(r.client.tcpFlowsOpened).toBe(options.flows);
   expect(r.client.tcpFlowsClosed).toBe(options.flows);
@@ -91,9 +95,14 @@ function echoEndToEnd(options: EchoPairOptions): EchoReport {
 describe("two engines over a clean link", () => {
   it.each([4, 6] as const)("IPv%i: l4Connect, echo, close: every flow gone on both engines", (family) => {
     const seed = seeded();
-    const r = echoEndToEnd({ flows: 3, bytesPerFlow: 300_000, family, seed, faults: "delay=1" });
+    // 2 MB a flow: far more than the 256 KiB buffers, so the echo server's receive pauses and its
+    // window closes and reopens again and again.
+    const r = echoEndToEnd({ flows: 3, bytesPerFlow: 2_000_000, family, seed, faults: "delay=1" });
+    // On a clean link nothing is lost, so nothing is resent; and no sender ever sends past the window
+    // the other offered, so nothing is dropped (out_of_window) either.
     expect(r.client.tcpRetransmits + r.server.tcpRetransmits).toBe(0);
-    expect(r.client.dropped + r.server.dropped).toBe(0);
+    expect(r.client.drops).toEqual({});
+    expect(r.server.drops).toEqual({});
   });
 
   it("at MTU 65535: segments far larger than 1500 bytes", () => {
@@ -110,14 +119,14 @@ describe("two engines over a clean link", () => {
 });
 
 describe("two engines over a lossy, reordering, duplicating, corrupting link", () => {
-  it(
-    `${BIG_TRANSFER_BYTES / 1e6} MB each way byte-exact (IPv4, ${BIG_TRANSFER_FLOWS} flows)`,
-    () => {
+  it.each([4, 6] as const)(
+    `IPv%i: ${BIG_TRANSFER_BYTES / 1e6} MB each way byte-exact (${BIG_TRANSFER_FLOWS} flows)`,
+    (family) => {
       const seed = seeded();
       const r = echoEndToEnd({
         flows: BIG_TRANSFER_FLOWS,
         bytesPerFlow: BIG_TRANSFER_BYTES / BIG_TRANSFER_FLOWS,
-        family: 4,
+        family,
         seed,
         faults: LOSSY,
       });
@@ -126,18 +135,11 @@ describe("two engines over a lossy, reordering, duplicating, corrupting link", (
       expect(l.aToB.lost + l.bToA.lost).toBeGreaterThan(0);
       expect(l.aToB.corrupted + l.bToA.corrupted).toBeGreaterThan(0);
       expect(l.aToB.duplicated + l.bToA.duplicated).toBeGreaterThan(0);
+      expect(l.aToB.reordered + l.bToA.reordered).toBeGreaterThan(0);
       expect(r.client.tcpRetransmits + r.server.tcpRetransmits).toBeGreaterThan(0);
-      // Corrupted packets are caught by the checksums, not delivered.
+      // Corrupted packets are caught by the checksums, not delivered (a corrupted IP header may
+      // also show up as another drop reason: truncated, bad version...).
       expect((r.client.drops["bad_checksum"] ?? 0) + (r.server.drops["bad_checksum"] ?? 0)).toBeGreaterThan(0);
-    },
-    300_000,
-  );
-
-  it(
-    "IPv6: 5 MB each way byte-exact",
-    () => {
-      const seed = seeded();
-      echoEndToEnd({ flows: 2, bytesPerFlow: 2_500_000, family: 6, seed, faults: LOSSY });
     },
     120_000,
   );
@@ -146,7 +148,11 @@ describe("two engines over a lossy, reordering, duplicating, corrupting link", (
     "IPv%i: 1,000 flows at once, all echoed, closed and gone",
     (family) => {
       const seed = seeded();
-      echoEndToEnd({ flows: 1000, bytesPerFlow: 10_000, family, seed, faults: LOSSY });
+      // With 5% loss each way a handshake fails 4 times running (SYNs at 0, 1, 3, 7 s; the engine
+      // gives up at 15 s) with probability about 0.1^4: ~0.1 of 1,000 flows. Those flows are allowed,
+      // but must end like every other; more than a handful would be a bug.
+      const r = echoEndToEnd({ flows: 1000, bytesPerFlow: 10_000, family, seed, faults: LOSSY }, true);
+      expect(r.handshakeFailures, `seed ${seed}`).toBeLessThanOrEqual(5);
     },
     120_000,
   );
