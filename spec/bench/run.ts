@@ -14,11 +14,14 @@ import os from "node:os";
 import { parseArgs } from "node:util";
 import { benchEngine } from "./engine.js";
 import type { Row } from "./harness.js";
+import { benchTunIperf } from "./tun-iperf.js";
 import { benchWire } from "./wire.js";
 
 const BENCHES: ReadonlyArray<readonly [string, () => Promise<Row[]>]> = [
   ["wire", benchWire],
   ["engine", benchEngine],
+  // Root only (netns, TUN); without root it says why and adds no rows. About 50 s.
+  ["tun", () => benchTunIperf()],
 ];
 
 /** What --save writes and --baseline reads. */
