@@ -847,7 +847,15 @@ export class TcpConnection implements TcpEndpoint {
     const c = this.ctx.counters;
     const rb = this.recvBuffer;
     const offset = seqSub(segSeq, this.rcvNxt);
-    if (len > 0) {
+    if (len > 0 && offset === 0 && rb.readable === 0 && !rb.hasOutOfOrder && !this.rxPaused) {
+      // The common case: in order, nothing held, delivery running. Hand the segment's own bytes to the
+      // application (valid during the call, as l4Rx promises) instead of copying them through the buffer.
+      this.lastDataAt = this.ctx.now();
+      this.rcvNxt = seqAdd(this.rcvNxt, len);
+      this.countSegmentForAck(len);
+      this.ctx.deliver(this, bytes.subarray(off, off + len));
+      if (this.isClosed()) return;
+    } else if (len > 0) {
       const hadGap = rb.hasOutOfOrder;
       const grown = rb.insert(offset, bytes, off, len);
       if (grown < 0) {
