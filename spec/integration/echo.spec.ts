@@ -23,25 +23,12 @@ import {
   testAddresses,
   tunInNamespace,
   useCleanup,
+  startEchoOn,
   useRandomFiles,
   waitForNoFlows,
+  type TcpClientsResult,
+  type UdpClientResult,
 } from "./harness.js";
-
-interface TcpClientsResult {
-  ok: number;
-  failed: number;
-  errors: string[];
-  bytesSent: number;
-  bytesReceived: number;
-  ms: number;
-}
-
-interface UdpClientResult {
-  ok: number;
-  failed: number;
-  errors: string[];
-  sent: number;
-}
 
 describeIntegration(
   "echo server over TUN against the Linux stack",
@@ -59,11 +46,7 @@ describeIntegration(
       const ns = netns();
       const addresses = testAddresses();
       const device = tunInNamespace(ns, addresses, mtu);
-      const options = parseExampleArgs(["--quiet", "--udp-idle-timeout", "1"], ECHO_SPEC);
-      const server = startEchoServer(options, { device, log: () => {} });
-      servers.push(server);
-      const noFlows = (timeoutMs: number) =>
-        waitForNoFlows(server.engine, server.app, () => server.app.flows, timeoutMs);
+      const { server, noFlows } = startEchoOn(device, servers);
       return { ns, addresses, server, noFlows };
     }
 

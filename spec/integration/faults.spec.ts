@@ -11,9 +11,8 @@
  */
 import { randomInt } from "node:crypto";
 import { afterEach, expect, it } from "vitest";
-import { ECHO_SPEC, startEchoServer, type EchoServer } from "../../examples/echo_server.js";
+import type { EchoServer } from "../../examples/echo_server.js";
 import type { ProxyServer } from "../../examples/proxy_server.js";
-import { parseExampleArgs } from "../../examples/utils.js";
 import { useNetns, type Netns } from "../support/netns.js";
 import { canUseNetns, describeIntegration, hasCommand } from "../support/privileges.js";
 import {
@@ -27,25 +26,15 @@ import {
   testAddresses,
   tunInNamespace,
   useCleanup,
+  startEchoOn,
   useRandomFiles,
-  waitForNoFlows,
+  type TcpClientsResult,
+  type UdpClientResult,
 } from "./harness.js";
 import { HASH_PORT, HTTP_PORT, proxyTopology, UDP_PORT } from "./topology.js";
 
 export const FAULTS = "loss=0.02,reorder=0.05,duplicate=0.01,delay=5";
 const NETEM = ["netem", "loss", "2%", "reorder", "5%", "duplicate", "1%", "delay", "5ms"];
-
-interface TcpClientsResult {
-  ok: number;
-  failed: number;
-  errors: string[];
-}
-
-interface UdpClientResult {
-  ok: number;
-  failed: number;
-  errors: string[];
-}
 
 /** netem on `device` in `ns` when the kernel has it; says which. */
 function addNetem(ns: Netns, device: string): string {
@@ -73,11 +62,7 @@ describeIntegration(
       const seed = randomInt(2 ** 32);
       const netem = addNetem(ns, device.name);
       console.info(`faults ${FAULTS}, seed ${seed} (L3L4 fault seed); ${netem}`);
-      const options = parseExampleArgs(["--quiet", "--udp-idle-timeout", "1", "--faults", FAULTS], ECHO_SPEC);
-      const server = startEchoServer(options, { device, log: () => {}, faultSeed: seed });
-      servers.push(server);
-      const noFlows = (timeoutMs: number) =>
-        waitForNoFlows(server.engine, server.app, () => server.app.flows, timeoutMs);
+      const { server, noFlows } = startEchoOn(device, servers, ["--faults", FAULTS], seed);
       return { ns, addresses, server, noFlows };
     }
 

@@ -14,6 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach } from "vitest";
+import { ECHO_SPEC, startEchoServer, type EchoServer } from "../../examples/echo_server.js";
+import { parseExampleArgs } from "../../examples/utils.js";
 import type { Flow } from "../../lib/api.js";
 import type { L3L4 } from "../../lib/engine.js";
 import { openTun, tunAddonAvailable, type TunDevice } from "../../lib/tun/tun.js";
@@ -343,4 +345,34 @@ export function waitForNoFlows(engine: L3L4<number>, app: FlowEvents, flows: () 
       resolve();
     };
   });
+}
+
+/** What fixtures/tcp-clients.mjs prints. */
+export interface TcpClientsResult {
+  ok: number;
+  failed: number;
+  errors: string[];
+  bytesSent: number;
+  bytesReceived: number;
+  ms: number;
+}
+
+/** What fixtures/udp-client.mjs prints. */
+export interface UdpClientResult {
+  ok: number;
+  failed: number;
+  errors: string[];
+  sent: number;
+}
+
+/**
+ * The echo example on `device` (UDP flows forgotten after 1 s idle), pushed onto `servers` for the
+ * caller's afterEach to close. `noFlows` waits until every flow the server saw is gone.
+ */
+export function startEchoOn(device: TunDevice, servers: EchoServer[], extraArgs: string[] = [], faultSeed?: number) {
+  const options = parseExampleArgs(["--quiet", "--udp-idle-timeout", "1", ...extraArgs], ECHO_SPEC);
+  const server = startEchoServer(options, faultSeed === undefined ? { device, log: () => {} } : { device, log: () => {}, faultSeed });
+  servers.push(server);
+  const noFlows = (timeoutMs: number) => waitForNoFlows(server.engine, server.app, () => server.app.flows, timeoutMs);
+  return { server, noFlows };
 }

@@ -6,21 +6,19 @@ import { afterEach, expect, it } from "vitest";
 import type { ProxyServer } from "../../examples/proxy_server.js";
 import { run, useNetns } from "../support/netns.js";
 import { canUseNetns, describeIntegration, hasCommand } from "../support/privileges.js";
-import { addonBuilt, fixture, randomFile, runIn, sha256sumOutput, shellIn, useCleanup, useRandomFiles } from "./harness.js";
+import {
+  addonBuilt,
+  fixture,
+  randomFile,
+  runIn,
+  sha256sumOutput,
+  shellIn,
+  useCleanup,
+  useRandomFiles,
+  type TcpClientsResult,
+  type UdpClientResult,
+} from "./harness.js";
 import { HASH_PORT, HTTP_PORT, iperf, proxyTopology, startIperfServer, UDP_PORT } from "./topology.js";
-
-interface TcpClientsResult {
-  ok: number;
-  failed: number;
-  errors: string[];
-  bytesReceived: number;
-}
-
-interface UdpClientResult {
-  ok: number;
-  failed: number;
-  errors: string[];
-}
 
 describeIntegration(
   "transparent proxy over TUN against the Linux stack",
