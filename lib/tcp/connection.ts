@@ -1306,7 +1306,7 @@ export class TcpConnection implements TcpEndpoint {
       if (this.isClosed()) return;
     }
     if (this.persistAt <= now) {
-      this.persistExpired(now);
+      this.persistExpired();
       if (this.isClosed()) return;
     }
     if (this.keepAliveAt <= now) {
@@ -1400,7 +1400,7 @@ export class TcpConnection implements TcpEndpoint {
    * RFC 9293 §3.8.6.1: probe a zero window. Like Linux we send a segment with SEQ = SND.UNA - 1 and no
    * data, which the peer must answer with an ACK carrying its current window.
    */
-  private persistExpired(now: number): void {
+  private persistExpired(): void {
     this.persistAt = Infinity;
     if (this.sndWnd > 0 || this.sendBuffer.length === 0 || this.sndUna !== this.sndMax) return;
     // RFC 1122 §4.2.2.17: a zero window MUST NOT close the connection "as long as the receiving TCP
@@ -1416,7 +1416,6 @@ export class TcpConnection implements TcpEndpoint {
     this.sendProbe();
     this.persistBackoff = Math.min(this.persistBackoff + 1, 16);
     this.armPersist();
-    void now;
   }
 
   /** RFC 9293 §3.8.4 / RFC 1122 §4.2.3.6: keep-alive probe <SEQ=SND.NXT-1>, no data. */

@@ -20,7 +20,7 @@ import { Icmpv4Type, Icmpv6Type, IcmpPacket } from "./icmp.js";
 import { IpProtocol } from "./ip-protocol.js";
 import { IPV4_MIN_HEADER, Ipv4Packet, ipv4ToString } from "./ipv4.js";
 import { IPV6_FRAGMENT_HEADER, IPV6_HEADER, Ipv6Packet, ipv6ToString } from "./ipv6.js";
-import { MAX_SACK_BLOCKS, TCP_MIN_HEADER, TcpOptionKind, TcpPacket } from "./tcp.js";
+import { MAX_SACK_BLOCKS, TcpOptionKind, TcpPacket } from "./tcp.js";
 import { UDP_HEADER, UdpPacket } from "./udp.js";
 
 /** An ICMP error's quoted packet is described once; a quote inside a quote is only named. */

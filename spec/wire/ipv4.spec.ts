@@ -4,7 +4,7 @@ import { checksum } from "../../lib/wire/checksum.js";
 import { Drop } from "../../lib/wire/drop.js";
 import { IPV4_MIN_HEADER, Ipv4Packet, emitIpv4Header, ipv4Fields, ipv4ToString, parseIpv4 } from "../../lib/wire/ipv4.js";
 import { at } from "./builders.js";
-import { data4, fragFirst4, fragLast4, fragNeeded4, syn4, synAck4 } from "./fixtures/linux-captures.js";
+import { fragFirst4, fragLast4, fragNeeded4, syn4, synAck4 } from "./fixtures/linux-captures.js";
 
 describe("Ipv4Packet on real Linux packets", () => {
   it("reads the SYN's header", () => {
