@@ -695,27 +695,13 @@ export class TcpConnection implements TcpEndpoint {
       newlySacked = this.scoreboard.update(this.sndUna, this.sndMax, opts.sackBlocks, opts.sackCount);
     }
 
-    if (acked > 0) {
-      this.onNewAck(segAck, acked, opts);
-      if (this.isClosed()) return false;
-    }
-    if (newlySacked > 0 && seqGt(this.sndMax, this.sndUna)) {
-      // RFC 6675 §2: with SACK, "an ACK which carries new SACK data is counted as a duplicate
-      // acknowledgment ... even if it carries new data, changes the advertised window, or moves the
-      // cumulative acknowledgment point"; §5: a cumulative ACK first resets DupAcks (onNewAck).
-      this.onDupAck();
-    } else if (
-      acked === 0 &&
-      dataLen === 0 &&
-      !fin &&
-      window === this.sndWnd &&
-      seqGt(this.sndMax, this.sndUna)
-    ) {
-      // RFC 5681 §2 DUPLICATE ACKNOWLEDGMENT (a) .. (e).
-      this.onDupAck();
-    }
+    // RFC 5681 §2 (e): a duplicate ACK advertises the window the last one did.
+    const sameWindow = window === this.sndWnd;
 
     // Window update (§3.10.7.4): "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)".
+    // Before the loss-recovery steps below, whose retransmissions must fit the window this ACK
+    // advertises (RFC 9293 §3.8.6), as Linux's tcp_ack runs tcp_ack_update_window before
+    // tcp_fastretrans_alert.
     if (seqLt(this.sndWl1, segSeq) || (this.sndWl1 === segSeq && seqLe(this.sndWl2, segAck))) {
       this.sndWnd = window;
       this.sndWl1 = segSeq;
@@ -726,6 +712,21 @@ export class TcpConnection implements TcpEndpoint {
         this.persistBackoff = 0;
       }
     }
+
+    if (acked > 0) {
+      this.onNewAck(segAck, acked, opts);
+      if (this.isClosed()) return false;
+    }
+    if (newlySacked > 0 && seqGt(this.sndMax, this.sndUna)) {
+      // RFC 6675 §2: with SACK, "an ACK which carries new SACK data is counted as a duplicate
+      // acknowledgment ... even if it carries new data, changes the advertised window, or moves the
+      // cumulative acknowledgment point"; §5: a cumulative ACK first resets DupAcks (onNewAck).
+      this.onDupAck();
+    } else if (acked === 0 && dataLen === 0 && !fin && sameWindow && seqGt(this.sndMax, this.sndUna)) {
+      // RFC 5681 §2 DUPLICATE ACKNOWLEDGMENT (a) .. (e).
+      this.onDupAck();
+    }
+
     // Send space freed by this ACK: tell the application only now, after SND.WND and SND.WL1/WL2 are
     // updated, or an l4Tx from inside l4TxReady would size its segments against the old window (as
     // Linux's tcp_check_space runs after tcp_ack).
@@ -844,16 +845,36 @@ export class TcpConnection implements TcpEndpoint {
     this.rtoAt = this.ctx.now() + this.rtt.rto;
   }
 
-  /** Retransmit one SMSS from SND.UNA; returns the bytes of data it covered. */
+  /**
+   * Retransmit the first unacknowledged segment (RTO, fast retransmit, NewReno partial ACK): at most
+   * one SMSS from SND.UNA and never past SND.UNA + SND.WND (RFC 9293 §3.8.6); returns the bytes of
+   * data it covered. A FIN rides along only when it, too, is inside the window.
+   */
   private retransmitFirst(): number {
-    const len = Math.min(this.maxPayload(), Math.max(0, seqSub(this.dataEnd(), this.sndUna)));
+    const room = this.retransmitRoom(this.sndUna);
+    const len = Math.min(this.maxPayload(), Math.max(0, seqSub(this.dataEnd(), this.sndUna)), room);
     if (len > 0) {
-      const withFin = this.finSent && seqAdd(this.sndUna, len) === this.finSeq;
+      const withFin = this.finSent && seqAdd(this.sndUna, len) === this.finSeq && len < room;
       this.sendData(this.sndUna, len, withFin);
     } else if (this.finSent) {
       this.sendFinAt(this.sndUna);
     }
     return len;
+  }
+
+  /**
+   * Sequence space a retransmission starting at `s` may use: up to the right edge of the peer's
+   * window, SND.UNA + SND.WND (RFC 9293 §3.8.6: the sender must not send beyond it); 0 when `s` is
+   * at or past it. The one exception is a zero window at SND.UNA: then the retransmission of one
+   * segment from SND.UNA serves as the zero-window probe RFC 9293 §3.8.6.1 requires ("retransmit ...
+   * even if the send window is zero"), and it may be a full segment. Linux does exactly this
+   * (__tcp_retransmit_skb: avail_wnd = tcp_wnd_end() - seq; at or below 0 it gives up unless seq is
+   * snd_una, where it sends cur_mss; otherwise it cuts the segment to avail_wnd, sub-MSS if need be).
+   */
+  private retransmitRoom(s: Seq): number {
+    const room = seqSub(seqAdd(this.sndUna, this.sndWnd), s);
+    if (room > 0) return room;
+    return s === this.sndUna ? Infinity : 0;
   }
 
   // =====================================================================================
@@ -1038,14 +1059,18 @@ export class TcpConnection implements TcpEndpoint {
       const rule = sb.nextSeg(this.sndUna, this.sndMax, canSendNew, DUP_THRESH, smss);
       if (rule === NextSegRule.NONE) break;
       if (rule === NextSegRule.NEW_DATA) {
-        const len = Math.min(this.maxPayload(), this.sendBuffer.length - nxtOff, this.sndWnd - nxtOff);
+        const wndLeft = this.sndWnd - nxtOff;
+        const len = Math.min(this.maxPayload(), this.sendBuffer.length - nxtOff, wndLeft);
         if (len <= 0) break;
-        if (!this.sendData(this.sndNxt, len, this.finQueued && len === this.sendBuffer.length - nxtOff)) break;
+        const withFin = this.finQueued && len === this.sendBuffer.length - nxtOff && len < wndLeft;
+        if (!this.sendData(this.sndNxt, len, withFin)) break;
         sent = true;
         continue;
       }
+      // Holes and the rescue retransmission (RFC 6675 §4 rules 1, 3, 4) stay inside the peer's window
+      // too: a hole beyond its right edge waits (Linux: tcp_xmit_retransmit_queue stops at -EAGAIN).
       const s = sb.nextSegSeq;
-      const len = Math.min(sb.nextSegLength, this.maxPayload(), seqSub(this.dataEnd(), s));
+      const len = Math.min(sb.nextSegLength, this.maxPayload(), seqSub(this.dataEnd(), s), this.retransmitRoom(s));
       if (len <= 0) break;
       if (!this.sendData(s, len, false)) break;
       sb.onRetransmitted(s, len, rule);
@@ -1054,22 +1079,30 @@ export class TcpConnection implements TcpEndpoint {
     return sent;
   }
 
-  /** New data (and FIN) from SND.NXT, within min(cwnd, peer window). */
+  /**
+   * New data (and FIN) from SND.NXT, within min(cwnd, peer window). The FIN takes a sequence number,
+   * so it too must lie inside the window, SEQ < SND.UNA + SND.WND (RFC 9293 §3.8.6; Linux's
+   * tcp_snd_wnd_test counts the FIN in end_seq): against a full window it waits for the ACK that
+   * opens it, or for the persist timer's probe when nothing is outstanding.
+   */
   private sendNewData(): boolean {
     let sent = false;
     const maxSeg = this.maxPayload();
     for (let guard = 0; guard < 4096; guard++) {
       const nxtOff = seqSub(this.sndNxt, this.sndUna);
       const dataLeft = this.sendBuffer.length - nxtOff;
-      const finPending = this.finQueued && dataLeft <= 0 && !this.finIsOut();
+      const wndLeft = this.sndWnd - nxtOff;
       if (dataLeft <= 0) {
-        if (finPending && this.state !== "SYN-RECEIVED") {
+        if (this.finWaiting() && this.state !== "SYN-RECEIVED") {
+          if (wndLeft <= 0) {
+            if (this.sndUna === this.sndMax && this.persistAt === Infinity) this.armPersist();
+            break;
+          }
           if (!this.sendFinAt(this.sndNxt)) break;
           sent = true;
         }
         break;
       }
-      const wndLeft = this.sndWnd - nxtOff;
       // RFC 5681 §3.2 / RFC 3042 Limited Transmit: on the first and second duplicate ACKs a sender
       // "SHOULD send a segment of previously unsent data ... provided that ... the total FlightSize would
       // remain less than or equal to cwnd plus 2*SMSS"; cwnd itself is not changed. Without it a window
@@ -1092,16 +1125,21 @@ export class TcpConnection implements TcpEndpoint {
       }
       // Nagle (RFC 9293 §3.7.4), off by default.
       if (!this.ctx.config.tcpNoDelay && len < maxSeg && this.sndUna !== this.sndMax) break;
-      const withFin = this.finQueued && len === dataLeft;
+      const withFin = this.finQueued && len === dataLeft && len < wndLeft;
       if (!this.sendData(this.sndNxt, len, withFin)) break;
       sent = true;
     }
-    if (!sent && this.sendBuffer.length === 0) this.persistAt = Infinity;
+    if (!sent && this.sendBuffer.length === 0 && !(this.finWaiting() && this.sndWnd <= 0)) this.persistAt = Infinity;
     return sent;
   }
 
   private finIsOut(): boolean {
     return this.finSent && seqGt(this.sndNxt, this.finSeq);
+  }
+
+  /** The application closed and the FIN has not gone out from SND.NXT yet. */
+  private finWaiting(): boolean {
+    return this.finQueued && !this.finIsOut();
   }
 
   /**
@@ -1408,11 +1446,7 @@ export class TcpConnection implements TcpEndpoint {
     this.scoreboard?.clear();
     // Go back: retransmit from SND.UNA (§5.4), later segments follow as the window opens.
     this.sndNxt = this.sndUna;
-    if (this.finSent && this.sendBuffer.length === 0) {
-      this.sendFinAt(this.sndUna);
-    } else {
-      this.retransmitFirst();
-    }
+    this.retransmitFirst();
     this.rtoAt = now + this.rtt.rto;
   }
 
@@ -1427,7 +1461,8 @@ export class TcpConnection implements TcpEndpoint {
    */
   private persistExpired(): void {
     this.persistAt = Infinity;
-    if (this.sndWnd > 0 || this.sendBuffer.length === 0 || this.sndUna !== this.sndMax) return;
+    if (this.sndWnd > 0 || this.sndUna !== this.sndMax) return;
+    if (this.sendBuffer.length === 0 && !this.finWaiting()) return;
     // RFC 1122 §4.2.2.17: a zero window MUST NOT close the connection "as long as the receiving TCP
     // continues to send acknowledgments in response to the probe segments". When the probes go
     // unanswered, give up as after unanswered retransmissions (Linux tcp_probe_timer: tcp_retries2).
