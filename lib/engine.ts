@@ -1,14 +1,11 @@
 /**
  * The engine: IP packets in, flow data out; flow data in, IP packets out.
  *
- * `L3L4` is the public face: it checks arguments, remembers the callbacks of the call in progress and
- * hands over to `Core`, which only dispatches: IP (address sanity, fragments) to TCP, UDP or ICMP,
- * then to the flow found in the table. The TCP state machine lives in tcp/connection.ts; Core is its
- * `TcpContext` (framing, delivery, timers, closing).
- *
- * Per packet on the TCP data path nothing is allocated here: one view per header kind and one option
- * record are re-pointed per packet, the flow table is keyed from the packet bytes, and segments are
- * written straight into the caller's transmit buffer.
+ * `L3L4` is the public face: it checks arguments and hands over to `Core`, which dispatches. A packet
+ * goes to IP input (ip/input.ts), then by protocol to TCP (tcp/demux.ts), UDP (udp/input.ts) or ICMP
+ * (icmp/icmp.ts); l4Poll runs the timer heap. Core is also what TCP connections see of the engine
+ * (TcpContext): the callbacks of the call in progress, framing, the timer heap, the end of a flow.
+ * lib/README.md maps the code and follows one segment through it.
  *
  * Re-entrancy: callbacks may call back into the engine. l4Tx, l4LocalClose, l4Abort, l4PauseRx and
  * l4ResumeRx run at once (a flow closed from its own callback is gone when the callback returns, and
@@ -19,92 +16,58 @@
 import type { Callbacks, CloseReason, Flow, FlowInfo, TcpState } from "./api.js";
 import type { EngineConfig } from "./config.js";
 import { FlowExistsError, InvalidArgumentError, UnknownFlowError } from "./errors.js";
-import { FlowRecord } from "./flow/flow.js";
+import { connectTuple, type ConnectOptions } from "./flow/connect.js";
+import { FlowCounts, flowFromAddresses, FlowRecord, type FlowState } from "./flow/flow.js";
+import { newFlowInfo, timeWaitInfo, udpInfo } from "./flow/info.js";
 import { FlowTable } from "./flow/table.js";
 import { Icmp, type IcmpErrorKind, type IcmpErrorSink } from "./icmp/icmp.js";
-import { isUnicast4, isUnicast6 } from "./ip/address.js";
-import { ipHeaderLength, IpOutput, type AnyCallbacks } from "./ip/output.js";
-import { Reassembler, type ReassemblyListener } from "./ip/reassembly.js";
+import { IpInput } from "./ip/input.js";
+import { IpOutput, type AnyCallbacks } from "./ip/output.js";
+import type { Reassembler, ReassemblyListener } from "./ip/reassembly.js";
 import { Counters, EngineDrop, type EngineStats } from "./stats.js";
-import { TcpConnection } from "./tcp/connection.js";
+import type { TcpConnection } from "./tcp/connection.js";
 import { CLOSE_REASON_NAMES, CloseCause, type TcpContext, type TcpEndpoint, type TcpOutSegment } from "./tcp/context.js";
+import { TcpDemux } from "./tcp/demux.js";
 import { IsnGenerator } from "./tcp/isn.js";
-import { TimeWait, TimeWaitVerdict } from "./tcp/time-wait.js";
-import { TimerHeap, type HeapItem } from "./timer-heap.js";
-import { UdpFlow, UdpOutput } from "./udp/udp-flow.js";
-import { read32 } from "./wire/bytes.js";
-import { pseudoSum4, pseudoSum6 } from "./wire/checksum.js";
+import type { TimeWait } from "./tcp/time-wait.js";
+import { TcpSegmentWriter } from "./tcp/writer.js";
+import { TimerHeap } from "./timer-heap.js";
+import { UdpLayer } from "./udp/input.js";
 import { Drop } from "./wire/drop.js";
-import { Icmpv4Type, Icmpv4UnreachCode, Icmpv6Type, Icmpv6UnreachCode } from "./wire/icmp.js";
+import { Icmpv4Type, Icmpv6Type } from "./wire/icmp.js";
 import { IpProtocol } from "./wire/ip-protocol.js";
-import { Ipv4Packet, ipv4ToString, parseIpv4 } from "./wire/ipv4.js";
-import { Ipv6Packet, ipv6ToString, parseIpv6 } from "./wire/ipv6.js";
-import {
-  emitTcpHeader,
-  fillTcpChecksum,
-  parseTcpOptions,
-  TCP_MIN_HEADER,
-  TcpFlag,
-  tcpFields,
-  TcpOptions,
-  tcpOptionsLength,
-  TcpPacket,
-} from "./wire/tcp.js";
-import { UdpPacket } from "./wire/udp.js";
+
+export type { ConnectOptions } from "./flow/connect.js";
 
 /** Packets passed to l3Rx from inside callbacks, held until the outermost call returns. */
 const MAX_DEFERRED_PACKETS = 1024;
 
-/** States in which l3Rx reports the flow: the handshake is done (RFC 9293 §3.3.2 "synchronized"). */
-function isSynchronized(s: TcpState): boolean {
-  return s !== "SYN-SENT" && s !== "SYN-RECEIVED" && s !== "CLOSED";
-}
-
-/** What l4Connect takes. */
-export interface ConnectOptions {
-  protocol: "tcp" | "udp";
-  /** Checked against the addresses when given. */
-  family?: 4 | 6;
-  /** The engine's end. */
-  srcIp: string;
-  srcPort: number;
-  /** The peer. */
-  dstIp: string;
-  dstPort: number;
-}
+/** What the timer heap holds: every flow state, and the fragment-reassembly sweeper. */
+type Timed = FlowState | Reassembler;
 
 /**
- * Everything behind the public API. Implements the TCP connections' context, the ICMP error sink and
- * the reassembly timeout listener.
+ * Everything behind the public API: the dispatch, and the TCP connections' context.
  * @internal
  */
 export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
   readonly counters = new Counters();
   readonly isn = new IsnGenerator();
   readonly table = new FlowTable();
-  readonly heap = new TimerHeap<HeapItem>();
+  readonly heap = new TimerHeap<Timed>();
+  readonly counts = new FlowCounts();
   readonly out: IpOutput;
   readonly icmp: Icmp;
-  readonly udpOut: UdpOutput;
-  readonly reassembler: Reassembler;
+  readonly ip: IpInput;
+  readonly tcp: TcpDemux;
+  readonly udp: UdpLayer;
+  private readonly writer: TcpSegmentWriter;
 
   /** Callbacks of the API call in progress (the last one's, between calls). */
   cb: AnyCallbacks | undefined = undefined;
   /** Nesting of API calls (callbacks calling back in). */
   depth = 0;
-  tcpFlows = 0;
-  udpFlows = 0;
-  timeWaits = 0;
-
-  // Views and records re-pointed per packet.
-  private readonly ip4 = new Ipv4Packet();
-  private readonly ip6 = new Ipv6Packet();
-  private readonly tcp = new TcpPacket();
-  private readonly udp = new UdpPacket();
-  private readonly opts = new TcpOptions();
-  private readonly tcpOut = tcpFields();
   /** Items popped from the heap in one l4Poll. */
-  private readonly due: HeapItem[] = [];
+  private readonly due: Timed[] = [];
   private readonly deferred: { cb: AnyCallbacks; packet: Uint8Array }[] = [];
   private draining = false;
 
@@ -112,12 +75,14 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
     readonly config: EngineConfig,
     private readonly clock: () => number,
     /** The public engine: FlowRecord.owner of every flow. */
-    readonly owner: object,
+    private readonly owner: object,
   ) {
     this.out = new IpOutput(config, this.counters);
     this.icmp = new Icmp(config, this.counters, this.out, this);
-    this.udpOut = new UdpOutput(config, this.counters, this.out);
-    this.reassembler = new Reassembler(config, this.counters, this);
+    this.ip = new IpInput(config, this.counters, this.heap, this);
+    this.writer = new TcpSegmentWriter(this.out, this.counters);
+    this.tcp = new TcpDemux(config, this.counters, this.counts, this.table, this.heap, this.writer, this, owner);
+    this.udp = new UdpLayer(config, this.counters, this.counts, this.table, this.heap, this.icmp, this.out, owner);
   }
 
   now(): number {
@@ -125,7 +90,7 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
   }
 
   get flowCount(): number {
-    return this.tcpFlows + this.udpFlows;
+    return this.counts.flows;
   }
 
   // ---------------------------------------------------------------- entering and leaving API calls
@@ -151,7 +116,7 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
         const { cb, packet } = this.deferred.shift()!;
         const prev = this.enter(cb);
         try {
-          this.input(packet);
+          this.input(cb, packet);
         } finally {
           this.leave(prev);
         }
@@ -161,413 +126,72 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
     }
   }
 
-  // ---------------------------------------------------------------- IP input
+  // ---------------------------------------------------------------- packets in
 
   /** l3Rx body (inside enter/leave). */
-  receive(packet: Uint8Array): FlowRecord | undefined {
+  receive(cb: AnyCallbacks, packet: Uint8Array): FlowRecord | undefined {
     if (this.depth > 1) {
       // Called from a callback: the views are busy with the packet being processed.
       if (this.deferred.length >= MAX_DEFERRED_PACKETS) {
         this.counters.packetsIn++;
         this.counters.bytesIn += packet.length;
-        this.counters.drop(EngineDrop.OTHER);
+        this.counters.drop(EngineDrop.REENTRANT_QUEUE_FULL);
       } else {
-        this.deferred.push({ cb: this.cb!, packet: packet.slice() });
+        this.deferred.push({ cb, packet: packet.slice() });
       }
       return undefined;
     }
-    return this.input(packet);
+    return this.input(cb, packet);
   }
 
-  private input(packet: Uint8Array): FlowRecord | undefined {
+  private input(cb: AnyCallbacks, packet: Uint8Array): FlowRecord | undefined {
     this.counters.packetsIn++;
     this.counters.bytesIn += packet.length;
-    return this.dispatch(packet);
-  }
-
-  private dispatch(packet: Uint8Array): FlowRecord | undefined {
-    if (packet.length === 0) return this.dropped(Drop.TRUNCATED);
-    const version = packet[0]! >> 4;
-    if (version === 4) return this.ipv4Input(packet);
-    if (version === 6) return this.ipv6Input(packet);
-    return this.dropped(Drop.BAD_VERSION);
-  }
-
-  private ipv4Input(packet: Uint8Array): FlowRecord | undefined {
-    const ip = this.ip4.wrap(packet, 0, packet.length);
-    const bad = ip.check(this.config.verifyChecksums);
-    if (bad !== Drop.OK) return this.dropped(bad);
-    // RFC 1122 §3.2.1.3: no flow to or from multicast, broadcast, "this network" or loopback.
-    if (!isUnicast4(ip.src) || !isUnicast4(ip.dst)) return this.dropped(EngineDrop.BAD_ADDRESS);
-    if (ip.isFragment) {
-      const whole = this.reassembler.add4(ip, this.clock());
-      this.scheduleReassembler();
-      return whole === undefined ? undefined : this.dispatch(whole);
-    }
-    const l4Off = ip.payloadOffset;
-    const l4Len = ip.payloadLength;
-    switch (ip.protocol) {
-      case IpProtocol.TCP:
-        return this.tcpInput(4, packet, 0, ip.srcOffset, ip.dstOffset, l4Off, l4Len);
-      case IpProtocol.UDP:
-        return this.udpInput(4, packet, 0, ip.totalLength, ip.srcOffset, ip.dstOffset, l4Off, l4Len);
-      case IpProtocol.ICMP:
-        this.icmp.input4(this.cb!, packet, 0, l4Off, l4Len);
-        return undefined;
-      default:
-        return this.dropped(Drop.UNSUPPORTED_PROTOCOL);
-    }
-  }
-
-  private ipv6Input(packet: Uint8Array): FlowRecord | undefined {
-    const ip = this.ip6.wrap(packet, 0, packet.length);
-    const bad = ip.check();
-    if (bad !== Drop.OK) return this.dropped(bad);
-    // RFC 4291 §2.5.2, §2.5.3, §2.7: no flow to or from ::, ::1 or multicast.
-    if (!isUnicast6(packet, ip.srcOffset) || !isUnicast6(packet, ip.dstOffset)) {
-      return this.dropped(EngineDrop.BAD_ADDRESS);
-    }
-    if (ip.isFragment) {
-      const whole = this.reassembler.add6(ip, this.clock());
-      this.scheduleReassembler();
-      return whole === undefined ? undefined : this.dispatch(whole);
-    }
-    const l4Off = ip.upperOffset;
-    const l4Len = ip.upperLength;
-    switch (ip.upperProtocol) {
-      case IpProtocol.TCP:
-        return this.tcpInput(6, packet, 0, ip.srcOffset, ip.dstOffset, l4Off, l4Len);
-      case IpProtocol.UDP:
-        return this.udpInput(6, packet, 0, 40 + ip.payloadLength, ip.srcOffset, ip.dstOffset, l4Off, l4Len);
-      case IpProtocol.ICMPV6:
-        this.icmp.input6(this.cb!, ip);
-        return undefined;
-      default:
-        return this.dropped(Drop.UNSUPPORTED_PROTOCOL);
-    }
-  }
-
-  private dropped(reason: number): undefined {
-    this.counters.drop(reason);
-    return undefined;
-  }
-
-  // ---------------------------------------------------------------- TCP input
-
-  private tcpInput(
-    family: 4 | 6,
-    packet: Uint8Array,
-    ipOff: number,
-    srcOff: number,
-    dstOff: number,
-    l4Off: number,
-    l4Len: number,
-  ): FlowRecord | undefined {
-    const seg = this.tcp.wrap(packet, l4Off, l4Len);
-    const pseudo = this.config.verifyChecksums
-      ? family === 4
-        ? pseudoSum4(packet, ipOff, IpProtocol.TCP, l4Len)
-        : pseudoSum6(packet, ipOff, IpProtocol.TCP, l4Len)
-      : undefined;
-    const bad = seg.check(pseudo);
-    if (bad !== Drop.OK) return this.dropped(bad);
-    const flags = seg.flags;
-    // SYN+FIN and SYN+RST: no stack sends them; scanners and fingerprinting tools do.
-    if ((flags & TcpFlag.SYN) !== 0 && (flags & (TcpFlag.FIN | TcpFlag.RST)) !== 0) return this.dropped(Drop.BAD_FLAGS);
-    const srcPort = seg.srcPort;
-    const dstPort = seg.dstPort;
-    if (srcPort === 0 || dstPort === 0) return this.dropped(EngineDrop.BAD_ADDRESS);
-    const opts = this.opts;
-    const badOpts = parseTcpOptions(packet, seg.optionsOffset, seg.optionsLength, opts);
-    if (badOpts !== Drop.OK) return this.dropped(badOpts);
-    this.counters.tcpSegmentsIn++;
-
-    const flow = this.table.lookup(family, IpProtocol.TCP, packet, srcOff, dstOff, srcPort, dstPort);
-    if (flow !== undefined) {
-      const st = flow.state;
-      if (st instanceof TcpConnection) {
-        st.segmentArrives(seg, opts);
-        return this.reportable(flow);
-      }
-      if (st instanceof TimeWait) {
-        if (st.segmentArrives(this, seg, opts) !== TimeWaitVerdict.NEW_SYN) {
-          return flow.state === st ? flow : undefined;
-        }
-        // RFC 9293 §3.10.7.4 / RFC 6191: the record gives way to a new incarnation.
-        this.forgetTimeWait(st);
-      }
-    }
-    return this.tcpNoFlow(family, packet, srcOff, dstOff, seg, opts);
-  }
-
-  /**
-   * RFC 9293 §3.10.7.1 (the segment belongs to no connection): a RST is dropped; a SYN without ACK
-   * opens a flow if the application accepts it; anything else, and a refused SYN, is answered with a
-   * RST.
-   */
-  private tcpNoFlow(
-    family: 4 | 6,
-    packet: Uint8Array,
-    srcOff: number,
-    dstOff: number,
-    seg: TcpPacket,
-    opts: TcpOptions,
-  ): FlowRecord | undefined {
-    const flags = seg.flags;
-    if ((flags & TcpFlag.RST) !== 0) return this.dropped(EngineDrop.NO_FLOW_RST);
-    if ((flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN) return this.tcpAccept(family, packet, srcOff, dstOff, seg, opts);
-    this.resetFor(family, packet, srcOff, dstOff, seg);
-    return this.dropped(EngineDrop.NO_FLOW);
-  }
-
-  /** A SYN for no flow: a new connection in SYN-RECEIVED, or a RST if refused. */
-  private tcpAccept(
-    family: 4 | 6,
-    packet: Uint8Array,
-    srcOff: number,
-    dstOff: number,
-    seg: TcpPacket,
-    opts: TcpOptions,
-  ): FlowRecord | undefined {
-    // At the limit the SYN is dropped unanswered, as a full Linux backlog does: the peer retries.
-    if (this.flowCount >= this.config.maxFlows) return this.dropped(EngineDrop.FLOW_LIMIT);
-    const flow = this.newFlowRecord("tcp", family, packet, srcOff, dstOff, seg.srcPort, seg.dstPort);
-    const accept = this.cb!.l4Accept;
-    if (accept !== undefined && !accept.call(this.cb, flow)) {
-      this.resetFor(family, packet, srcOff, dstOff, seg);
-      return this.dropped(EngineDrop.REFUSED);
-    }
-    const conn = new TcpConnection(this, flow);
-    flow.state = conn;
-    // l4Accept may have opened the same 5-tuple with l4Connect.
-    if (!this.table.insert(flow)) {
-      flow.state = null;
-      return this.dropped(EngineDrop.OTHER);
-    }
-    this.tcpFlows++;
-    this.counters.tcpFlowsOpened++;
-    this.heap.add(conn);
-    conn.acceptSyn(seg, opts);
-    return this.reportable(flow);
-  }
-
-  /** RFC 9293 §3.10.7.1: if ACK, <SEQ=SEG.ACK><CTL=RST>; else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. */
-  private resetFor(family: 4 | 6, packet: Uint8Array, srcOff: number, dstOff: number, seg: TcpPacket): void {
-    if (seg.hasAck) this.sendReset(family, packet, srcOff, dstOff, seg.srcPort, seg.dstPort, seg.ack, 0, TcpFlag.RST);
-    else {
-      const ack = (seg.seq + seg.segmentLength) >>> 0;
-      this.sendReset(family, packet, srcOff, dstOff, seg.srcPort, seg.dstPort, 0, ack, TcpFlag.RST | TcpFlag.ACK);
-    }
-  }
-
-  /**
-   * A RST back to the sender of a packet (its source at `srcOff`, destination at `dstOff` in
-   * `packet`). Not retried: without a buffer it is counted (txBufferUnavailable) and forgotten.
-   */
-  sendReset(
-    family: 4 | 6,
-    packet: Uint8Array,
-    srcOff: number,
-    dstOff: number,
-    srcPort: number,
-    dstPort: number,
-    seq: number,
-    ack: number,
-    flags: number,
-  ): boolean {
-    const size = ipHeaderLength(family) + TCP_MIN_HEADER;
-    const buf = this.out.begin(this.cb!, size);
-    if (buf === undefined) return false;
-    const at = this.out.writeHeader(buf, 0, family, packet, dstOff, srcOff, IpProtocol.TCP, TCP_MIN_HEADER, true);
-    const f = this.tcpOut;
-    f.srcPort = dstPort;
-    f.dstPort = srcPort;
-    f.seq = seq;
-    f.ack = ack;
-    f.flags = flags;
-    f.window = 0;
-    f.urgentPointer = 0;
-    emitTcpHeader(buf, at, f, null);
-    fillTcpChecksum(buf, at, TCP_MIN_HEADER, this.out.pseudoSum(buf, 0, family, IpProtocol.TCP, TCP_MIN_HEADER));
-    this.out.finish(this.cb!, size);
-    this.counters.tcpSegmentsOut++;
-    this.counters.tcpResetsSent++;
-    return true;
-  }
-
-  /** l3Rx's answer: the flow once the handshake is done (TIME-WAIT included), else undefined. */
-  private reportable(flow: FlowRecord): FlowRecord | undefined {
-    const st = flow.state;
-    if (st instanceof TcpConnection) return isSynchronized(st.state) ? flow : undefined;
-    if (st instanceof TimeWait) return flow;
-    return undefined;
-  }
-
-  // ---------------------------------------------------------------- UDP input
-
-  private udpInput(
-    family: 4 | 6,
-    packet: Uint8Array,
-    ipOff: number,
-    ipLen: number,
-    srcOff: number,
-    dstOff: number,
-    l4Off: number,
-    l4Len: number,
-  ): FlowRecord | undefined {
-    const dg = this.udp.wrap(packet, l4Off, l4Len);
-    const pseudo = this.config.verifyChecksums
-      ? family === 4
-        ? pseudoSum4(packet, ipOff, IpProtocol.UDP, dg.available >= 8 ? dg.length : 0)
-        : pseudoSum6(packet, ipOff, IpProtocol.UDP, dg.available >= 8 ? dg.length : 0)
-      : undefined;
-    const bad = dg.check(pseudo, family === 6);
-    if (bad !== Drop.OK) return this.dropped(bad);
-    const srcPort = dg.srcPort;
-    const dstPort = dg.dstPort;
-    // RFC 768: source port 0 means "no reply expected": nothing to talk back to.
-    if (srcPort === 0 || dstPort === 0) return this.dropped(EngineDrop.BAD_ADDRESS);
     const now = this.clock();
-    let flow = this.table.lookup(family, IpProtocol.UDP, packet, srcOff, dstOff, srcPort, dstPort);
-    if (flow === undefined) {
-      if (this.flowCount >= this.config.maxFlows) return this.dropped(EngineDrop.FLOW_LIMIT);
-      flow = this.newFlowRecord("udp", family, packet, srcOff, dstOff, srcPort, dstPort);
-      const accept = this.cb!.l4Accept;
-      if (accept !== undefined && !accept.call(this.cb, flow)) {
-        // RFC 1122 §4.1.3.1: a datagram for a port nobody listens on gets Port Unreachable.
-        if (family === 4) {
-          this.icmp.sendError(this.cb!, now, packet, ipOff, ipLen, Icmpv4Type.DEST_UNREACHABLE, Icmpv4UnreachCode.PORT, 0);
-        } else {
-          this.icmp.sendError(this.cb!, now, packet, ipOff, ipLen, Icmpv6Type.DEST_UNREACHABLE, Icmpv6UnreachCode.PORT, 0);
+    const p = this.ip.input(packet, now);
+    if (p === undefined) return undefined;
+    switch (p.protocol) {
+      case IpProtocol.TCP:
+        return this.tcp.input(cb, p);
+      case IpProtocol.UDP:
+        return this.udp.input(cb, p, now);
+      case IpProtocol.ICMP:
+        if (p.family === 4) {
+          this.icmp.input4(cb, p.bytes, 0, p.l4Offset, p.l4Length);
+          return undefined;
         }
-        return this.dropped(EngineDrop.REFUSED);
-      }
-      if (!this.openUdp(flow, now)) return this.dropped(EngineDrop.OTHER);
+        break;
+      case IpProtocol.ICMPV6:
+        if (p.ip6 !== null) {
+          this.icmp.input6(cb, p.ip6);
+          return undefined;
+        }
+        break;
+      default:
+        break;
     }
-    const u = flow.state as UdpFlow;
-    u.lastActivity = now;
-    const payload = packet.subarray(dg.payloadOffset, dg.payloadOffset + dg.payloadLength);
-    u.datagramsIn++;
-    u.bytesIn += payload.length;
-    if (!u.paused) {
-      this.counters.udpDatagramsIn++;
-      this.cb!.l4Rx(flow, payload);
-    } else if (u.enqueue(payload, this.config.udpMaxQueuedDatagrams)) {
-      this.counters.udpDatagramsIn++;
-    } else {
-      this.counters.drop(EngineDrop.UDP_QUEUE_FULL);
-    }
-    return flow;
+    this.counters.drop(Drop.UNSUPPORTED_PROTOCOL);
+    return undefined;
   }
 
-  /** Put a new UDP flow in the table and the heap; false if its 5-tuple is taken. */
-  openUdp(flow: FlowRecord, now: number): boolean {
-    const u = new UdpFlow(flow, now, this.config.udpIdleTimeoutMs);
-    flow.state = u;
-    if (!this.table.insert(flow)) {
-      flow.state = null;
-      return false;
-    }
-    this.udpFlows++;
-    this.counters.udpFlowsOpened++;
-    this.heap.add(u);
-    return true;
-  }
-
-  /** Forget a UDP flow (idle, closed or aborted by the application) and tell the application. */
-  closeUdp(u: UdpFlow, cause: CloseCause): void {
-    const flow = u.flow;
-    if (flow.state !== u) return;
-    this.table.remove(flow);
-    this.heap.remove(u);
-    flow.state = null;
-    flow.closeReason = cause;
-    this.udpFlows--;
-    this.counters.udpFlowsClosed++;
-    this.cb?.l4Rx(flow, null);
-  }
-
-  /** l4ResumeRx for UDP: deliver what queued up while paused, unless paused or closed again meanwhile. */
-  resumeUdp(u: UdpFlow): void {
-    u.paused = false;
-    const flow = u.flow;
-    for (let n = u.queued; n > 0 && !u.paused && flow.state === u; n--) {
-      const d = u.dequeue();
-      if (d === undefined) break;
-      this.cb!.l4Rx(flow, d);
-    }
-  }
-
-  // ---------------------------------------------------------------- flows
-
-  /** A FlowRecord for a packet from `srcOff` to `dstOff`: its strings are built here, once. */
-  private newFlowRecord(
-    protocol: "tcp" | "udp",
-    family: 4 | 6,
-    packet: Uint8Array,
-    srcOff: number,
-    dstOff: number,
-    srcPort: number,
-    dstPort: number,
-  ): FlowRecord {
-    const n = family === 4 ? 4 : 16;
-    const addr = new Uint8Array(32);
-    addr.set(packet.subarray(srcOff, srcOff + n), 0);
-    addr.set(packet.subarray(dstOff, dstOff + n), 16);
-    const remoteIp = family === 4 ? ipv4ToString(read32(packet, srcOff)) : ipv6ToString(packet, srcOff);
-    const localIp = family === 4 ? ipv4ToString(read32(packet, dstOff)) : ipv6ToString(packet, dstOff);
-    return new FlowRecord(this.owner, protocol, family, addr, remoteIp, srcPort, localIp, dstPort, false);
-  }
-
-  /** l4Connect body. */
+  /** l4Connect body: the options are checked (throws), the flow made, TCP sends its SYN. */
   connect(o: ConnectOptions): FlowRecord {
-    const addr = new Uint8Array(32);
-    const family = parseAddress(o.dstIp, addr, 0, "dstIp");
-    const srcFamily = parseAddress(o.srcIp, addr, 16, "srcIp");
-    if (family !== srcFamily) throw new InvalidArgumentError(`srcIp ${o.srcIp} and dstIp ${o.dstIp} differ in family`);
-    if (o.family !== undefined && o.family !== family) {
-      throw new InvalidArgumentError(`family ${String(o.family)} does not match the addresses (IPv${family})`);
-    }
-    const unicast = family === 4 ? (off: number) => isUnicast4(read32(addr, off)) : (off: number) => isUnicast6(addr, off);
-    if (!unicast(0)) throw new InvalidArgumentError(`dstIp ${o.dstIp} is not a unicast address`);
-    if (!unicast(16)) throw new InvalidArgumentError(`srcIp ${o.srcIp} is not a unicast address`);
-    checkPort(o.srcPort, "srcPort");
-    checkPort(o.dstPort, "dstPort");
+    const { family, addr } = connectTuple(o);
     const protocol = o.protocol === "tcp" ? IpProtocol.TCP : IpProtocol.UDP;
     // A TIME-WAIT record counts as taken: its 2*MSL protects the new incarnation (RFC 9293 §3.4.2).
     if (this.table.lookup(family, protocol, addr, 0, 16, o.dstPort, o.srcPort) !== undefined) {
       throw new FlowExistsError(`a ${o.protocol} flow ${o.srcIp}:${o.srcPort} > ${o.dstIp}:${o.dstPort} exists`);
     }
-    const remoteIp = family === 4 ? ipv4ToString(read32(addr, 0)) : ipv6ToString(addr, 0);
-    const localIp = family === 4 ? ipv4ToString(read32(addr, 16)) : ipv6ToString(addr, 16);
-    const flow = new FlowRecord(this.owner, o.protocol, family, addr, remoteIp, o.dstPort, localIp, o.srcPort, true);
-    if (o.protocol === "udp") {
-      this.openUdp(flow, this.clock());
-      return flow;
-    }
-    const conn = new TcpConnection(this, flow);
-    flow.state = conn;
-    this.table.insert(flow);
-    this.tcpFlows++;
-    this.counters.tcpFlowsOpened++;
-    this.heap.add(conn);
-    conn.connect();
+    const flow = flowFromAddresses(this.owner, o.protocol, family, addr, o.dstPort, o.srcPort, true);
+    if (o.protocol === "udp") this.udp.open(flow, this.clock());
+    else this.tcp.connect(flow);
     return flow;
-  }
-
-  private forgetTimeWait(tw: TimeWait): void {
-    const flow = tw.flow;
-    if (flow.state !== tw) return;
-    this.table.remove(flow);
-    this.heap.remove(tw);
-    flow.state = null;
-    this.timeWaits--;
   }
 
   // ---------------------------------------------------------------- timers
 
   /** l4Poll body: run everything due, return the next deadline (undefined when nothing is scheduled). */
-  poll(): number | undefined {
+  poll(cb: AnyCallbacks): number | undefined {
     if (this.depth <= 1) {
       const now = this.clock();
       const heap = this.heap;
@@ -575,37 +199,29 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
       for (let top = heap.peek(); top !== undefined && top.deadline <= now; top = heap.peek()) {
         due.push(heap.pop()!);
       }
-      for (let i = 0; i < due.length; i++) this.fire(due[i]!, now);
+      for (let i = 0; i < due.length; i++) this.timer(cb, due[i]!, now);
       due.length = 0;
     }
     return this.heap.size === 0 ? undefined : this.heap.nextDeadline;
   }
 
-  private fire(item: HeapItem, now: number): void {
-    if (item instanceof TcpConnection) {
-      if (item.flow.state !== item) return;
-      item.onTimer(now);
-      if (item.flow.state === item && item.heapIndex < 0) this.heap.add(item);
-    } else if (item instanceof UdpFlow) {
-      if (item.flow.state !== item) return;
-      if (item.idleDeadline <= now) return this.closeUdp(item, CloseCause.IDLE);
-      item.deadline = item.idleDeadline;
-      this.heap.add(item);
-    } else if (item instanceof TimeWait) {
-      if (item.flow.state !== item) return;
-      if (item.deadline <= now) this.forgetTimeWait(item);
-      else this.heap.add(item);
-    } else if (item === this.reassembler) {
-      this.reassembler.expire(now);
-      this.scheduleReassembler();
+  private timer(cb: AnyCallbacks, item: Timed, now: number): void {
+    switch (item.kind) {
+      case "tcp":
+        if (item.flow.state !== item) return;
+        item.onTimer(now);
+        if (item.flow.state === item && item.heapIndex < 0) this.heap.add(item);
+        return;
+      case "udp":
+        if (item.flow.state === item) this.udp.timer(cb, item, now);
+        return;
+      case "time-wait":
+        if (item.flow.state === item) this.tcp.timeWaitTimer(item, now);
+        return;
+      case "reassembly":
+        this.ip.expire(now);
+        return;
     }
-  }
-
-  /** The reassembly sweeper is in the heap while datagrams are pending. */
-  private scheduleReassembler(): void {
-    const r = this.reassembler;
-    if (r.pending > 0 && r.deadline < Infinity) this.heap.update(r);
-    else this.heap.remove(r);
   }
 
   // ---------------------------------------------------------------- ReassemblyListener, IcmpErrorSink
@@ -631,10 +247,7 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
     kind: IcmpErrorKind,
   ): boolean {
     if (protocol !== IpProtocol.TCP) return false; // UDP has nobody to tell
-    const flow = this.table.lookup(family, protocol, bytes, remoteAddrOff, localAddrOff, remotePort, localPort);
-    const st = flow?.state;
-    if (!(st instanceof TcpConnection)) return false;
-    return st.icmpUnreachable(mtu, quotedSeq, hard, kind);
+    return this.tcp.icmpError(family, bytes, remoteAddrOff, localAddrOff, remotePort, localPort, mtu, quotedSeq, hard, kind);
   }
 
   // ---------------------------------------------------------------- TcpContext
@@ -645,30 +258,8 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
       this.counters.txBufferUnavailable++;
       return false;
     }
-    const flow = conn.flow;
-    const family = flow.family;
-    const hl = ipHeaderLength(family);
-    const tcpHl = TCP_MIN_HEADER + (seg.options === null ? 0 : tcpOptionsLength(seg.options));
-    const len = seg.payloadLength;
-    const tcpLen = tcpHl + len;
-    const size = hl + tcpLen;
-    const buf = this.out.begin(cb, size);
-    if (buf === undefined) return false;
-    const at = this.out.writeFlowHeader(buf, 0, flow, IpProtocol.TCP, tcpLen, true);
-    const f = this.tcpOut;
-    f.srcPort = flow.localPort;
-    f.dstPort = flow.remotePort;
-    f.seq = seg.seq;
-    f.ack = seg.ack;
-    f.flags = seg.flags;
-    f.window = seg.window;
-    f.urgentPointer = 0;
-    emitTcpHeader(buf, at, f, seg.options);
-    if (len > 0) (conn as TcpConnection).sendBuffer.copyOut(seg.payloadOffset, buf, at + tcpHl, len);
-    fillTcpChecksum(buf, at, tcpLen, this.out.pseudoSum(buf, 0, family, IpProtocol.TCP, tcpLen));
-    this.out.finish(cb, size);
-    this.counters.tcpSegmentsOut++;
-    return true;
+    const f = conn.flow;
+    return this.writer.write(cb, f.family, f.addr, 16, 0, f.localPort, f.remotePort, seg, conn.sendBuffer);
   }
 
   deliver(conn: TcpEndpoint, data: Uint8Array): void {
@@ -685,73 +276,16 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
     if (cb?.l4TxReady !== undefined) cb.l4TxReady(conn.flow);
   }
 
-  reschedule(conn: TcpEndpoint): void {
-    if (conn.flow.state === conn) this.heap.update(conn);
+  reschedule(item: TcpConnection | TimeWait): void {
+    if (item.flow.state === item) this.heap.update(item);
   }
 
-  closed(conn: TcpEndpoint, reason: CloseCause): void {
-    const flow = conn.flow;
-    if (flow.state !== conn) return; // closed already: l4Rx(flow, null) went out once
-    this.heap.remove(conn);
-    this.tcpFlows--;
-    flow.closeReason = reason;
-    const c = this.counters;
-    c.tcpFlowsClosed++;
-    switch (reason) {
-      case CloseCause.TIME_WAIT:
-        c.tcpTimeWait++;
-        break;
-      case CloseCause.RESET_RECEIVED:
-      case CloseCause.REFUSED:
-        c.tcpResetsReceived++;
-        break;
-      case CloseCause.ABORTED:
-        c.tcpAborts++;
-        break;
-      case CloseCause.IDLE:
-        c.tcpIdleTimeouts++;
-        break;
-      default:
-        break;
-    }
-    // TIME-WAIT records are bounded like flows (Linux tcp_max_tw_buckets): past it, close at once.
-    if (reason === CloseCause.TIME_WAIT && conn instanceof TcpConnection && this.timeWaits < this.config.maxFlows) {
-      const tw = conn.toTimeWait();
-      if (!(tw.deadline < Infinity)) tw.deadline = this.clock() + this.config.tcpTimeWaitMs;
-      flow.state = tw;
-      this.timeWaits++;
-      this.heap.add(tw);
-    } else {
-      this.table.remove(flow);
-      flow.state = null;
-    }
-    this.cb?.l4Rx(flow, null);
+  closed(conn: TcpConnection, reason: CloseCause): void {
+    this.tcp.closed(this.cb, conn, reason);
   }
 
   stats(): EngineStats {
     return this.counters.snapshot(this.flowCount);
-  }
-}
-
-/** Parse an address string into `out` at `off`; its family. Throws InvalidArgumentError. */
-function parseAddress(text: unknown, out: Uint8Array, off: number, name: string): 4 | 6 {
-  if (typeof text !== "string") throw new InvalidArgumentError(`${name} must be an IP address string`);
-  if (text.includes(":")) {
-    if (!parseIpv6(text, out, off)) throw new InvalidArgumentError(`${name} is not an IPv6 address: ${text}`);
-    return 6;
-  }
-  const v = parseIpv4(text);
-  if (v < 0) throw new InvalidArgumentError(`${name} is not an IP address: ${text}`);
-  out[off] = v >>> 24;
-  out[off + 1] = v >>> 16;
-  out[off + 2] = v >>> 8;
-  out[off + 3] = v;
-  return 4;
-}
-
-function checkPort(port: unknown, name: string): void {
-  if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new InvalidArgumentError(`${name} must be an integer in 1..65535: ${String(port)}`);
   }
 }
 
@@ -787,7 +321,7 @@ export class L3L4<T> {
     const core = this.#core;
     const prev = core.enter(cb as AnyCallbacks);
     try {
-      return core.receive(packet);
+      return core.receive(cb as AnyCallbacks, packet);
     } finally {
       core.leave(prev);
     }
@@ -804,35 +338,20 @@ export class L3L4<T> {
     const f = this.#own(flow);
     if (!(data instanceof Uint8Array)) throw new InvalidArgumentError("data must be a Uint8Array");
     const st = f.state;
-    if (st instanceof TcpConnection) {
-      const core = this.#core;
-      const prev = core.enter(cb as AnyCallbacks);
-      try {
-        return st.send(data);
-      } finally {
-        core.leave(prev);
-      }
-    }
-    if (st instanceof UdpFlow) {
-      const core = this.#core;
-      const max = core.udpOut.maxPayload(f.family);
+    if (st === null || st.kind === "time-wait") return undefined;
+    const core = this.#core;
+    if (st.kind === "udp") {
+      const max = core.udp.out.maxPayload(f.family);
       if (data.length > max) {
         throw new InvalidArgumentError(`a UDP datagram over IPv${f.family} carries at most ${max} bytes, not ${data.length}`);
       }
-      const prev = core.enter(cb as AnyCallbacks);
-      try {
-        st.lastActivity = core.now();
-        const sent = core.udpOut.send(cb as AnyCallbacks, f, data);
-        if (sent > 0) {
-          st.datagramsOut++;
-          st.bytesOut += sent;
-        }
-        return sent;
-      } finally {
-        core.leave(prev);
-      }
     }
-    return undefined;
+    const prev = core.enter(cb as AnyCallbacks);
+    try {
+      return st.kind === "tcp" ? st.send(data) : core.udp.send(cb as AnyCallbacks, st, data, core.now());
+    } finally {
+      core.leave(prev);
+    }
   }
 
   /**
@@ -844,7 +363,7 @@ export class L3L4<T> {
     const core = this.#core;
     const prev = core.enter(cb as AnyCallbacks);
     try {
-      return core.poll();
+      return core.poll(cb as AnyCallbacks);
     } finally {
       core.leave(prev);
     }
@@ -862,30 +381,32 @@ export class L3L4<T> {
 
   /**
    * Stop delivering data: it stays buffered and TCP's advertised window closes as it fills; UDP queues
-   * up to a bound and drops beyond it. Anything the flow sends meanwhile uses the last call's callbacks.
+   * up to a bound and drops beyond it. Sends nothing.
    */
   l4PauseRx(flow: Flow): void {
     const st = this.#own(flow).state;
-    if (st instanceof TcpConnection) {
-      const core = this.#core;
-      const prev = core.enter(core.cb ?? NO_CALLBACKS);
-      try {
+    if (st === null) return;
+    switch (st.kind) {
+      case "tcp":
         st.pauseRx();
-      } finally {
-        core.leave(prev);
-      }
-    } else if (st instanceof UdpFlow) st.paused = true;
+        return;
+      case "udp":
+        st.paused = true;
+        return;
+      case "time-wait":
+        return;
+    }
   }
 
   /** Deliver what was buffered while paused and reopen the window (TCP sends a window update). */
   l4ResumeRx(cb: Callbacks<T>, flow: Flow): void {
     const st = this.#own(flow).state;
-    if (!(st instanceof TcpConnection) && !(st instanceof UdpFlow)) return;
+    if (st === null || st.kind === "time-wait") return;
     const core = this.#core;
     const prev = core.enter(cb as AnyCallbacks);
     try {
-      if (st instanceof TcpConnection) st.resumeRx();
-      else core.resumeUdp(st);
+      if (st.kind === "tcp") st.resumeRx();
+      else core.udp.resume(cb as AnyCallbacks, st);
     } finally {
       core.leave(prev);
     }
@@ -895,26 +416,43 @@ export class L3L4<T> {
   l4State(flow: Flow): TcpState | undefined {
     if (!(flow instanceof FlowRecord) || flow.owner !== this) return undefined;
     const st = flow.state;
-    if (st instanceof TcpConnection) return st.state;
-    if (st instanceof TimeWait) return "TIME-WAIT";
-    if (st instanceof UdpFlow) return "ESTABLISHED";
-    return undefined;
+    if (st === null) return undefined;
+    switch (st.kind) {
+      case "tcp":
+        return st.state;
+      case "time-wait":
+        return "TIME-WAIT";
+      case "udp":
+        return "ESTABLISHED";
+    }
   }
 
   /** Has the peer finished sending (FIN received)? UDP: false. A gone flow: true. */
   l4IsRemoteClosed(flow: Flow): boolean {
     const st = this.#own(flow).state;
-    if (st instanceof TcpConnection) return st.remoteClosed;
-    if (st instanceof UdpFlow) return false;
-    return true;
+    if (st === null) return true;
+    switch (st.kind) {
+      case "tcp":
+        return st.remoteClosed;
+      case "udp":
+        return false;
+      case "time-wait":
+        return true;
+    }
   }
 
   /** Have both sides finished sending? UDP: false. A gone flow or TIME-WAIT: true. */
   l4IsLocalAndRemoteClosed(flow: Flow): boolean {
     const st = this.#own(flow).state;
-    if (st instanceof TcpConnection) return st.localAndRemoteClosed;
-    if (st instanceof UdpFlow) return false;
-    return true;
+    if (st === null) return true;
+    switch (st.kind) {
+      case "tcp":
+        return st.localAndRemoteClosed;
+      case "udp":
+        return false;
+      case "time-wait":
+        return true;
+    }
   }
 
   /**
@@ -924,10 +462,6 @@ export class L3L4<T> {
    * included). Not subject to maxFlows, which bounds what peers can open.
    */
   l4Connect(cb: Callbacks<T>, options: ConnectOptions): Flow {
-    if (typeof options !== "object" || options === null) throw new InvalidArgumentError("l4Connect needs an options object");
-    if (options.protocol !== "tcp" && options.protocol !== "udp") {
-      throw new InvalidArgumentError(`protocol must be "tcp" or "udp": ${String(options.protocol)}`);
-    }
     const core = this.#core;
     const prev = core.enter(cb as AnyCallbacks);
     try {
@@ -946,19 +480,16 @@ export class L3L4<T> {
     const st = this.#own(flow).state;
     if (st === null) return undefined;
     const o = out ?? newFlowInfo();
-    if (st instanceof TcpConnection) {
-      st.info(o);
-      return o;
-    }
-    clearFlowInfo(o);
-    if (st instanceof UdpFlow) {
-      o.state = "ESTABLISHED";
-      o.bytesIn = st.bytesIn;
-      o.bytesOut = st.bytesOut;
-      o.segmentsIn = st.datagramsIn;
-      o.segmentsOut = st.datagramsOut;
-    } else {
-      o.state = "TIME-WAIT";
+    switch (st.kind) {
+      case "tcp":
+        st.info(o);
+        break;
+      case "udp":
+        udpInfo(st, o);
+        break;
+      case "time-wait":
+        timeWaitInfo(o);
+        break;
     }
     return o;
   }
@@ -986,11 +517,11 @@ export class L3L4<T> {
 
   #end(cb: Callbacks<T>, flow: Flow, abort: boolean): void {
     const st = this.#own(flow).state;
-    if (!(st instanceof TcpConnection) && !(st instanceof UdpFlow)) return;
+    if (st === null || st.kind === "time-wait") return;
     const core = this.#core;
     const prev = core.enter(cb as AnyCallbacks);
     try {
-      if (st instanceof UdpFlow) core.closeUdp(st, abort ? CloseCause.ABORTED : CloseCause.CLOSED);
+      if (st.kind === "udp") core.udp.close(cb as AnyCallbacks, st, abort ? CloseCause.ABORTED : CloseCause.CLOSED);
       else if (abort) st.abort();
       else st.close();
     } finally {
@@ -998,25 +529,3 @@ export class L3L4<T> {
     }
   }
 }
-
-function newFlowInfo(): FlowInfo {
-  const o = {} as FlowInfo;
-  clearFlowInfo(o);
-  return o;
-}
-
-/** Every FlowInfo field to its "nothing" value (one shape for every object l4Info fills). */
-function clearFlowInfo(o: FlowInfo): void {
-  o.state = "CLOSED";
-  o.bytesIn = o.bytesOut = o.bytesAcked = o.segmentsIn = o.segmentsOut = o.retransmits = 0;
-  o.srtt = o.rttvar = o.rto = o.cwnd = o.ssthresh = o.sndWnd = o.rcvWnd = o.sndMss = o.rcvMss = 0;
-  o.unacked = o.sendQueue = o.recvQueue = 0;
-}
-
-/** Used when l4PauseRx comes before any call gave the engine callbacks: nothing can be sent. */
-const NO_CALLBACKS: AnyCallbacks = {
-  l3TxBuffer: () => undefined,
-  l3TxBufferMut: () => new Uint8Array(0),
-  l3Tx: () => {},
-  l4Rx: () => {},
-};

@@ -6,7 +6,7 @@
  */
 export { L3L4Builder } from "./builder.js";
 export { L3L4 } from "./engine.js";
-export type { ConnectOptions } from "./engine.js";
+export type { ConnectOptions } from "./flow/connect.js";
 export type { Callbacks, Flow, TcpState } from "./api.js";
 export type { EngineStats } from "./stats.js";
 export type { CongestionControlName } from "./config.js";

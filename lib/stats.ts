@@ -5,8 +5,9 @@
 import { dropReasonName } from "./wire/drop.js";
 
 /**
- * Drops the engine decides on above the parsers (lib/wire/drop.ts holds the parser reasons, 0..31).
- * Numbered from 32 so both share one counter array.
+ * Drops the engine decides on above the parsers (lib/wire/drop.ts holds the parser reasons, 0..31,
+ * BAD_ADDRESS among them, which the engine's address checks use too). Numbered from 32 so both share
+ * one counter array; each has its own name in stats().drops.
  */
 export const EngineDrop = {
   /** No flow for the segment and it was a RST (RFC 9293 §3.10.7.1: never answer a RST). */
@@ -15,34 +16,34 @@ export const EngineDrop = {
   NO_FLOW: 33,
   /** Refused by l4Accept. */
   REFUSED: 34,
-  /** Source or destination address no flow may use (multicast, broadcast, unspecified, loopback from the wire). */
-  BAD_ADDRESS: 35,
   /** Outside the receive window (answered with an ACK, RFC 9293 §3.10.7.4 first check). */
-  OUT_OF_WINDOW: 36,
+  OUT_OF_WINDOW: 35,
   /** PAWS: timestamp older than TS.Recent (RFC 7323 §5.3). */
-  PAWS: 37,
+  PAWS: 36,
   /** Unacceptable ACK (acks something not yet sent, RFC 9293 §3.10.7.4 fifth check). */
-  BAD_ACK: 38,
+  BAD_ACK: 37,
   /** RST that failed RFC 5961 §3 validation (answered with a challenge ACK when in window). */
-  RST_INVALID: 39,
+  RST_INVALID: 38,
   /** SYN on a synchronized connection (RFC 5961 §4: challenge ACK). */
-  SYN_IN_WINDOW: 40,
+  SYN_IN_WINDOW: 39,
   /** Reassembly queue full: too many out-of-order ranges. */
-  REASSEMBLY_FULL: 41,
+  REASSEMBLY_FULL: 40,
   /** The flow table is at its limit. */
-  FLOW_LIMIT: 42,
+  FLOW_LIMIT: 41,
   /** IP fragment could not be reassembled (overlap, too many, timeout, too large). */
-  FRAGMENT_INVALID: 43,
+  FRAGMENT_INVALID: 42,
   /** ICMP message we do not act on (an error about an error, an unknown type, a reply nobody asked for). */
-  ICMP_IGNORED: 44,
+  ICMP_IGNORED: 43,
   /** No transmit buffer was available from l3TxBuffer for a reply that is not retried (RST, ICMP, ACK). */
-  NO_TX_BUFFER: 45,
+  NO_TX_BUFFER: 44,
   /** UDP datagram for a flow whose receive was paused and whose queue is full. */
-  UDP_QUEUE_FULL: 46,
+  UDP_QUEUE_FULL: 45,
   /** Segment that carried data or FIN after the receive side was closed. */
-  DATA_AFTER_CLOSE: 47,
-  /** Packet larger than the engine accepts, or otherwise unusable. */
-  OTHER: 48,
+  DATA_AFTER_CLOSE: 46,
+  /** The packet would open a flow whose 5-tuple l4Accept itself opened meanwhile (with l4Connect). */
+  FLOW_EXISTS: 47,
+  /** l3Rx from inside a callback while MAX_DEFERRED_PACKETS such packets already wait (engine.ts). */
+  REENTRANT_QUEUE_FULL: 48,
 } as const;
 
 const ENGINE_DROP_NAMES: string[] = [];

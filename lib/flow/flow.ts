@@ -10,6 +10,30 @@
  */
 import { inspect } from "node:util";
 import type { Flow } from "../api.js";
+import type { TcpConnection } from "../tcp/connection.js";
+import type { TimeWait } from "../tcp/time-wait.js";
+import type { UdpFlow } from "../udp/udp-flow.js";
+import { read32 } from "../wire/bytes.js";
+import { ipv4ToString } from "../wire/ipv4.js";
+import { ipv6ToString } from "../wire/ipv6.js";
+
+/**
+ * What a flow is now, by protocol state: a TCP connection, the TIME-WAIT record that follows an
+ * active close, or a UDP flow. The engine switches on `kind`; a new kind makes every such switch a
+ * compile error until it is handled.
+ */
+export type FlowState = TcpConnection | TimeWait | UdpFlow;
+
+/** Live flows by protocol, and TIME-WAIT records (which are not flows): what maxFlows bounds. */
+export class FlowCounts {
+  tcp = 0;
+  udp = 0;
+  timeWait = 0;
+
+  get flows(): number {
+    return this.tcp + this.udp;
+  }
+}
 
 export class FlowRecord implements Flow {
   readonly protocol: "tcp" | "udp";
@@ -24,7 +48,7 @@ export class FlowRecord implements Flow {
   readonly #localPort: number;
   readonly #activeOpen: boolean;
   readonly #owner: object;
-  #state: unknown = null;
+  #state: FlowState | null = null;
   #closeReason = -1;
 
   /** @internal */
@@ -92,19 +116,19 @@ export class FlowRecord implements Flow {
   }
 
   /**
-   * The flow's protocol state (TcpConnection, UdpFlow, TimeWait); null once the flow is gone.
+   * The flow's protocol state (see FlowState); null once the flow is gone.
    * @internal
    */
-  get state(): unknown {
+  get state(): FlowState | null {
     return this.#state;
   }
 
-  set state(s: unknown) {
+  set state(s: FlowState | null) {
     this.#state = s;
   }
 
   /**
-   * Why the flow ended (an index into CLOSE_REASONS, engine.ts); -1 while it lives.
+   * Why the flow ended (a CloseCause, tcp/context.ts); -1 while it lives.
    * @internal
    */
   get closeReason(): number {
@@ -136,4 +160,40 @@ export class FlowRecord implements Flow {
   [inspect.custom](): string {
     return this.toString();
   }
+}
+
+/**
+ * The flow of a packet from `packet[srcOff..]` to `packet[dstOff..]` (the peer opened it): its
+ * address strings are made here, once per flow.
+ */
+export function flowFromPacket(
+  owner: object,
+  protocol: "tcp" | "udp",
+  family: 4 | 6,
+  packet: Uint8Array,
+  srcOff: number,
+  dstOff: number,
+  srcPort: number,
+  dstPort: number,
+): FlowRecord {
+  const n = family === 4 ? 4 : 16;
+  const addr = new Uint8Array(32);
+  addr.set(packet.subarray(srcOff, srcOff + n), 0);
+  addr.set(packet.subarray(dstOff, dstOff + n), 16);
+  return flowFromAddresses(owner, protocol, family, addr, srcPort, dstPort, false);
+}
+
+/** The flow for `addr` (remote at 0, local at 16, as FlowRecord.addr) and ports; `activeOpen` for l4Connect. */
+export function flowFromAddresses(
+  owner: object,
+  protocol: "tcp" | "udp",
+  family: 4 | 6,
+  addr: Uint8Array,
+  remotePort: number,
+  localPort: number,
+  activeOpen: boolean,
+): FlowRecord {
+  const remoteIp = family === 4 ? ipv4ToString(read32(addr, 0)) : ipv6ToString(addr, 0);
+  const localIp = family === 4 ? ipv4ToString(read32(addr, 16)) : ipv6ToString(addr, 16);
+  return new FlowRecord(owner, protocol, family, addr, remoteIp, remotePort, localIp, localPort, activeOpen);
 }

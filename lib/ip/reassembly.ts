@@ -95,6 +95,7 @@ class PendingDatagram {
 
 /** The sweeper sits in the engine's timer heap: `deadline` is the earliest expiry of any datagram. */
 export class Reassembler {
+  readonly kind = "reassembly";
   deadline = Infinity;
   heapIndex = -1;
   private readonly table: LRUMapWithDelete<string, PendingDatagram> | null;

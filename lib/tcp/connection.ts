@@ -64,6 +64,7 @@ const tupleWords = new Uint32Array(9);
 const sackScratch = new Uint32Array(MAX_SACK_BLOCKS * 2);
 
 export class TcpConnection implements TcpEndpoint {
+  readonly kind = "tcp";
   readonly ctx: TcpContext;
   readonly flow: FlowRecord;
   deadline = Infinity;
@@ -1348,9 +1349,7 @@ export class TcpConnection implements TcpEndpoint {
     out.options = null;
     out.payloadOffset = 0;
     out.payloadLength = 0;
-    if (this.transmit()) {
-      this.ctx.counters.tcpResetsSent++;
-    }
+    this.transmit(); // the writer counts it (tcpResetsSent)
   }
 
   // =====================================================================================

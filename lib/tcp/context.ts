@@ -9,7 +9,10 @@ import type { EngineConfig } from "../config.js";
 import type { FlowRecord } from "../flow/flow.js";
 import type { Counters } from "../stats.js";
 import type { TcpOptions } from "../wire/tcp.js";
+import type { TcpConnection } from "./connection.js";
 import type { IsnGenerator } from "./isn.js";
+import type { SendBuffer } from "./send-buffer.js";
+import type { TimeWait } from "./time-wait.js";
 
 /** One segment to send. The connection fills one scratch record and hands it to `transmit`. */
 export interface TcpOutSegment {
@@ -74,9 +77,11 @@ export const CLOSE_REASON_NAMES: readonly CloseReason[] = [
   "refused",
 ];
 
-/** A TCP connection as the engine sees it (implemented by TcpConnection). */
+/** What sends segments for a flow: a connection or a TIME-WAIT record. */
 export interface TcpEndpoint {
   readonly flow: FlowRecord;
+  /** Where segment payloads are copied from (a TIME-WAIT record sends none). */
+  readonly sendBuffer?: SendBuffer;
   /** Earliest time any of its timers is due; Infinity when none. */
   deadline: number;
   /** Position in the engine's timer heap (-1: not in it). Owned by the engine. */
@@ -101,11 +106,11 @@ export interface TcpContext {
   remoteClosed(conn: TcpEndpoint): void;
   /** Send space opened after an l4Tx that took less than offered (l4TxReady). */
   txReady(conn: TcpEndpoint): void;
-  /** The connection's `deadline` changed. */
-  reschedule(conn: TcpEndpoint): void;
+  /** The `deadline` of a connection or TIME-WAIT record changed. */
+  reschedule(item: TcpConnection | TimeWait): void;
   /**
    * The connection is finished: remove it from the flow table and call l4Rx(flow, null) once.
    * With CloseCause.TIME_WAIT, also keep a compact TIME-WAIT record (time-wait.ts) for 2*MSL.
    */
-  closed(conn: TcpEndpoint, reason: CloseCause): void;
+  closed(conn: TcpConnection, reason: CloseCause): void;
 }

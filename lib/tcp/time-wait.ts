@@ -19,6 +19,7 @@ const out = tcpOutSegment();
 const outOpts = new TcpOptions();
 
 export class TimeWait {
+  readonly kind = "time-wait";
   deadline = Infinity;
   heapIndex = -1;
   readonly flow: FlowRecord;

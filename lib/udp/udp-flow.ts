@@ -26,6 +26,7 @@ export const UDP_MAX_PAYLOAD_V4 = 65535 - IPV4_MIN_HEADER - UDP_HEADER;
 export const UDP_MAX_PAYLOAD_V6 = 65535 - UDP_HEADER;
 
 export class UdpFlow {
+  readonly kind = "udp";
   /** Heap position and the time the heap will look at this flow next (see the module comment). */
   deadline: number;
   heapIndex = -1;

@@ -1,0 +1,255 @@
+/**
+ * TCP input up to the connection, and the life of TCP flows: segment checks, the flow lookup,
+ * RFC 9293 §3.10.7.1 for segments that belong to no connection, l4Accept, l4Connect, the end of a
+ * connection and the TIME-WAIT record that follows an active close.
+ *
+ * Per segment nothing is allocated: one TCP view and one option record are re-pointed, the flow is
+ * found from the packet bytes, and a RST is written straight into the caller's buffer.
+ *
+ * The SYN of a new connection is where a SYN backlog and SYN cookies (RFC 4987 §3.6) would sit: see
+ * `noFlow`.
+ */
+import type { EngineConfig } from "../config.js";
+import { flowFromPacket, type FlowCounts, type FlowRecord } from "../flow/flow.js";
+import type { FlowTable } from "../flow/table.js";
+import type { IcmpErrorKind } from "../icmp/icmp.js";
+import type { L4Packet } from "../ip/input.js";
+import type { AnyCallbacks } from "../ip/output.js";
+import { EngineDrop, type Counters } from "../stats.js";
+import type { HeapItem, TimerHeap } from "../timer-heap.js";
+import { pseudoSum4, pseudoSum6 } from "../wire/checksum.js";
+import { Drop } from "../wire/drop.js";
+import { IpProtocol } from "../wire/ip-protocol.js";
+import { parseTcpOptions, TcpFlag, TcpOptions, TcpPacket } from "../wire/tcp.js";
+import { TcpConnection } from "./connection.js";
+import { CloseCause, tcpOutSegment, type TcpContext } from "./context.js";
+import { isSynchronized } from "./state.js";
+import { TimeWait, TimeWaitVerdict } from "./time-wait.js";
+import type { TcpSegmentWriter } from "./writer.js";
+
+export class TcpDemux {
+  private readonly seg = new TcpPacket();
+  private readonly opts = new TcpOptions();
+  /** The RST answering a segment for no flow. */
+  private readonly rst = tcpOutSegment();
+
+  constructor(
+    private readonly config: EngineConfig,
+    private readonly counters: Counters,
+    private readonly counts: FlowCounts,
+    private readonly table: FlowTable,
+    private readonly heap: TimerHeap<HeapItem>,
+    private readonly writer: TcpSegmentWriter,
+    /** What every connection sees of the engine. */
+    private readonly ctx: TcpContext,
+    /** The public engine: FlowRecord.owner of every flow. */
+    private readonly owner: object,
+  ) {}
+
+  /**
+   * A TCP segment from IP input. Returns its flow if it is established: past the handshake
+   * (TIME-WAIT included); else undefined.
+   */
+  input(cb: AnyCallbacks, p: L4Packet): FlowRecord | undefined {
+    const bytes = p.bytes;
+    const seg = this.seg.wrap(bytes, p.l4Offset, p.l4Length);
+    const pseudo = this.config.verifyChecksums
+      ? p.family === 4
+        ? pseudoSum4(bytes, 0, IpProtocol.TCP, p.l4Length)
+        : pseudoSum6(bytes, 0, IpProtocol.TCP, p.l4Length)
+      : undefined;
+    const bad = seg.check(pseudo);
+    if (bad !== Drop.OK) return this.dropped(bad);
+    const flags = seg.flags;
+    // SYN+FIN and SYN+RST: no stack sends them; scanners and fingerprinting tools do.
+    if ((flags & TcpFlag.SYN) !== 0 && (flags & (TcpFlag.FIN | TcpFlag.RST)) !== 0) return this.dropped(Drop.BAD_FLAGS);
+    const srcPort = seg.srcPort;
+    const dstPort = seg.dstPort;
+    if (srcPort === 0 || dstPort === 0) return this.dropped(Drop.BAD_ADDRESS);
+    const opts = this.opts;
+    const badOpts = parseTcpOptions(bytes, seg.optionsOffset, seg.optionsLength, opts);
+    if (badOpts !== Drop.OK) return this.dropped(badOpts);
+    this.counters.tcpSegmentsIn++;
+
+    const flow = this.table.lookup(p.family, IpProtocol.TCP, bytes, p.srcOffset, p.dstOffset, srcPort, dstPort);
+    const st = flow === undefined ? null : flow.state;
+    if (st !== null) {
+      switch (st.kind) {
+        case "tcp":
+          st.segmentArrives(seg, opts);
+          return this.reportable(st.flow);
+        case "time-wait":
+          if (st.segmentArrives(this.ctx, seg, opts) !== TimeWaitVerdict.NEW_SYN) {
+            return st.flow.state === st ? st.flow : undefined;
+          }
+          // RFC 9293 §3.10.7.4 / RFC 6191: the record gives way to a new incarnation.
+          this.forgetTimeWait(st);
+          break;
+        case "udp":
+          break; // not under a TCP key
+      }
+    }
+    return this.noFlow(cb, p, seg, opts);
+  }
+
+  /**
+   * RFC 9293 §3.10.7.1 (the segment belongs to no connection): a RST is dropped; a SYN without ACK
+   * opens a flow if the application accepts it; anything else, and a refused SYN, is answered with a
+   * RST.
+   */
+  private noFlow(cb: AnyCallbacks, p: L4Packet, seg: TcpPacket, opts: TcpOptions): FlowRecord | undefined {
+    const flags = seg.flags;
+    if ((flags & TcpFlag.RST) !== 0) return this.dropped(EngineDrop.NO_FLOW_RST);
+    if ((flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN) {
+      // RFC 9293 §3.10.7.2 LISTEN. A SYN backlog, and SYN cookies beyond it (RFC 4987 §3.6), would
+      // go here: the cookie answers without state, and the ACK that echoes it rebuilds the connection.
+      return this.accept(cb, p, seg, opts);
+    }
+    this.resetFor(cb, p, seg);
+    return this.dropped(EngineDrop.NO_FLOW);
+  }
+
+  /** A SYN for no flow: a new connection in SYN-RECEIVED, or a RST if refused. */
+  private accept(cb: AnyCallbacks, p: L4Packet, seg: TcpPacket, opts: TcpOptions): FlowRecord | undefined {
+    // At the limit the SYN is dropped unanswered, as a full Linux backlog does: the peer retries.
+    if (this.counts.flows >= this.config.maxFlows) return this.dropped(EngineDrop.FLOW_LIMIT);
+    const flow = flowFromPacket(this.owner, "tcp", p.family, p.bytes, p.srcOffset, p.dstOffset, seg.srcPort, seg.dstPort);
+    if (cb.l4Accept !== undefined && !cb.l4Accept(flow)) {
+      this.resetFor(cb, p, seg);
+      return this.dropped(EngineDrop.REFUSED);
+    }
+    const conn = new TcpConnection(this.ctx, flow);
+    flow.state = conn;
+    // l4Accept may have opened the same 5-tuple with l4Connect.
+    if (!this.table.insert(flow)) {
+      flow.state = null;
+      return this.dropped(EngineDrop.FLOW_EXISTS);
+    }
+    this.counts.tcp++;
+    this.counters.tcpFlowsOpened++;
+    this.heap.add(conn);
+    conn.acceptSyn(seg, opts);
+    return this.reportable(flow);
+  }
+
+  /** RFC 9293 §3.10.7.1: if ACK, <SEQ=SEG.ACK><CTL=RST>; else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. */
+  private resetFor(cb: AnyCallbacks, p: L4Packet, seg: TcpPacket): void {
+    const r = this.rst;
+    if (seg.hasAck) {
+      r.flags = TcpFlag.RST;
+      r.seq = seg.ack;
+      r.ack = 0;
+    } else {
+      r.flags = TcpFlag.RST | TcpFlag.ACK;
+      r.seq = 0;
+      r.ack = (seg.seq + seg.segmentLength) >>> 0;
+    }
+    // Not retried: without a buffer it is counted (txBufferUnavailable) and forgotten.
+    this.writer.write(cb, p.family, p.bytes, p.dstOffset, p.srcOffset, seg.dstPort, seg.srcPort, r, undefined);
+  }
+
+  /** l4Connect for TCP: the flow (not yet in the table) gets a connection that sends its SYN. */
+  connect(flow: FlowRecord): void {
+    const conn = new TcpConnection(this.ctx, flow);
+    flow.state = conn;
+    this.table.insert(flow);
+    this.counts.tcp++;
+    this.counters.tcpFlowsOpened++;
+    this.heap.add(conn);
+    conn.connect();
+  }
+
+  /** l3Rx's answer: the flow once the handshake is done (TIME-WAIT included), else undefined. */
+  private reportable(flow: FlowRecord): FlowRecord | undefined {
+    const st = flow.state;
+    if (st === null) return undefined;
+    switch (st.kind) {
+      case "tcp":
+        return isSynchronized(st.state) ? flow : undefined;
+      case "time-wait":
+        return flow;
+      case "udp":
+        return undefined;
+    }
+  }
+
+  /**
+   * The connection is over: it leaves the timer heap and the flow table, or, after an active close,
+   * gives its place to a compact TIME-WAIT record for 2*MSL; the application hears l4Rx(flow, null).
+   */
+  closed(cb: AnyCallbacks | undefined, conn: TcpConnection, reason: CloseCause): void {
+    const flow = conn.flow;
+    if (flow.state !== conn) return; // closed already: l4Rx(flow, null) went out once
+    this.heap.remove(conn);
+    this.counts.tcp--;
+    flow.closeReason = reason;
+    const c = this.counters;
+    c.tcpFlowsClosed++;
+    switch (reason) {
+      case CloseCause.TIME_WAIT:
+        c.tcpTimeWait++;
+        break;
+      case CloseCause.RESET_RECEIVED:
+      case CloseCause.REFUSED:
+        c.tcpResetsReceived++;
+        break;
+      case CloseCause.ABORTED:
+        c.tcpAborts++;
+        break;
+      case CloseCause.IDLE:
+        c.tcpIdleTimeouts++;
+        break;
+      default:
+        break;
+    }
+    // TIME-WAIT records are bounded like flows (Linux tcp_max_tw_buckets): past it, close at once.
+    if (reason === CloseCause.TIME_WAIT && this.counts.timeWait < this.config.maxFlows) {
+      const tw = conn.toTimeWait();
+      flow.state = tw;
+      this.counts.timeWait++;
+      this.heap.add(tw);
+    } else {
+      this.table.remove(flow);
+      flow.state = null;
+    }
+    cb?.l4Rx(flow, null);
+  }
+
+  /** A TIME-WAIT record's timer: 2*MSL are over. */
+  timeWaitTimer(tw: TimeWait, now: number): void {
+    if (tw.deadline <= now) this.forgetTimeWait(tw);
+    else this.heap.add(tw);
+  }
+
+  private forgetTimeWait(tw: TimeWait): void {
+    const flow = tw.flow;
+    if (flow.state !== tw) return;
+    this.table.remove(flow);
+    this.heap.remove(tw);
+    flow.state = null;
+    this.counts.timeWait--;
+  }
+
+  /** An ICMP error quoting a segment we sent (icmp/icmp.ts IcmpErrorSink): to its connection. */
+  icmpError(
+    family: 4 | 6,
+    bytes: Uint8Array,
+    remoteAddrOff: number,
+    localAddrOff: number,
+    remotePort: number,
+    localPort: number,
+    mtu: number,
+    quotedSeq: number,
+    hard: boolean,
+    kind: IcmpErrorKind,
+  ): boolean {
+    const st = this.table.lookup(family, IpProtocol.TCP, bytes, remoteAddrOff, localAddrOff, remotePort, localPort)?.state;
+    if (st === undefined || st === null || st.kind !== "tcp") return false;
+    return st.icmpUnreachable(mtu, quotedSeq, hard, kind);
+  }
+
+  private dropped(reason: number): undefined {
+    this.counters.drop(reason);
+    return undefined;
+  }
+}
