@@ -15,6 +15,7 @@
  */
 import type { Callbacks, CloseReason, Flow, FlowInfo, TcpState } from "./api.js";
 import type { EngineConfig } from "./config.js";
+import { AppEvents, type AppEvent, type EventTarget } from "./events.js";
 import { FlowExistsError, InvalidArgumentError, UnknownFlowError } from "./errors.js";
 import { connectTuple, type ConnectOptions } from "./flow/connect.js";
 import { FlowCounts, flowFromAddresses, FlowRecord, type FlowState } from "./flow/flow.js";
@@ -61,11 +62,14 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
   readonly tcp: TcpDemux;
   readonly udp: UdpLayer;
   private readonly writer: TcpSegmentWriter;
+  private readonly events = new AppEvents();
 
   /** Callbacks of the API call in progress (the last one's, between calls). */
   cb: AnyCallbacks | undefined = undefined;
   /** Nesting of API calls (callbacks calling back in). */
   depth = 0;
+  /** The clock, read when the outermost API call began. */
+  private time = 0;
   /** Items popped from the heap in one l4Poll. */
   private readonly due: Timed[] = [];
   private readonly deferred: { cb: AnyCallbacks; packet: Uint8Array }[] = [];
@@ -82,11 +86,12 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
     this.ip = new IpInput(config, this.counters, this.heap, this);
     this.writer = new TcpSegmentWriter(this.out, this.counters);
     this.tcp = new TcpDemux(config, this.counters, this.counts, this.table, this.heap, this.writer, this, owner);
-    this.udp = new UdpLayer(config, this.counters, this.counts, this.table, this.heap, this.icmp, this.out, owner);
+    this.udp = new UdpLayer(config, this.counters, this.counts, this.table, this.heap, this.icmp, this, this.out, owner);
   }
 
-  now(): number {
-    return this.clock();
+  /** The time of the API call in progress: the clock is read once per call (outside any call, now). */
+  get now(): number {
+    return this.depth > 0 ? this.time : this.clock();
   }
 
   get flowCount(): number {
@@ -95,14 +100,18 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
 
   // ---------------------------------------------------------------- entering and leaving API calls
 
+  /** An API call begins: its callbacks, its time (if outermost), its frame of events. */
   enter(cb: AnyCallbacks): AnyCallbacks | undefined {
     const prev = this.cb;
     this.cb = cb;
-    this.depth++;
+    if (this.depth++ === 0) this.time = this.clock();
+    this.events.open();
     return prev;
   }
 
+  /** The API call ends: its events fire (with its callbacks), then the outer call's callbacks are back. */
   leave(prev: AnyCallbacks | undefined): void {
+    this.events.close(this.cb);
     this.depth--;
     // Nested: back to the outer call's callbacks. Outermost: keep these (l4PauseRx has none of its own).
     if (this.depth > 0) this.cb = prev;
@@ -147,7 +156,7 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
   private input(cb: AnyCallbacks, packet: Uint8Array): FlowRecord | undefined {
     this.counters.packetsIn++;
     this.counters.bytesIn += packet.length;
-    const now = this.clock();
+    const now = this.time;
     const p = this.ip.input(packet, now);
     if (p === undefined) return undefined;
     switch (p.protocol) {
@@ -183,7 +192,7 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
       throw new FlowExistsError(`a ${o.protocol} flow ${o.srcIp}:${o.srcPort} > ${o.dstIp}:${o.dstPort} exists`);
     }
     const flow = flowFromAddresses(this.owner, o.protocol, family, addr, o.dstPort, o.srcPort, true);
-    if (o.protocol === "udp") this.udp.open(flow, this.clock());
+    if (o.protocol === "udp") this.udp.open(flow, this.time);
     else this.tcp.connect(flow);
     return flow;
   }
@@ -193,19 +202,22 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
   /** l4Poll body: run everything due, return the next deadline (undefined when nothing is scheduled). */
   poll(cb: AnyCallbacks): number | undefined {
     if (this.depth <= 1) {
-      const now = this.clock();
+      const now = this.time;
       const heap = this.heap;
       const due = this.due;
       for (let top = heap.peek(); top !== undefined && top.deadline <= now; top = heap.peek()) {
         due.push(heap.pop()!);
       }
-      for (let i = 0; i < due.length; i++) this.timer(cb, due[i]!, now);
+      for (let i = 0; i < due.length; i++) {
+        this.timer(due[i]!, now);
+        this.events.fire(cb); // each item's step is complete
+      }
       due.length = 0;
     }
     return this.heap.size === 0 ? undefined : this.heap.nextDeadline;
   }
 
-  private timer(cb: AnyCallbacks, item: Timed, now: number): void {
+  private timer(item: Timed, now: number): void {
     switch (item.kind) {
       case "tcp":
         if (item.flow.state !== item) return;
@@ -213,7 +225,7 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
         if (item.flow.state === item && item.heapIndex < 0) this.heap.add(item);
         return;
       case "udp":
-        if (item.flow.state === item) this.udp.timer(cb, item, now);
+        if (item.flow.state === item) this.udp.timer(item, now);
         return;
       case "time-wait":
         if (item.flow.state === item) this.tcp.timeWaitTimer(item, now);
@@ -230,7 +242,7 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
     if (this.cb === undefined) return;
     // RFC 1122 §3.3.2 / RFC 8200 §4.5: Time Exceeded, "fragment reassembly time exceeded".
     const type = family === 4 ? Icmpv4Type.TIME_EXCEEDED : Icmpv6Type.TIME_EXCEEDED;
-    this.icmp.sendError(this.cb, this.clock(), firstFragment, 0, firstFragment.length, type, 1, 0);
+    this.icmp.sendError(this.cb, this.now, firstFragment, 0, firstFragment.length, type, 1, 0);
   }
 
   icmpError(
@@ -262,18 +274,13 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
     return this.writer.write(cb, f.family, f.addr, 16, 0, f.localPort, f.remotePort, seg, conn.sendBuffer);
   }
 
-  deliver(conn: TcpEndpoint, data: Uint8Array): void {
-    this.cb?.l4Rx(conn.flow, data);
+  event(kind: AppEvent, target: EventTarget, view: Uint8Array | null): void {
+    this.events.push(kind, target, view);
+    if (this.depth === 0) this.events.fire(this.cb);
   }
 
-  remoteClosed(conn: TcpEndpoint): void {
-    const cb = this.cb;
-    if (cb?.l4RemoteClosed !== undefined) cb.l4RemoteClosed(conn.flow);
-  }
-
-  txReady(conn: TcpEndpoint): void {
-    const cb = this.cb;
-    if (cb?.l4TxReady !== undefined) cb.l4TxReady(conn.flow);
+  fire(): void {
+    this.events.fire(this.cb);
   }
 
   reschedule(item: TcpConnection | TimeWait): void {
@@ -281,7 +288,7 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
   }
 
   closed(conn: TcpConnection, reason: CloseCause): void {
-    this.tcp.closed(this.cb, conn, reason);
+    this.tcp.closed(conn, reason);
   }
 
   stats(): EngineStats {
@@ -295,15 +302,17 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
  */
 export class L3L4<T> {
   readonly #core: Core;
+  readonly #clock: () => number;
 
   /** @internal Use L3L4Builder. */
   constructor(config: EngineConfig, clock: () => number) {
     this.#core = new Core(config, clock, this);
+    this.#clock = clock;
   }
 
   /** The engine's clock (milliseconds). */
   now(): number {
-    return this.#core.now();
+    return this.#clock();
   }
 
   /** Flows alive (TCP + UDP); TIME-WAIT records are not flows. */
@@ -348,7 +357,7 @@ export class L3L4<T> {
     }
     const prev = core.enter(cb as AnyCallbacks);
     try {
-      return st.kind === "tcp" ? st.send(data) : core.udp.send(cb as AnyCallbacks, st, data, core.now());
+      return st.kind === "tcp" ? st.send(data) : core.udp.send(cb as AnyCallbacks, st, data, core.now);
     } finally {
       core.leave(prev);
     }
@@ -406,7 +415,7 @@ export class L3L4<T> {
     const prev = core.enter(cb as AnyCallbacks);
     try {
       if (st.kind === "tcp") st.resumeRx();
-      else core.udp.resume(cb as AnyCallbacks, st);
+      else core.udp.resume(st);
     } finally {
       core.leave(prev);
     }
@@ -521,7 +530,7 @@ export class L3L4<T> {
     const core = this.#core;
     const prev = core.enter(cb as AnyCallbacks);
     try {
-      if (st.kind === "udp") core.udp.close(cb as AnyCallbacks, st, abort ? CloseCause.ABORTED : CloseCause.CLOSED);
+      if (st.kind === "udp") core.udp.close(st, abort ? CloseCause.ABORTED : CloseCause.CLOSED);
       else if (abort) st.abort();
       else st.close();
     } finally {

@@ -1,11 +1,13 @@
 /**
  * What a TCP connection needs from the engine that owns it, and the one record through which it asks
  * for a segment to be sent. The connection decides *what* to send (RFC 9293 state machine); the engine
- * decides *how*: it frames the segment in IP, copies the payload out of the send buffer straight into
- * the caller's transmit buffer, and checksums it.
+ * decides *how* (tcp/writer.ts): it frames the segment in IP, copies the payload out of the send buffer
+ * straight into the caller's transmit buffer, and checksums it. What the application is to hear goes
+ * through the engine's event queue (events.ts).
  */
 import type { CloseReason } from "../api.js";
 import type { EngineConfig } from "../config.js";
+import type { EventSink } from "../events.js";
 import type { FlowRecord } from "../flow/flow.js";
 import type { Counters } from "../stats.js";
 import type { TcpOptions } from "../wire/tcp.js";
@@ -89,27 +91,22 @@ export interface TcpEndpoint {
 }
 
 /** The engine side of a connection. */
-export interface TcpContext {
+export interface TcpContext extends EventSink {
   readonly config: EngineConfig;
   readonly counters: Counters;
   readonly isn: IsnGenerator;
-  now(): number;
+  /** The time of the API call in progress (ms): the clock is read once per call. */
+  readonly now: number;
   /**
-   * Frame and transmit one segment of `conn`, copying `seg.payloadLength` bytes from
+   * Frame and transmit one segment of `conn` (tcp/writer.ts), copying `seg.payloadLength` bytes from
    * `conn.sendBuffer` at `seg.payloadOffset`. Returns false when no transmit buffer was available
    * (l3TxBuffer returned undefined): nothing was sent, the caller retries later.
    */
   transmit(conn: TcpEndpoint, seg: TcpOutSegment): boolean;
-  /** In-order data for the application (l4Rx). The view is valid only during the call. */
-  deliver(conn: TcpEndpoint, data: Uint8Array): void;
-  /** The peer's FIN, after all its data was delivered (l4RemoteClosed). */
-  remoteClosed(conn: TcpEndpoint): void;
-  /** Send space opened after an l4Tx that took less than offered (l4TxReady). */
-  txReady(conn: TcpEndpoint): void;
   /** The `deadline` of a connection or TIME-WAIT record changed. */
   reschedule(item: TcpConnection | TimeWait): void;
   /**
-   * The connection is finished: remove it from the flow table and call l4Rx(flow, null) once.
+   * The connection is finished: remove it from the flow table and queue l4Rx(flow, null), once.
    * With CloseCause.TIME_WAIT, also keep a compact TIME-WAIT record (time-wait.ts) for 2*MSL.
    */
   closed(conn: TcpConnection, reason: CloseCause): void;

@@ -10,6 +10,7 @@
  * `noFlow`.
  */
 import type { EngineConfig } from "../config.js";
+import { AppEvent } from "../events.js";
 import { flowFromPacket, type FlowCounts, type FlowRecord } from "../flow/flow.js";
 import type { FlowTable } from "../flow/table.js";
 import type { IcmpErrorKind } from "../icmp/icmp.js";
@@ -175,9 +176,9 @@ export class TcpDemux {
 
   /**
    * The connection is over: it leaves the timer heap and the flow table, or, after an active close,
-   * gives its place to a compact TIME-WAIT record for 2*MSL; the application hears l4Rx(flow, null).
+   * gives its place to a compact TIME-WAIT record for 2*MSL; l4Rx(flow, null) is queued (events.ts).
    */
-  closed(cb: AnyCallbacks | undefined, conn: TcpConnection, reason: CloseCause): void {
+  closed(conn: TcpConnection, reason: CloseCause): void {
     const flow = conn.flow;
     if (flow.state !== conn) return; // closed already: l4Rx(flow, null) went out once
     this.heap.remove(conn);
@@ -212,7 +213,7 @@ export class TcpDemux {
       this.table.remove(flow);
       flow.state = null;
     }
-    cb?.l4Rx(flow, null);
+    this.ctx.event(AppEvent.CLOSED, conn, null);
   }
 
   /** A TIME-WAIT record's timer: 2*MSL are over. */

@@ -1,8 +1,10 @@
 /**
- * The connection states of RFC 9293 §3.3.2 and what each allows. One definition each, used by the
- * state machine and the engine alike.
+ * The connection states of RFC 9293 §3.3.2: what each allows, the one `setState` every transition
+ * goes through (and which a debugger can trace), and the end of a connection.
  */
-import type { TcpState } from "../api.js";
+import type { Flow, TcpState } from "../api.js";
+import type { TcpConnection } from "./connection.js";
+import { CloseCause } from "./context.js";
 
 /**
  * RFC 9293 §3.3.2's synchronized states: the handshake is done (ESTABLISHED and every later state).
@@ -10,4 +12,64 @@ import type { TcpState } from "../api.js";
  */
 export function isSynchronized(s: TcpState): boolean {
   return s !== "SYN-SENT" && s !== "SYN-RECEIVED" && s !== "CLOSED";
+}
+
+/** States in which SEND queues data (RFC 9293 §3.10.2). */
+export function canSend(s: TcpState): boolean {
+  return s === "SYN-SENT" || s === "SYN-RECEIVED" || s === "ESTABLISHED" || s === "CLOSE-WAIT";
+}
+
+/**
+ * States that take segment text (RFC 9293 §3.10.7.4 seventh step). In CLOSE-WAIT, CLOSING, LAST-ACK
+ * and TIME-WAIT "this should not occur since a FIN has been received from the remote side. Ignore the
+ * segment text."
+ */
+export function receivesText(s: TcpState): boolean {
+  return s === "ESTABLISHED" || s === "FIN-WAIT-1" || s === "FIN-WAIT-2";
+}
+
+/** One side has sent its FIN (or both, not yet acknowledged): tcpHalfOpenIdleTimeout applies. */
+export function isHalfClosed(s: TcpState): boolean {
+  return s === "CLOSE-WAIT" || s === "FIN-WAIT-1" || s === "FIN-WAIT-2" || s === "CLOSING" || s === "LAST-ACK";
+}
+
+/** Told of every state change of every connection (debugging). */
+export type TcpStateTrace = (flow: Flow, from: TcpState, to: TcpState) => void;
+
+let trace: TcpStateTrace | null = null;
+
+/** Trace every TCP state change from now on (null: stop). */
+export function traceTcpStates(hook: TcpStateTrace | null): void {
+  trace = hook;
+}
+
+/** The one way a connection changes state. */
+export function setState(c: TcpConnection, s: TcpState): void {
+  const from = c.state;
+  c.state = s;
+  if (trace !== null && from !== s) trace(c.flow, from, s);
+}
+
+/**
+ * The connection is over: timers off, the engine told once (it swaps in a TIME-WAIT record or forgets
+ * the flow, and queues l4Rx(flow, null)), buffers released.
+ */
+export function finish(c: TcpConnection, reason: CloseCause): void {
+  c.rtoAt = c.delayedAckAt = c.persistAt = c.keepAliveAt = c.txRetryAt = c.idleAt = Infinity;
+  c.deadline = Infinity;
+  c.ctx.closed(c, reason);
+  setState(c, "CLOSED");
+  c.sendBuffer.clear();
+  c.recvBuffer.clear();
+}
+
+/**
+ * RFC 9293 §3.10.7.4: both FINs are exchanged and ours is acknowledged. The compact record the engine
+ * keeps for 2*MSL holds no data, so the connection itself stays (in TIME-WAIT) until the application
+ * has taken what it received and heard l4RemoteClosed (it may have paused delivery): receive.ts
+ * `drain` then finishes it.
+ */
+export function enterTimeWait(c: TcpConnection): void {
+  setState(c, "TIME-WAIT");
+  if (c.recvBuffer.readable === 0 && c.remoteClosedNotified) finish(c, CloseCause.TIME_WAIT);
 }

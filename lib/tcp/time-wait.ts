@@ -6,14 +6,13 @@
 import type { FlowRecord } from "../flow/flow.js";
 import { TcpFlag, TcpOptions, type TcpPacket } from "../wire/tcp.js";
 import { tcpOutSegment, type TcpContext } from "./context.js";
+import { OOW_ACK_INTERVAL_MS } from "./output.js";
 import { seq, seqGt, type Seq } from "./seq.js";
+import { tsClock } from "./timestamps.js";
 
 /** What the engine does with a segment that hit a TIME-WAIT record. */
 export const TimeWaitVerdict = { DROP: 0, NEW_SYN: 1 } as const;
 export type TimeWaitVerdict = (typeof TimeWaitVerdict)[keyof typeof TimeWaitVerdict];
-
-/** Answers to bare ACKs, at most one per this interval (Linux tcp_invalid_ratelimit: 500 ms). */
-const OOW_ACK_INTERVAL_MS = 500;
 
 const out = tcpOutSegment();
 const outOpts = new TcpOptions();
@@ -60,7 +59,7 @@ export class TimeWait {
           : seqGt(seq(seg.seq), this.rcvNxt);
       if (newer) return TimeWaitVerdict.NEW_SYN;
     } else if (flags & TcpFlag.FIN) {
-      this.deadline = ctx.now() + ctx.config.tcpTimeWaitMs;
+      this.deadline = ctx.now + ctx.config.tcpTimeWaitMs;
       ctx.reschedule(this);
       this.sendAck(ctx);
       return TimeWaitVerdict.DROP;
@@ -70,7 +69,7 @@ export class TimeWait {
     const syn = (flags & TcpFlag.SYN) !== 0;
     if (seg.payloadLength === 0 || syn) {
       if (!syn && seg.seq === this.rcvNxt) return TimeWaitVerdict.DROP;
-      const now = ctx.now();
+      const now = ctx.now;
       if (now - this.lastOowAckAt < OOW_ACK_INTERVAL_MS) return TimeWaitVerdict.DROP;
       this.lastOowAckAt = now;
     }
@@ -88,7 +87,7 @@ export class TimeWait {
     if (this.tsOk) {
       const o = outOpts.reset();
       o.hasTimestamps = true;
-      o.tsVal = (Math.floor(ctx.now()) + this.tsOffset) >>> 0;
+      o.tsVal = tsClock(ctx.now, this.tsOffset);
       o.tsEcr = this.tsRecent;
       out.options = o;
     } else {

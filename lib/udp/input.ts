@@ -9,6 +9,7 @@
 import type { AnyCallbacks, IpOutput } from "../ip/output.js";
 import type { L4Packet } from "../ip/input.js";
 import type { EngineConfig } from "../config.js";
+import { AppEvent, type EventSink } from "../events.js";
 import { flowFromPacket, type FlowCounts, type FlowRecord } from "../flow/flow.js";
 import type { FlowTable } from "../flow/table.js";
 import type { Icmp } from "../icmp/icmp.js";
@@ -33,6 +34,7 @@ export class UdpLayer {
     private readonly table: FlowTable,
     private readonly heap: TimerHeap<HeapItem>,
     private readonly icmp: Icmp,
+    private readonly events: EventSink,
     ipOut: IpOutput,
     /** The public engine: FlowRecord.owner of every flow. */
     private readonly owner: object,
@@ -79,7 +81,7 @@ export class UdpLayer {
     u.bytesIn += payload.length;
     if (!u.paused) {
       this.counters.udpDatagramsIn++;
-      cb.l4Rx(flow, payload);
+      this.events.event(AppEvent.RX, u, payload);
     } else if (u.enqueue(payload, this.config.udpMaxQueuedDatagrams)) {
       this.counters.udpDatagramsIn++;
     } else {
@@ -113,8 +115,8 @@ export class UdpLayer {
     return sent;
   }
 
-  /** Forget a UDP flow (idle, closed or aborted by the application) and tell the application. */
-  close(cb: AnyCallbacks | undefined, u: UdpFlow, cause: CloseCause): void {
+  /** Forget a UDP flow (idle, closed or aborted by the application); l4Rx(flow, null) is queued. */
+  close(u: UdpFlow, cause: CloseCause): void {
     const flow = u.flow;
     if (flow.state !== u) return;
     this.table.remove(flow);
@@ -123,23 +125,18 @@ export class UdpLayer {
     flow.closeReason = cause;
     this.counts.udp--;
     this.counters.udpFlowsClosed++;
-    cb?.l4Rx(flow, null);
+    this.events.event(AppEvent.CLOSED, u, null);
   }
 
-  /** l4ResumeRx: deliver what queued up while paused, unless paused or closed again meanwhile. */
-  resume(cb: AnyCallbacks, u: UdpFlow): void {
+  /** l4ResumeRx: what queued up while paused is delivered (UdpFlow.fireDrain). */
+  resume(u: UdpFlow): void {
     u.paused = false;
-    const flow = u.flow;
-    for (let n = u.queued; n > 0 && !u.paused && flow.state === u; n--) {
-      const d = u.dequeue();
-      if (d === undefined) break;
-      cb.l4Rx(flow, d);
-    }
+    if (u.queued > 0) this.events.event(AppEvent.DRAIN, u, null);
   }
 
   /** The flow's timer: idle long enough, or re-armed at its real idle deadline (udp-flow.ts). */
-  timer(cb: AnyCallbacks, u: UdpFlow, now: number): void {
-    if (u.idleDeadline <= now) return this.close(cb, u, CloseCause.IDLE);
+  timer(u: UdpFlow, now: number): void {
+    if (u.idleDeadline <= now) return this.close(u, CloseCause.IDLE);
     u.deadline = u.idleDeadline;
     this.heap.add(u);
   }

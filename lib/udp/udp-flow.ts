@@ -12,6 +12,7 @@
  * receive buffer drops them.
  */
 import type { EngineConfig } from "../config.js";
+import type { EventTarget } from "../events.js";
 import type { FlowRecord } from "../flow/flow.js";
 import { ipHeaderLength, type AnyCallbacks, type IpOutput } from "../ip/output.js";
 import type { Counters } from "../stats.js";
@@ -25,7 +26,7 @@ export const UDP_MAX_PAYLOAD_V4 = 65535 - IPV4_MIN_HEADER - UDP_HEADER;
 /** Largest UDP payload over IPv6: the Payload Length (65535) less the UDP header (no jumbograms). */
 export const UDP_MAX_PAYLOAD_V6 = 65535 - UDP_HEADER;
 
-export class UdpFlow {
+export class UdpFlow implements EventTarget {
   readonly kind = "udp";
   /** Heap position and the time the heap will look at this flow next (see the module comment). */
   deadline: number;
@@ -66,6 +67,26 @@ export class UdpFlow {
     this.queue.push(data.slice());
     return true;
   }
+
+  // ---------------------------------------------------------------- events (events.ts)
+
+  /** A datagram straight from the packet (valid until l3Rx returns). */
+  fireRx(cb: AnyCallbacks, data: Uint8Array): void {
+    if (this.flow.state === this) cb.l4Rx(this.flow, data);
+  }
+
+  /** l4ResumeRx: what queued up while paused, until paused or closed again. */
+  fireDrain(cb: AnyCallbacks): void {
+    const flow = this.flow;
+    for (let n = this.queued; n > 0 && !this.paused && flow.state === this; n--) {
+      const d = this.dequeue();
+      if (d === undefined) break;
+      cb.l4Rx(flow, d);
+    }
+  }
+
+  /** UDP has no send buffer to wait for. */
+  fireTxReady(): void {}
 
   /** The oldest queued datagram, or undefined. */
   dequeue(): Uint8Array | undefined {

@@ -1,0 +1,114 @@
+/**
+ * What the engine tells the application: l4Rx (data, and the final l4Rx(flow, null)), l4RemoteClosed
+ * and l4TxReady. A step of the state machine (a segment, a timer, an API call) never calls the
+ * application itself: it queues an event here, and the events are fired when the step is complete,
+ * before the connection's output is flushed. So the state machine never finds its connection changed
+ * under its feet, and what the application sends from l4Rx still rides on the ACK of what it got.
+ *
+ * Events belong to the API call that queued them (a frame). A callback that calls back into the engine
+ * opens a frame of its own, whose events are fired before that inner call returns; the outer call's
+ * remaining events keep their order and fire after. So l4Abort from inside l4Rx has delivered its
+ * l4Rx(flow, null) when it returns, and a segment's l4RemoteClosed still follows its data.
+ *
+ * The queue is preallocated and reused: a step queues a handful of events (data, FIN, send space, the
+ * end), so it never grows in practice.
+ */
+import type { FlowRecord } from "./flow/flow.js";
+import type { AnyCallbacks } from "./ip/output.js";
+
+/** The kinds of event. */
+export const AppEvent = {
+  /** In-order data straight from the packet (valid until l3Rx returns): l4Rx(flow, view). */
+  RX: 0,
+  /** Deliver what the flow holds for the application, then the peer's FIN (l4RemoteClosed). */
+  DRAIN: 1,
+  /** Send space opened after an l4Tx that took fewer bytes than offered: l4TxReady. */
+  TX_READY: 2,
+  /** The flow is gone: l4Rx(flow, null), exactly once. */
+  CLOSED: 3,
+} as const;
+export type AppEvent = (typeof AppEvent)[keyof typeof AppEvent];
+
+/** What events are about: a TCP connection or a UDP flow. Each decides, when fired, what still applies. */
+export interface EventTarget {
+  readonly flow: FlowRecord;
+  fireRx(cb: AnyCallbacks, data: Uint8Array): void;
+  fireDrain(cb: AnyCallbacks): void;
+  fireTxReady(cb: AnyCallbacks): void;
+}
+
+/** Where a step queues events (the engine), and when it fires them. */
+export interface EventSink {
+  /** Queue an event of the API call in progress; outside any call it fires at once. */
+  event(kind: AppEvent, target: EventTarget, view: Uint8Array | null): void;
+  /** Fire the events the API call in progress has queued so far. */
+  fire(): void;
+}
+
+const INITIAL_CAPACITY = 16;
+
+export class AppEvents {
+  private readonly kinds: AppEvent[] = new Array<AppEvent>(INITIAL_CAPACITY).fill(AppEvent.RX);
+  private readonly targets: (EventTarget | null)[] = new Array<EventTarget | null>(INITIAL_CAPACITY).fill(null);
+  private readonly views: (Uint8Array | null)[] = new Array<Uint8Array | null>(INITIAL_CAPACITY).fill(null);
+  private tail = 0;
+  /** The frame in progress: its first slot, and the next event to fire. */
+  private start = 0;
+  private cursor = 0;
+  /** Outer frames, (start, cursor) pairs. */
+  private readonly frames: number[] = [];
+
+  /** Queue an event of the frame in progress. */
+  push(kind: AppEvent, target: EventTarget, view: Uint8Array | null): void {
+    const i = this.tail++;
+    if (i < this.kinds.length) {
+      this.kinds[i] = kind;
+      this.targets[i] = target;
+      this.views[i] = view;
+    } else {
+      this.kinds.push(kind);
+      this.targets.push(target);
+      this.views.push(view);
+    }
+  }
+
+  /** An API call begins: what it queues is fired before it returns. */
+  open(): void {
+    this.frames.push(this.start, this.cursor);
+    this.start = this.cursor = this.tail;
+  }
+
+  /** The API call ends: fire the rest of its events, back to the outer call's. */
+  close(cb: AnyCallbacks | undefined): void {
+    this.fire(cb);
+    this.cursor = this.frames.pop()!;
+    this.start = this.frames.pop()!;
+  }
+
+  /** Fire the events of the frame in progress, in order (none without callbacks: nobody to tell). */
+  fire(cb: AnyCallbacks | undefined): void {
+    while (this.cursor < this.tail) {
+      const i = this.cursor++;
+      const target = this.targets[i]!;
+      const view = this.views[i];
+      this.targets[i] = null;
+      this.views[i] = null;
+      if (cb === undefined) continue;
+      switch (this.kinds[i]!) {
+        case AppEvent.RX:
+          if (view != null) target.fireRx(cb, view);
+          break;
+        case AppEvent.DRAIN:
+          target.fireDrain(cb);
+          break;
+        case AppEvent.TX_READY:
+          target.fireTxReady(cb);
+          break;
+        case AppEvent.CLOSED:
+          cb.l4Rx(target.flow, null);
+          break;
+      }
+    }
+    this.tail = this.cursor = this.start;
+  }
+}

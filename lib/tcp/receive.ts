@@ -1,0 +1,190 @@
+/**
+ * The receiver: RFC 9293 §3.10.7.4's seventh step (the segment text) and eighth (the FIN bit), when to
+ * acknowledge (RFC 5681 §4.2, RFC 9293 §3.8.6.3), the window we offer (§3.8.6.2.2), and delivery to
+ * the application, which happens when the step is complete (events.ts): `fireRx` and `fireDrain`.
+ *
+ * The fast path: in-order text with nothing held and delivery running goes to l4Rx straight from the
+ * packet (valid until l3Rx returns); everything else is copied into the receive buffer.
+ */
+import type { AnyCallbacks } from "../ip/output.js";
+import { AppEvent } from "../events.js";
+import { EngineDrop } from "../stats.js";
+import type { TcpConnection } from "./connection.js";
+import { CloseCause } from "./context.js";
+import { sendAck } from "./output.js";
+import type { Arrival } from "./segment-arrives.js";
+import { seqAdd, seqSub } from "./seq.js";
+import { enterTimeWait, finish, receivesText, setState } from "./state.js";
+
+/** RFC 5681 §4.2: "an ACK SHOULD be generated for at least every second full-sized segment". */
+const ACK_EVERY_SEGMENTS = 2;
+
+const CONTINUE = true;
+const DROP = false;
+
+/**
+ * RFC 9293 §3.10.7.4 seventh step, first part: only the text inside the window is processed. The
+ * part before RCV.NXT is a duplicate; "segments with higher beginning sequence numbers ... held for
+ * later processing" stop at the window's right edge, and so does a FIN beyond it. DROP when nothing
+ * is left to process.
+ */
+export function trimToWindow(c: TcpConnection, s: Arrival): boolean {
+  const before = seqSub(c.rcvNxt, s.seq);
+  if (before > 0) {
+    const cut = before >= s.dataLen ? s.dataLen : before;
+    s.dataOff += cut;
+    s.dataLen -= cut;
+    s.seq = c.rcvNxt;
+  }
+  const room = seqSub(c.rcvAdv, s.seq);
+  if (s.dataLen > room) {
+    s.dataLen = Math.max(0, room);
+    s.fin = false; // the FIN lay beyond the window
+    // Text beyond the window is dropped, and "an acknowledgment should be sent in reply" to a segment
+    // that is not (wholly) acceptable (RFC 9293 §3.10.7.4 first check): with a zero window this is how
+    // a zero-window probe gets its answer (RFC 9293 §3.8.6.1). Linux: tcp_data_queue() out_of_window.
+    c.ackNow = true;
+  }
+  if (s.dataLen === 0 && !s.fin) return DROP;
+  if (!receivesText(c.state)) {
+    c.ctx.counters.drop(EngineDrop.DATA_AFTER_CLOSE);
+    return DROP;
+  }
+  return CONTINUE;
+}
+
+/** The seventh step proper: take the text (trimmed to the window) and note where a FIN sits. */
+export function receiveText(c: TcpConnection, s: Arrival): void {
+  const counters = c.ctx.counters;
+  const rb = c.recvBuffer;
+  const len = s.dataLen;
+  const offset = seqSub(s.seq, c.rcvNxt);
+  if (len > 0 && offset === 0 && rb.readable === 0 && !rb.hasOutOfOrder && !c.rxPaused) {
+    // The common case: in order, nothing held, delivery running. The application gets the segment's
+    // own bytes, when the step is complete, instead of a copy through the buffer.
+    c.lastDataAt = c.ctx.now;
+    c.rcvNxt = seqAdd(c.rcvNxt, len);
+    c.bytesIn += len;
+    countSegmentForAck(c, len);
+    c.ctx.event(AppEvent.RX, c, s.seg.bytes.subarray(s.dataOff, s.dataOff + len));
+  } else if (len > 0) {
+    const hadGap = rb.hasOutOfOrder;
+    const grown = rb.insert(offset, s.seg.bytes, s.dataOff, len);
+    if (grown < 0) {
+      counters.drop(EngineDrop.REASSEMBLY_FULL);
+      c.ackNow = true;
+      return;
+    }
+    c.lastDataAt = c.ctx.now;
+    if (offset > 0) {
+      // Out of order: RFC 5681 §4.2 "an immediate duplicate ACK SHOULD be sent" (with SACK blocks).
+      counters.tcpOutOfOrderSegments++;
+      c.ackNow = true;
+      counters.tcpDupAcksSent++;
+    } else {
+      c.rcvNxt = seqAdd(c.rcvNxt, grown);
+      c.bytesIn += grown;
+      // RFC 5681 §4.2: an ACK SHOULD be sent at once when a segment fills (part of) a gap.
+      if (hadGap) c.ackNow = true;
+      else countSegmentForAck(c, len);
+    }
+  }
+  if (s.fin) {
+    // The FIN may arrive ahead of missing data: it takes effect once RCV.NXT reaches it.
+    c.pendingFinSeq = seqAdd(s.seq, len);
+    c.hasPendingFin = true;
+    if (offset > 0) c.ackNow = true;
+  }
+}
+
+/** RFC 9293 §3.10.7.4 eighth step: the FIN bit, once the text before it has all arrived. */
+export function checkFin(c: TcpConnection): void {
+  if (!c.hasPendingFin || c.pendingFinSeq !== c.rcvNxt || c.finReceived) return;
+  c.finReceived = true;
+  c.hasPendingFin = false;
+  // "advance RCV.NXT over the FIN, and send an acknowledgment for the FIN".
+  c.rcvNxt = seqAdd(c.rcvNxt, 1);
+  c.ackNow = true;
+  switch (c.state) {
+    case "SYN-RECEIVED":
+    case "ESTABLISHED":
+      setState(c, "CLOSE-WAIT");
+      // Half-closed from now: the half-open idle time counts from here (timers.ts updateDeadline), as
+      // it does from l4LocalClose for our own FIN.
+      c.lastDataAt = c.ctx.now;
+      break;
+    case "FIN-WAIT-1":
+      // Our FIN not yet acknowledged (else we would be in FIN-WAIT-2): simultaneous close.
+      setState(c, "CLOSING");
+      break;
+    case "FIN-WAIT-2":
+      // "Enter the TIME-WAIT state. Start the time-wait timer, turn off the other timers."
+      sendAck(c);
+      enterTimeWait(c);
+      break;
+    default:
+      break;
+  }
+}
+
+/** After a step: the application has buffered data or the peer's FIN to hear about (fireDrain). */
+export function queueDelivery(c: TcpConnection): void {
+  if (c.rxPaused) return;
+  if (c.recvBuffer.readable > 0 || (c.finReceived && !c.remoteClosedNotified)) c.ctx.event(AppEvent.DRAIN, c, null);
+}
+
+/** The RX event: the fast path's bytes to l4Rx, or into the buffer if delivery was paused meanwhile. */
+export function fireRx(c: TcpConnection, cb: AnyCallbacks, data: Uint8Array): void {
+  if (c.flow.state !== c) return;
+  // Paused by an earlier callback of the same step (l4TxReady): the buffer is still empty, so the
+  // bytes, which RCV.NXT already covers, become its readable front.
+  if (c.rxPaused) c.recvBuffer.insert(0, data, 0, data.length);
+  else cb.l4Rx(c.flow, data);
+}
+
+/**
+ * The DRAIN event: hand contiguous data to the application unless paused; then the peer's FIN
+ * (l4RemoteClosed); then, both FINs done and everything delivered, the TIME-WAIT record takes over.
+ * Each callback may pause, close or abort the flow: that is checked after each.
+ */
+export function fireDrain(c: TcpConnection, cb: AnyCallbacks): void {
+  const flow = c.flow;
+  const rb = c.recvBuffer;
+  if (flow.state !== c) return;
+  while (!c.rxPaused && rb.readable > 0) {
+    const view = rb.peekContiguous();
+    const n = view.length;
+    cb.l4Rx(flow, view);
+    if (flow.state !== c) return;
+    rb.consume(n);
+  }
+  if (c.finReceived && !c.remoteClosedNotified && rb.readable === 0 && !c.rxPaused) {
+    c.remoteClosedNotified = true;
+    cb.l4RemoteClosed?.(flow);
+    if (flow.state !== c) return;
+  }
+  if (c.state === "TIME-WAIT" && c.remoteClosedNotified) finish(c, CloseCause.TIME_WAIT);
+}
+
+/** RFC 5681 §4.2: ACK at least every second full-sized segment; the rest wait for the delayed-ACK timer. */
+function countSegmentForAck(c: TcpConnection, len: number): void {
+  // Linux tcp_measure_rcv_mss: the largest segment seen, quick-ACK or not.
+  if (len > c.rcvMss) c.rcvMss = len;
+  if (c.quickAcks > 0) {
+    c.quickAcks--;
+    c.ackNow = true;
+    return;
+  }
+  if (len >= c.rcvMss) c.unackedSegments++;
+  if (c.unackedSegments >= ACK_EVERY_SEGMENTS) c.ackNow = true;
+  else if (c.delayedAckAt === Infinity) c.delayedAckAt = c.ctx.now + c.ctx.config.tcpDelayedAckMs;
+}
+
+/** After the application consumed data: a window update when the window grew enough (RFC 9293 §3.8.6.2.2). */
+export function maybeWindowUpdate(c: TcpConnection): void {
+  const cap = c.recvBuffer.capacity;
+  const advertised = seqSub(c.rcvAdv, c.rcvNxt);
+  const possible = c.recvBuffer.window;
+  // Receiver SWS avoidance: move the right edge only by min(RCV.BUFF/2, Eff.snd.MSS) or more.
+  if (possible - advertised >= Math.min(cap >>> 1, c.sndMss) && advertised < cap >>> 1) c.ackNow = true;
+}

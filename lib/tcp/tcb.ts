@@ -1,0 +1,204 @@
+/**
+ * The transmission control block (RFC 9293 §3.3.1): one connection's variables, under the RFC's names
+ * where it has one. A record: the state machine that reads and writes it is spread over the modules
+ * named below, one per concept; tcp/connection.ts adds the entry points (RFC 9293 §3.10's events).
+ *
+ *   open.ts             the handshake: OPEN, LISTEN's SYN, option negotiation (RFC 7323, RFC 2018)
+ *   segment-arrives.ts  SEGMENT ARRIVES (§3.10.7), step by step
+ *   receive.ts          the receiver: text, FIN, delivery, when to ACK (RFC 5681 §4.2)
+ *   recovery.ts         acknowledgments, loss recovery and congestion (RFC 5681, 6582, 6675, 6298)
+ *   output.ts           what to send now, and the segments themselves
+ *   timers.ts           retransmission, persist, keep-alive, delayed ACK, idle
+ *   state.ts            the states, setState, the end of the connection
+ */
+import type { TcpState } from "../api.js";
+import type { FlowRecord } from "../flow/flow.js";
+import { createCongestionControl, type CongestionControl } from "./congestion/index.js";
+import type { TcpContext } from "./context.js";
+import { ReceiveBuffer } from "./receive-buffer.js";
+import { RttEstimator } from "./rtt.js";
+import type { SackScoreboard } from "./sack-scoreboard.js";
+import { SendBuffer } from "./send-buffer.js";
+import { seq, seqAdd, seqSub, type Seq } from "./seq.js";
+
+/** RFC 9293 §3.7.1 / RFC 1122: the MSS assumed when the peer sends none: 536 (IPv4), 1220 (IPv6, RFC 8200 §5). */
+export const DEFAULT_MSS_V4 = 536;
+export const DEFAULT_MSS_V6 = 1220;
+/** RFC 7323 §2.3: shift counts above 14 are treated as 14. */
+export const MAX_WINDOW_SCALE = 14;
+/** Linux's quick-ACK at the start of a connection: ACK every segment while the peer's cwnd grows. */
+const QUICKACK_SEGMENTS = 16;
+
+export class Tcb {
+  readonly kind = "tcp";
+  readonly ctx: TcpContext;
+  readonly flow: FlowRecord;
+  /** Earliest of the timers below; the engine's timer heap orders connections by it. */
+  deadline = Infinity;
+  heapIndex = -1;
+  /** RFC 9293 §3.3.2. Changed only through setState (state.ts). */
+  state: TcpState = "CLOSED";
+
+  // --- Send sequence variables (RFC 9293 §3.3.1) ---
+  iss: Seq = seq(0);
+  sndUna: Seq = seq(0);
+  sndNxt: Seq = seq(0);
+  /** Highest sequence number sent plus one (sndNxt can move back after an RTO; this cannot). */
+  sndMax: Seq = seq(0);
+  /** Peer's window in bytes (already scaled). */
+  sndWnd = 0;
+  sndWl1: Seq = seq(0);
+  sndWl2: Seq = seq(0);
+  /** Largest window the peer ever offered (RFC 9293 §3.8.6.2.1 Max(SND.WND); RFC 5961 §5.2 MAX.SND.WND). */
+  maxSndWnd = 0;
+  /** Shift applied to the peer's window fields (RFC 7323 Snd.Wind.Shift). */
+  sndWscale = 0;
+  /** MSS the peer can take (its MSS option, bounded by our MTU). */
+  sndMss = DEFAULT_MSS_V4;
+
+  // --- Receive sequence variables ---
+  irs: Seq = seq(0);
+  rcvNxt: Seq = seq(0);
+  /** Right edge of the window we last advertised (RCV.NXT + RCV.WND then): never moved left (RFC 7323 §2.4). */
+  rcvAdv: Seq = seq(0);
+  /** Shift applied to our window fields (RFC 7323 Rcv.Wind.Shift). */
+  rcvWscale = 0;
+  /** Both sides sent the window scale option (RFC 7323 §2.2). */
+  wsOk = false;
+  /** Largest segment the peer has sent us (Linux's rcv_mss): what "full-sized" means for delayed ACKs. */
+  rcvMss = 536;
+  /** The ACK number we last sent (RFC 7323 §4.3 Last.ACK.sent). */
+  lastAckSent: Seq = seq(0);
+
+  // --- Options negotiated ---
+  tsOk = false;
+  sackOk = false;
+  /** RFC 7323 §4.3 TS.Recent. */
+  tsRecent = 0;
+  /** Per-connection offset added to our timestamp clock (RFC 7323 §5.4). */
+  tsOffset = 0;
+
+  // --- Buffers ---
+  readonly sendBuffer: SendBuffer;
+  readonly recvBuffer: ReceiveBuffer;
+
+  // --- Close bookkeeping ---
+  /** The application closed its side: FIN goes after the queued data. */
+  finQueued = false;
+  /** Our FIN has been sent at least once (its sequence number is `finSeq`). */
+  finSent = false;
+  finSeq: Seq = seq(0);
+  /** The peer's FIN has been received and acknowledged (RCV.NXT covers it). */
+  finReceived = false;
+  /** The peer's FIN arrived ahead of missing data: where it sits. */
+  pendingFinSeq: Seq = seq(0);
+  hasPendingFin = false;
+  /** l4RemoteClosed was called. */
+  remoteClosedNotified = false;
+
+  // --- The application's side ---
+  rxPaused = false;
+  /** The last l4Tx took fewer bytes than offered: l4TxReady when space opens. */
+  txWanted = false;
+
+  // --- ACK generation (RFC 9293 §3.8.6.3, RFC 5681 §4.2) ---
+  /** Full-sized segments received since we last sent an ACK. */
+  unackedSegments = 0;
+  /** An ACK must go out now (out-of-order data, gap filled, FIN, window update...). */
+  ackNow = false;
+  quickAcks = QUICKACK_SEGMENTS;
+
+  // --- Timers (absolute times on the engine clock; Infinity = off) ---
+  rtoAt = Infinity;
+  delayedAckAt = Infinity;
+  persistAt = Infinity;
+  keepAliveAt = Infinity;
+  txRetryAt = Infinity;
+  /** Idle / handshake / half-close deadline. */
+  idleAt = Infinity;
+  /** Last time data moved either way (for the idle timeouts). */
+  lastDataAt = 0;
+  /** Last time anything arrived from the peer (keep-alive). */
+  lastRecvAt = 0;
+  /** Consecutive retransmission timeouts of the same data (or SYN), or unanswered probes. */
+  retries = 0;
+  persistBackoff = 0;
+  /** Zero-window probes sent since the last acceptable ACK. */
+  probesOut = 0;
+  keepAliveProbes = 0;
+  lastChallengeAckAt = -Infinity;
+  /** When the last ACK answering an unacceptable bare ACK went out (output.ts ackUnacceptable). */
+  lastOowAckAt = -Infinity;
+
+  // --- RTT and congestion (RFC 6298, RFC 5681) ---
+  readonly rtt: RttEstimator;
+  cc: CongestionControl;
+  /** Karn's algorithm timing without timestamps: the sequence number being timed and when it left. */
+  rttSeq: Seq = seq(0);
+  rttTime = 0;
+  rttTiming = false;
+  /** When our SYN (or SYN-ACK) was sent, if it was sent only once; -1 after a retransmission (Karn). */
+  synSentAt = -1;
+
+  // --- Loss recovery (RFC 5681 §3.2, RFC 6582, RFC 6675) ---
+  dupAcks = 0;
+  inRecovery = false;
+  /** RFC 6582 "recover" / RFC 6675 RecoveryPoint. */
+  recover: Seq = seq(0);
+  scoreboard: SackScoreboard | null = null;
+
+  // --- Per-flow counters (l4Info, like Linux's tcp_info) ---
+  /** Payload bytes received in order (tcpi_bytes_received). */
+  bytesIn = 0;
+  /** Segments sent, and their payload bytes (retransmissions included). */
+  segmentsOut = 0;
+  bytesOut = 0;
+  /** Payload bytes acknowledged by the peer (tcpi_bytes_acked). */
+  bytesAcked = 0;
+  segmentsIn = 0;
+  /** Segments sent again (tcpi_total_retrans). */
+  retransmits = 0;
+
+  constructor(ctx: TcpContext, flow: FlowRecord) {
+    this.ctx = ctx;
+    this.flow = flow;
+    const cfg = ctx.config;
+    this.sendBuffer = new SendBuffer(cfg.tcpBufferSize);
+    this.recvBuffer = new ReceiveBuffer(cfg.tcpBufferSize, cfg.tcpMaxReassemblyRanges);
+    // RFC 6298 §2.2-2.4: G is the clock granularity (the engine clock counts ms); the floor is tcpMinRtoMs.
+    this.rtt = new RttEstimator(1, cfg.tcpMinRtoMs);
+    this.cc = createCongestionControl(cfg.tcpCongestionControl, Math.min(this.mtuMss(), DEFAULT_MSS_V4));
+    // RFC 7323 §2.2: the smallest shift that lets the window field express the whole buffer.
+    let shift = 0;
+    while (shift < MAX_WINDOW_SCALE && cfg.tcpBufferSize >>> shift > 0xffff) shift++;
+    this.rcvWscale = shift;
+    const now = ctx.now;
+    this.lastDataAt = now;
+    this.lastRecvAt = now;
+  }
+
+  /** Largest TCP payload our MTU allows, before options. */
+  mtuMss(): number {
+    return this.ctx.config.mtu - (this.flow.family === 6 ? 60 : 40);
+  }
+
+  /** Sender MSS for congestion accounting (RFC 5681 SMSS): the MSS less the options every segment carries. */
+  smss(): number {
+    return this.sndMss - (this.tsOk ? 12 : 0);
+  }
+
+  /** Sequence number one past the last byte of data queued. */
+  dataEnd(): Seq {
+    return seqAdd(this.sndUna, this.sendBuffer.length);
+  }
+
+  /** FlightSize (RFC 5681 §2): data sent and not yet acknowledged. */
+  flightSize(): number {
+    return seqSub(this.sndMax, this.sndUna);
+  }
+
+  /** The window we advertised and the peer may still fill: RCV.WND (RFC 9293 §3.3.1). */
+  rcvWnd(): number {
+    return Math.max(0, seqSub(this.rcvAdv, this.rcvNxt));
+  }
+}
