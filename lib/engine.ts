@@ -287,6 +287,10 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
     if (item.flow.state === item) this.heap.update(item);
   }
 
+  timeWait(conn: TcpConnection): void {
+    this.tcp.timeWait(conn);
+  }
+
   closed(conn: TcpConnection, reason: CloseCause): void {
     this.tcp.closed(conn, reason);
   }
@@ -347,7 +351,10 @@ export class L3L4<T> {
     const f = this.#own(flow);
     if (!(data instanceof Uint8Array)) throw new InvalidArgumentError("data must be a Uint8Array");
     const st = f.state;
-    if (st === null || st.kind === "time-wait") return undefined;
+    if (st === null) return undefined;
+    // TIME-WAIT: nothing more may be sent (0 while the application still has data to take, like any
+    // connection after its FIN), and the flow is gone for the application once it took it.
+    if (st.kind === "time-wait") return st.held === null ? undefined : 0;
     const core = this.#core;
     if (st.kind === "udp") {
       const max = core.udp.out.maxPayload(f.family);
@@ -403,6 +410,7 @@ export class L3L4<T> {
         st.paused = true;
         return;
       case "time-wait":
+        st.held?.pauseRx();
         return;
     }
   }
@@ -410,12 +418,13 @@ export class L3L4<T> {
   /** Deliver what was buffered while paused and reopen the window (TCP sends a window update). */
   l4ResumeRx(cb: Callbacks<T>, flow: Flow): void {
     const st = this.#own(flow).state;
-    if (st === null || st.kind === "time-wait") return;
+    if (st === null) return;
     const core = this.#core;
     const prev = core.enter(cb as AnyCallbacks);
     try {
       if (st.kind === "tcp") st.resumeRx();
-      else core.udp.resume(st);
+      else if (st.kind === "udp") core.udp.resume(st);
+      else st.held?.resumeRx();
     } finally {
       core.leave(prev);
     }
@@ -497,7 +506,8 @@ export class L3L4<T> {
         udpInfo(st, o);
         break;
       case "time-wait":
-        timeWaitInfo(o);
+        if (st.held !== null) st.held.info(o);
+        else timeWaitInfo(o);
         break;
     }
     return o;
@@ -526,13 +536,16 @@ export class L3L4<T> {
 
   #end(cb: Callbacks<T>, flow: Flow, abort: boolean): void {
     const st = this.#own(flow).state;
-    if (st === null || st.kind === "time-wait") return;
+    if (st === null) return;
+    // TIME-WAIT: closed already; an abort drops what the application has not taken (the record stays).
+    const conn = st.kind === "time-wait" ? (abort ? st.held : null) : st;
+    if (conn === null) return;
     const core = this.#core;
     const prev = core.enter(cb as AnyCallbacks);
     try {
-      if (st.kind === "udp") core.udp.close(st, abort ? CloseCause.ABORTED : CloseCause.CLOSED);
-      else if (abort) st.abort();
-      else st.close();
+      if (conn.kind === "udp") core.udp.close(conn, abort ? CloseCause.ABORTED : CloseCause.CLOSED);
+      else if (abort) conn.abort();
+      else conn.close();
     } finally {
       core.leave(prev);
     }

@@ -24,7 +24,7 @@ import { output, sendReset, windowField } from "./output.js";
 import { fireDrain, fireRx, maybeWindowUpdate, queueDelivery } from "./receive.js";
 import { segmentArrives } from "./segment-arrives.js";
 import { seq, seqAdd, seqGt, seqLt, seqMax, seqSub } from "./seq.js";
-import { canSend, finish, isSynchronized, setState } from "./state.js";
+import { canSend, finish, hasEnded, isSynchronized, setState } from "./state.js";
 import { Tcb } from "./tcb.js";
 import { TimeWait } from "./time-wait.js";
 import { onTimer, updateDeadline } from "./timers.js";
@@ -169,7 +169,7 @@ export class TcpConnection extends Tcb implements EventTarget {
     return this.finReceived && this.finQueued;
   }
 
-  /** At CloseCause.TIME_WAIT: the compact record (time-wait.ts) the engine keeps in the connection's place. */
+  /** At TIME-WAIT: the compact record (time-wait.ts) the engine keeps in the connection's place. */
   toTimeWait(): TimeWait {
     const tw = new TimeWait(this.flow);
     tw.sndNxt = this.sndMax;
@@ -221,7 +221,7 @@ export class TcpConnection extends Tcb implements EventTarget {
   }
 
   fireTxReady(cb: AnyCallbacks): void {
-    if (this.flow.state === this) cb.l4TxReady?.(this.flow);
+    if (!hasEnded(this)) cb.l4TxReady?.(this.flow);
   }
 
   /**

@@ -105,9 +105,12 @@ export interface TcpContext extends EventSink {
   transmit(conn: TcpEndpoint, seg: TcpOutSegment): boolean;
   /** The `deadline` of a connection or TIME-WAIT record changed. */
   reschedule(item: TcpConnection | TimeWait): void;
+  /** The connection enters TIME-WAIT: a TIME-WAIT record (time-wait.ts) takes its place in the flow table. */
+  timeWait(conn: TcpConnection): void;
   /**
-   * The connection is finished: remove it from the flow table and queue l4Rx(flow, null), once.
-   * With CloseCause.TIME_WAIT, also keep a compact TIME-WAIT record (time-wait.ts) for 2*MSL.
+   * The connection is finished: it leaves the flow table (a live connection closed with
+   * CloseCause.TIME_WAIT leaves a TIME-WAIT record) or its TIME-WAIT record, and l4Rx(flow, null) is
+   * queued, once.
    */
   closed(conn: TcpConnection, reason: CloseCause): void;
 }

@@ -24,7 +24,7 @@ import { IpProtocol } from "../wire/ip-protocol.js";
 import { parseTcpOptions, TcpFlag, TcpOptions, TcpPacket } from "../wire/tcp.js";
 import { TcpConnection } from "./connection.js";
 import { CloseCause, tcpOutSegment, type TcpContext } from "./context.js";
-import { isSynchronized } from "./state.js";
+import { finish, isSynchronized } from "./state.js";
 import { TimeWait, TimeWaitVerdict } from "./time-wait.js";
 import type { TcpSegmentWriter } from "./writer.js";
 
@@ -175,21 +175,60 @@ export class TcpDemux {
   }
 
   /**
-   * The connection is over: it leaves the timer heap and the flow table, or, after an active close,
-   * gives its place to a compact TIME-WAIT record for 2*MSL; l4Rx(flow, null) is queued (events.ts).
+   * The connection enters TIME-WAIT with data or its FIN still to deliver: its TIME-WAIT record takes
+   * its place in the flow table and the timer heap, holding it until the application has taken
+   * everything (closed() then ends it).
+   */
+  timeWait(conn: TcpConnection): void {
+    if (conn.flow.state === conn) this.swapInTimeWait(conn, true);
+  }
+
+  /**
+   * A TIME-WAIT record in the connection's place, for 2*MSL. Records are bounded like flows (Linux
+   * tcp_max_tw_buckets): past the bound the flow is forgotten at once, unless the connection still
+   * holds data for the application (then it is a live flow, and counted as one).
+   */
+  private swapInTimeWait(conn: TcpConnection, hold: boolean): void {
+    const flow = conn.flow;
+    this.heap.remove(conn);
+    this.counters.tcpTimeWait++;
+    if (this.counts.timeWait >= this.config.maxFlows && !hold) {
+      this.table.remove(flow);
+      flow.state = null;
+      return;
+    }
+    const tw = conn.toTimeWait();
+    if (hold) tw.held = conn;
+    flow.state = tw;
+    this.counts.timeWait++;
+    this.heap.add(tw);
+  }
+
+  /**
+   * The connection is over: it leaves the timer heap and the flow table (or its TIME-WAIT record, which
+   * stays), and l4Rx(flow, null) is queued (events.ts).
    */
   closed(conn: TcpConnection, reason: CloseCause): void {
     const flow = conn.flow;
-    if (flow.state !== conn) return; // closed already: l4Rx(flow, null) went out once
-    this.heap.remove(conn);
+    const st = flow.state;
+    if (st === conn) {
+      if (reason === CloseCause.TIME_WAIT) {
+        this.swapInTimeWait(conn, false);
+      } else {
+        this.heap.remove(conn);
+        this.table.remove(flow);
+        flow.state = null;
+      }
+    } else if (st !== null && st.kind === "time-wait" && st.held === conn) {
+      st.held = null; // the record stays for the rest of its 2*MSL
+    } else {
+      return; // closed already: l4Rx(flow, null) went out once
+    }
     this.counts.tcp--;
     flow.closeReason = reason;
     const c = this.counters;
     c.tcpFlowsClosed++;
     switch (reason) {
-      case CloseCause.TIME_WAIT:
-        c.tcpTimeWait++;
-        break;
       case CloseCause.RESET_RECEIVED:
       case CloseCause.REFUSED:
         c.tcpResetsReceived++;
@@ -203,23 +242,25 @@ export class TcpDemux {
       default:
         break;
     }
-    // TIME-WAIT records are bounded like flows (Linux tcp_max_tw_buckets): past it, close at once.
-    if (reason === CloseCause.TIME_WAIT && this.counts.timeWait < this.config.maxFlows) {
-      const tw = conn.toTimeWait();
-      flow.state = tw;
-      this.counts.timeWait++;
-      this.heap.add(tw);
-    } else {
-      this.table.remove(flow);
-      flow.state = null;
-    }
     this.ctx.event(AppEvent.CLOSED, conn, null);
   }
 
-  /** A TIME-WAIT record's timer: 2*MSL are over. */
+  /**
+   * A TIME-WAIT record's timer: 2*MSL are over. A record whose connection still holds data for the
+   * application stays until it is taken, as long as a half-closed connection would wait
+   * (tcpHalfOpenIdleTimeout after its last data); then the connection ends as idle.
+   */
   timeWaitTimer(tw: TimeWait, now: number): void {
-    if (tw.deadline <= now) this.forgetTimeWait(tw);
-    else this.heap.add(tw);
+    const held = tw.held;
+    if (tw.deadline > now || held !== null) {
+      if (held !== null && tw.deadline <= now) {
+        if (now - held.lastDataAt >= this.config.tcpHalfOpenIdleTimeoutMs) finish(held, CloseCause.IDLE);
+        tw.deadline = now + this.config.tcpTimeWaitMs;
+      }
+      this.heap.add(tw);
+      return;
+    }
+    this.forgetTimeWait(tw);
   }
 
   private forgetTimeWait(tw: TimeWait): void {

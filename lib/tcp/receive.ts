@@ -14,7 +14,7 @@ import { CloseCause } from "./context.js";
 import { sendAck } from "./output.js";
 import type { Arrival } from "./segment-arrives.js";
 import { seqAdd, seqSub } from "./seq.js";
-import { enterTimeWait, finish, receivesText, setState } from "./state.js";
+import { enterTimeWait, finish, hasEnded, receivesText, setState } from "./state.js";
 
 /** RFC 5681 §4.2: "an ACK SHOULD be generated for at least every second full-sized segment". */
 const ACK_EVERY_SEGMENTS = 2;
@@ -135,7 +135,7 @@ export function queueDelivery(c: TcpConnection): void {
 
 /** The RX event: the fast path's bytes to l4Rx, or into the buffer if delivery was paused meanwhile. */
 export function fireRx(c: TcpConnection, cb: AnyCallbacks, data: Uint8Array): void {
-  if (c.flow.state !== c) return;
+  if (hasEnded(c)) return;
   // Paused by an earlier callback of the same step (l4TxReady): the buffer is still empty, so the
   // bytes, which RCV.NXT already covers, become its readable front.
   if (c.rxPaused) c.recvBuffer.insert(0, data, 0, data.length);
@@ -144,24 +144,25 @@ export function fireRx(c: TcpConnection, cb: AnyCallbacks, data: Uint8Array): vo
 
 /**
  * The DRAIN event: hand contiguous data to the application unless paused; then the peer's FIN
- * (l4RemoteClosed); then, both FINs done and everything delivered, the TIME-WAIT record takes over.
+ * (l4RemoteClosed); then, both FINs done and everything delivered, the connection ends (its TIME-WAIT
+ * record stays).
  * Each callback may pause, close or abort the flow: that is checked after each.
  */
 export function fireDrain(c: TcpConnection, cb: AnyCallbacks): void {
   const flow = c.flow;
   const rb = c.recvBuffer;
-  if (flow.state !== c) return;
+  if (hasEnded(c)) return;
   while (!c.rxPaused && rb.readable > 0) {
     const view = rb.peekContiguous();
     const n = view.length;
     cb.l4Rx(flow, view);
-    if (flow.state !== c) return;
+    if (hasEnded(c)) return;
     rb.consume(n);
   }
   if (c.finReceived && !c.remoteClosedNotified && rb.readable === 0 && !c.rxPaused) {
     c.remoteClosedNotified = true;
     cb.l4RemoteClosed?.(flow);
-    if (flow.state !== c) return;
+    if (hasEnded(c)) return;
   }
   if (c.state === "TIME-WAIT" && c.remoteClosedNotified) finish(c, CloseCause.TIME_WAIT);
 }

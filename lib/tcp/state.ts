@@ -64,12 +64,24 @@ export function finish(c: TcpConnection, reason: CloseCause): void {
 }
 
 /**
- * RFC 9293 §3.10.7.4: both FINs are exchanged and ours is acknowledged. The compact record the engine
- * keeps for 2*MSL holds no data, so the connection itself stays (in TIME-WAIT) until the application
- * has taken what it received and heard l4RemoteClosed (it may have paused delivery): receive.ts
- * `drain` then finishes it.
+ * RFC 9293 §3.10.7.4: both FINs are exchanged and ours is acknowledged. The TIME-WAIT record
+ * (time-wait.ts) takes the connection's place at once: its timers stop and what is left to send is
+ * gone. The connection ends as soon as the application has taken what it received and heard
+ * l4RemoteClosed: now, or from receive.ts fireDrain (on l4ResumeRx if it paused delivery).
  */
 export function enterTimeWait(c: TcpConnection): void {
   setState(c, "TIME-WAIT");
-  if (c.recvBuffer.readable === 0 && c.remoteClosedNotified) finish(c, CloseCause.TIME_WAIT);
+  if (c.recvBuffer.readable === 0 && c.remoteClosedNotified) {
+    finish(c, CloseCause.TIME_WAIT);
+    return;
+  }
+  c.rtoAt = c.delayedAckAt = c.persistAt = c.keepAliveAt = c.txRetryAt = c.idleAt = Infinity;
+  c.deadline = Infinity;
+  c.sendBuffer.clear();
+  c.ctx.timeWait(c);
+}
+
+/** The connection has ended (finish): a callback or a step may end it while its events are fired. */
+export function hasEnded(c: TcpConnection): boolean {
+  return c.state === "CLOSED";
 }

@@ -1,9 +1,15 @@
 /**
- * TIME-WAIT as a compact record (RFC 9293 §3.6.1, §3.10.7.4): after an active close the connection's
- * buffers and timers are gone; what remains is enough to re-acknowledge a retransmitted FIN for 2*MSL
- * and to tell a new SYN for the same 4-tuple from an old duplicate (RFC 6191).
+ * TIME-WAIT as a compact record (RFC 9293 §3.6.1, §3.10.7.4), and the only form TIME-WAIT takes:
+ * when a connection enters it, the record takes the connection's place in the flow table at once, with
+ * the 2*MSL timer, and answers every segment from then on. What remains is enough to re-acknowledge a
+ * retransmitted FIN and to tell a new SYN for the same 4-tuple from an old duplicate (RFC 6191).
+ *
+ * If the application has not taken all it received yet (it paused delivery), the connection lives on
+ * beside the record, `held`, for that alone: it delivers what it holds and l4RemoteClosed on
+ * l4ResumeRx, then ends (l4Rx(flow, null)). tcp/demux.ts keeps the record while it holds one.
  */
 import type { FlowRecord } from "../flow/flow.js";
+import type { TcpConnection } from "./connection.js";
 import { TcpFlag, TcpOptions, type TcpPacket } from "../wire/tcp.js";
 import { tcpOutSegment, type TcpContext } from "./context.js";
 import { OOW_ACK_INTERVAL_MS } from "./output.js";
@@ -31,6 +37,8 @@ export class TimeWait {
   window = 0;
   /** When the last ACK answering a bare ACK went out. */
   lastOowAckAt = -Infinity;
+  /** The connection, while the application has still to take what it received (see the module comment). */
+  held: TcpConnection | null = null;
 
   constructor(flow: FlowRecord) {
     this.flow = flow;
@@ -40,7 +48,8 @@ export class TimeWait {
    * RFC 9293 §3.10.7.4 in TIME-WAIT:
    * - a RST: RFC 1337 (TIME-WAIT assassination hazards): ignore it and keep the record;
    * - a SYN whose sequence number is above RCV.NXT, or whose timestamp is newer than TS.Recent
-   *   (RFC 6191 §2), may open a new incarnation: the engine drops this record and treats the SYN as new;
+   *   (RFC 6191 §2), may open a new incarnation: the engine drops this record and treats the SYN as new
+ *   (not while the old incarnation still holds data for the application: then it is an old SYN);
    * - a retransmitted FIN: acknowledge it and restart the 2 MSL timeout;
    * - a bare ACK exactly at RCV.NXT is acceptable and needs no answer (§3.10.7.4: in TIME-WAIT only a
    *   retransmitted FIN is acknowledged). Answering it would loop forever against another TIME-WAIT
@@ -57,7 +66,7 @@ export class TimeWait {
         this.tsOk && opts.hasTimestamps
           ? ((opts.tsVal - this.tsRecent) | 0) > 0
           : seqGt(seq(seg.seq), this.rcvNxt);
-      if (newer) return TimeWaitVerdict.NEW_SYN;
+      if (newer && this.held === null) return TimeWaitVerdict.NEW_SYN;
     } else if (flags & TcpFlag.FIN) {
       this.deadline = ctx.now + ctx.config.tcpTimeWaitMs;
       ctx.reschedule(this);
