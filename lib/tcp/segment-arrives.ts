@@ -273,11 +273,16 @@ function checkAck(c: TcpConnection, s: Arrival): boolean {
   // RFC 5681 §2 (e): a duplicate ACK advertises the window the last one did.
   const sameWindow = window === c.sndWnd;
 
-  // "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set SND.WND <- SEG.WND, ...".
-  // Before the loss-recovery steps below, whose retransmissions must fit the window this ACK
-  // advertises (RFC 9293 §3.8.6), as Linux's tcp_ack runs tcp_ack_update_window before
+  // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated. If (SND.WL1 < SEG.SEQ or
+  // (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)), set SND.WND <- SEG.WND ...". SND.WND counts from
+  // SND.UNA, so the window must move with it; like Linux (tcp_may_update_window, and tcp_ack's
+  // old_ack) we take it from every segment that acknowledges new data, whatever its SEQ (a
+  // retransmission carries an old SEQ with the latest ACK), and from no segment whose ACK is older
+  // than SND.UNA. Else the right edge SND.UNA + SND.WND would move past anything the peer offered.
+  // This runs before the loss-recovery steps below, whose retransmissions must fit the window this
+  // ACK advertises (RFC 9293 §3.8.6), as tcp_ack runs tcp_ack_update_window before
   // tcp_fastretrans_alert.
-  if (seqLt(c.sndWl1, s.seq) || (c.sndWl1 === s.seq && seqLe(c.sndWl2, segAck))) {
+  if (acked > 0 || (acked === 0 && (seqLt(c.sndWl1, s.seq) || (c.sndWl1 === s.seq && seqLe(c.sndWl2, segAck))))) {
     c.sndWnd = window;
     c.sndWl1 = s.seq;
     c.sndWl2 = segAck;

@@ -279,4 +279,43 @@ describe("the peer's window bounds every segment (RFC 9293 §3.8.6)", () => {
 `,
     );
   });
+
+  it("the window moves with SND.UNA: a retransmission with an old SEQ and a new ACK updates it (RFC 9293 §3.10.7.4; Linux tcp_may_update_window)", () => {
+    runScript(
+      new TcpHarness(),
+      `${handshake(false, 4000)}
++0 send(8000)
++0 > . 1:1461(1460) ack 1
++0 > . 1461:2921(1460) ack 1
++0 > none
+// The peer's data 1:101 is lost; 101:201 arrives (a duplicate ACK answers it). SND.WL1 is now 101.
++0.010 < P. 101:201(100) ack 1 win 4000
++0 > . 2921:2921(0) ack 1
+// The peer retransmits 1:101 with the latest ACK and a window shrunk to 1000: its SEQ is below
+// SND.WL1, but it acknowledges new data, so its window counts: the right edge is 2921 + 1000.
++0.010 < P. 1:101(100) ack 2921 win 1000
++0 > . 2921:3921(1000) ack 201
++0 > none
+`,
+    );
+  });
+
+  it("an ACK older than SND.UNA does not update the window, whatever its SEQ (RFC 9293 §3.10.7.4; Linux tcp_ack old_ack)", () => {
+    runScript(
+      new TcpHarness(),
+      `${handshake(false, 4000)}
++0 send(8000)
++0 > . 1:1461(1460) ack 1
++0 > . 1461:2921(1460) ack 1
++0 > none
++0.010 < . 1:1(0) ack 1461 win 1000
++0 > none
+// A segment the peer sent before that ACK (ACK 1, window 4000) arrives late with a higher SEQ: its
+// window counts from 1, not from SND.UNA = 1461; taking it would move the right edge to 5461.
++0 < P. 101:201(100) ack 1 win 4000
++0 > . 2461:2461(0) ack 1
++0 > none
+`,
+    );
+  });
 });
