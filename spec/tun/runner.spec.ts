@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { InvalidArgumentError } from "../../lib/errors.js";
+import type { EngineDriver } from "../../lib/api.js";
 import { runTun, type TunApp, type TunRunner } from "../../lib/tun/runner.js";
 import { VNET_HEADER_ROOM } from "../../lib/tun/tun.js";
 import { FakeDevice } from "./fake-device.js";
@@ -339,5 +340,92 @@ describe("runTun", () => {
     runner.stop();
     expect(vi.getTimerCount()).toBe(0);
     expect(device.closed).toBe(true);
+  });
+
+  describe("for an app that calls the engine itself (TunApp.attach, afterRx)", () => {
+    it("hands the app its driver once, before the first turn: the engine, the runner's callbacks, schedule, track", () => {
+      const device = new FakeDevice();
+      const engine = new EchoEngine();
+      const drivers: EngineDriver<number>[] = [];
+      let pollsAtAttach = -1;
+      runner = runTun(engine, device, {
+        l4Rx: () => {},
+        attach: (driver) => {
+          drivers.push(driver);
+          pollsAtAttach = engine.polls;
+        },
+      });
+      expect(drivers).toHaveLength(1);
+      expect(pollsAtAttach).toBe(0);
+      const driver = drivers[0]!;
+      expect(driver.engine).toBe(engine);
+      expect(driver.callbacks).toBe(runner.callbacks);
+
+      // schedule() asks for a turn in setImmediate.
+      vi.runOnlyPendingTimers();
+      const polls = engine.polls;
+      driver.schedule();
+      driver.schedule();
+      vi.runOnlyPendingTimers();
+      expect(engine.polls).toBe(polls + 1);
+
+      // track(): the flow is aborted at shutdown like an accepted one.
+      const flow = testFlow(1);
+      driver.track!(flow);
+      void runner.shutdown();
+      expect(engine.aborted).toEqual([flow]);
+    });
+
+    it("calls afterRx after each read batch went into l3Rx, before the turn's l4Poll; not on timer turns", () => {
+      const device = new FakeDevice();
+      const engine = new EchoEngine();
+      const seen: Array<[received: number, polls: number]> = [];
+      runner = runTun(engine, device, { l4Rx: () => {}, afterRx: () => seen.push([engine.received, engine.polls]) }, { rxSlots: 4 });
+      vi.runOnlyPendingTimers();
+      const polls = engine.polls;
+
+      device.receive(...requests(6));
+      expect(seen).toEqual([[4, polls]]);
+      device.receive();
+      expect(seen).toEqual([
+        [4, polls],
+        [6, polls + 1],
+      ]);
+
+      engine.nextDeadline = engine.now() + 10;
+      device.receive(...requests(1));
+      vi.advanceTimersByTime(10); // a timer turn with nothing to read
+      expect(runner.stats.timerFires).toBe(1);
+      expect(seen).toHaveLength(3);
+    });
+
+    it("setRef(false) unrefs the deadline timer and the device poll, and setRef(true) refs them again", () => {
+      const device = new FakeDevice();
+      const engine = new EchoEngine();
+      const timeouts = vi.spyOn(globalThis, "setTimeout");
+      runner = runTun(engine, device, quietApp);
+      vi.runOnlyPendingTimers();
+      engine.nextDeadline = engine.now() + 100;
+      device.receive(...requests(1));
+      const timer = timeouts.mock.results.at(-1)!.value as NodeJS.Timeout;
+      expect(timer.hasRef()).toBe(true);
+
+      runner.setRef(false);
+      runner.setRef(false);
+      expect(timer.hasRef()).toBe(false);
+      expect(device.refCalls).toEqual([false]);
+      // A timer armed while unref'd is unref'd too.
+      vi.advanceTimersByTime(100);
+      engine.nextDeadline = engine.now() + 50;
+      device.receive(...requests(1));
+      const next = timeouts.mock.results.at(-1)!.value as NodeJS.Timeout;
+      expect(next).not.toBe(timer);
+      expect(next.hasRef()).toBe(false);
+
+      runner.setRef(true);
+      expect(next.hasRef()).toBe(true);
+      expect(device.refCalls).toEqual([false, true]);
+      timeouts.mockRestore();
+    });
   });
 });
