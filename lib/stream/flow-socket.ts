@@ -3,10 +3,13 @@
  * node:tls and undici run on it unchanged.
  *
  * Receiving. l4Rx hands a view valid only during the call: it is copied once (the Buffer the reader
- * gets) and pushed at the next flush. When push() says the reader is full the flow is paused
- * (l4PauseRx): the engine keeps what arrives in its receive buffer and its advertised window closes
- * (RFC 9293 §3.8.6.2.2); _read() resumes it (l4ResumeRx). The peer's FIN is push(null) after the
- * last byte: 'end'.
+ * gets) and pushed at the next flush. Pushing stops when push() says the reader is full, as
+ * net.Socket stops reading its fd: the copies not pushed wait, and the flow is paused (l4PauseRx),
+ * so the engine keeps what arrives in its receive buffer and its advertised window closes (RFC 9293
+ * §3.8.6.2.2). _read() pushes what waits and, once nothing does, resumes the flow (l4ResumeRx). The
+ * peer's FIN is push(null) after the last byte ('end'), and only while the reader's buffer is below
+ * its highWaterMark, as net reads the EOF only then: undici, reading in paused mode, relies on not
+ * seeing 'end' right after a read() that handed it more than it takes.
  *
  * Sending. _write/_writev hand the chunks to l4Tx, which copies what fits in the engine's send buffer.
  * When it takes less, the write's callback waits for l4TxReady: the stream then buffers further
@@ -54,11 +57,14 @@ export type FlowSocketReadyState = "opening" | "open" | "readOnly" | "writeOnly"
 
 /** What a flush has to do, recorded inside engine callbacks. */
 const EV_ESTABLISHED = 1;
-const EV_REMOTE_CLOSED = 2;
+/** The peer's FIN came (l4RemoteClosed), or _read found it waiting: push(null) when allowed. */
+const EV_END = 2;
 const EV_TX_READY = 4;
 const EV_GONE = 8;
 
 type WriteCallback = (error?: Error | null) => void;
+
+const EMPTY = Buffer.alloc(0);
 
 function family(flow: Flow): "IPv4" | "IPv6" {
   return flow.family === 4 ? "IPv4" : "IPv6";
@@ -82,10 +88,15 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
   #announced = false;
   #events = 0;
   #dirty = false;
-  /** Copies of what l4Rx delivered, to push at the next flush. */
+  /** Copies of what l4Rx delivered and not yet pushed, from #rxHead. */
   readonly #rx: Buffer[] = [];
+  #rxHead = 0;
+  /** Inside #pushReceived (push() may run a handler that reads, and so _read). */
+  #pushing = false;
   /** We called l4PauseRx and not yet l4ResumeRx. */
   #rxPaused = false;
+  /** The peer's FIN came; push(null) once what came before it is pushed. */
+  #remoteEnded = false;
   #endPushed = false;
   /** l4Rx(flow, null) came. */
   #gone = false;
@@ -284,7 +295,8 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
 
   [kRemoteClosed](): void {
     if (this.#connecting) this.#events |= EV_ESTABLISHED;
-    this.#record(EV_REMOTE_CLOSED);
+    this.#remoteEnded = true;
+    this.#record(EV_END);
   }
 
   #record(events: number): void {
@@ -302,11 +314,8 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
     const events = this.#events;
     this.#events = 0;
     if ((events & EV_ESTABLISHED) !== 0) this.#established();
-    if (this.#rx.length > 0) this.#pushReceived();
-    if ((events & EV_REMOTE_CLOSED) !== 0 && !this.#endPushed && !this.destroyed) {
-      this.#endPushed = true;
-      this.push(null);
-    }
+    if (this.#rxHead < this.#rx.length) this.#pushReceived();
+    if ((events & EV_END) !== 0) this.#pushEnd();
     if ((events & EV_TX_READY) !== 0) this.#continueWrite();
     if ((events & EV_GONE) !== 0) this.#flowGone();
   }
@@ -331,33 +340,55 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
     }
   }
 
-  #pushReceived(): void {
+  /**
+   * Push what waits, while the reader takes more; when it is full, pause the flow. Returns whether
+   * everything was pushed and the reader wants more.
+   */
+  #pushReceived(): boolean {
     const rx = this.#rx;
     const stats = this.#ctx.stats;
     let more = true;
-    // push() may call _read, which may resume the flow, whose delivery appends to rx: read its length each time.
-    for (let i = 0; i < rx.length; i++) {
-      const chunk = rx[i]!;
-      if (this.destroyed) break;
-      this.#bytesRead += chunk.length;
-      stats.bytesRead += chunk.length;
-      more = this.push(chunk);
+    this.#pushing = true;
+    try {
+      while (more && this.#rxHead < rx.length && !this.destroyed) {
+        const chunk = rx[this.#rxHead]!;
+        rx[this.#rxHead++] = EMPTY;
+        this.#bytesRead += chunk.length;
+        stats.bytesRead += chunk.length;
+        more = this.push(chunk);
+      }
+    } finally {
+      this.#pushing = false;
     }
-    rx.length = 0;
+    if (this.#rxHead === rx.length) {
+      rx.length = 0;
+      this.#rxHead = 0;
+    }
     this.#touch();
     if (!more && !this.#rxPaused && !this.#gone && !this.destroyed) {
       this.#rxPaused = true;
       stats.rxPauses++;
       this.#ctx.engine.l4PauseRx(this.flow);
     }
+    return more && rx.length === 0;
+  }
+
+  /** The peer's FIN as push(null): after everything before it, and only while the reader's buffer has room. */
+  #pushEnd(): void {
+    if (!this.#remoteEnded || this.#endPushed || this.destroyed) return;
+    if (this.#rx.length > 0 || this.readableLength >= this.readableHighWaterMark) return; // _read comes back for it
+    this.#endPushed = true;
+    this.push(null);
   }
 
   #flowGone(): void {
     const ctx = this.#ctx;
     ctx.unregister(this);
     this.#clearTimer();
-    this.#rx.length = 0;
-    if (this.#aborting || this.#orphan || this.destroyed) return;
+    if (this.#aborting || this.#orphan || this.destroyed) {
+      this.#dropReceived();
+      return;
+    }
     const error = closeReasonError(this.#closeReason, this.#connecting, this.remoteAddress, this.remotePort);
     this.#connecting = false;
     const writeCallback = this.#takeWrite();
@@ -374,10 +405,8 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
     }
     // Closed in order, or by the engine's idle timeout: what was received stays readable, and
     // writes fail from now on (EPIPE, as writing to a closed kernel socket).
-    if (!this.#endPushed) {
-      this.#endPushed = true;
-      this.push(null);
-    }
+    this.#remoteEnded = true;
+    this.#pushEnd();
     writeCallback?.(flowError("EPIPE", "write"));
     const final = this.#pendingFinal;
     this.#pendingFinal = undefined;
@@ -387,13 +416,19 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
   // ---------------------------------------------------------------- stream.Duplex
 
   override _read(): void {
-    if (!this.#rxPaused || this.#gone) return;
-    this.#rxPaused = false;
-    const ctx = this.#ctx;
-    ctx.stats.rxResumes++;
-    // May deliver at once: what comes is recorded and pushed by the next flush.
-    ctx.engine.l4ResumeRx(ctx.callbacks, this.flow);
-    ctx.wake();
+    if (this.#pushing) return; // the loop pushing now goes on
+    if (this.#rxHead < this.#rx.length && !this.#pushReceived()) return; // still full
+    if (this.#rxPaused && !this.#gone) {
+      this.#rxPaused = false;
+      const ctx = this.#ctx;
+      ctx.stats.rxResumes++;
+      // May deliver at once (into #rx): push it now, as net pushes what a read returns.
+      ctx.engine.l4ResumeRx(ctx.callbacks, this.flow);
+      ctx.wake();
+      if (this.#rxHead < this.#rx.length && !this.#pushReceived()) return;
+    }
+    // Never push(null) from inside read(): 'end' would follow the data that read() returns.
+    if (this.#remoteEnded && !this.#endPushed) this.#record(EV_END);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: WriteCallback): void {
@@ -485,7 +520,7 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
       this.#ctx.refChanged(-1);
     }
     const unread = this.#hasUnread();
-    this.#rx.length = 0;
+    this.#dropReceived();
     const pending = this.#takeWrite();
     if (!this.#gone && !this.#aborting) {
       if (unread) {
@@ -509,9 +544,14 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
 
   /** Received data the application has not read: in the stream, waiting for the flush, or held by the paused engine. */
   #hasUnread(): boolean {
-    if (this.readableLength > 0 || this.#rx.length > 0) return true;
+    if (this.readableLength > 0 || this.#rxHead < this.#rx.length) return true;
     if (!this.#rxPaused || this.#gone) return false;
     return (this.#ctx.engine.l4Info(this.flow)?.recvQueue ?? 0) > 0;
+  }
+
+  #dropReceived(): void {
+    this.#rx.length = 0;
+    this.#rxHead = 0;
   }
 
   #reset(): void {

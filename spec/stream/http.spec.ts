@@ -6,7 +6,9 @@ import { createHash, randomFillSync, type Hash } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
 import type { Duplex, Writable } from "node:stream";
+import net from "node:net";
 import tls from "node:tls";
+import { Client } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NetStack } from "../../lib/stream/net-stack.js";
 import { describeIntegration } from "../support/privileges.js";
@@ -157,6 +159,62 @@ describe("node:http on NetStack, client and server on two engines", () => {
     await isClosed;
     server.close();
   });
+
+  it("undici reads 20 MB responses that end with their connection (its parser paused as the FIN comes)", async () => {
+    const { a, b } = streamPair();
+    const body = Buffer.alloc(20 * MB, 0x61);
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { connection: "close", "content-length": body.length });
+      res.end(body);
+    });
+    serveOn(b, server);
+    for (let i = 0; i < 3; i++) {
+      const client = new Client(`http://${SERVER4}:80`, {
+        connect: (_options, callback) => {
+          const socket = a.connect({ host: SERVER4, port: 80 });
+          socket.once("connect", () => callback(null, socket as unknown as net.Socket));
+          socket.once("error", (error) => callback(error, null));
+        },
+      });
+      try {
+        const response = await client.request({ method: "GET", path: "/" });
+        let bytes = 0;
+        for await (const chunk of response.body) bytes += (chunk as Buffer).length;
+        expect(bytes).toBe(body.length);
+      } finally {
+        await client.close();
+      }
+    }
+    server.close();
+  }, 60_000);
+
+  it("undici's Client over stack.connect (its connector): keep-alive, then a response that ends with the connection", async () => {
+    const { a, b } = streamPair();
+    const server = http.createServer(hashingHandler(5 * MB));
+    serveOn(b, server);
+    let connectorCalls = 0;
+    const client = new Client(`http://${SERVER4}:8080`, {
+      connect: (_options, callback) => {
+        connectorCalls++;
+        const socket = a.connect({ host: SERVER4, port: 8080 });
+        socket.once("connect", () => callback(null, socket as unknown as net.Socket));
+        socket.once("error", (error) => callback(error, null));
+      },
+    });
+    try {
+      for (const close of [false, false, true]) {
+        const response = await client.request({ method: "POST", path: "/", body: "ping", headers: close ? { connection: "close" } : {} });
+        expect(response.statusCode).toBe(200);
+        const got = await receive(response.body);
+        expect(got.bytes).toBe(5 * MB);
+        expect(response.trailers["x-response-sha256"]).toBe(got.sha256);
+      }
+      expect(connectorCalls).toBe(1); // one connection for all three
+    } finally {
+      await client.close();
+      server.close();
+    }
+  }, 60_000);
 
   it("the server answers 400 to garbage and the client sees the connection close", async () => {
     const { a, b } = streamPair();
