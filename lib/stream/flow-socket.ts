@@ -48,10 +48,17 @@ import {
 export interface FlowSocketOptions {
   /** As net.Socket's: false (default) ends our side once the peer's FIN has been read. */
   allowHalfOpen?: boolean;
-  /** The stream's buffer limits (default Node's). */
+  /** The stream's buffer limits; default 64 KiB each (Node 22's default, one staging chunk). */
   readableHighWaterMark?: number;
   writableHighWaterMark?: number;
 }
+
+/**
+ * 64 KiB: what Node >= 22 uses for every stream (Node 20 still 16 KiB), and as much as net hands
+ * over per read. Enough for the writes a pipe() queued to refill the engine's send buffer within
+ * the driver's turn, instead of in the next one.
+ */
+export const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
 
 export type FlowSocketReadyState = "opening" | "open" | "readOnly" | "writeOnly" | "closed";
 
@@ -65,6 +72,9 @@ const EV_GONE = 8;
 type WriteCallback = (error?: Error | null) => void;
 
 const EMPTY = Buffer.alloc(0);
+
+/** Largest staging Buffer for received data (net reads at most 64 KiB at a time). */
+const MAX_STAGE = 64 * 1024;
 
 function family(flow: Flow): "IPv4" | "IPv6" {
   return flow.family === 4 ? "IPv4" : "IPv6";
@@ -91,6 +101,11 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
   /** Copies of what l4Rx delivered and not yet pushed, from #rxHead. */
   readonly #rx: Buffer[] = [];
   #rxHead = 0;
+  /** The last #rx entry while it still has room, and how much of it is used (see #copyIn). */
+  #stage: Buffer | undefined;
+  #stageUsed = 0;
+  /** Bytes delivered since the last push. */
+  #rxSincePush = 0;
   /** Inside #pushReceived (push() may run a handler that reads, and so _read). */
   #pushing = false;
   /** We called l4PauseRx and not yet l4ResumeRx. */
@@ -128,8 +143,8 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
   constructor(ctx: StackContext, flow: Flow, active: boolean, options: FlowSocketOptions = {}) {
     super({
       allowHalfOpen: options.allowHalfOpen ?? false,
-      ...(options.readableHighWaterMark === undefined ? {} : { readableHighWaterMark: options.readableHighWaterMark }),
-      ...(options.writableHighWaterMark === undefined ? {} : { writableHighWaterMark: options.writableHighWaterMark }),
+      readableHighWaterMark: options.readableHighWaterMark ?? DEFAULT_HIGH_WATER_MARK,
+      writableHighWaterMark: options.writableHighWaterMark ?? DEFAULT_HIGH_WATER_MARK,
     });
     this.#ctx = ctx;
     this.flow = flow;
@@ -283,10 +298,43 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
     }
     // Data arrives only on a synchronized connection: the handshake is done.
     if (this.#connecting) this.#events |= EV_ESTABLISHED;
-    const copy = Buffer.allocUnsafe(data.length);
-    copy.set(data);
-    this.#rx.push(copy);
+    this.#copyIn(data);
     this.#record(0);
+  }
+
+  /**
+   * The one copy of delivered data. The first delivery since the last push gets a Buffer of its own
+   * size; later ones fill a staging Buffer sized to what came since the push (up to MAX_STAGE, as
+   * one read(2) of net's), so a busy flow pushes a few large chunks per turn instead of one per
+   * segment, and at most half of any Buffer is left unused.
+   */
+  #copyIn(data: Uint8Array): void {
+    const n = data.length;
+    this.#rxSincePush += n;
+    const stage = this.#stage;
+    if (stage !== undefined && stage.length - this.#stageUsed >= n) {
+      stage.set(data, this.#stageUsed);
+      this.#stageUsed += n;
+      return;
+    }
+    this.#closeStage();
+    const size = this.#rxSincePush === n ? n : Math.max(n, Math.min(MAX_STAGE, this.#rxSincePush));
+    const buffer = Buffer.allocUnsafe(size);
+    buffer.set(data);
+    this.#rx.push(buffer);
+    if (size > n) {
+      this.#stage = buffer;
+      this.#stageUsed = n;
+    }
+  }
+
+  /** The staging Buffer becomes the bytes it holds (the last #rx entry). */
+  #closeStage(): void {
+    const stage = this.#stage;
+    if (stage === undefined) return;
+    this.#rx[this.#rx.length - 1] = stage.subarray(0, this.#stageUsed);
+    this.#stage = undefined;
+    this.#stageUsed = 0;
   }
 
   [kTxReady](): void {
@@ -345,6 +393,8 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
    * everything was pushed and the reader wants more.
    */
   #pushReceived(): boolean {
+    this.#closeStage();
+    this.#rxSincePush = 0;
     const rx = this.#rx;
     const stats = this.#ctx.stats;
     let more = true;
@@ -552,6 +602,8 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
   #dropReceived(): void {
     this.#rx.length = 0;
     this.#rxHead = 0;
+    this.#stage = undefined;
+    this.#stageUsed = 0;
   }
 
   #reset(): void {

@@ -47,7 +47,7 @@ export interface NetStackOptions {
   accept?(flow: Flow): boolean;
   /** As net.createServer's: false (default) ends our side of a FlowSocket once the peer's FIN is read. */
   allowHalfOpen?: boolean;
-  /** Each FlowSocket's stream buffer limits (default Node's). */
+  /** Each FlowSocket's stream buffer limits (default 64 KiB, flow-socket.ts DEFAULT_HIGH_WATER_MARK). */
   readableHighWaterMark?: number;
   writableHighWaterMark?: number;
   /** The engine's own addresses: connect() and udp() use the first of the right family when not given one. */
@@ -127,6 +127,8 @@ class Core implements StackContext {
   readonly connecting = new Set<FlowSocket>();
   private readonly dirty: FlowEndpoint[] = [];
   private flushQueued = false;
+  /** Flushing from afterRx: inside the driver's turn, between its l3Rx batch and its l4Poll. */
+  inTurn = false;
   private refCount = 0;
   stackRef = true;
   private refed = true;
@@ -147,7 +149,8 @@ class Core implements StackContext {
   }
 
   wake(): void {
-    this.driver?.schedule();
+    // Inside the driver's turn (afterRx) it polls and sends right after: no turn to ask for.
+    if (!this.inTurn) this.driver?.schedule();
   }
 
   markDirty(endpoint: FlowEndpoint): void {
@@ -158,9 +161,14 @@ class Core implements StackContext {
     }
   }
 
-  /** Every endpoint's recorded events, in the order they were recorded; endpoints marked meanwhile too. */
-  private readonly flush = (): void => {
+  /**
+   * Every endpoint's recorded events, in the order they were recorded; endpoints marked meanwhile
+   * too. Runs from afterRx (inside the driver's turn, so what the handlers send goes out with the
+   * turn's own packets) or else from the process.nextTick queued when the first event was recorded.
+   */
+  readonly flush = (): void => {
     const dirty = this.dirty;
+    if (dirty.length === 0) return;
     for (let i = 0; i < dirty.length; i++) {
       try {
         dirty[i]![kFlush]();
@@ -282,8 +290,24 @@ export class NetStack<T = number> extends EventEmitter<NetStackEvents> {
     if (!core.isRefed) driver.setRef?.(false);
   }
 
-  /** After each batch of packets went into l3Rx: handshakes that completed become sockets. */
+  /**
+   * After each batch of packets went into l3Rx, before the driver's l4Poll: handshakes that completed
+   * become sockets, and what the batch delivered becomes stream events now, inside the driver's turn,
+   * so that what the handlers write (and what l4TxReady lets out) leaves in the same turn.
+   */
   afterRx(): void {
+    const core = this.#core;
+    try {
+      this.#handshakes();
+      core.inTurn = true;
+      core.flush();
+    } finally {
+      core.inTurn = false;
+    }
+  }
+
+  /** Flows still handshaking: completed ones become sockets ('connection', 'connect'). */
+  #handshakes(): void {
     const core = this.#core;
     if (core.handshaking.size > 0) {
       for (const flow of core.handshaking) {

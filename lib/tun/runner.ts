@@ -115,6 +115,8 @@ export interface RunTunOptions {
 }
 
 export const DEFAULT_RX_SLOTS = 256;
+/** Turns run in one nextTick tail before schedule() falls back to setImmediate (no starving the loop). */
+const MAX_TAIL_TURNS = 4;
 export const DEFAULT_TX_SLOTS = 1024;
 
 export interface TunRunnerStats {
@@ -233,6 +235,18 @@ export function runTun(
   let refed = true;
   let timerDeadline = Number.POSITIVE_INFINITY;
   let immediate: NodeJS.Immediate | undefined;
+  /**
+   * The nextTick queue right after a turn (until the microtask queued at its end): what the app's
+   * stream machinery sends there, reacting to the turn's events, goes out in a turn of its own
+   * at the end of that queue instead of in the next loop iteration.
+   */
+  let inTail = false;
+  let tailTurnQueued = false;
+  let tailTurns = 0;
+  const endTail = (): void => {
+    inTail = false;
+    tailTurns = 0;
+  };
   const flows = new Set<Flow>();
   let drained: (() => void) | undefined;
   let removeSignalHandlers: (() => void) | undefined;
@@ -356,6 +370,10 @@ export function runTun(
       schedule();
     }
     if (drained !== undefined && (flows.size === 0 || engine.flowCount === 0)) drained();
+    if (!inTail) {
+      inTail = true;
+      queueMicrotask(endTail);
+    }
   }
 
   function turn(): void {
@@ -431,7 +449,21 @@ export function runTun(
   }
 
   function schedule(): void {
-    if (immediate === undefined && running) immediate = setImmediate(onImmediate);
+    if (!running) return;
+    if (inTail && tailTurns < MAX_TAIL_TURNS) {
+      if (!tailTurnQueued) {
+        tailTurnQueued = true;
+        tailTurns++;
+        process.nextTick(onTailTurn);
+      }
+      return;
+    }
+    if (immediate === undefined) immediate = setImmediate(onImmediate);
+  }
+
+  function onTailTurn(): void {
+    tailTurnQueued = false;
+    turn();
   }
 
   function stop(): void {

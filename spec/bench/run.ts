@@ -14,12 +14,15 @@ import os from "node:os";
 import { parseArgs } from "node:util";
 import { benchEngine } from "./engine.js";
 import type { Row } from "./harness.js";
+import { benchStream } from "./stream.js";
 import { benchTunIperf } from "./tun-iperf.js";
 import { benchWire } from "./wire.js";
 
 const BENCHES: ReadonlyArray<readonly [string, () => Promise<Row[]>]> = [
   ["wire", benchWire],
   ["engine", benchEngine],
+  // NetStack next to raw callbacks, both over joinEngines on the real clock. About 20 s.
+  ["stream", benchStream],
   // Root only (netns, TUN); without root it says why and adds no rows. About 50 s.
   ["tun", () => benchTunIperf()],
 ];

@@ -26,6 +26,17 @@ function isReplyTo(reply: Uint8Array, request: Uint8Array): boolean {
 
 const quietApp: TunApp = { l4Rx: () => {} };
 
+/** The event loop's own setImmediate, before the fake timers replace it. */
+const realSetImmediate = globalThis.setImmediate;
+
+/**
+ * Lets the nextTick and microtask queues that follow a turn run out: a send made after it is "outside
+ * a turn" (setImmediate), one made inside it belongs to the turn's tail (process.nextTick).
+ */
+async function endOfTurnTail(): Promise<void> {
+  await Promise.resolve();
+}
+
 describe("runTun", () => {
   let runner: TunRunner | undefined;
 
@@ -147,14 +158,16 @@ describe("runTun", () => {
     expect(runner.txSlotsFree).toBe(1024);
   });
 
-  it("returns undefined from l3TxBuffer when the pool is exhausted and polls again once slots free up", () => {
+  it("returns undefined from l3TxBuffer when the pool is exhausted and polls again once slots free up", async () => {
     const device = new FakeDevice();
     device.capacity = 0;
     const engine = new EchoEngine();
     runner = runTun(engine, device, quietApp, { txSlots: 4 });
     vi.runOnlyPendingTimers();
+    await endOfTurnTail();
 
     device.receive(...requests(6));
+    await endOfTurnTail();
     expect(engine.replied).toBe(4);
     expect(engine.starved).toBe(2);
     expect(runner.stats.txPoolExhausted).toBe(2);
@@ -177,11 +190,12 @@ describe("runTun", () => {
     expect(runner.stats.txOversize).toBe(1);
   });
 
-  it("flushes sends from outside a turn together, in one writeBatch on the next setImmediate", () => {
+  it("flushes sends from outside a turn together, in one writeBatch on the next setImmediate", async () => {
     const device = new FakeDevice();
     const engine = new EchoEngine();
     runner = runTun(engine, device, quietApp);
     vi.runOnlyPendingTimers();
+    await endOfTurnTail(); // from a later event, not from the turn's own nextTick queue
     const pollsBefore = engine.polls;
 
     expect(engine.send(runner.callbacks, requests(1)[0]!)).toBe(true);
@@ -193,6 +207,33 @@ describe("runTun", () => {
     expect(device.writeCalls).toEqual([2]);
     expect(device.written).toHaveLength(2);
     expect(engine.polls).toBe(pollsBefore + 1);
+  });
+
+  it("runs a turn at the end of the nextTick queue that follows a turn for sends made in it, not a loop iteration later", async () => {
+    const device = new FakeDevice();
+    const engine = new EchoEngine();
+    runner = runTun(engine, device, quietApp);
+    vi.runOnlyPendingTimers();
+    await endOfTurnTail();
+    const r = runner;
+    const sent = requests(3);
+    // As a stream reacts to a turn's events: in process.nextTick callbacks queued during the turn.
+    engine.onPoll = () => {
+      engine.onPoll = undefined;
+      process.nextTick(() => engine.send(r.callbacks, sent[1]!));
+      process.nextTick(() => engine.send(r.callbacks, sent[2]!));
+    };
+    // Readability comes from the event loop (a macrotask): its nextTick queue runs before microtasks.
+    const calls = await new Promise<number[][]>((resolve) =>
+      realSetImmediate(() => {
+        device.receive(sent[0]!);
+        const inTurn = [...device.writeCalls];
+        queueMicrotask(() => resolve([inTurn, [...device.writeCalls]]));
+      }),
+    );
+    expect(calls[0]).toEqual([1]); // the turn's own reply
+    expect(calls[1]).toEqual([1, 2]); // both tail sends in one batch, before any timer or immediate
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it("hands l3TxBufferMut the same preallocated view for a slot every time", () => {
@@ -343,7 +384,7 @@ describe("runTun", () => {
   });
 
   describe("for an app that calls the engine itself (TunApp.attach, afterRx)", () => {
-    it("hands the app its driver once, before the first turn: the engine, the runner's callbacks, schedule, track", () => {
+    it("hands the app its driver once, before the first turn: the engine, the runner's callbacks, schedule, track", async () => {
       const device = new FakeDevice();
       const engine = new EchoEngine();
       const drivers: EngineDriver<number>[] = [];
@@ -363,6 +404,7 @@ describe("runTun", () => {
 
       // schedule() asks for a turn in setImmediate.
       vi.runOnlyPendingTimers();
+      await endOfTurnTail();
       const polls = engine.polls;
       driver.schedule();
       driver.schedule();
