@@ -1,5 +1,5 @@
 /**
- * Throughput of the transparent proxy (examples/proxy_server.ts) against the Linux stack, next to a
+ * Throughput of the transparent proxy (lib/proxy, direct://) against the Linux stack, next to a
  * plain veth pair measured in the same run: iperf3 -c for SECONDS each way (-R for down), at MTU 1500
  * and 65520. Needs root, /dev/net/tun, the TUN addon and iperf3; without them it prints why and
  * returns no rows.
@@ -10,13 +10,12 @@
  * Run alone: `npx tsc -p . && node dist/spec/bench/tun-iperf.js [seconds]`, or from `npm run bench`.
  * Each figure is one run (the receiver's rate, as iperf3 reports it), in Gbit/s.
  */
-import { PROXY_SPEC, startProxy, type ProxyServer } from "../../examples/proxy_server.js";
-import { isMain, parseExampleArgs } from "../../examples/utils.js";
+import { parseProxyArgs, startProxy, type ProxyServer } from "../../lib/cli/proxy.js";
 import { Netns, run, uniqueInterfaceName } from "../support/netns.js";
 import { canUseNetns, hasCommand } from "../support/privileges.js";
 import { addonBuilt, deleteVeths, killChildren, serverNamespace, testAddresses, tunInNamespace } from "../integration/harness.js";
 import { iperf, startIperfServer } from "../integration/topology.js";
-import type { Row } from "./harness.js";
+import { isMain, type Row } from "./harness.js";
 
 export const SECONDS = 5;
 export const MTUS = [1500, 65520] as const;
@@ -61,7 +60,8 @@ async function throughProxy(mtu: number, seconds: number, extraArgs: readonly st
     const addresses = testAddresses();
     serverNamespace(server, addresses, mtu);
     const device = tunInNamespace(client, addresses, mtu);
-    proxy = startProxy(parseExampleArgs(["--quiet", ...extraArgs], PROXY_SPEC), { device, log: () => {} });
+    const parsed = parseProxyArgs(["--quiet", ...extraArgs]);
+    proxy = startProxy(parsed.device, parsed.proxy, { device, log: () => {} });
     await startIperfServer(server);
     const up = await iperf(client, addresses.v4(2), seconds, false);
     const down = await iperf(client, addresses.v4(2), seconds, true);

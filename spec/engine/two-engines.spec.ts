@@ -12,7 +12,7 @@ import { L3L4Builder } from "../../lib/builder.js";
 import { MemoryLink } from "../../lib/debug/link.js";
 import { pickSeed } from "../../lib/debug/random.js";
 import type { L3L4 } from "../../lib/engine.js";
-import { EchoPair, clientTuple, type EchoPairOptions, type EchoReport } from "../../examples/echo-pair.js";
+import { EchoPair, clientTuple, type EchoPairOptions, type EchoReport } from "../../lib/debug/echo-pair.js";
 
 /** The faults of the issue: 5% loss, 5% reordering, 1% duplication, 0.1% corruption, each way. */
 const LOSSY = "delay=1,jitter=0.5,loss=0.05,reorder=0.05,duplicate=0.01,corrupt=0.001";

@@ -14,8 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach } from "vitest";
-import { ECHO_SPEC, startEchoServer, type EchoServer } from "../../examples/echo_server.js";
-import { parseExampleArgs } from "../../examples/utils.js";
+import { startEchoServer, type EchoServer } from "../../lib/cli/echo.js";
+import { DEVICE_OPTIONS, deviceOptions, parseCommandLine } from "../../lib/cli/options.js";
 import type { Flow } from "../../lib/api.js";
 import type { L3L4 } from "../../lib/engine.js";
 import { openTun, tunAddonAvailable, type TunDevice } from "../../lib/tun/tun.js";
@@ -370,7 +370,7 @@ export interface UdpClientResult {
  * caller's afterEach to close. `noFlows` waits until every flow the server saw is gone.
  */
 export function startEchoOn(device: TunDevice, servers: EchoServer[], extraArgs: string[] = [], faultSeed?: number) {
-  const options = parseExampleArgs(["--quiet", "--udp-idle-timeout", "1", ...extraArgs], ECHO_SPEC);
+  const options = deviceOptions(parseCommandLine(["--quiet", "--udp-idle-timeout", "1", ...extraArgs], DEVICE_OPTIONS));
   const server = startEchoServer(options, faultSeed === undefined ? { device, log: () => {} } : { device, log: () => {}, faultSeed });
   servers.push(server);
   const noFlows = (timeoutMs: number) => waitForNoFlows(server.engine, server.app, () => server.app.flows, timeoutMs);

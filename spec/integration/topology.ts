@@ -9,8 +9,7 @@
  * Nothing here registers vitest hooks: the caller cleans up (killChildren, deleteVeths, close the
  * proxy, destroy the namespaces).
  */
-import { PROXY_SPEC, startProxy, type ProxyServer } from "../../examples/proxy_server.js";
-import { parseExampleArgs } from "../../examples/utils.js";
+import { parseProxyArgs, startProxy, type ProxyServer } from "../../lib/cli/proxy.js";
 import type { Netns } from "../support/netns.js";
 import {
   FIXTURES,
@@ -55,8 +54,8 @@ export async function proxyTopology(
   const mtu = options.mtu ?? 1500;
   const veth = serverNamespace(server, addresses, mtu);
   const device = tunInNamespace(client, addresses, mtu);
-  const parsed = parseExampleArgs(["--quiet", "--udp-idle-timeout", "1", ...(options.args?.(addresses) ?? [])], PROXY_SPEC);
-  const proxy = startProxy(parsed, {
+  const parsed = parseProxyArgs(["--quiet", "--udp-idle-timeout", "1", ...(options.args?.(addresses) ?? [])]);
+  const proxy = startProxy(parsed.device, parsed.proxy, {
     device,
     log: () => {},
     ...(options.faultSeed === undefined ? {} : { faultSeed: options.faultSeed }),

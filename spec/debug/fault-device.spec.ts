@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { parseFaults, NO_FAULTS, type Faults } from "../../lib/debug/faults.js";
-import { FaultyDevice } from "../../examples/fault-device.js";
+import { FaultyDevice } from "../../lib/debug/fault-device.js";
 import { FakeDevice } from "../tun/fake-device.js";
 
 class NamedFakeDevice extends FakeDevice {
