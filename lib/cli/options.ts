@@ -130,15 +130,16 @@ export function deviceOptions(v: {
   };
 }
 
-/** "HOST:PORT" or "[V6]:PORT" for option `--name`. Throws UsageError. */
-export function parseHostPort(text: string, name: string): HostPort {
+/** "HOST:PORT" or "[V6]:PORT" for option `--name` (port 0 too with `anyPort`: the kernel picks). Throws UsageError. */
+export function parseHostPort(text: string, name: string, anyPort = false): HostPort {
   const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(text);
   const plain = /^([^:\s[\]]+):(\d+)$/.exec(text);
   const match = bracketed ?? plain;
   if (match === null) throw new UsageError(`--${name} needs HOST:PORT (or [IPv6]:PORT), not ${JSON.stringify(text)}`);
   const host = match[1]!;
   const port = Number(match[2]);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--${name}: port ${match[2]} is not in 1..65535`);
+  const min = anyPort ? 0 : 1;
+  if (!Number.isInteger(port) || port < min || port > 65535) throw new UsageError(`--${name}: port ${match[2]} is not in ${min}..65535`);
   if (bracketed !== null && isIP(host) !== 6) throw new UsageError(`--${name}: ${host} is not an IPv6 address`);
   return { host, port };
 }

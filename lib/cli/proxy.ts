@@ -109,7 +109,7 @@ export function parseProxyArgs(argv: readonly string[]): ProxyCommandLine {
     connectTimeoutMs: secondsOption("connect-timeout", v["connect-timeout"], 3600) ?? DEFAULT_CONNECT_TIMEOUT_MS,
     destination: v.upstream === undefined ? undefined : parseHostPort(v.upstream, "upstream"),
   };
-  return { device, proxy, api: v.api === undefined ? undefined : parseHostPort(v.api, "api"), help: v.help === true };
+  return { device, proxy, api: v.api === undefined ? undefined : parseHostPort(v.api, "api", true), help: v.help === true };
 }
 
 /** --dns-upstream HOST:PORT, [V6]:PORT, or an address alone (port 53). */
@@ -177,7 +177,7 @@ export const PROXY_COMMAND: Command = {
     `  --fake-ip-range R one IPv4 and/or one IPv6 prefix, comma-separated (default ${DEFAULT_FAKE_IP_V4},${DEFAULT_FAKE_IP_V6})`,
     "  --dns-upstream H:P  with fake-ip: where other queries go, through the proxy (default: where each was sent)",
     `  --connect-timeout S  an upstream not connected after S seconds resets its flow (default ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`,
-    "  --api HOST:PORT   serve GET /flows and GET /stats (JSON) there, e.g. 127.0.0.1:9090",
+    "  --api HOST:PORT   serve GET /flows and GET /stats (JSON) there, e.g. 127.0.0.1:9090 (port 0: any, printed)",
     "  --upstream H:P    send every flow to H:P ([v6]:port for IPv6) instead of its destination",
     ...DEVICE_USAGE,
     "",

@@ -16,7 +16,7 @@
  *   const proxy = new ProxyApp(engine, { ...DEFAULT_PROXY_OPTIONS, upstream: parseProxyUrl(url) });
  *   proxy.attach(runTun(engine, device, proxy));
  */
-import type { Callbacks, Flow } from "../api.js";
+import type { Callbacks, Flow, FlowInfo } from "../api.js";
 import type { L3L4 } from "../engine.js";
 import type { EngineStats } from "../stats.js";
 import type { TunApp, TunRunner } from "../tun/runner.js";
@@ -91,6 +91,8 @@ export class ProxyApp implements TunApp, RelayHost {
   private readonly trace: ((line: string) => void) | undefined;
   private readonly dirty: { flush(): void; flushQueued: boolean }[] = [];
   private flushScheduled = false;
+  /** Filled by l4Info for each flow /flows reports (one object for all). */
+  private readonly infoScratch = {} as FlowInfo;
 
   constructor(
     readonly engine: L3L4<number>,
@@ -256,7 +258,8 @@ export class ProxyApp implements TunApp, RelayHost {
   /** Every live flow, for GET /flows. */
   flows(): FlowReport[] {
     const reports: FlowReport[] = [];
-    const engine = this.engine as L3L4<number> & { l4Info?(flow: Flow): { srtt: number; cwnd: number; retransmits: number } | undefined };
+    const engine = this.engine;
+    const info = this.infoScratch;
     for (const relay of this.relays.values()) {
       const f = relay.flow;
       const report: FlowReport = {
@@ -275,8 +278,7 @@ export class ProxyApp implements TunApp, RelayHost {
         startedAt: new Date(relay.startedAt).toISOString(),
       };
       if (f.protocol === "tcp") {
-        const info = engine.l4Info?.(f);
-        if (info !== undefined) {
+        if (engine.l4Info(f, info) !== undefined) {
           report.srtt = info.srtt;
           report.cwnd = info.cwnd;
           report.retransmits = info.retransmits;

@@ -15,6 +15,8 @@ export interface ProxyCounters {
   udpFlows: number;
   /** Flows failed because the upstream refused, failed authentication, timed out or broke. */
   upstreamFailures: number;
+  /** Open upstream connections that ended with an error (reset, EPIPE): passed on to the client as RST. */
+  upstreamResets: number;
   /** UDP flows refused with ICMP port unreachable (HTTP upstream with --udp refuse, recent failure). */
   udpRefused: number;
   /** UDP datagrams dropped (early queue full, too big, socket error). */
@@ -37,6 +39,7 @@ export function newCounters(): ProxyCounters {
     tcpFlows: 0,
     udpFlows: 0,
     upstreamFailures: 0,
+    upstreamResets: 0,
     udpRefused: 0,
     udpDropped: 0,
     flowPauses: 0,

@@ -24,7 +24,7 @@ import type { Flow } from "../api.js";
 import type { Endpoint } from "./options.js";
 import type { RelayHost, RelayInfo } from "./relay-host.js";
 import type { StagingBlock } from "./staging.js";
-import { describeError, type Dial, type TcpDialer, type TcpSink } from "./upstream.js";
+import type { Dial, TcpDialer, TcpSink } from "./upstream.js";
 
 /** A socket whose writes are not done after both sides finished gets this long before destroy. */
 export const LINGER_MS = 30_000;
@@ -291,9 +291,10 @@ export class TcpRelay implements TcpSink, RelayInfo {
     this.app.engine.l4LocalClose(this.app.cb, this.flow);
   }
 
-  private readonly onError = (error: Error): void => {
+  /** The open connection broke (reset by the far side, EPIPE): the client gets a RST, as from the server itself. */
+  private readonly onError = (): void => {
     if (this.gone) return;
-    this.app.failed(this, `${this.upstream}: upstream connection ${describeError(error)}`);
+    this.app.counters.upstreamResets++;
     this.app.engine.l4Abort(this.app.cb, this.flow);
     this.app.schedule();
   };
