@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes, randomInt } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,7 +23,11 @@ import { randomSubnet, run, uniqueInterfaceName, type CommandResult, type Netns 
 import type { Capability } from "../support/privileges.js";
 
 export const NODE = process.execPath;
-export const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));
+/** spec/integration/fixtures/ (also when this runs compiled, from dist/spec/integration: the benches). */
+export const FIXTURES = ((): string => {
+  const here = fileURLToPath(new URL("./fixtures/", import.meta.url));
+  return existsSync(here) ? here : fileURLToPath(new URL("../../../spec/integration/fixtures/", import.meta.url));
+})();
 
 export function addonBuilt(): Capability {
   return tunAddonAvailable()

@@ -262,13 +262,16 @@ export interface RunningTun2socks {
   noFlows(timeoutMs: number): Promise<void>;
 }
 
-/** `l3l4 proxy` on the topology's device with `args` (e.g. ["--proxy", "socks5://..."]); pushed onto `proxies`. */
-export function startL3l4Proxy(topology: Tun2socksTopology, args: readonly string[], proxies: ProxyServer[]): RunningTun2socks {
+/**
+ * `l3l4 proxy` on the topology's device with `args` (e.g. ["--proxy", "socks5://..."]); pushed onto
+ * `proxies`. Inside a test, a failure prints what the proxy logged.
+ */
+export function startL3l4Proxy(topology: Tun2socksTopology, args: readonly string[], proxies: ProxyServer[], inTest = true): RunningTun2socks {
   const parsed = parseProxyArgs(["--quiet", "--udp-idle-timeout", "1", ...args]);
   const log: string[] = [];
   const proxy = startProxy(parsed.device, parsed.proxy, { device: topology.device, log: (line) => log.push(line) });
   proxies.push(proxy);
-  onTestFailed(() => console.error(`l3l4 proxy ${args.join(" ")} logged:\n  ${log.join("\n  ")}`));
+  if (inTest) onTestFailed(() => console.error(`l3l4 proxy ${args.join(" ")} logged:\n  ${log.join("\n  ")}`));
   const noFlows = (timeoutMs: number) => waitForNoFlows(proxy.engine, proxy.app, () => proxy.app.relays.keys(), timeoutMs);
   return { proxy, log, noFlows };
 }

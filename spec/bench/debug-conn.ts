@@ -1,0 +1,14 @@
+import { directPath, nginxServer, socksPath, wrk } from "./tun-paths.js";
+const which = process.argv[2] ?? "direct";
+const path = which === "direct" ? await directPath(1500) : await socksPath(1500, [], process.argv[3] !== "none");
+await nginxServer(path);
+await wrk(path, 2);
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+const r = await wrk(path, 5);
+const cpu = process.cpuUsage(cpu0);
+const secs = (performance.now() - t0) / 1000;
+const conns = r.requestsPerSecond * 5;
+console.log(`${which}: ${r.requestsPerSecond.toFixed(0)} conn/s, errors ${r.errors}, proxy cpu ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of ${secs.toFixed(1)} s = ${((cpu.user + cpu.system) / conns).toFixed(0)} us/conn (user ${(cpu.user / conns).toFixed(0)}, sys ${(cpu.system / conns).toFixed(0)})`);
+await path.close();
+process.exit(0);
