@@ -3,12 +3,13 @@
  * destination that is a name (a fake-IP flow) is resolved by the host's resolver (dns.lookup).
  */
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import type { Endpoint } from "./options.js";
 import {
   describeError,
   timeoutReason,
   UDP_EARLY_DATAGRAMS,
+  upstreamSocket,
   type Dial,
   type TcpDialer,
   type TcpSink,
@@ -19,7 +20,7 @@ import {
 
 /** A node:net connection to `target` (any host:port), reported to `sink`; `what` prefixes reasons. */
 export function dialSocket(target: Endpoint, timeoutMs: number, what: string, sink: TcpSink): Dial & { readonly socket: Socket } {
-  const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+  const socket = upstreamSocket().connect({ host: target.host, port: target.port });
   let settled = false;
   const timer = setTimeout(() => {
     settled = true;

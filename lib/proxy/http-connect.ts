@@ -8,9 +8,9 @@
  * flow with the status. UDP cannot go through an HTTP proxy (see ProxyApp: --udp refuse | direct).
  */
 import { request, type IncomingMessage } from "node:http";
-import { Socket } from "node:net";
+import type { Socket } from "node:net";
 import type { Endpoint } from "./options.js";
-import { describeError, endpointText, timeoutReason, type Dial, type TcpDialer, type TcpSink } from "./upstream.js";
+import { describeError, endpointText, timeoutReason, upstreamSocket, type Dial, type TcpDialer, type TcpSink } from "./upstream.js";
 
 export interface HttpProxyServer {
   readonly host: string;
@@ -43,12 +43,7 @@ export class HttpConnectTcp implements TcpDialer {
       headers,
       setHost: false,
       agent: false,
-      // Our socket: half-open capable (the relay passes each side's FIN on), no Nagle.
-      createConnection: () => {
-        const socket = new Socket({ allowHalfOpen: true });
-        socket.setNoDelay(true);
-        return socket.connect({ host: server.host, port: server.port });
-      },
+      createConnection: () => upstreamSocket().connect({ host: server.host, port: server.port }),
     });
     let settled = false;
     const fail = (why: string): void => {

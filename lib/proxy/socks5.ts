@@ -14,7 +14,7 @@
  *   connection that the UDP ASSOCIATE request arrived on terminates", §7).
  */
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
-import { isIP, Socket } from "node:net";
+import { isIP, type Socket } from "node:net";
 import { SocksClient, type SocksClientOptions, type SocksRemoteHost } from "socks";
 import type { Endpoint } from "./options.js";
 import { udpDataOffset, udpHeader } from "./socks5-frame.js";
@@ -22,6 +22,7 @@ import {
   describeError,
   timeoutReason,
   UDP_EARLY_DATAGRAMS,
+  upstreamSocket,
   type Dial,
   type TcpDialer,
   type TcpSink,
@@ -69,8 +70,7 @@ function handshake(
   destination: SocksRemoteHost,
   onDone: (error: unknown, socket: Socket, remote: SocksRemoteHost | undefined) => void,
 ): Dial {
-  const socket = new Socket({ allowHalfOpen: true });
-  socket.setNoDelay(true);
+  const socket = upstreamSocket();
   socket.connect({ host: server.host, port: server.port });
   const options: SocksClientOptions = {
     command,

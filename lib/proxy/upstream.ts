@@ -7,7 +7,7 @@
  * A failure reason is a short text without per-flow detail ("socks5://10.0.0.1:1080: authentication
  * failed"): the failure log (failure-log.ts) prints one line per distinct reason.
  */
-import type { Socket } from "node:net";
+import { Socket, type SocketConstructorOpts } from "node:net";
 import type { Endpoint, Upstream as UpstreamUrl } from "./options.js";
 import { upstreamName } from "./options.js";
 
@@ -53,6 +53,24 @@ export interface Upstream {
   readonly tcp: TcpDialer;
   /** undefined: this upstream cannot carry UDP (HTTP CONNECT). */
   readonly udp: UdpDialer | undefined;
+}
+
+/**
+ * The writable buffer of an upstream socket before write() says "full" and the relay pauses its flow.
+ * node's default (16 KiB) is less than one turn's staged data at speed, so every write would pause and
+ * resume the flow; the bytes queued are views of staging blocks, not copies.
+ */
+export const UPSTREAM_WRITE_HIGH_WATER = 512 * 1024;
+
+/**
+ * A socket for an upstream connection: half-open capable (the relay passes each side's FIN on), no
+ * Nagle, UPSTREAM_WRITE_HIGH_WATER (net.Socket hands its options to stream.Duplex; @types/node does
+ * not list the stream options).
+ */
+export function upstreamSocket(): Socket {
+  const socket = new Socket({ allowHalfOpen: true, writableHighWaterMark: UPSTREAM_WRITE_HIGH_WATER } as SocketConstructorOpts);
+  socket.setNoDelay(true);
+  return socket;
 }
 
 /** Datagrams a channel keeps while it is not ready yet; beyond, dropped (UDP may drop). */
