@@ -10,22 +10,12 @@
 import { request, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Endpoint } from "./options.js";
-import { describeError, endpointText, timeoutReason, upstreamSocket, type Dial, type TcpDialer, type TcpSink } from "./upstream.js";
-
-export interface HttpProxyServer {
-  readonly host: string;
-  readonly port: number;
-  readonly username: string | undefined;
-  readonly password: string | undefined;
-  /** "http://user@host:port": prefixes every failure reason. */
-  readonly name: string;
-  readonly timeoutMs: number;
-}
+import { describeError, endpointText, timeoutReason, upstreamSocket, type Dial, type ProxyServerAddress, type TcpDialer, type TcpSink } from "./upstream.js";
 
 export class HttpConnectTcp implements TcpDialer {
   private readonly authorization: string | undefined;
 
-  constructor(private readonly server: HttpProxyServer) {
+  constructor(private readonly server: ProxyServerAddress) {
     this.authorization =
       server.username === undefined ? undefined : `Basic ${Buffer.from(`${server.username}:${server.password ?? ""}`).toString("base64")}`;
   }

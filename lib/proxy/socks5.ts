@@ -24,6 +24,7 @@ import {
   UDP_EARLY_DATAGRAMS,
   upstreamSocket,
   type Dial,
+  type ProxyServerAddress,
   type TcpDialer,
   type TcpSink,
   type UdpChannel,
@@ -31,18 +32,8 @@ import {
   type UdpSink,
 } from "./upstream.js";
 
-export interface Socks5Server {
-  readonly host: string;
-  readonly port: number;
-  readonly username: string | undefined;
-  readonly password: string | undefined;
-  /** "socks5://user@host:port": prefixes every failure reason. */
-  readonly name: string;
-  readonly timeoutMs: number;
-}
-
 /** A SocksClient error (its message) as a reason. */
-export function socksReason(server: Socks5Server, error: unknown): string {
+export function socksReason(server: ProxyServerAddress, error: unknown): string {
   const message = String((error as Error)?.message ?? error);
   let why: string;
   if (message.startsWith("Socks5 Authentication failed")) why = "authentication failed (wrong user or password)";
@@ -65,7 +56,7 @@ function spaced(name: string): string {
  * the library writes its greeting at once; node queues it until the TCP connection is up).
  */
 function handshake(
-  server: Socks5Server,
+  server: ProxyServerAddress,
   command: "connect" | "associate",
   destination: SocksRemoteHost,
   onDone: (error: unknown, socket: Socket, remote: SocksRemoteHost | undefined) => void,
@@ -112,7 +103,7 @@ function handshake(
 }
 
 export class Socks5Tcp implements TcpDialer {
-  constructor(private readonly server: Socks5Server) {}
+  constructor(private readonly server: ProxyServerAddress) {}
 
   dial(target: Endpoint, sink: TcpSink): Dial {
     return handshake(this.server, "connect", { host: target.host, port: target.port }, (error, socket) => {
@@ -134,7 +125,7 @@ class Association implements UdpChannel {
   private closed = false;
 
   constructor(
-    private readonly server: Socks5Server,
+    private readonly server: ProxyServerAddress,
     target: Endpoint,
     private readonly sink: UdpSink,
   ) {
@@ -211,7 +202,7 @@ class Association implements UdpChannel {
 }
 
 export class Socks5Udp implements UdpDialer {
-  constructor(private readonly server: Socks5Server) {}
+  constructor(private readonly server: ProxyServerAddress) {}
 
   open(target: Endpoint, _family: 4 | 6, sink: UdpSink): UdpChannel {
     return new Association(this.server, target, sink);

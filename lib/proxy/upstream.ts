@@ -46,6 +46,18 @@ export interface UdpDialer {
   open(target: Endpoint, family: 4 | 6, sink: UdpSink): UdpChannel;
 }
 
+/** A SOCKS5 or HTTP proxy server as its dialer needs it. */
+export interface ProxyServerAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  /** "socks5://user@host:port": prefixes every failure reason. */
+  readonly name: string;
+  /** The connection and the handshake together. */
+  readonly timeoutMs: number;
+}
+
 export interface Upstream {
   /** As logs and /flows show it: "direct", "socks5://user@10.0.0.1:1080". */
   readonly name: string;

@@ -31,8 +31,8 @@ import { afterEach, onTestFailed } from "vitest";
 import { parseProxyArgs, startProxy, type ProxyServer } from "../../lib/cli/proxy.js";
 import { randomSubnet, run, uniqueInterfaceName, uniqueName, type Netns } from "../support/netns.js";
 import { COMMAND_TIMEOUT_MS, type Capability } from "../support/privileges.js";
-import { FIXTURES, NODE, spawnIn, testAddresses, tunInNamespace, waitForNoFlows, type Addresses, type Spawned } from "./harness.js";
-import { HASH_PORT, HTTP_PORT, UDP_PORT } from "./topology.js";
+import { spawnIn, testAddresses, tunInNamespace, waitForNoFlows, type Addresses, type Spawned } from "./harness.js";
+import { startUpstreams } from "./topology.js";
 
 export const SOCKS_PORT = 1080;
 export const HTTP_PROXY_PORT = 8888;
@@ -235,22 +235,7 @@ export async function tun2socksTopology(netns: () => Netns, options: { file?: st
   server.ip(["-6", "addr", "add", `${addresses.v6(2)}/64`, "dev", sEnd, "nodad"]);
   server.ip(["link", "set", "dev", sEnd, "up"]);
   const device = tunInNamespace(client, addresses, mtu);
-  const upstream = spawnIn(
-    server,
-    [
-      NODE,
-      `${FIXTURES}upstream.mjs`,
-      "--http",
-      String(HTTP_PORT),
-      "--udp",
-      String(UDP_PORT),
-      "--hash",
-      String(HASH_PORT),
-      ...(options.file === undefined ? [] : ["--file", options.file]),
-    ],
-    600_000,
-  );
-  await upstream.waitForOutput(/ready/, 10_000);
+  await startUpstreams(server, options.file);
   return { client, proxyNs, server, addresses, proxyAddress: pSubnet.peer, external, device };
 }
 

@@ -61,6 +61,14 @@ export async function proxyTopology(
     ...(options.faultSeed === undefined ? {} : { faultSeed: options.faultSeed }),
   });
   proxies.push(proxy);
+  await startUpstreams(server, options.file);
+  const noFlows = (timeoutMs: number) =>
+    waitForNoFlows(proxy.engine, proxy.app, () => proxy.app.relays.keys(), timeoutMs);
+  return { client, server, addresses, proxy, veth, noFlows };
+}
+
+/** fixtures/upstream.mjs in `server`: HTTP (serving `file`), UDP echo and the hash server; resolves once they listen. */
+export async function startUpstreams(server: Netns, file: string | undefined): Promise<void> {
   const upstream = spawnIn(
     server,
     [
@@ -72,14 +80,11 @@ export async function proxyTopology(
       String(UDP_PORT),
       "--hash",
       String(HASH_PORT),
-      ...(options.file === undefined ? [] : ["--file", options.file]),
+      ...(file === undefined ? [] : ["--file", file]),
     ],
-    300_000,
+    600_000,
   );
   await upstream.waitForOutput(/ready/, 10_000);
-  const noFlows = (timeoutMs: number) =>
-    waitForNoFlows(proxy.engine, proxy.app, () => proxy.app.relays.keys(), timeoutMs);
-  return { client, server, addresses, proxy, veth, noFlows };
 }
 
 /** iperf3 -s in S (waits until it listens). */

@@ -196,6 +196,49 @@ describeIntegration(
       60_000,
     );
 
+    it(
+      "UDP behind an HTTP proxy is refused with ICMP port unreachable (--udp refuse, the default), and said so once",
+      async () => {
+        const t = await http();
+        const result = await fixture<UdpClientResult & { refused: number }>(
+          t.client,
+          "udp-client",
+          { host: t.addresses.v4(2), port: UDP_PORT, sizes: [100], rounds: 3, waitMs: 2000, expectRefused: true },
+          30_000,
+        );
+        expect(result.errors).toEqual([]);
+        expect(result.ok).toBe(3);
+        expect(t.proxy.app.counters.udpRefused).toBe(3);
+        expect(t.log.filter((line) => line.startsWith("udp: refused"))).toHaveLength(1);
+        expect(t.proxy.engine.flowCount).toBe(0);
+      },
+      60_000,
+    );
+
+    it(
+      "a UDP flow whose association fails (the SOCKS5 server is down) is forgotten, and its next datagrams get ICMP port unreachable",
+      async () => {
+        const t = await socks();
+        process.kill(-t.dante.child.pid!, "SIGKILL");
+        await t.dante.exited;
+        // The first datagram opens a flow whose UDP ASSOCIATE fails (connection refused): no answer.
+        // The ones after it, within REFUSE_MS, are refused.
+        const result = await fixture<UdpClientResult & { refused: number }>(
+          t.client,
+          "udp-client",
+          { host: t.addresses.v4(2), port: UDP_PORT, sizes: [100], rounds: 3, waitMs: 500, expectRefused: true },
+          30_000,
+        );
+        expect(result.refused).toBe(2);
+        expect(result.errors).toEqual(["round 0: not refused"]);
+        expect(t.proxy.app.counters.upstreamFailures).toBe(1);
+        expect(t.proxy.app.counters.udpRefused).toBe(2);
+        expect(t.log.filter((line) => /cannot reach the proxy: connection refused/.test(line))).toHaveLength(1);
+        await t.noFlows(10_000);
+      },
+      60_000,
+    );
+
     it.each([
       ["SOCKS5", "socks"],
       ["HTTP CONNECT", "http"],
