@@ -55,7 +55,10 @@ async function connectionsThrough(make: () => Promise<BenchPath>, seconds: numbe
       const after = rssMiB();
       rows.push(one(`rss after ${seconds} s of churn (${path.name})`, "MiB", warm));
       rows.push(one(`rss growth over ${churnRounds * seconds} s more churn (${path.name})`, "MiB", after - warm));
-      rows.push(one(`flows left after churn (${path.name})`, "flows", path.proxy.engine.flowCount));
+      // wrk's last connections close after it stops: give them 10 s, then count what is left.
+      const engine = path.proxy.engine;
+      for (let i = 0; i < 100 && engine.flowCount > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      rows.push(one(`flows left 10 s after churn (${path.name})`, "flows", engine.flowCount));
     }
     return rows;
   } finally {
