@@ -14,7 +14,7 @@
  */
 import { addressBytes } from "./oracle/address.js";
 import { internetChecksum, upperLayerChecksum } from "./oracle/checksum.js";
-import { decodePacket } from "./oracle/decode.js";
+import { decodePacket, flagBits } from "./oracle/decode.js";
 import { encodeIcmp, encodeIp, encodeTcp, encodeUdp, ipv6FragmentHeader, linuxOptions, type TcpOption } from "./oracle/encode.js";
 import { Flag, Icmp4, Icmp6, Proto } from "./oracle/numbers.js";
 import { get16, put16 } from "./oracle/octets.js";
@@ -92,27 +92,9 @@ export function bytesOf(b: Bytes | undefined): Uint8Array {
   return typeof b === "string" ? new TextEncoder().encode(b) : b;
 }
 
-const FLAG_LETTERS: Readonly<Record<string, number>> = {
-  S: Flag.SYN,
-  A: Flag.ACK,
-  F: Flag.FIN,
-  R: Flag.RST,
-  P: Flag.PSH,
-  U: Flag.URG,
-  E: Flag.ECE,
-  C: Flag.CWR,
-};
-
 export function flagsOf(f: number | string | undefined): number {
   if (f === undefined) return Flag.ACK;
-  if (typeof f === "number") return f;
-  let v = 0;
-  for (const ch of f) {
-    const bit = FLAG_LETTERS[ch];
-    if (bit === undefined) throw new Error(`unknown TCP flag letter ${ch}`);
-    v |= bit;
-  }
-  return v;
+  return typeof f === "number" ? f : flagBits(f);
 }
 
 /** Resolve family and addresses from a spec. */

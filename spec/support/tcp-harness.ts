@@ -39,7 +39,7 @@ import { L3L4Builder } from "../../lib/builder.js";
 import { VirtualClock } from "../../lib/debug/virtual-clock.js";
 import type { L3L4 } from "../../lib/engine.js";
 import { canonicalAddress } from "./oracle/address.js";
-import { decodePacket, engineTcpProblems, summary } from "./oracle/decode.js";
+import { decodePacket, engineTcpProblems, flagBits as parseFlags, flagLetters as flagsText, summary } from "./oracle/decode.js";
 import { Flag as TcpFlag } from "./oracle/numbers.js";
 import { tcp, type TcpOptionSpec } from "./packets.js";
 
@@ -54,36 +54,8 @@ export const DEFAULT_PEER_ISN = 0xffff_ff00;
 /** The virtual clock's reading at script time 0 (not 0, so nothing relies on a zero clock). */
 export const CLOCK_ORIGIN = 1_000_000;
 
-// ------------------------------------------------------------------------------------------------
-// Flags as packetdrill writes them: S F R P . (ACK) U E W, in any order.
-// ------------------------------------------------------------------------------------------------
-
-const FLAG_CHARS: ReadonlyArray<readonly [string, number]> = [
-  ["S", TcpFlag.SYN],
-  ["F", TcpFlag.FIN],
-  ["R", TcpFlag.RST],
-  ["P", TcpFlag.PSH],
-  ["U", TcpFlag.URG],
-  ["E", TcpFlag.ECE],
-  ["W", TcpFlag.CWR],
-  [".", TcpFlag.ACK],
-];
-
-export function parseFlags(text: string): number {
-  let f = 0;
-  for (const ch of text) {
-    const entry = FLAG_CHARS.find(([c]) => c === ch);
-    if (entry === undefined) throw new Error(`unknown TCP flag ${JSON.stringify(ch)} in ${JSON.stringify(text)}`);
-    f |= entry[1];
-  }
-  return f;
-}
-
-export function flagsText(flags: number): string {
-  let s = "";
-  for (const [c, bit] of FLAG_CHARS) if (flags & bit) s += c;
-  return s === "" ? "none" : s;
-}
+// Flags as packetdrill writes them: S F R P . (ACK) U E W, in any order (the oracle's notation).
+export { parseFlags, flagsText };
 
 // ------------------------------------------------------------------------------------------------
 // What a script injects and expects

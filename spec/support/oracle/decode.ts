@@ -471,6 +471,34 @@ const FLAG_TEXT: ReadonlyArray<readonly [number, string]> = [
   [Flag.ACK, "."],
 ];
 
+/**
+ * Flags from letters, in any order: S F R P U E W and "." for ACK as packetdrill writes them; A for
+ * ACK and C for CWR are accepted too.
+ */
+export function flagBits(text: string): number {
+  let bits = 0;
+  for (const ch of text) {
+    const bit = FLAG_LETTERS[ch];
+    if (bit === undefined) throw new Error(`unknown TCP flag ${JSON.stringify(ch)} in ${JSON.stringify(text)}`);
+    bits |= bit;
+  }
+  return bits;
+}
+
+const FLAG_LETTERS: Readonly<Record<string, number>> = {
+  S: Flag.SYN,
+  F: Flag.FIN,
+  R: Flag.RST,
+  P: Flag.PSH,
+  U: Flag.URG,
+  E: Flag.ECE,
+  W: Flag.CWR,
+  C: Flag.CWR,
+  ".": Flag.ACK,
+  A: Flag.ACK,
+};
+
+/** Flags as packetdrill letters (the inverse of flagBits). */
 export function flagLetters(flags: number): string {
   let s = "";
   for (const [bit, ch] of FLAG_TEXT) if (flags & bit) s += ch;

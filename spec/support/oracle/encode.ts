@@ -7,7 +7,7 @@
  */
 import { addressBytes } from "./address.js";
 import { internetChecksum, upperLayerChecksum } from "./checksum.js";
-import { Flag, OptionKind, Proto } from "./numbers.js";
+import { OptionKind, Proto } from "./numbers.js";
 import { concat, put16, put32 } from "./octets.js";
 
 // ------------------------------------------------------------------------------------------------
@@ -321,30 +321,6 @@ export function encodeTcp(f: TcpFields, src: string, dst: string): Uint8Array {
   put16(s, 16, sum);
   return s;
 }
-
-/** Flags as letters: S F R P U E W and "." for ACK (packetdrill), or A for ACK and C for CWR. */
-export function flagBits(text: string): number {
-  let bits = 0;
-  for (const ch of text) {
-    const bit = FLAG_LETTERS[ch];
-    if (bit === undefined) throw new Error(`unknown TCP flag ${JSON.stringify(ch)} in ${JSON.stringify(text)}`);
-    bits |= bit;
-  }
-  return bits;
-}
-
-const FLAG_LETTERS: Readonly<Record<string, number>> = {
-  S: Flag.SYN,
-  F: Flag.FIN,
-  R: Flag.RST,
-  P: Flag.PSH,
-  U: Flag.URG,
-  E: Flag.ECE,
-  W: Flag.CWR,
-  C: Flag.CWR,
-  ".": Flag.ACK,
-  A: Flag.ACK,
-};
 
 // ------------------------------------------------------------------------------------------------
 // UDP and ICMP
