@@ -1,5 +1,5 @@
 /**
- * FaultyDevice (examples/fault-device.ts) over a fake device: what each fault does to packets in
+ * FaultyDevice (lib/debug/fault-device.ts) over a fake device: what each fault does to packets in
  * both directions, determinism per seed, and held packets released by the (faked) clock.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
