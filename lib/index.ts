@@ -44,3 +44,23 @@ export {
 export { MemoryLink, VirtualClock, parseFaults, type Faults, type LinkEndpoint } from "./debug/link.js";
 export { PcapWriter } from "./debug/pcap.js";
 export { tapCallbacks, pcapTap, traceTap, type PacketTap } from "./debug/tap.js";
+
+// The transparent proxy (tun2socks) and its JSON API; `l3l4 proxy` is the command around them.
+export { ProxyApp, type FlowReport, type ProxyStats } from "./proxy/proxy.js";
+export {
+  DEFAULT_PROXY_OPTIONS,
+  parseCidr,
+  parseProxyUrl,
+  upstreamName,
+  type Cidr,
+  type DnsMode,
+  type Endpoint,
+  type ProxyOptions,
+  type UdpPolicy,
+  type Upstream,
+} from "./proxy/options.js";
+export { startApiServer, type ApiServer } from "./proxy/api-server.js";
+export type { ProxyCounters } from "./proxy/relay-host.js";
+
+// The echo application of `l3l4 echo` (any TunApp runs on runTun the same way).
+export { EchoApp, type EchoCounters } from "./cli/echo.js";

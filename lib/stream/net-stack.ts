@@ -281,10 +281,14 @@ export class NetStack<T = number> extends EventEmitter<NetStackEvents> {
 
   // ---------------------------------------------------------------- what a driver calls
 
-  /** Called once by the driver before its first turn (runTun, joinEngines and MemoryLink do). */
+  /**
+   * Called by the driver before its first turn (runTun, joinEngines and MemoryLink do); again with
+   * the same driver is a no-op, with another one an InvalidArgumentError.
+   */
   attach(driver: EngineDriver<T>): void {
     const core = this.#core;
-    if (core.driver !== undefined) throw new InvalidArgumentError("this NetStack is attached to a driver already");
+    if (core.driver === driver) return;
+    if (core.driver !== undefined) throw new InvalidArgumentError("this NetStack is attached to another driver already");
     if (driver.engine !== this.engine) throw new InvalidArgumentError("the driver drives another engine than this NetStack's");
     core.driver = driver as EngineDriver<unknown>;
     if (!core.isRefed) driver.setRef?.(false);

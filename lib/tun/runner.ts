@@ -14,8 +14,8 @@
  * follows the flush polls the engine again.
  *
  * An application that calls the engine outside the runner's callbacks (NetStack's sockets, from a
- * stream's write()) is handed an EngineDriver through TunApp.attach before the first turn: the
- * callbacks to use, schedule(), track() and setRef(). TunApp.afterRx, when present, runs after each
+ * stream's write()) is handed the runner, an EngineDriver, through TunApp.attach before the first
+ * turn: the callbacks to use, schedule(), track() and setRef(). TunApp.afterRx, when present, runs after each
  * batch of packets went into l3Rx, before the turn's l4Poll: the place to look at what the packets
  * changed (a handshake that completed) without a callback per packet.
  */
@@ -67,10 +67,11 @@ export interface TunApp {
    */
   packetTap?(direction: PacketDirection, packet: Uint8Array): void;
   /**
-   * Called once by runTun, before the first turn: the driver whose callbacks the app passes to the
-   * engine calls it makes itself, and whose schedule() it calls after making them outside a turn.
+   * Called once by runTun, before the first turn, with the runner (an EngineDriver): the callbacks the
+   * app passes to the engine calls it makes itself, and the schedule() it calls after making them
+   * outside a turn.
    */
-  attach?(driver: EngineDriver<number>): void;
+  attach?(runner: TunRunner): void;
   /** Called after each batch of packets went into l3Rx, before the turn's l4Poll. */
   afterRx?(): void;
 }
@@ -134,7 +135,8 @@ export interface TunRunnerStats {
   timerFires: number;
 }
 
-export interface TunRunner {
+export interface TunRunner extends EngineDriver<number> {
+  readonly engine: EngineLike<number>;
   /** Pass these to the engine's calls you make yourself: engine.l4Tx(runner.callbacks, flow, data). */
   readonly callbacks: Callbacks<number>;
   readonly stats: Readonly<TunRunnerStats>;
@@ -559,10 +561,8 @@ export function runTun(
   device.onReadable(onReadable);
   // A failing poll (the device was deleted under us) stops the runner like a failing read does.
   device.onError?.(fail);
-  app.attach?.({ engine, callbacks, schedule, track: (flow) => flows.add(flow), setRef });
-  schedule();
-
-  return {
+  const runner: TunRunner = {
+    engine,
     callbacks,
     stats,
     get running() {
@@ -582,4 +582,7 @@ export function runTun(
     shutdown,
     stop,
   };
+  app.attach?.(runner);
+  schedule();
+  return runner;
 }

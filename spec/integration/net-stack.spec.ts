@@ -1,6 +1,6 @@
 /**
  * NetStack against the Linux kernel over a real TUN device in a namespace the test made:
- * - the example HTTP server (examples/http_server.ts: node:http on NetStack) answers curl for any
+ * - `l3l4 http` (lib/cli/http.ts: node:http on NetStack) answers curl for any
  *   address and port, IPv4 and IPv6, and carries 20 MB down and 20 MB up byte-exact;
  * - node:https on NetStack, with a certificate openssl makes now, answers `curl -k`;
  * - node:http's client and undici, dialling through stack.connect, download 20 MB from a python
@@ -14,8 +14,8 @@ import https from "node:https";
 import net from "node:net";
 import { afterAll, afterEach, expect, it, vi } from "vitest";
 import { Client } from "undici";
-import { bodyChunks, HTTP_SPEC, startHttpServer, type HttpServer } from "../../examples/http_server.js";
-import { parseExampleArgs } from "../../examples/utils.js";
+import { bodyChunks, startHttpServer, type HttpServer } from "../../lib/cli/http.js";
+import { DEVICE_OPTIONS, deviceOptions, parseCommandLine } from "../../lib/cli/options.js";
 import { L3L4Builder } from "../../lib/builder.js";
 import { NetStack } from "../../lib/stream/net-stack.js";
 import { runTun, type TunRunner } from "../../lib/tun/runner.js";
@@ -81,12 +81,12 @@ describeIntegration(
       const ns = netns();
       const addresses = testAddresses();
       const device = tunInNamespace(ns, addresses);
-      const server = startHttpServer(parseExampleArgs(["--quiet"], HTTP_SPEC), { device, log: () => {} });
+      const server = startHttpServer(deviceOptions(parseCommandLine(["--quiet"], DEVICE_OPTIONS)), { device, log: () => {} });
       servers.push(server);
       return { ns, addresses, server };
     }
 
-    it("the example HTTP server answers curl for any address and port, IPv4 and IPv6", async () => {
+    it("l3l4 http answers curl for any address and port, IPv4 and IPv6", async () => {
       const { ns, addresses, server } = httpServerInNamespace();
       const targets = [
         [addresses.v4(7), 80],

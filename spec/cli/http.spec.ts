@@ -1,19 +1,19 @@
 /**
- * examples/http_server.ts without a device: its handler on NetStack over two engines joined on the
+ * `l3l4 http` (lib/cli/http.ts) without a device: its handler on NetStack over two engines joined on the
  * real clock (the TUN runs are in spec/integration/net-stack.spec.ts), and its command line.
  */
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import { describe, expect, it } from "vitest";
-import { bodyChunks, HTTP_SPEC, httpHandler, type HttpCounters } from "../../examples/http_server.js";
-import { parseExampleArgs, UsageError } from "../../examples/utils.js";
+import { bodyChunks, HTTP_COMMAND, httpHandler, type HttpCounters } from "../../lib/cli/http.js";
+import { main } from "../../lib/cli/main.js";
 import { CLIENT6, SERVER4, SERVER6, useStreamPairs } from "../support/stream-pair.js";
 
 function sha256(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
-describe("http_server example", () => {
+describe("l3l4 http", () => {
   const streamPair = useStreamPairs();
 
   function serve(): { get(path: string, options?: http.RequestOptions, body?: Buffer): Promise<{ status: number; body: Buffer }>; counters: HttpCounters } {
@@ -59,11 +59,20 @@ describe("http_server example", () => {
   it("anything else says which address and port were reached, from where (IPv6 in brackets)", async () => {
     const { get } = serve();
     const got = await get("/where", { host: SERVER6, port: 8443 });
-    expect(String(got.body)).toMatch(new RegExp(`^l3l4 http_server: you reached \\[${SERVER6}\\]:8443 from \\[${CLIENT6}\\]:\\d+ \\(GET /where\\)\\n$`));
+    expect(String(got.body)).toMatch(new RegExp(`^l3l4 http: you reached \\[${SERVER6}\\]:8443 from \\[${CLIENT6}\\]:\\d+ \\(GET /where\\)\\n$`));
   });
 
-  it("takes the examples' options and no --upstream", () => {
-    expect(parseExampleArgs(["--tun", "web0", "--quiet"], HTTP_SPEC)).toMatchObject({ tun: "web0", quiet: true });
-    expect(() => parseExampleArgs(["--upstream", "127.0.0.1:80"], HTTP_SPEC)).toThrow(UsageError);
+  it("is a command of l3l4: --help prints its usage; a bad option is one line and exit status 2", async () => {
+    const lines: string[] = [];
+    const io = { log: (line: string) => lines.push(line), error: (line: string) => lines.push(line) };
+    expect(await main(["http", "--help"], io)).toBe(0);
+    expect(lines.join("\n")).toBe(HTTP_COMMAND.usage);
+    lines.length = 0;
+    expect(await main(["http", "--upstream", "127.0.0.1:80"], io)).toBe(2);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^l3l4 http: /);
+    lines.length = 0;
+    expect(await main(["--help"], io)).toBe(0);
+    expect(lines.join("\n")).toMatch(/^  http +a node:http server/m);
   });
 });
