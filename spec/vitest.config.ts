@@ -7,6 +7,8 @@ export default defineConfig({
     root: fileURLToPath(new URL("..", import.meta.url)),
     include: ["spec/**/*.spec.ts"],
     exclude: ["dist/**", "node_modules/**"],
+    // Fixed seeds for fast-check (spec/support/seeds.ts).
+    setupFiles: ["spec/support/setup.ts"],
     // Memory specs measure heap per flow with global.gc.
     execArgv: ["--expose-gc"],
     testTimeout: 60_000,

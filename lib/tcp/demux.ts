@@ -13,7 +13,7 @@ import type { EngineConfig } from "../config.js";
 import { AppEvent } from "../events.js";
 import { flowFromPacket, type FlowCounts, type FlowRecord } from "../flow/flow.js";
 import type { FlowTable } from "../flow/table.js";
-import type { IcmpErrorKind } from "../icmp/icmp.js";
+import type { IcmpErrorKind, IcmpErrorSink } from "../icmp/icmp.js";
 import type { L4Packet } from "../ip/input.js";
 import type { AnyCallbacks } from "../ip/output.js";
 import { EngineDrop, type Counters } from "../stats.js";
@@ -28,7 +28,7 @@ import { finish, isSynchronized } from "./state.js";
 import { TimeWait, TimeWaitVerdict } from "./time-wait.js";
 import type { TcpSegmentWriter } from "./writer.js";
 
-export class TcpDemux {
+export class TcpDemux implements IcmpErrorSink {
   private readonly seg = new TcpPacket();
   private readonly opts = new TcpOptions();
   /** The RST answering a segment for no flow. */
@@ -275,6 +275,7 @@ export class TcpDemux {
   /** An ICMP error quoting a segment we sent (icmp/icmp.ts IcmpErrorSink): to its connection. */
   icmpError(
     family: 4 | 6,
+    protocol: number,
     bytes: Uint8Array,
     remoteAddrOff: number,
     localAddrOff: number,
@@ -285,6 +286,7 @@ export class TcpDemux {
     hard: boolean,
     kind: IcmpErrorKind,
   ): boolean {
+    if (protocol !== IpProtocol.TCP) return false; // UDP has nobody to tell
     const st = this.table.lookup(family, IpProtocol.TCP, bytes, remoteAddrOff, localAddrOff, remotePort, localPort)?.state;
     if (st === undefined || st === null || st.kind !== "tcp") return false;
     return st.icmpUnreachable(mtu, quotedSeq, hard, kind);

@@ -3,6 +3,9 @@
  * process.hrtime.bigint(). Benches return rows; spec/bench/run.ts prints them as one table.
  */
 
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
 export interface Row {
   /** Which bench file produced it ("wire", "flow", ...). */
   group: string;
@@ -64,4 +67,15 @@ export function row(group: string, name: string, unit: string, m: { median: numb
 /** The same measurement as throughput: `bytes` per op, in GB/s (bytes per nanosecond). */
 export function gbPerS(bytes: number, m: { median: number; runs: number[] }): { median: number; runs: number[] } {
   return { median: bytes / m.median, runs: m.runs.map((ns) => bytes / ns) };
+}
+
+/** Whether the module at `importMetaUrl` is the script node was started with (a bench run alone). */
+export function isMain(importMetaUrl: string): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(importMetaUrl));
+  } catch {
+    return false;
+  }
 }

@@ -14,14 +14,20 @@ import os from "node:os";
 import { parseArgs } from "node:util";
 import { benchEngine } from "./engine.js";
 import type { Row } from "./harness.js";
+import { benchStream } from "./stream.js";
 import { benchTunIperf } from "./tun-iperf.js";
+import { benchTun2socks } from "./tun2socks.js";
 import { benchWire } from "./wire.js";
 
 const BENCHES: ReadonlyArray<readonly [string, () => Promise<Row[]>]> = [
   ["wire", benchWire],
   ["engine", benchEngine],
+  // NetStack next to raw callbacks, both over joinEngines on the real clock. About 20 s.
+  ["stream", benchStream],
   // Root only (netns, TUN); without root it says why and adds no rows. About 50 s.
   ["tun", () => benchTunIperf()],
+  // Root, danted, wrk and nginx: SOCKS5 through dante next to direct, new connections/s, RSS under churn.
+  ["tun2socks", () => benchTun2socks()],
 ];
 
 /** What --save writes and --baseline reads. */
@@ -34,7 +40,7 @@ interface SavedFigures {
 }
 
 /** Units where smaller is better; for the rest (throughputs, rates) larger is. */
-const LOWER_IS_BETTER = new Set(["ns/pkt", "ns/op", "B/flow", "ms"]);
+const LOWER_IS_BETTER = new Set(["ns/pkt", "ns/op", "B/flow", "ms", "MiB", "flows"]);
 
 function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);

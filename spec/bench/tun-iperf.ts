@@ -1,29 +1,28 @@
 /**
- * Throughput of the transparent proxy (examples/proxy_server.ts) against the Linux stack, next to a
+ * Throughput of the transparent proxy (lib/proxy, direct://) against the Linux stack, next to a
  * plain veth pair measured in the same run: iperf3 -c for SECONDS each way (-R for down), at MTU 1500
  * and 65520. Needs root, /dev/net/tun, the TUN addon and iperf3; without them it prints why and
- * returns no rows.
+ * returns no rows. tun2socks.ts adds the SOCKS5 path and new connections per second.
  *
  *   veth:  netns A (iperf3 -c) --veth-- netns B (iperf3 -s)
  *   proxy: netns C (iperf3 -c) --TUN--> engine + proxy (this process) --veth-- netns S (iperf3 -s)
  *
- * Run alone: `npx tsc -p . && node dist/spec/bench/tun-iperf.js [seconds]`, or from `npm run bench`.
+ * Run alone: `npx tsc -b && node dist/spec/bench/tun-iperf.js [seconds]`, or from `npm run bench`.
  * Each figure is one run (the receiver's rate, as iperf3 reports it), in Gbit/s.
  */
-import { PROXY_SPEC, startProxy, type ProxyServer } from "../../examples/proxy_server.js";
-import { isMain, parseExampleArgs } from "../../examples/utils.js";
 import { Netns, run, uniqueInterfaceName } from "../support/netns.js";
-import { canUseNetns, hasCommand } from "../support/privileges.js";
-import { addonBuilt, deleteVeths, killChildren, serverNamespace, testAddresses, tunInNamespace } from "../integration/harness.js";
+import { canUseNetns, hasCommand, type Capability } from "../support/privileges.js";
+import { addonBuilt, killChildren, testAddresses } from "../integration/harness.js";
 import { iperf, startIperfServer } from "../integration/topology.js";
-import type { Row } from "./harness.js";
+import { isMain, type Row } from "./harness.js";
+import { directPath, gbitRow, iperfServer, type BenchPath } from "./tun-paths.js";
 
 export const SECONDS = 5;
 export const MTUS = [1500, 65520] as const;
 
-function row(name: string, bitsPerSecond: number): Row {
-  const gbits = bitsPerSecond / 1e9;
-  return { group: "tun", name, value: gbits, unit: "Gbit/s", runs: [gbits] };
+/** What the TUN benches need; an empty list when the machine has it all. */
+export function tunBenchProblems(extra: readonly (() => Capability)[] = []): string[] {
+  return [canUseNetns, addonBuilt, hasCommand("iperf3", ["--version"], "iperf3"), ...extra].map((check) => check()).filter((c) => !c.ok).map((c) => c.why);
 }
 
 /** iperf3 up and down over a veth pair between two fresh namespaces. */
@@ -44,7 +43,7 @@ async function vethPair(mtu: number, seconds: number): Promise<Row[]> {
     await startIperfServer(b);
     const up = await iperf(a, addresses.v4(2), seconds, false);
     const down = await iperf(a, addresses.v4(2), seconds, true);
-    return [row(`iperf3 veth mtu ${mtu} up`, up), row(`iperf3 veth mtu ${mtu} down (-R)`, down)];
+    return [gbitRow(`iperf3 veth mtu ${mtu} up`, up), gbitRow(`iperf3 veth mtu ${mtu} down (-R)`, down)];
   } finally {
     killChildren();
     a.destroy();
@@ -52,44 +51,35 @@ async function vethPair(mtu: number, seconds: number): Promise<Row[]> {
   }
 }
 
-/** iperf3 up and down through the proxy: C -> TUN (mtu) -> engine -> node:net -> veth (mtu) -> S. */
-async function throughProxy(mtu: number, seconds: number, extraArgs: readonly string[] = []): Promise<Row[]> {
-  const client = Netns.create("l3l4-bench-c-");
-  const server = Netns.create("l3l4-bench-s-");
-  let proxy: ProxyServer | undefined;
+/** iperf3 up and down over `path` (made and closed here); rows named "iperf3 NAME mtu M[ label] up". */
+export async function iperfThrough(make: () => Promise<BenchPath>, mtu: number, seconds: number, label = ""): Promise<Row[]> {
+  const path = await make();
   try {
-    const addresses = testAddresses();
-    serverNamespace(server, addresses, mtu);
-    const device = tunInNamespace(client, addresses, mtu);
-    proxy = startProxy(parseExampleArgs(["--quiet", ...extraArgs], PROXY_SPEC), { device, log: () => {} });
-    await startIperfServer(server);
-    const up = await iperf(client, addresses.v4(2), seconds, false);
-    const down = await iperf(client, addresses.v4(2), seconds, true);
-    const suffix = extraArgs.length > 0 ? ` ${extraArgs.join(" ")}` : "";
-    return [row(`iperf3 proxy mtu ${mtu}${suffix} up`, up), row(`iperf3 proxy mtu ${mtu}${suffix} down (-R)`, down)];
+    await iperfServer(path);
+    const up = await iperf(path.client, path.host, seconds, false);
+    const down = await iperf(path.client, path.host, seconds, true);
+    const name = `iperf3 ${path.name} mtu ${mtu}${label}`;
+    return [gbitRow(`${name} up`, up), gbitRow(`${name} down (-R)`, down)];
   } finally {
-    killChildren();
-    await proxy?.close();
-    deleteVeths();
-    client.destroy();
-    server.destroy();
+    await path.close();
   }
 }
 
 /** Every row, or none (with a message) when the machine cannot run it. */
 export async function benchTunIperf(seconds = SECONDS): Promise<Row[]> {
-  const problems = [canUseNetns(), addonBuilt(), hasCommand("iperf3", ["--version"], "iperf3")()].filter((c) => !c.ok);
+  const problems = tunBenchProblems();
   if (problems.length > 0) {
-    console.log(`tun-iperf skipped: missing ${problems.map((p) => p.why).join("; ")}`);
+    console.log(`tun-iperf skipped: missing ${problems.join("; ")}`);
     return [];
   }
   const rows: Row[] = [];
   for (const mtu of MTUS) {
     rows.push(...(await vethPair(mtu, seconds)));
-    rows.push(...(await throughProxy(mtu, seconds)));
+    rows.push(...(await iperfThrough(() => directPath(mtu), mtu, seconds)));
   }
   // The engine's default TCP buffer (256 KiB) is four 64 KiB segments: a larger one at the large MTU.
-  rows.push(...(await throughProxy(65520, seconds, ["--tcp-buffer", String(4 << 20)])));
+  const big = ["--tcp-buffer", String(4 << 20)];
+  rows.push(...(await iperfThrough(() => directPath(65520, big), 65520, seconds, ` ${big.join(" ")}`)));
   return rows;
 }
 

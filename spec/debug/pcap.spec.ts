@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../lib/errors.js";
 import { PcapWriter, readPcap, type PcapSink } from "../../lib/debug/pcap.js";
 import { MemoryLink } from "../../lib/debug/link.js";
+import { skipOrFailInCi } from "../support/privileges.js";
 
 /** IPv4 UDP 192.0.2.1:1000 -> 192.0.2.2:2000, payload "hi" (checksums valid). */
 const IPV4_UDP = Uint8Array.from([
@@ -69,10 +70,8 @@ describe("PcapWriter", () => {
 
   it("is read by tcpdump, IPv4 and IPv6 alike (when tcpdump is installed)", (ctx) => {
     const tcpdump = tcpdumpPath();
-    if (tcpdump === undefined) {
-      ctx.skip("tcpdump is not installed: skipping the tcpdump -r check");
-      return;
-    }
+    skipOrFailInCi(ctx, tcpdump === undefined ? "tcpdump is not installed (apt-get install tcpdump)" : undefined);
+    if (tcpdump === undefined) return;
     const path = join(dir, "tcpdump.pcap");
     const w = PcapWriter.open(path);
     w.write(IPV4_UDP, 0, IPV4_UDP.length, 1000);

@@ -1,17 +1,18 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Flow } from "../../lib/api.js";
 import { DEFAULT_CONFIG } from "../../lib/config.js";
-import { Core } from "../../lib/engine.js";
+import { Core } from "../../lib/core.js";
 import { BufferTooSmallError, FlowExistsError, InvalidArgumentError, UnknownFlowError } from "../../lib/errors.js";
 import { FlowRecord } from "../../lib/flow/flow.js";
 import { TcpConnection } from "../../lib/tcp/connection.js";
 import { CloseCause, tcpOutSegment, type TcpEndpoint } from "../../lib/tcp/context.js";
 import { SendBuffer } from "../../lib/tcp/send-buffer.js";
 import { TimeWait, TimeWaitVerdict } from "../../lib/tcp/time-wait.js";
-import { TcpFlag, TcpOptions } from "../../lib/wire/tcp.js";
-import { parseIpv6 } from "../../lib/wire/ipv6.js";
+import { TcpOptions } from "../../lib/wire/tcp.js";
 import { Capture } from "../support/capture.js";
 import { engineFixture } from "../support/engine-fixture.js";
+import { ipv6Bytes } from "../support/oracle/address.js";
+import { Flag as TcpFlag } from "../support/oracle/numbers.js";
 import { flagsOf, icmp, parse, tcp, udp } from "../support/packets.js";
 
 afterEach(() => {
@@ -225,8 +226,8 @@ describe("TCP: transmit framing", () => {
       addr.set([198, 51, 100, 20], 0);
       addr.set([203, 0, 113, 80], 16);
     } else {
-      parseIpv6(V6.src, addr, 0);
-      parseIpv6(V6.dst, addr, 16);
+      addr.set(ipv6Bytes(V6.src), 0);
+      addr.set(ipv6Bytes(V6.dst), 16);
     }
     const flow = new FlowRecord(owner, "tcp", family, addr, family === 4 ? V4.src : V6.src, 40000, family === 4 ? V4.dst : V6.dst, 443, false);
     const sendBuffer = new SendBuffer(1 << 16);

@@ -1,95 +1,27 @@
 /**
  * Two real engines over the in-memory link (lib/debug/link.ts), end to end: active open (l4Connect),
  * passive open, data both ways through loss, reordering, duplication and corruption, close, and
- * TIME-WAIT expiry, checked byte for byte. The scenario is the demo's (examples/echo-pair.ts): a
+ * TIME-WAIT expiry, checked byte for byte. The scenario is the demo's (lib/debug/echo-pair.ts): a
  * client engine sends a known stream on each flow, the server engine echoes it.
  *
- * Each test draws a seed (pickSeed: L3L4_SEED=<n> replays one) and prints it when it fails.
+ * Each test has a fixed seed (spec/support/seeds.ts; L3L4_SEED=<n> runs others) and prints it when
+ * it fails. spec/random-seed.spec.ts runs the lossy scenario with a fresh seed.
  */
-import { describe, expect, it, onTestFailed } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Flow } from "../../lib/api.js";
 import { L3L4Builder } from "../../lib/builder.js";
 import { MemoryLink } from "../../lib/debug/link.js";
-import { pickSeed } from "../../lib/debug/random.js";
 import type { L3L4 } from "../../lib/engine.js";
-import { EchoPair, clientTuple, type EchoPairOptions, type EchoReport } from "../../examples/echo-pair.js";
-
-/** The faults of the issue: 5% loss, 5% reordering, 1% duplication, 0.1% corruption, each way. */
-const LOSSY = "delay=1,jitter=0.5,loss=0.05,reorder=0.05,duplicate=0.01,corrupt=0.001";
+import { EchoPair, clientTuple } from "../../lib/debug/echo-pair.js";
+import { echoEndToEnd, LOSSY } from "../support/echo-end-to-end.js";
+import { specSeed } from "../support/seeds.js";
 
 /** Bytes each way in the big transfer: 50 MB each way through these faults takes ~1.5 s per family. */
 const BIG_TRANSFER_BYTES = 50_000_000;
 const BIG_TRANSFER_FLOWS = 4;
 
 function seeded(): number {
-  const seed = pickSeed();
-  onTestFailed(() => {
-    console.error(`two-engines: replay with L3L4_SEED=${seed}`);
-  });
-  return seed;
-}
-
-function brief(r: EchoReport): string {
-  return JSON.stringify({
-    problems: r.problems.slice(0, 5),
-    flowsVerified: r.flowsVerified,
-    bytesSent: r.bytesSent,
-    bytesEchoed: r.bytesEchoed,
-    bytesVerified: r.bytesVerified,
-    clientFlows: r.client.flows,
-    serverFlows: r.server.flows,
-    retransmits: r.client.tcpRetransmits + r.server.tcpRetransmits,
-    virtualMs: r.virtualMs,
-  });
-}
-
-/**
- * Runs an echo pair to the end and checks everything the issue names. Returns the report.
- * `allowHandshakeFailures`: flows whose SYN or SYN-ACK was lost on every try until the 15 s handshake
- * timeout are allowed (correct TCP on a lossy link; still gone once, on both engines).
- */
-function echoEndToEnd(options: EchoPairOptions, allowHandshakeFailures = false): EchoReport {
-  const seed = options.seed;
-  const pair = new EchoPair(options);
-  pair.start();
-  const stall = pair.runToCompletion();
-  const atFinish = pair.report();
-  expect(stall, `seed ${seed}: ${stall} ${brief(atFinish)}`).toBeUndefined();
-
-  // Finished: every flow closed on both engines (l4Rx(null) seen), no flow alive on either...
-  expect(pair.client.flowCount, `seed ${seed}`).toBe(0);
-  expect(pair.server.flowCount, `seed ${seed}`).toBe(0);
-  // ... but the side that closed first keeps TIME-WAIT records (RFC 9293 §3.6) until 2*MSL passes.
-  const clientStates = [...pair.echoClient.flows.keys()].map((f) => pair.client.l4State(f));
-  expect(clientStates.filter((s) => s !== undefined && s !== "TIME-WAIT"), `seed ${seed}`).toEqual([]);
-
-  expect(pair.runUntilGone(), `seed ${seed}: flows left after TIME-WAIT expiry`).toBe(true);
-  const r = pair.report();
-  expect(r.problems, `seed ${seed}`).toEqual([]);
-  if (!allowHandshakeFailures) expect(r.handshakeFailures, `seed ${seed}`).toBe(0);
-  const connected = options.flows - r.handshakeFailures;
-  const total = connected * options.bytesPerFlow;
-  if (r.handshakeFailures === 0) expect(r.bytesSent, `seed ${seed}`).toBe(total);
-  expect(r.bytesEchoed, `seed ${seed}`).toBe(total);
-  expect(r.bytesVerified, `seed ${seed}: ${brief(r)}`).toBe(total);
-  expect(r.flowsVerified, `seed ${seed}`).toBe(connected);
-  // l4Rx(flow, null) exactly once per flow on each engine, and nothing left of any flow.
-  for (const st of pair.echoClient.flows.values()) expect(st.gone, `seed ${seed}: client ${String(st.flow)}`).toBe(1);
-  // One server flow per client flow that connected (plus, rarely, one opened by an old duplicate SYN
-  // after the first had closed: it must be gone as well; or one whose SYN-ACKs were all lost).
-  expect(pair.serverTuples(), `seed ${seed}`).toBeGreaterThanOrEqual(connected);
-  expect(pair.serverTuples(), `seed ${seed}`).toBeLessThanOrEqual(options.flows);
-  for (const st of pair.echoServer.flows.values()) expect(st.gone, `seed ${seed}: server ${String(st.flow)}`).toBe(1);
-  for (const f of pair.echoClient.flows.keys()) expect(pair.client.l4State(f)).toBeUndefined();
-  for (const f of pair.echoServer.flows.keys()) expect(pair.server.l4State(f)).toBeUndefined();
-  expect(r.allGone).toBe(true);
-  expect(EchoPair.ok(r, allowHandshakeFailures), `seed ${seed}`).toBe(true);
-  // The counters agree with what the applications saw.
-  expect(r.client.tcpFlowsOpened).toBe(options.flows);
-  expect(r.client.tcpFlowsClosed).toBe(options.flows);
-  expect(r.server.tcpFlowsOpened).toBe(pair.echoServer.flows.size);
-  expect(r.server.tcpFlowsClosed).toBe(pair.echoServer.flows.size);
-  return r;
+  return specSeed(`two-engines: ${expect.getState().currentTestName ?? ""}`);
 }
 
 describe("two engines over a clean link", () => {

@@ -4,9 +4,9 @@ import { Icmp, ICMP_ERROR_BURST, IcmpErrorKind, type IcmpErrorSink } from "../..
 import { IpOutput } from "../../lib/ip/output.js";
 import { Counters } from "../../lib/stats.js";
 import { TcpConnection } from "../../lib/tcp/connection.js";
-import { write16 } from "../../lib/wire/bytes.js";
 import { Capture } from "../support/capture.js";
 import { engineFixture } from "../support/engine-fixture.js";
+import { put16 as write16 } from "../support/oracle/octets.js";
 import { fixIpv4HeaderChecksum, fragment, icmp, icmpEcho, ipPacket, joinFragments, parse, tcp, udp } from "../support/packets.js";
 
 afterEach(() => {

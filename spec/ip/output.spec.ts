@@ -5,10 +5,10 @@ import { FlowRecord } from "../../lib/flow/flow.js";
 import { IpOutput } from "../../lib/ip/output.js";
 import { Counters } from "../../lib/stats.js";
 import { IpProtocol } from "../../lib/wire/ip-protocol.js";
-import { parseIpv6 } from "../../lib/wire/ipv6.js";
 import { emitUdpHeader, fillUdpChecksum } from "../../lib/wire/udp.js";
 import { flowPseudoSum } from "../../lib/udp/udp-flow.js";
 import { Capture } from "../support/capture.js";
+import { ipv6Bytes } from "../support/oracle/address.js";
 import { joinFragments, parse } from "../support/packets.js";
 
 function setup(config: Partial<EngineConfig> = {}) {
@@ -26,8 +26,8 @@ function flow4(): FlowRecord {
 
 function flow6(): FlowRecord {
   const addr = new Uint8Array(32);
-  parseIpv6("2001:db8::9", addr, 0);
-  parseIpv6("2001:db8:1::1", addr, 16);
+  addr.set(ipv6Bytes("2001:db8::9"), 0);
+  addr.set(ipv6Bytes("2001:db8:1::1"), 16);
   return new FlowRecord({}, "udp", 6, addr, "2001:db8::9", 5000, "2001:db8:1::1", 53, false);
 }
 

@@ -67,9 +67,26 @@ export function hasCommand(command: string, versionArgs: readonly string[], debi
   };
 }
 
-/** Whether CI is set: integration suites must then run, and fail when they cannot. */
-export function inCi(): boolean {
-  return process.env.CI === "true";
+/**
+ * Whether this is CI: CI set to anything but "", "0" or "false" (any case): CI=true, CI=1, CI=yes,
+ * as CI services set it. Integration suites must then run, and fail when they cannot.
+ */
+export function inCi(env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+  const v = env["CI"];
+  if (v === undefined) return false;
+  const t = v.trim().toLowerCase();
+  return t !== "" && t !== "0" && t !== "false";
+}
+
+/**
+ * Inside a test that needs something the machine may lack: with `missing` undefined, nothing;
+ * otherwise in CI the test fails saying what is missing, and locally it is skipped with that reason.
+ * (ctx is the test context vitest passes to the test function.)
+ */
+export function skipOrFailInCi(ctx: { skip: (note?: string) => void }, missing: string | undefined): void {
+  if (missing === undefined) return;
+  if (inCi()) throw new Error(`cannot run: ${missing} (CI is set: not skipped)`);
+  ctx.skip(`skipped: ${missing}`);
 }
 
 /**
@@ -90,7 +107,7 @@ export function describeIntegration(
   if (inCi()) {
     describe(name, () => {
       it("has what the integration tests need", () => {
-        throw new Error(`integration suite "${name}" cannot run: missing ${why} (CI=true: not skipped)`);
+        throw new Error(`integration suite "${name}" cannot run: missing ${why} (CI is set: not skipped)`);
       });
     });
     return;

@@ -13,7 +13,8 @@
  */
 import type { Callbacks } from "../../lib/api.js";
 import type { LinkEndpoint } from "../../lib/debug/link.js";
-import { TcpFlag } from "../../lib/wire/tcp.js";
+import { decodePacket, engineTcpProblems } from "./oracle/decode.js";
+import { Flag } from "./oracle/numbers.js";
 import { parse, tcp, type TcpOptionSpec } from "./packets.js";
 import { appByte, peerByte } from "./tcp-harness.js";
 
@@ -139,8 +140,10 @@ export class ReferenceTcp implements LinkEndpoint<number> {
       this.errors.push(`not a valid TCP packet from the engine`);
       return undefined;
     }
+    const problems = [...p.problems, ...engineTcpProblems(decodePacket(packet))];
+    if (problems.length > 0) this.errors.push(`the engine sent a bad segment at ${this.now()} ms: ${problems.join("; ")}`);
     this.stats.segmentsIn++;
-    if (t.flags & TcpFlag.RST) {
+    if (t.flags & Flag.RST) {
       this.errors.push(`the engine sent a RST at ${this.now()} ms`);
       this.state = "DONE";
       this.rtoAt = Infinity;
@@ -151,7 +154,7 @@ export class ReferenceTcp implements LinkEndpoint<number> {
       if (((t.options.tsVal - this.tsRecent) | 0) > 0) this.tsRecent = t.options.tsVal;
     }
     if (this.state === "SYN-SENT") {
-      if ((t.flags & (TcpFlag.SYN | TcpFlag.ACK)) !== (TcpFlag.SYN | TcpFlag.ACK)) return undefined;
+      if ((t.flags & (Flag.SYN | Flag.ACK)) !== (Flag.SYN | Flag.ACK)) return undefined;
       if (t.ack !== ((this.iss + 1) >>> 0)) {
         this.errors.push(`SYN-ACK acknowledges ${t.ack}, not ${(this.iss + 1) >>> 0}`);
         return undefined;
@@ -171,13 +174,13 @@ export class ReferenceTcp implements LinkEndpoint<number> {
       return undefined;
     }
     if (this.state !== "ESTABLISHED") return undefined;
-    if (t.flags & TcpFlag.SYN) {
+    if (t.flags & Flag.SYN) {
       this.ackPending = true; // a retransmitted SYN-ACK: our ACK was lost
       this.flushAck();
       return undefined;
     }
-    if (t.flags & TcpFlag.ACK) this.onAck(t.ack, t.window, t.payload.length > 0 || (t.flags & TcpFlag.FIN) !== 0, t.options.tsEcr, t.options.sackCount, t.options.sackBlocks);
-    this.onData(t.seq, t.payload, (t.flags & TcpFlag.FIN) !== 0);
+    if (t.flags & Flag.ACK) this.onAck(t.ack, t.window, t.payload.length > 0 || (t.flags & Flag.FIN) !== 0, t.options.tsEcr, t.options.sackCount, t.options.sackBlocks);
+    this.onData(t.seq, t.payload, (t.flags & Flag.FIN) !== 0);
     this.output();
     this.flushAck();
     return undefined;
@@ -276,7 +279,7 @@ export class ReferenceTcp implements LinkEndpoint<number> {
   private sendSyn(): void {
     this.synAt = this.now();
     const o: TcpOptionSpec = { mss: MSS, sackPermitted: true, windowScale: WSCALE, timestamps: [this.tsNow(), 0] };
-    this.transmit({ seq: this.iss, ack: 0, flags: TcpFlag.SYN, window: 65535, options: o, payload: new Uint8Array(0) });
+    this.transmit({ seq: this.iss, ack: 0, flags: Flag.SYN, window: 65535, options: o, payload: new Uint8Array(0) });
     this.rtoAt = this.now() + this.rto;
   }
 
@@ -302,7 +305,7 @@ export class ReferenceTcp implements LinkEndpoint<number> {
     return n;
   }
 
-  private onAck(ackAbs: number, win: number, carriesData: boolean, tsEcr: number, sackCount: number, blocks: Uint32Array): void {
+  private onAck(ackAbs: number, win: number, carriesData: boolean, tsEcr: number, sackCount: number, blocks: readonly number[]): void {
     const ack = ((ackAbs - this.iss - 1) | 0) as number; // offset of the next byte the engine wants
     const finOff = this.o.sendBytes;
     const highest = this.sndMax + (this.finSent ? 1 : 0);
@@ -461,7 +464,7 @@ export class ReferenceTcp implements LinkEndpoint<number> {
     this.transmit({
       seq: (this.iss + 1 + off) >>> 0,
       ack: (this.irs + 1 + rcvAck) >>> 0,
-      flags: TcpFlag.ACK | (fin ? TcpFlag.FIN : 0) | (payload.length > 0 ? TcpFlag.PSH : 0),
+      flags: Flag.ACK | (fin ? Flag.FIN : 0) | (payload.length > 0 ? Flag.PSH : 0),
       window,
       options: o,
       payload,

@@ -26,22 +26,21 @@
  * - Strict, as packetdrill: injecting a segment or moving the clock while packets the script has not
  *   expected are waiting is a failure. `drain()` throws them away explicitly.
  *
- * Every packet the engine sends is checked on capture: valid IP and TCP checksums, addressed to a
- * known peer from the address it was sent to; data bytes equal what the application wrote at that
- * sequence number. Every l4Rx(flow, null) is counted: a second one is a failure, as is data after it.
+ * Every packet the engine sends is checked on capture with the packet oracle (spec/support/oracle:
+ * written from the RFCs, sharing nothing with lib/wire): well formed, valid IP and TCP checksums,
+ * the RFCs' sender rules (engineTcpProblems), addressed to a known peer from the address it was sent
+ * to; data bytes equal what the application wrote at that sequence number. The segments the harness
+ * injects are built with the oracle too. A packet with a problem fails out() and drain().
+ * Every l4Rx(flow, null) is counted: a second one is a failure, as is data after it.
  * Failures print every unmatched packet with describe() and with the harness's relative notation.
  */
 import type { Callbacks, Flow, TcpState } from "../../lib/api.js";
 import { L3L4Builder } from "../../lib/builder.js";
 import { VirtualClock } from "../../lib/debug/virtual-clock.js";
 import type { L3L4 } from "../../lib/engine.js";
-import { checksum, pseudoSum4, pseudoSum6 } from "../../lib/wire/checksum.js";
-import { describe as describePacket } from "../../lib/wire/describe.js";
-import { Drop } from "../../lib/wire/drop.js";
-import { IpProtocol } from "../../lib/wire/ip-protocol.js";
-import { ipv4ToString, Ipv4Packet } from "../../lib/wire/ipv4.js";
-import { Ipv6Packet, ipv6ToString } from "../../lib/wire/ipv6.js";
-import { parseTcpOptions, TcpFlag, TcpOptions, TcpPacket } from "../../lib/wire/tcp.js";
+import { canonicalAddress } from "./oracle/address.js";
+import { decodePacket, engineTcpProblems, flagBits as parseFlags, flagLetters as flagsText, summary } from "./oracle/decode.js";
+import { Flag as TcpFlag } from "./oracle/numbers.js";
 import { tcp, type TcpOptionSpec } from "./packets.js";
 
 export const PEER4 = "192.0.2.1";
@@ -55,36 +54,8 @@ export const DEFAULT_PEER_ISN = 0xffff_ff00;
 /** The virtual clock's reading at script time 0 (not 0, so nothing relies on a zero clock). */
 export const CLOCK_ORIGIN = 1_000_000;
 
-// ------------------------------------------------------------------------------------------------
-// Flags as packetdrill writes them: S F R P . (ACK) U E W, in any order.
-// ------------------------------------------------------------------------------------------------
-
-const FLAG_CHARS: ReadonlyArray<readonly [string, number]> = [
-  ["S", TcpFlag.SYN],
-  ["F", TcpFlag.FIN],
-  ["R", TcpFlag.RST],
-  ["P", TcpFlag.PSH],
-  ["U", TcpFlag.URG],
-  ["E", TcpFlag.ECE],
-  ["W", TcpFlag.CWR],
-  [".", TcpFlag.ACK],
-];
-
-export function parseFlags(text: string): number {
-  let f = 0;
-  for (const ch of text) {
-    const entry = FLAG_CHARS.find(([c]) => c === ch);
-    if (entry === undefined) throw new Error(`unknown TCP flag ${JSON.stringify(ch)} in ${JSON.stringify(text)}`);
-    f |= entry[1];
-  }
-  return f;
-}
-
-export function flagsText(flags: number): string {
-  let s = "";
-  for (const [c, bit] of FLAG_CHARS) if (flags & bit) s += c;
-  return s === "" ? "none" : s;
-}
+// Flags as packetdrill writes them: S F R P . (ACK) U E W, in any order (the oracle's notation).
+export { parseFlags, flagsText };
 
 // ------------------------------------------------------------------------------------------------
 // What a script injects and expects
@@ -328,6 +299,9 @@ export interface HarnessOptions {
 
 type Hook = (flow: Flow, conn: PeerConn) => void;
 
+export type ForwardApp = Pick<Callbacks<Uint8Array>, "l4Rx"> &
+  Partial<Pick<Callbacks<Uint8Array>, "l4Accept" | "l4TxReady" | "l4RemoteClosed">> & { afterRx?(): void };
+
 export class TcpHarness {
   readonly clock = new VirtualClock(CLOCK_ORIGIN);
   readonly engine: L3L4<Uint8Array>;
@@ -355,6 +329,12 @@ export class TcpHarness {
   nextDeadline: number | undefined;
   /** Flows offered to l4Accept, in order. */
   readonly accepted: Flow[] = [];
+  /**
+   * An application behind the harness (a NetStack): every l4 callback goes on to it after the
+   * harness recorded it (l4Accept: its answer counts, unless `accept` refuses first), and afterRx
+   * after each injected packet.
+   */
+  forward: ForwardApp | undefined;
   private readonly conns = new Map<number, PeerConn>();
   private readonly peerIsnBase: number;
   private accept: boolean | ((flow: Flow) => boolean);
@@ -512,6 +492,7 @@ export class TcpHarness {
     const r = this.engine.l3Rx(this.callbacks, bytes);
     if (r !== undefined && c.flow === undefined) c.flow = r;
     if (r !== undefined && c.flow !== r) this.errors.push(`l3Rx returned a different flow object for peer port ${c.port}`);
+    this.forward?.afterRx?.();
     this.poll();
     return r;
   }
@@ -520,6 +501,7 @@ export class TcpHarness {
   inRaw(bytes: Uint8Array): Flow | undefined {
     this.checkNoPending("injecting raw bytes");
     const r = this.engine.l3Rx(this.callbacks, bytes);
+    this.forward?.afterRx?.();
     this.poll();
     return r;
   }
@@ -611,10 +593,21 @@ export class TcpHarness {
     return this;
   }
 
-  /** Throw away the packets not yet expected; returns them. */
-  drain(): Captured[] {
+  /**
+   * Take the packets not yet expected, without matching them; returns them. Fails when any of them
+   * has a problem (a bad checksum, stale bytes, data the application never wrote, ...) unless the
+   * test says why it expects one: `drain({ problemsExpected: "the link corrupts packets" })`.
+   */
+  drain(options: { problemsExpected?: string } = {}): Captured[] {
     this.throwErrors();
-    return this.pending.splice(0, this.pending.length);
+    const taken = this.pending.splice(0, this.pending.length);
+    if (options.problemsExpected === undefined) {
+      const bad = taken.filter((p) => p.problems.length > 0);
+      if (bad.length > 0) {
+        throw new Error(`drain() at ${this.now} ms: ${bad.length} packet(s) with problems:\n${bad.map((p) => `    ${this.line(p)}`).join("\n")}`);
+      }
+    }
+    return taken;
   }
 
   private checkNoPending(what: string): void {
@@ -749,6 +742,7 @@ export class TcpHarness {
         if (data === null) {
           c.closedCount++;
           if (c.closedCount > 1) this.errors.push(`l4Rx(flow, null) called ${c.closedCount} times for peer port ${c.port}`);
+          this.forward?.l4Rx(flow, null);
           return;
         }
         if (c.closedCount > 0) this.errors.push(`l4Rx data after l4Rx(flow, null) for peer port ${c.port}`);
@@ -756,11 +750,13 @@ export class TcpHarness {
         c.received.write(c.received.length, data.slice());
         c.rxCalls.push(data.length);
         this.onRx?.(flow, c);
+        this.forward?.l4Rx(flow, data);
       },
       l4Accept: (flow: Flow) => {
         this.accepted.push(flow);
         const c = this.conn(flow.srcPort);
-        const ok = typeof this.accept === "function" ? this.accept(flow) : this.accept;
+        let ok = typeof this.accept === "function" ? this.accept(flow) : this.accept;
+        if (ok && this.forward?.l4Accept !== undefined) ok = this.forward.l4Accept(flow);
         if (ok) {
           // A new incarnation of the same 4-tuple (after TIME-WAIT) starts a fresh count.
           if (c.flow !== undefined && c.flow !== flow) c.closedCount = 0;
@@ -774,6 +770,7 @@ export class TcpHarness {
           c.txReadyCount++;
           this.onTxReady?.(flow, c);
         }
+        this.forward?.l4TxReady?.(flow);
       },
       l4RemoteClosed: (flow: Flow) => {
         const c = this.connOfFlow(flow);
@@ -782,6 +779,7 @@ export class TcpHarness {
         if (c.remoteClosedCount > 1) this.errors.push(`l4RemoteClosed called ${c.remoteClosedCount} times`);
         c.remoteClosedAfter = c.received.length;
         this.onRemoteClosed?.(flow, c);
+        this.forward?.l4RemoteClosed?.(flow);
       },
     };
   }
@@ -803,7 +801,7 @@ export class TcpHarness {
     const p: Captured = {
       time: this.now,
       bytes,
-      text: describePacket(bytes),
+      text: "",
       family: 4,
       srcIp: "",
       dstIp: "",
@@ -828,70 +826,33 @@ export class TcpHarness {
       sack: [],
       problems,
     };
-    let l4Off: number;
-    let l4Len: number;
-    let pseudo: number;
-    if (bytes[0]! >> 4 === 4) {
-      const ip = new Ipv4Packet().wrap(bytes);
-      const r = ip.check(true);
-      if (r !== Drop.OK) {
-        problems.push(`bad IPv4 packet (${r})`);
-        return p;
-      }
-      if (ip.totalLength !== bytes.length) problems.push(`IPv4 total length ${ip.totalLength} != ${bytes.length} bytes sent`);
-      if (ip.protocol !== IpProtocol.TCP) problems.push(`not TCP (protocol ${ip.protocol})`);
-      p.family = 4;
-      p.srcIp = ipv4ToString(ip.src);
-      p.dstIp = ipv4ToString(ip.dst);
-      l4Off = ip.payloadOffset;
-      l4Len = ip.payloadLength;
-      pseudo = pseudoSum4(bytes, 0, IpProtocol.TCP, l4Len);
-      if (checksum(bytes, 0, ip.headerLength) !== 0) problems.push("bad IPv4 header checksum");
-    } else if (bytes[0]! >> 4 === 6) {
-      const ip = new Ipv6Packet().wrap(bytes);
-      const r = ip.check();
-      if (r !== Drop.OK) {
-        problems.push(`bad IPv6 packet (${r})`);
-        return p;
-      }
-      if (40 + ip.payloadLength !== bytes.length) problems.push(`IPv6 payload length ${ip.payloadLength} + 40 != ${bytes.length}`);
-      if (ip.upperProtocol !== IpProtocol.TCP) problems.push(`not TCP (next header ${ip.upperProtocol})`);
-      p.family = 6;
-      p.srcIp = ipv6ToString(bytes, ip.srcOffset);
-      p.dstIp = ipv6ToString(bytes, ip.dstOffset);
-      l4Off = ip.upperOffset;
-      l4Len = ip.upperLength;
-      pseudo = pseudoSum6(bytes, 0, IpProtocol.TCP, l4Len);
-    } else {
-      problems.push("not an IP packet");
-      return p;
-    }
+    const d = decodePacket(bytes);
+    p.text = summary(d);
+    problems.push(...d.problems, ...engineTcpProblems(d));
+    const ip = d.ip;
+    const t = d.tcp;
+    if (ip === undefined || t === undefined) return p;
+    p.family = ip.version;
+    p.srcIp = ip.src;
+    p.dstIp = ip.dst;
     if (p.family !== this.family) problems.push(`IPv${p.family} on an IPv${this.family} harness`);
-    if (p.srcIp !== this.localIp || p.dstIp !== this.peerIp) problems.push(`addressed ${p.srcIp} > ${p.dstIp}`);
-    const tcp = new TcpPacket().wrap(bytes, l4Off, l4Len);
-    const r = tcp.check(pseudo);
-    if (r !== Drop.OK) {
-      problems.push(r === Drop.BAD_CHECKSUM ? "bad TCP checksum" : `bad TCP header (${r})`);
-      if (r !== Drop.BAD_CHECKSUM) return p;
-    }
-    p.srcPort = tcp.srcPort;
-    p.dstPort = tcp.dstPort;
+    if (p.srcIp !== canonicalAddress(this.localIp) || p.dstIp !== canonicalAddress(this.peerIp)) problems.push(`addressed ${p.srcIp} > ${p.dstIp}`);
+    p.srcPort = t.srcPort;
+    p.dstPort = t.dstPort;
     if (p.srcPort !== this.localPort) problems.push(`from port ${p.srcPort}, not ${this.localPort}`);
-    p.flags = tcp.flags;
-    p.seqAbs = tcp.seq;
-    p.ackAbs = tcp.ack;
-    p.win = tcp.window;
-    p.len = tcp.payloadLength;
-    p.payload = bytes.slice(tcp.payloadOffset, tcp.payloadOffset + tcp.payloadLength);
-    const o = new TcpOptions();
-    if (parseTcpOptions(bytes, tcp.optionsOffset, tcp.optionsLength, o) !== Drop.OK) problems.push("bad TCP options");
-    p.hasOptions = tcp.optionsLength > 0;
-    p.mss = o.mss;
-    p.wscale = o.windowScale;
-    p.sackOK = o.sackPermitted;
-    p.hasTs = o.hasTimestamps;
-    p.tsValAbs = o.tsVal;
-    p.tsEcr = o.tsEcr;
+    p.flags = t.flags;
+    p.seqAbs = t.seq;
+    p.ackAbs = t.ack;
+    p.win = t.window;
+    p.len = t.payload.length;
+    p.payload = t.payload.slice();
+    p.hasOptions = t.headerLength > 20;
+    p.mss = t.mss;
+    p.wscale = t.wscale;
+    p.sackOK = t.sackOK;
+    p.hasTs = t.ts !== undefined;
+    p.tsValAbs = t.ts?.[0] ?? 0;
+    p.tsEcr = t.ts?.[1] ?? 0;
 
     const c = this.conn(p.dstPort);
     const syn = (p.flags & TcpFlag.SYN) !== 0;
@@ -908,9 +869,7 @@ export class TcpHarness {
     p.seq = rel(p.seqAbs, c.engineIss);
     p.ack = rel(p.ackAbs, c.peerIsn);
     p.tsVal = c.engineTsKnown ? rel(p.tsValAbs, c.engineTsOrigin) : p.tsValAbs;
-    for (let k = 0; k < o.sackCount; k++) {
-      p.sack.push([rel(o.sackBlocks[2 * k]!, c.peerIsn), rel(o.sackBlocks[2 * k + 1]!, c.peerIsn)]);
-    }
+    for (const [l, r] of t.sack) p.sack.push([rel(l, c.peerIsn), rel(r, c.peerIsn)]);
     if (!(p.flags & TcpFlag.RST) && c.engineIssKnown) {
       const end = p.seq + (syn ? 1 : 0) + p.len + (p.flags & TcpFlag.FIN ? 1 : 0);
       if (end > c.engineNext) c.engineNext = end;

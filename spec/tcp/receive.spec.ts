@@ -206,6 +206,32 @@ describe("unacceptable segments (RFC 9293 §3.10.7.4 first check)", () => {
     h.expectRx(200);
   });
 
+  it("PAWS compares timestamps modulo 2^32 (RFC 7323 §5.2): a TSval that wrapped past 0 is newer, one just below the wrap older", () => {
+    const h = new TcpHarness();
+    h.in({ flags: "S", seq: 0, mss: 1460, sackOK: true, ts: [0xffff_fff0, 0], wscale: 7 });
+    h.out({ flags: "S.", ack: 1, ts: [undefined, 0xffff_fff0] });
+    h.in({ flags: ".", seq: 1, ack: 1, win: 512, ts: [0xffff_fff0, undefined] });
+    // 0x10 is 32 ticks after 0xfffffff0: taken, and it becomes TS.Recent (echoed).
+    h.at(10).in({ flags: ".", seq: 1, data: 100, ts: [0x10, undefined] });
+    h.out({ flags: ".", ack: 101, ts: [undefined, 0x10] });
+    // 0xfffffff8 is now 24 ticks in the past: PAWS drops it.
+    h.at(20).in({ flags: ".", seq: 101, data: 100, ts: [0xffff_fff8, undefined] });
+    h.out({ flags: ".", ack: 101, ts: [undefined, 0x10] });
+    expect(h.engine.stats().drops).toMatchObject({ paws: 1 });
+    h.expectRx(100);
+  });
+
+  it("PAWS does not apply to a RST: one at RCV.NXT with an old TSval still resets (RFC 7323 §5.3 R1, as Linux)", () => {
+    const h = new TcpHarness();
+    establish(h); // TS.Recent = 100
+    h.at(10).in({ flags: ".", seq: 1, data: 100, ts: [5000, undefined] });
+    h.out({ flags: ".", ack: 101, ts: [undefined, 5000] });
+    h.at(20).in({ flags: "R", seq: 101, ts: [4000, undefined] });
+    h.outNothing();
+    h.expectClosed();
+    expect(h.engine.stats().drops).not.toHaveProperty("paws");
+  });
+
   it("TS.Recent follows the segment that covers Last.ACK.sent, not a later out-of-order one (RFC 7323 §4.3)", () => {
     const h = new TcpHarness();
     establish(h);
@@ -361,8 +387,10 @@ describe("odd segments", () => {
       h.drain();
     }
     h.in({ flags: ".", seq: 1 + 33 * 200, data: 100 });
-    const a = h.out({ flags: ".", ack: 1 });
-    expect(a.sack.length).toBeGreaterThan(0);
+    // RFC 2018 §4: the first block reports the most recently received segment (here the last one
+    // held, 6401:6501, as the 33rd could not be); then the most recent others, as many as fit
+    // beside the timestamps (3).
+    h.out({ flags: ".", ack: 1, sack: [[6401, 6501], [6201, 6301], [6001, 6101]] });
     expect(h.engine.stats().drops).toMatchObject({ reassembly_full: 1 });
     // Filling the holes still works and everything held is delivered once.
     for (let k = 0; k <= 33; k++) {

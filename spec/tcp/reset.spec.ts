@@ -63,6 +63,23 @@ describe("RST validation (RFC 5961 §3.2)", () => {
     h.out({ flags: "." });
     expect(h.state()).toBe("ESTABLISHED");
   });
+
+  it("the limit is one challenge ACK per millisecond per flow (Linux's 1000 a second): the next one is due 1 ms later", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.at(100).in({ flags: "R", seq: 1001 });
+    h.out({ flags: ".", time: 100 });
+    h.in({ flags: "R", seq: 1002 });
+    h.outNothing();
+    h.at(101).in({ flags: "R", seq: 1003 });
+    h.out({ flags: ".", time: 101 });
+    h.in({ flags: "S", seq: 5000 });
+    h.outNothing();
+    h.at(102).in({ flags: "S", seq: 5000 });
+    h.out({ flags: ".", ack: 1, time: 102 });
+    expect(h.engine.stats().tcpChallengeAcks).toBe(3);
+    expect(h.state()).toBe("ESTABLISHED");
+  });
 });
 
 describe("SYN on a synchronized connection (RFC 5961 §4.2)", () => {

@@ -26,6 +26,26 @@ describe("retransmission timeout (RFC 6298)", () => {
     expect(h.engine.stats().tcpRetransmits).toBe(3);
   });
 
+  it("Karn (RFC 6298 §3): once the timer has expired, an ACK of the timed segment is no RTT sample, even if the retransmission could not go out", () => {
+    const h = new TcpHarness();
+    establish(h, { ts: false }); // no timestamps: the RTT comes from timing one segment
+    h.app.send(100);
+    h.out({ flags: "P.", seq: 1, len: 100, time: 0 });
+    // At 200 ms the timer expires, but the device has no buffer: the retransmission waits.
+    h.at(199);
+    h.txBlocked = true;
+    h.at(200).outNothing();
+    // The original's ACK comes at 250 ms. It must not be timed (250 ms would give RTO 281 ms); the
+    // backed-off RTO (400 ms) stays until a sample from data sent after the expiry.
+    h.at(250).in({ flags: ".", ack: 101 });
+    h.txBlocked = false;
+    h.at(300);
+    h.app.send(10);
+    h.out({ flags: "P.", seq: 101, len: 10, time: 300 });
+    h.at(699).outNothing();
+    h.at(700).out({ flags: "P.", seq: 101, len: 10, time: 700 });
+  });
+
   it("the initial RTO is 1 s (RFC 6298 §2.1): the SYN-ACK is retransmitted after 1 s", () => {
     const h = new TcpHarness();
     h.in({ flags: "S", seq: 0, mss: 1460 });
@@ -222,5 +242,62 @@ describe("SACK-based loss recovery (RFC 6675)", () => {
     const d = h.deadline!;
     h.at(d).out({ seq: seg(1), len: SMSS, time: d });
     expect(h.engine.stats().tcpRtoTimeouts).toBe(1);
+  });
+
+  it("after an RTO, data SACKed before it counts as not received (RFC 2018 §8): it takes new SACKs to deem a hole lost", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
+    establish(h);
+    h.app.send(6 * SMSS);
+    h.drain();
+    // Segments 1 and 2 are missing, 3 to 5 SACKed: segment 1 is lost (three segments SACKed above it).
+    h.at(20).in({ flags: ".", ack: seg(1), sack: [[seg(3), seg(6)]] });
+    h.out({ seq: seg(1), len: SMSS });
+    h.drain();
+    const d = h.deadline!;
+    h.at(d).out({ seq: seg(1), len: SMSS, time: d });
+    // The peer acknowledges the retransmission only, and SACKs nothing (it reneged): the sender goes
+    // back to segment 2 (slow start from a loss window: two segments).
+    h.at(d + 10).in({ flags: ".", ack: seg(2) });
+    h.out({ seq: seg(2), len: SMSS });
+    h.out({ seq: seg(3), len: SMSS });
+    h.outNothing();
+    // One duplicate ACK SACKing segment 3: had the old SACK information been kept, segments 3 to 5
+    // would make segment 2 lost at once; forgotten, one SACKed segment is not enough.
+    const fastBefore = h.engine.stats().tcpFastRetransmits;
+    h.in({ flags: ".", ack: seg(2), sack: [[seg(3), seg(4)]] });
+    for (const p of h.drain()) expect(p.seq, h.line(p)).not.toBe(seg(2));
+    expect(h.engine.stats().tcpFastRetransmits).toBe(fastBefore);
+  });
+});
+
+describe("the congestion controller chosen (tcpCongestionControl) is the one used", () => {
+  // Ten segments out, two more by Limited Transmit; segment 0 is lost and the peer SACKs 1, 2, 3...
+  // At the fast retransmit FlightSize is 12 segments: Reno's ssthresh is half of it (RFC 5681 §3.2
+  // eq. 4: 6 segments), CUBIC's 0.7 of it (RFC 9438 §4.6: 8.4). In SACK recovery (RFC 6675 §5) new
+  // data goes out when cwnd - pipe >= 1 SMSS: each SACKed segment lowers pipe by one, from 9 after
+  // the retransmission. So the first new segment (12) leaves when pipe is 5 (Reno) or 7 (CUBIC).
+  it.each([
+    ["reno", 7],
+    ["cubic", 5],
+    ["the default (CUBIC)", 5],
+  ] as const)("%s: the first new segment of the recovery leaves once segments 1 to %i are SACKed", (name, sackedUpTo) => {
+    const firstNewAt = sackedUpTo + 1; // the SACK block's right edge, in segments
+    const h = new TcpHarness(name.startsWith("the default") ? {} : { configure: (b) => b.tcpCongestionControl(name as "reno" | "cubic") });
+    establish(h);
+    h.app.send(40 * SMSS);
+    for (let i = 0; i < 10; i++) h.out({ seq: seg(i), len: SMSS });
+    const sentAt: Array<[number, number]> = []; // [SACKed up to, segment sent]
+    for (let k = 2; k <= 10; k++) {
+      h.at(20).in({ flags: ".", ack: seg(0), sack: [[seg(1), seg(k)]] });
+      for (const p of h.drain()) sentAt.push([k, (p.seq - 1) / SMSS]);
+    }
+    const newData = sentAt.filter(([k]) => k >= 5);
+    expect(sentAt.slice(0, 3)).toEqual([
+      [2, 10], // Limited Transmit (RFC 3042)
+      [3, 11],
+      [4, 0], // three SACKed segments above it: segment 0 is lost (RFC 6675 IsLost), retransmitted
+    ]);
+    expect(newData[0]).toEqual([firstNewAt, 12]);
+    expect(newData.map(([, s]) => s)).toEqual(Array.from({ length: 11 - firstNewAt }, (_, i) => 12 + i));
   });
 });

@@ -194,7 +194,7 @@ ${quick}
 0 > S 0:0(0) ack 1
 `,
       ),
-    ).toThrow(/script line 3: 0 > S 0:0\(0\) ack 1\n[\s\S]*flags S\., not S[\s\S]*unmatched packets \(1\):\n.*IPv4 198\.51\.100\.7:80 > 192\.0\.2\.1:40000 TCP \[S\.\]/);
+    ).toThrow(/script line 3: 0 > S 0:0\(0\) ack 1\n[\s\S]*flags S\., not S[\s\S]*unmatched packets \(1\):\n.*IP 198\.51\.100\.7\.80 > 192\.0\.2\.1\.40000: Flags \[S\.\]/);
   });
 
   it("a packet sent at the wrong time fails the line", () => {

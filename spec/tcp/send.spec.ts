@@ -153,6 +153,49 @@ describe("zero window: persist timer (RFC 9293 §3.8.6.1)", () => {
     h.out({ flags: "P.", seq: 1001, len: 500 });
   });
 
+  it("answered probes never end the connection, however many (RFC 1122 §4.2.2.17): 20 probes, more than tcpMaxRetries", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(100);
+    h.out({ flags: "P.", seq: 1, len: 100 });
+    h.in({ flags: ".", ack: 101, win: 0 });
+    h.app.send(100);
+    for (let i = 0; i < 20; i++) {
+      h.at(h.deadline!);
+      h.out({ flags: ".", seq: 100, len: 0 });
+      h.in({ flags: ".", ack: 101, win: 0 });
+    }
+    expect(h.state()).toBe("ESTABLISHED");
+    expect(h.engine.stats().tcpZeroWindowProbes).toBe(20);
+    h.in({ flags: ".", ack: 101, win: 512 });
+    h.out({ flags: "P.", seq: 101, len: 100 });
+  });
+
+  it("the probe interval starts again from the RTO when the window has opened and closes again (the backoff is reset)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(100);
+    h.out({ flags: "P.", seq: 1, len: 100 });
+    h.in({ flags: ".", ack: 101, win: 0 });
+    h.app.send(100);
+    // Three probes: 200, 400, 800 ms apart.
+    for (let i = 0; i < 3; i++) {
+      h.at(h.deadline!);
+      h.out({ flags: ".", seq: 100, len: 0 });
+      h.in({ flags: ".", ack: 101, win: 0 });
+    }
+    expect(h.deadline! - h.now).toBe(1600);
+    // The window opens: the data goes; the peer takes it and closes the window again.
+    h.in({ flags: ".", ack: 101, win: 512 });
+    h.out({ flags: "P.", seq: 101, len: 100 });
+    h.in({ flags: ".", ack: 201, win: 0 });
+    h.app.send(100);
+    const closedAt = h.now;
+    h.at(h.deadline!);
+    const probe = h.out({ flags: ".", seq: 200, len: 0 });
+    expect(probe.time - closedAt).toBe(200);
+  });
+
   it("a window update alone restarts sending before any probe", () => {
     const h = new TcpHarness();
     establish(h);

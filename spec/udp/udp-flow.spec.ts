@@ -281,7 +281,9 @@ describe("UDP flows", () => {
 
   it("checksums: a zero IPv4 checksum means none; zero over IPv6 and wrong ones are dropped", () => {
     const { engine, cap } = engineFixture();
-    expect(engine.l3Rx(cap, udp({ checksum: "zero", payload: "ok" }))).toBeDefined();
+    const flow = engine.l3Rx(cap, udp({ checksum: "zero", payload: "ok" }));
+    expect(flow).toMatchObject({ protocol: "udp", family: 4, srcIp: "10.0.0.2", srcPort: 40000, dstIp: "10.0.0.1", dstPort: 53 });
+    expect(cap.rx).toEqual([{ flow, data: new TextEncoder().encode("ok") }]);
     expect(engine.l3Rx(cap, udp({ family: 6, checksum: "zero", payload: "no" }))).toBeUndefined();
     expect(engine.l3Rx(cap, udp({ srcPort: 9, checksum: "bad", payload: "no" }))).toBeUndefined();
     expect(engine.flowCount).toBe(1);
