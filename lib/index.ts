@@ -63,4 +63,4 @@ export { startApiServer, type ApiServer } from "./proxy/api-server.js";
 export type { ProxyCounters } from "./proxy/relay-host.js";
 
 // The echo application of `l3l4 echo` (any TunApp runs on runTun the same way).
-export { EchoApp, type EchoCounters } from "./cli/echo.js";
+export { EchoApp, EchoFlow, type EchoCounters, type EchoOptions } from "./debug/echo-app.js";

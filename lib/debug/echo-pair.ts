@@ -6,10 +6,10 @@
  * The pieces are independent of the transport:
  * - `Pattern`: the data. Flow i's stream is a seeded random block read from a phase of its own, so a
  *   byte delivered to the wrong flow or the wrong offset is caught without storing anything.
- * - `EchoServer`: the application of the server engine. Echoes what it receives with l4Tx; what the
- *   send buffer does not take waits in a per-flow buffer while the flow's receive is paused
- *   (l4PauseRx), and goes out on l4TxReady, after which receive resumes (l4ResumeRx). It closes when
- *   the peer has closed and everything was echoed.
+ * - `EchoApp` (echo-app.ts, the application of `l3l4 echo` too) on the server engine, keeping a record
+ *   of every flow: echoes what it receives with l4Tx; what the send buffer does not take waits while
+ *   the flow's receive is paused (l4PauseRx), and goes out on l4TxReady, after which receive resumes
+ *   (l4ResumeRx). It closes when the peer has closed and everything was echoed.
  * - `EchoClient`: the application of the client engine. Writes each flow's stream as fast as l4Tx
  *   takes it, closes after the last byte (l4LocalClose: FIN after the queued data), and verifies the
  *   echo.
@@ -19,6 +19,7 @@
  * The demo (`l3l4 demo`, lib/cli/demo.ts), the two-engine specs and the engine benches all run this.
  */
 import { DEFAULT_CONFIG } from "../config.js";
+import { EchoApp } from "./echo-app.js";
 import { MemoryLink, type FaultsInput, type LinkCallbacks } from "./link.js";
 import { Random } from "./random.js";
 import type { Callbacks, Flow } from "../api.js";
@@ -79,144 +80,6 @@ export class Pattern {
       p = (p + n) % PATTERN_PERIOD;
     }
     return -1;
-  }
-}
-
-// ------------------------------------------------------------------------------------------------
-// The server: echo
-// ------------------------------------------------------------------------------------------------
-
-export class ServerFlowState {
-  received = 0;
-  echoed = 0;
-  /** Bytes l4Tx did not take yet: pending[start..end). */
-  pending: Uint8Array | null = null;
-  start = 0;
-  end = 0;
-  remoteClosed = false;
-  closeCalled = false;
-  /** l4Rx(flow, null) calls: exactly 1 at the end. */
-  gone = 0;
-  constructor(readonly flow: Flow) {}
-}
-
-export interface EchoServerOptions {
-  /** Accept TCP flows to this port only (others get a RST); undefined: any port. */
-  port?: number;
-  /** Keep a record per flow (default true; the heap bench turns it off to count the engine only). */
-  track?: boolean;
-}
-
-export class EchoServer<T> {
-  readonly flows = new Map<Flow, ServerFlowState>();
-  readonly problems: string[] = [];
-  bytesReceived = 0;
-  bytesEchoed = 0;
-  flowsAccepted = 0;
-  flowsGone = 0;
-  private readonly port: number | undefined;
-  private readonly track: boolean;
-
-  constructor(
-    private readonly engine: L3L4<T>,
-    private readonly cb: Callbacks<T>,
-    options: EchoServerOptions = {},
-  ) {
-    this.port = options.port;
-    this.track = options.track ?? true;
-  }
-
-  readonly handlers: L4Handlers = {
-    l4Accept: (flow) => {
-      if (flow.protocol !== "tcp" || (this.port !== undefined && flow.dstPort !== this.port)) return false;
-      this.flowsAccepted++;
-      if (this.track) this.flows.set(flow, new ServerFlowState(flow));
-      return true;
-    },
-    l4Rx: (flow, data) => {
-      const st = this.flows.get(flow);
-      if (data === null) {
-        this.flowsGone++;
-        if (st !== undefined && ++st.gone > 1) this.problem(`server: l4Rx(null) twice for ${String(flow)}`);
-        return;
-      }
-      this.bytesReceived += data.length;
-      if (st === undefined) {
-        // Untracked: echo what fits, drop the rest (only the heap bench runs untracked, without data).
-        const n = this.engine.l4Tx(this.cb, flow, data) ?? 0;
-        this.bytesEchoed += n;
-        return;
-      }
-      if (st.gone > 0) this.problem(`server: data after l4Rx(null) on ${String(flow)}`);
-      st.received += data.length;
-      if (st.end > st.start) {
-        this.stash(st, data, 0);
-        return;
-      }
-      const n = this.engine.l4Tx(this.cb, flow, data);
-      if (n === undefined) {
-        this.problem(`server: l4Tx on a gone flow ${String(flow)}`);
-        return;
-      }
-      this.sent(st, n);
-      if (n < data.length) {
-        // The send buffer is full: keep the rest and stop reading until l4TxReady.
-        this.stash(st, data, n);
-        this.engine.l4PauseRx(flow);
-      }
-    },
-    l4TxReady: (flow) => {
-      const st = this.flows.get(flow);
-      if (st === undefined || st.pending === null) return;
-      while (st.end > st.start) {
-        const n = this.engine.l4Tx(this.cb, flow, st.pending.subarray(st.start, st.end));
-        if (n === undefined || n === 0) return;
-        st.start += n;
-        this.sent(st, n);
-      }
-      st.start = st.end = 0;
-      this.engine.l4ResumeRx(this.cb, flow);
-      this.closeIfDone(st);
-    },
-    l4RemoteClosed: (flow) => {
-      const st = this.flows.get(flow);
-      if (st === undefined) {
-        this.engine.l4LocalClose(this.cb, flow);
-        return;
-      }
-      st.remoteClosed = true;
-      this.closeIfDone(st);
-    },
-  };
-
-  private sent(st: ServerFlowState, n: number): void {
-    st.echoed += n;
-    this.bytesEchoed += n;
-  }
-
-  private stash(st: ServerFlowState, data: Uint8Array, from: number): void {
-    const len = data.length - from;
-    if (st.pending === null || st.pending.length - st.end < len) {
-      const kept = st.end - st.start;
-      const grown = new Uint8Array(Math.max(kept + len, st.pending === null ? 0 : st.pending.length, 4096));
-      if (st.pending !== null) grown.set(st.pending.subarray(st.start, st.end));
-      st.pending = grown;
-      st.start = 0;
-      st.end = kept;
-    }
-    st.pending.set(from === 0 ? data : data.subarray(from), st.end);
-    st.end += len;
-  }
-
-  private closeIfDone(st: ServerFlowState): void {
-    if (st.remoteClosed && !st.closeCalled && st.end === st.start) {
-      st.closeCalled = true;
-      this.engine.l4LocalClose(this.cb, st.flow);
-    }
-  }
-
-  private problem(text: string): void {
-    if (this.problems.length < MAX_PROBLEMS) this.problems.push(text);
   }
 }
 
@@ -439,7 +302,7 @@ export class EchoPair {
   readonly clientCb: LinkCallbacks;
   readonly serverCb: LinkCallbacks;
   readonly echoClient: EchoClient<number>;
-  readonly echoServer: EchoServer<number>;
+  readonly echoServer: EchoApp<number>;
   readonly options: Readonly<EchoPairOptions>;
   private readonly family: 4 | 6;
   private startedAt = 0;
@@ -472,9 +335,9 @@ export class EchoPair {
       bytesPerFlow: options.bytesPerFlow,
       chunk: options.chunk,
     });
-    this.echoServer = new EchoServer(this.server, this.serverCb, { port: ECHO_PORT });
+    this.echoServer = new EchoApp(this.server, () => this.serverCb, undefined, { port: ECHO_PORT, keepRecords: true });
     this.link.attach("a", this.client, this.echoClient.handlers);
-    this.link.attach("b", this.server, this.echoServer.handlers);
+    this.link.attach("b", this.server, this.echoServer);
   }
 
   /** Open every flow (each SYN goes out now; data is queued behind it). */
@@ -488,7 +351,7 @@ export class EchoPair {
     const c = this.echoClient;
     const s = this.echoServer;
     return (
-      c.flowsGone >= this.options.flows && s.flowsGone >= s.flowsAccepted && this.server.flowCount === 0 && this.client.flowCount === 0
+      c.flowsGone >= this.options.flows && s.counters.flowsGone >= s.counters.tcpFlowsOpened && this.server.flowCount === 0 && this.client.flowCount === 0
     );
   }
 
@@ -496,7 +359,7 @@ export class EchoPair {
   isGone(): boolean {
     if (!this.isFinished() || this.client.flowCount !== 0 || this.server.flowCount !== 0) return false;
     for (const flow of this.echoClient.flows.keys()) if (this.client.l4State(flow) !== undefined) return false;
-    for (const flow of this.echoServer.flows.keys()) if (this.server.l4State(flow) !== undefined) return false;
+    for (const flow of this.echoServer.records.keys()) if (this.server.l4State(flow) !== undefined) return false;
     return true;
   }
 
@@ -547,7 +410,7 @@ export class EchoPair {
 
   private serverBytesByTuple(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const st of this.echoServer.flows.values()) {
+    for (const st of this.echoServer.records.values()) {
       const k = tupleKey(st.flow);
       out.set(k, (out.get(k) ?? 0) + st.received);
     }
@@ -560,7 +423,7 @@ export class EchoPair {
     const problems = [...c.problems, ...s.problems];
     let allGone = this.isGone();
     for (const st of c.flows.values()) if (st.gone !== 1) allGone = false;
-    for (const st of s.flows.values()) if (st.gone !== 1) allGone = false;
+    for (const st of s.records.values()) if (st.gone !== 1) allGone = false;
     let handshakeFailures = 0;
     const echoedByServer = this.serverBytesByTuple();
     for (const st of c.flows.values()) {
@@ -579,7 +442,7 @@ export class EchoPair {
       flows: this.options.flows,
       bytesPerFlow: this.options.bytesPerFlow,
       bytesSent: c.bytesSent,
-      bytesEchoed: s.bytesEchoed,
+      bytesEchoed: s.counters.tcpBytes,
       bytesVerified: c.bytesVerified,
       flowsVerified: c.flowsVerified,
       allGone,

@@ -92,16 +92,16 @@ export function echoEndToEnd(options: EchoPairOptions, allowHandshakeFailures = 
   // after the first had closed: it must be gone as well; or one whose SYN-ACKs were all lost).
   expect(pair.serverTuples(), `seed ${seed}`).toBeGreaterThanOrEqual(connected);
   expect(pair.serverTuples(), `seed ${seed}`).toBeLessThanOrEqual(options.flows);
-  for (const st of pair.echoServer.flows.values()) expect(st.gone, `seed ${seed}: server ${String(st.flow)}`).toBe(1);
+  for (const st of pair.echoServer.records.values()) expect(st.gone, `seed ${seed}: server ${String(st.flow)}`).toBe(1);
   for (const f of pair.echoClient.flows.keys()) expect(pair.client.l4State(f)).toBeUndefined();
-  for (const f of pair.echoServer.flows.keys()) expect(pair.server.l4State(f)).toBeUndefined();
+  for (const f of pair.echoServer.records.keys()) expect(pair.server.l4State(f)).toBeUndefined();
   expect(r.allGone).toBe(true);
   expect(EchoPair.ok(r, allowHandshakeFailures), `seed ${seed}`).toBe(true);
   // The counters agree with what the applications saw.
   expect(r.client.tcpFlowsOpened).toBe(options.flows);
   expect(r.client.tcpFlowsClosed).toBe(options.flows);
-  expect(r.server.tcpFlowsOpened).toBe(pair.echoServer.flows.size);
-  expect(r.server.tcpFlowsClosed).toBe(pair.echoServer.flows.size);
+  expect(r.server.tcpFlowsOpened).toBe(pair.echoServer.records.size);
+  expect(r.server.tcpFlowsClosed).toBe(pair.echoServer.records.size);
   return r;
 }
 
