@@ -42,16 +42,16 @@ export const EngineDrop = {
   DATA_AFTER_CLOSE: 46,
   /** The packet would open a flow whose 5-tuple l4Accept itself opened meanwhile (with l4Connect). */
   FLOW_EXISTS: 47,
-  /** l3Rx from inside a callback while MAX_DEFERRED_PACKETS such packets already wait (engine.ts). */
+  /** l3Rx from inside a callback while MAX_DEFERRED_PACKETS such packets already wait (core.ts). */
   REENTRANT_QUEUE_FULL: 48,
 } as const;
 
 const ENGINE_DROP_NAMES: string[] = [];
 for (const [k, v] of Object.entries(EngineDrop)) ENGINE_DROP_NAMES[v] = k.toLowerCase();
 
-export const DROP_SLOTS = 64;
+const DROP_SLOTS = 64;
 
-export function anyDropName(reason: number): string {
+function anyDropName(reason: number): string {
   return reason >= 32 ? (ENGINE_DROP_NAMES[reason] ?? `unknown_${reason}`) : dropReasonName(reason);
 }
 

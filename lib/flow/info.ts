@@ -13,7 +13,7 @@ export function newFlowInfo(): FlowInfo {
 }
 
 /** Every FlowInfo field to its "nothing" value. */
-export function clearFlowInfo(o: FlowInfo): void {
+function clearFlowInfo(o: FlowInfo): void {
   o.state = "CLOSED";
   o.bytesIn = o.bytesOut = o.bytesAcked = o.segmentsIn = o.segmentsOut = o.retransmits = 0;
   o.srtt = o.rttvar = o.rto = o.cwnd = o.ssthresh = o.sndWnd = o.rcvWnd = o.sndMss = o.rcvMss = 0;
