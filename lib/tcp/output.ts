@@ -225,6 +225,9 @@ export function sendSyn(c: TcpConnection): void {
     c.sndNxt = seqAdd(c.iss, 1);
     c.sndMax = c.sndNxt;
     if (passive) c.lastAckSent = c.rcvNxt;
+  } else {
+    // No transmit buffer: try again shortly (timers.ts onTimer's txRetryAt), as for data and ACKs.
+    txBlocked(c);
   }
   c.rtoAt = c.ctx.now + c.rtt.rto;
 }
