@@ -46,17 +46,27 @@ export interface EventSink {
 }
 
 const INITIAL_CAPACITY = 16;
+/** Nested API calls (callbacks calling back in) the frame stack holds before it grows. */
+const INITIAL_FRAMES = 16;
+
+/** A packed array of `n` copies of `v` (V8 keeps it packed: `new Array(n).fill(v)` stays holey). */
+function packed<T>(n: number, v: T): T[] {
+  const a: T[] = [];
+  for (let i = 0; i < n; i++) a.push(v);
+  return a;
+}
 
 export class AppEvents {
-  private readonly kinds: AppEvent[] = new Array<AppEvent>(INITIAL_CAPACITY).fill(AppEvent.RX);
-  private readonly targets: (EventTarget | null)[] = new Array<EventTarget | null>(INITIAL_CAPACITY).fill(null);
-  private readonly views: (Uint8Array | null)[] = new Array<Uint8Array | null>(INITIAL_CAPACITY).fill(null);
+  private readonly kinds: AppEvent[] = packed<AppEvent>(INITIAL_CAPACITY, AppEvent.RX);
+  private readonly targets: (EventTarget | null)[] = packed<EventTarget | null>(INITIAL_CAPACITY, null);
+  private readonly views: (Uint8Array | null)[] = packed<Uint8Array | null>(INITIAL_CAPACITY, null);
   private tail = 0;
   /** The frame in progress: its first slot, and the next event to fire. */
   private start = 0;
   private cursor = 0;
-  /** Outer frames, (start, cursor) pairs. */
-  private readonly frames: number[] = [];
+  /** Outer frames, (start, cursor) pairs; `depth` pairs in use. */
+  private frames = new Int32Array(2 * INITIAL_FRAMES);
+  private depth = 0;
 
   /** Queue an event of the frame in progress. */
   push(kind: AppEvent, target: EventTarget, view: Uint8Array | null): void {
@@ -74,15 +84,23 @@ export class AppEvents {
 
   /** An API call begins: what it queues is fired before it returns. */
   open(): void {
-    this.frames.push(this.start, this.cursor);
+    const d = 2 * this.depth++;
+    if (d === this.frames.length) {
+      const grown = new Int32Array(2 * d);
+      grown.set(this.frames);
+      this.frames = grown;
+    }
+    this.frames[d] = this.start;
+    this.frames[d + 1] = this.cursor;
     this.start = this.cursor = this.tail;
   }
 
   /** The API call ends: fire the rest of its events, back to the outer call's. */
   close(cb: AnyCallbacks | undefined): void {
-    this.fire(cb);
-    this.cursor = this.frames.pop()!;
-    this.start = this.frames.pop()!;
+    if (this.cursor < this.tail) this.fire(cb);
+    const d = 2 * --this.depth;
+    this.start = this.frames[d]!;
+    this.cursor = this.frames[d + 1]!;
   }
 
   /** Fire the events of the frame in progress, in order (none without callbacks: nobody to tell). */

@@ -30,7 +30,10 @@ export const MAX_WINDOW_SCALE = 14;
 const QUICKACK_SEGMENTS = 16;
 
 export class Tcb {
-  readonly kind = "tcp";
+  /** The FlowState tag (flow/flow.ts): on the prototype, so it costs the per-flow object nothing. */
+  get kind(): "tcp" {
+    return "tcp";
+  }
   readonly ctx: TcpContext;
   readonly flow: FlowRecord;
   /** Earliest of the timers below; the engine's timer heap orders connections by it. */

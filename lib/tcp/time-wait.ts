@@ -24,7 +24,10 @@ const out = tcpOutSegment();
 const outOpts = new TcpOptions();
 
 export class TimeWait {
-  readonly kind = "time-wait";
+  /** The FlowState tag (flow/flow.ts): on the prototype, so it costs the per-flow object nothing. */
+  get kind(): "time-wait" {
+    return "time-wait";
+  }
   deadline = Infinity;
   heapIndex = -1;
   readonly flow: FlowRecord;

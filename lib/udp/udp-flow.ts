@@ -27,7 +27,10 @@ export const UDP_MAX_PAYLOAD_V4 = 65535 - IPV4_MIN_HEADER - UDP_HEADER;
 export const UDP_MAX_PAYLOAD_V6 = 65535 - UDP_HEADER;
 
 export class UdpFlow implements EventTarget {
-  readonly kind = "udp";
+  /** The FlowState tag (flow/flow.ts): on the prototype, so it costs the per-flow object nothing. */
+  get kind(): "udp" {
+    return "udp";
+  }
   /** Heap position and the time the heap will look at this flow next (see the module comment). */
   deadline: number;
   heapIndex = -1;
