@@ -62,7 +62,8 @@ for (let i = 0; i < args.length; i++) {
   else globs.push(a);
 }
 if (ci && globs.length > 0) usage("--ci chooses its own files: give no GLOB with it");
-const chosen = ci ? CI_GLOBS : globs;
+// Stryker's --mutate is a comma-separated list, so braces are expanded here: a/{b,c}.ts -> a/b.ts, a/c.ts.
+const chosen = (ci ? CI_GLOBS : globs).flatMap(expandBraces);
 for (const g of chosen) {
   if (!/^lib\/(tcp|ip|udp)(\/|$)/.test(g)) usage(`${g}: only lib/tcp, lib/ip and lib/udp are mutated (spec/mutate/stryker.config.mjs)`);
   if (!/[*?{]/.test(g) && !existsSync(join(ROOT, g))) usage(`${g}: no such file`);
@@ -80,6 +81,8 @@ if (!existsSync(bin)) usage("Stryker is not installed: run npm ci");
 const started = Date.now();
 console.log(`mutate: stryker ${strykerArgs.join(" ")}${ci ? ` (CI subset, at least ${CI_BREAK}%, at most ${CI_CAP_S} s)` : ""}`);
 const child = spawn(bin, strykerArgs, { cwd: ROOT, env, stdio: "inherit" });
+// Ctrl-C or a kill of this script stops Stryker too (it then removes its sandboxes).
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
 let capped = false;
 const timer = ci
   ? setTimeout(() => {
@@ -139,6 +142,12 @@ function summarise(seconds) {
     console.log(`\nmutate: ${survivors.length} surviving mutants (see spec/mutate/equivalent-mutants.md for the ones that cannot be killed):`);
     for (const s of survivors) console.log(`  ${s}`);
   }
+}
+
+function expandBraces(glob) {
+  const m = /^(.*?)\{([^{}]*)\}(.*)$/.exec(glob);
+  if (m === null) return [glob];
+  return m[2].split(",").flatMap((alt) => expandBraces(`${m[1]}${alt}${m[3]}`));
 }
 
 function oneLine(text) {
