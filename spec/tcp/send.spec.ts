@@ -160,13 +160,17 @@ describe("zero window: persist timer (RFC 9293 §3.8.6.1)", () => {
     h.out({ flags: "P.", seq: 1, len: 100 });
     h.in({ flags: ".", ack: 101, win: 0 });
     h.app.send(100);
+    const times: number[] = [];
     for (let i = 0; i < 20; i++) {
       h.at(h.deadline!);
-      h.out({ flags: ".", seq: 100, len: 0 });
+      times.push(h.out({ flags: ".", seq: 100, len: 0 }).time);
       h.in({ flags: ".", ack: 101, win: 0 });
     }
     expect(h.state()).toBe("ESTABLISHED");
     expect(h.engine.stats().tcpZeroWindowProbes).toBe(20);
+    // The interval doubles from the RTO (200 ms) up to 120 s (Linux TCP_RTO_MAX), then stays there.
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    expect(gaps).toEqual([400, 800, 1600, 3200, 6400, 12_800, 25_600, 51_200, 102_400, ...new Array(10).fill(120_000)]);
     h.in({ flags: ".", ack: 101, win: 512 });
     h.out({ flags: "P.", seq: 101, len: 100 });
   });
