@@ -19,6 +19,8 @@ describe("segment sizes (RFC 9293 §3.7.1: MSS less the options every segment ca
     ["MSS 1460 without timestamps: 1460-byte segments", { mss: 1460, ts: false }, 1460],
     ["MSS 536 with timestamps: 524-byte segments", { mss: 536 }, 524],
     ["MSS 9000 is capped by our MTU: 1448-byte segments", { mss: 9000 }, 1448],
+    ["MSS 10 is raised to 64 (no segment shorter than that just because the peer asked): 64 - 12", { mss: 10 }, 52],
+    ["MSS 64 is taken as it is: 52-byte segments", { mss: 64 }, 52],
   ])("%s", (_name, o, size) => {
     const h = new TcpHarness();
     establish(h, o);
