@@ -104,6 +104,26 @@ describe("the peer's window (RFC 9293 §3.8.6, RFC 7323 §2.3)", () => {
     expect(3 * SMSS + bytesIn(opened)).toBeLessThanOrEqual(10_000);
   });
 
+  it("sender SWS avoidance (RFC 9293 §3.8.6.2.1): a partial segment goes only at half the largest window or more", () => {
+    const h = new TcpHarness();
+    establish(h, { wscale: null, win: 2000, ackWin: 2000 }); // the largest window so far: 2000
+    h.app.send(1000);
+    h.out({ flags: "P.", seq: 1, len: 1000 });
+    // 1000 more fit the window: exactly half the largest window offered (2000), so they go.
+    h.app.send(5000);
+    h.out({ flags: ".", seq: 1001, len: 1000 });
+    h.outNothing();
+    // Window 3000 from here; the ACK of the first 1000 leaves 2000 of room: one full segment, then a
+    // 552-byte runt would be less than half of 3000 with data outstanding: it waits.
+    h.at(10).in({ flags: ".", ack: 1001, win: 3000 });
+    h.out({ flags: ".", seq: 2001, len: SMSS });
+    h.outNothing();
+    // With nothing outstanding a partial segment always goes (no ACK would come to release it).
+    h.at(20).in({ flags: ".", ack: 2001 + SMSS, win: 500 });
+    h.out({ seq: 2001 + SMSS, len: 500 });
+    h.outNothing();
+  });
+
   it("an older segment's window does not override a newer one (RFC 9293 §3.10.7.4 SND.WL1, SND.WL2)", () => {
     const h = new TcpHarness();
     establish(h, { wscale: 0, ackWin: 65535 });
