@@ -332,6 +332,19 @@ describe("zero window: unanswered probes", () => {
 });
 
 describe("ACKs when the peer's window has closed on data in flight", () => {
+  it.each([
+    [127, 128],
+    [128, 1],
+  ])("with window scale 7, %i bytes in flight past the closed window: the ACK carries SEQ %i (SND.NXT within one scale unit, as Linux)", (inFlight, seqRel) => {
+    const h = new TcpHarness();
+    establish(h, { wscale: 7, ackWin: 512 });
+    h.app.send(inFlight);
+    h.out({ flags: "P.", seq: 1, len: inFlight });
+    h.in({ flags: ".", ack: 1, win: 0 });
+    h.in({ flags: "P.", seq: 1, ack: 1, data: 10, win: 0 });
+    h.out({ flags: ".", seq: seqRel, ack: 11 });
+  });
+
   it("carry SEQ = SND.UNA + SND.WND, not SND.NXT, so the zero-window peer still takes them (Linux tcp_acceptable_seq)", () => {
     const h = new TcpHarness();
     establish(h, { wscale: 0, ackWin: 65535 });
