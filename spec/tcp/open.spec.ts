@@ -227,6 +227,23 @@ describe("refusal and bad handshakes", () => {
 });
 
 describe("stats", () => {
+  it("a SYN-ACK that found no transmit buffer goes 1 ms later, when one is available; the SYN of l4Connect too", () => {
+    const h = new TcpHarness();
+    h.txBlocked = true;
+    h.in({ flags: "S", seq: 0, mss: 1460 });
+    h.outNothing();
+    h.txBlocked = false;
+    h.at(1).out({ flags: "S.", seq: 0, ack: 1, time: 1 });
+    h.in({ flags: ".", seq: 1, ack: 1 });
+    expect(h.state()).toBe("ESTABLISHED");
+    const a = new TcpHarness();
+    a.txBlocked = true;
+    a.connect();
+    a.outNothing();
+    a.txBlocked = false;
+    a.at(1).out({ flags: "S", seq: 0, time: 1 });
+  });
+
   it("counts each segment once in and once out", () => {
     const h = new TcpHarness();
     establish(h);
