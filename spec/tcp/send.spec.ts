@@ -309,6 +309,59 @@ describe("path MTU (RFC 1191 / RFC 8201: ICMP fragmentation needed / packet too 
     h.out({ seq: 1, len: 1208 });
     h.out({ seq: 1209, len: 792 });
   });
+
+  /** An ICMPv4 fragmentation-needed quoting the first 28 + 40 bytes of `p`, its TCP sequence number set to `seqAbs`. */
+  function fragNeeded(h: TcpHarness, p: { bytes: Uint8Array }, mtu: number, seqAbs?: number): Uint8Array {
+    const quoted = p.bytes.slice(0, 28 + 40);
+    if (seqAbs !== undefined) new DataView(quoted.buffer).setUint32(20 + 4, seqAbs >>> 0);
+    return icmp({ src: "203.0.113.1", dst: h.localIp, type: 3, code: 4, rest: mtu, data: quoted });
+  }
+
+  it("an MTU below 576 is taken as 576 (IPv4's minimum): MSS 536, less timestamps", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(1000);
+    const first = h.out({ flags: "P.", seq: 1, len: 1000 });
+    h.inRaw(fragNeeded(h, first, 300));
+    h.out({ seq: 1, len: 524 });
+    h.out({ flags: "P.", seq: 525, len: 476 });
+    h.outNothing();
+  });
+
+  it("a later error with a larger MTU (about an older, larger packet) does not grow the segments back", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(3000);
+    const p1 = h.out({ seq: 1, len: SMSS });
+    const p2 = h.out({ seq: 1 + SMSS, len: SMSS });
+    h.out({ flags: "P.", len: 3000 - 2 * SMSS });
+    h.inRaw(fragNeeded(h, p1, 1000)); // MSS 960, 948 with timestamps
+    h.out({ seq: 1, len: 948 });
+    h.out({ seq: 949, len: 948 });
+    h.out({ seq: 1897, len: 948 });
+    h.out({ flags: "P.", seq: 2845, len: 156 });
+    h.inRaw(fragNeeded(h, p2, 1200));
+    h.outNothing();
+    h.in({ flags: ".", ack: 3001 });
+    h.app.send(2000);
+    h.out({ seq: 3001, len: 948 });
+  });
+
+  it("acts only on an error quoting a sequence number in flight, SND.UNA =< SEG.SEQ < SND.MAX (RFC 5927 §4.1)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(1000);
+    const first = h.out({ flags: "P.", seq: 1, len: 1000 });
+    const sndMax = (first.seqAbs + 1000) >>> 0;
+    // (An MTU below the quoted packet's 1052 bytes: one at or above it could not have been needed.)
+    h.inRaw(fragNeeded(h, first, 800, sndMax)); // SND.MAX itself: not in flight
+    h.inRaw(fragNeeded(h, first, 800, first.seqAbs - 1)); // below SND.UNA
+    h.outNothing();
+    expect(h.engine.stats().drops).toMatchObject({ icmp_ignored: 2 });
+    h.inRaw(fragNeeded(h, first, 800, sndMax - 1)); // the last octet in flight: acted on (MSS 760 - 12)
+    h.out({ seq: 1, len: 748 });
+    h.out({ flags: "P.", seq: 749, len: 252 });
+  });
 });
 
 describe("zero window: unanswered probes", () => {
