@@ -43,3 +43,92 @@ export type TcpState =
   | "LAST-ACK"
   | "TIME-WAIT"
   | "CLOSED";
+
+/**
+ * Why a flow ended, from its `l4Rx(flow, null)` on (`L3L4.l4CloseReason`). The Node error code a
+ * socket would report is given for each.
+ */
+export type CloseReason =
+  /** Orderly: TCP both FINs exchanged (TIME-WAIT included); UDP closed by l4LocalClose. */
+  | "closed"
+  /** The peer reset an open connection (ECONNRESET). */
+  | "reset"
+  /** The peer refused our SYN: a RST answering it, or ICMP port or protocol unreachable (ECONNREFUSED). */
+  | "refused"
+  /** The application aborted the flow with l4Abort (TCP sent RST). */
+  | "aborted"
+  /** Retransmissions, zero-window probes or keep-alive probes went unanswered (ETIMEDOUT). */
+  | "timeout"
+  /** The handshake did not complete: SYN or SYN-ACK retransmissions ran out (ETIMEDOUT). */
+  | "handshake-timeout"
+  /** tcpIdleTimeout, tcpHalfOpenIdleTimeout or udpIdleTimeout passed without traffic. */
+  | "idle"
+  /** ICMP host unreachable (or administratively prohibited, or time exceeded) during the handshake (EHOSTUNREACH). */
+  | "host-unreachable"
+  /** ICMP network unreachable during the handshake (ENETUNREACH). */
+  | "net-unreachable";
+
+/**
+ * A snapshot of one flow, like Linux's TCP_INFO (`L3L4.l4Info`). Times are milliseconds, sizes bytes.
+ * For UDP only `state` ("ESTABLISHED"), the byte and segment (datagram) counts are set; the rest are 0.
+ * A TIME-WAIT record keeps no counters: everything but `state` is 0.
+ */
+export interface FlowInfo {
+  state: TcpState;
+  /** Payload bytes received in order (tcpi_bytes_received), delivered or still held for the application. */
+  bytesIn: number;
+  /** Payload bytes sent, retransmissions included (tcpi_bytes_sent). */
+  bytesOut: number;
+  /** Payload bytes the peer acknowledged (tcpi_bytes_acked). */
+  bytesAcked: number;
+  /** Segments (UDP: datagrams) received and sent for this flow. */
+  segmentsIn: number;
+  segmentsOut: number;
+  /** Segments sent again (tcpi_total_retrans). */
+  retransmits: number;
+  /** Smoothed round-trip time and its variation (RFC 6298); 0 before the first sample. */
+  srtt: number;
+  rttvar: number;
+  /** The retransmission timeout now, backoff included. */
+  rto: number;
+  /** Congestion window and slow-start threshold (Infinity until the first loss). */
+  cwnd: number;
+  ssthresh: number;
+  /** The peer's advertised window (scaled), and the window we advertised last. */
+  sndWnd: number;
+  rcvWnd: number;
+  /** Largest segment we send, and the largest the peer has sent us. */
+  sndMss: number;
+  rcvMss: number;
+  /** Bytes sent and not yet acknowledged (in flight). */
+  unacked: number;
+  /** Bytes in the send buffer: accepted by l4Tx and not yet acknowledged. */
+  sendQueue: number;
+  /** Bytes received and held: not yet delivered (paused) or out of order. */
+  recvQueue: number;
+}
+
+/**
+ * What drives an engine (reads packets into l3Rx, calls l4Poll by its deadline, writes what l3Tx
+ * hands over), as an application sees it: runTun's runner, joinEngines, MemoryLink, or a loop of
+ * your own. An application that calls the engine on its own time (from a stream's write(), a
+ * timer) needs one; runTun hands it to a TunApp through `attach`.
+ */
+export interface EngineDriver<T> {
+  /** The engine driven. */
+  readonly engine: object;
+  /**
+   * The callbacks to pass to engine calls the application makes, inside callbacks and outside a
+   * turn alike (engine.l4Tx(driver.callbacks, flow, data)).
+   */
+  readonly callbacks: Callbacks<T>;
+  /**
+   * Ask for a turn soon (l4Poll, re-arm the timer, send what is queued). Call it after engine calls
+   * made outside a turn: they may have queued packets or moved a deadline.
+   */
+  schedule(): void;
+  /** Close this flow at shutdown, as the flows the engine accepted are (for flows opened with l4Connect). */
+  track?(flow: Flow): void;
+  /** false: the driver's handles (device poll, timer) no longer keep the Node process alive; true: they do again. */
+  setRef?(on: boolean): void;
+}

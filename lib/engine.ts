@@ -16,18 +16,18 @@
  * when the outermost call returns, since the packet views are in use; it returns undefined. l4Poll from
  * inside a callback runs no timers and just reports the next deadline.
  */
-import type { Callbacks, Flow, TcpState } from "./api.js";
+import type { Callbacks, CloseReason, Flow, FlowInfo, TcpState } from "./api.js";
 import type { EngineConfig } from "./config.js";
 import { FlowExistsError, InvalidArgumentError, UnknownFlowError } from "./errors.js";
 import { FlowRecord } from "./flow/flow.js";
 import { FlowTable } from "./flow/table.js";
-import { Icmp, type IcmpErrorSink } from "./icmp/icmp.js";
+import { Icmp, type IcmpErrorKind, type IcmpErrorSink } from "./icmp/icmp.js";
 import { isUnicast4, isUnicast6 } from "./ip/address.js";
 import { ipHeaderLength, IpOutput, type AnyCallbacks } from "./ip/output.js";
 import { Reassembler, type ReassemblyListener } from "./ip/reassembly.js";
 import { Counters, EngineDrop, type EngineStats } from "./stats.js";
 import { TcpConnection } from "./tcp/connection.js";
-import { CloseReason, type TcpContext, type TcpEndpoint, type TcpOutSegment } from "./tcp/context.js";
+import { CLOSE_REASON_NAMES, CloseCause, type TcpContext, type TcpEndpoint, type TcpOutSegment } from "./tcp/context.js";
 import { IsnGenerator } from "./tcp/isn.js";
 import { TimeWait, TimeWaitVerdict } from "./tcp/time-wait.js";
 import { TimerHeap, type HeapItem } from "./timer-heap.js";
@@ -447,6 +447,8 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
     const u = flow.state as UdpFlow;
     u.lastActivity = now;
     const payload = packet.subarray(dg.payloadOffset, dg.payloadOffset + dg.payloadLength);
+    u.datagramsIn++;
+    u.bytesIn += payload.length;
     if (!u.paused) {
       this.counters.udpDatagramsIn++;
       this.cb!.l4Rx(flow, payload);
@@ -473,12 +475,13 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
   }
 
   /** Forget a UDP flow (idle, closed or aborted by the application) and tell the application. */
-  closeUdp(u: UdpFlow): void {
+  closeUdp(u: UdpFlow, cause: CloseCause): void {
     const flow = u.flow;
     if (flow.state !== u) return;
     this.table.remove(flow);
     this.heap.remove(u);
     flow.state = null;
+    flow.closeReason = cause;
     this.udpFlows--;
     this.counters.udpFlowsClosed++;
     this.cb?.l4Rx(flow, null);
@@ -585,7 +588,7 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
       if (item.flow.state === item && item.heapIndex < 0) this.heap.add(item);
     } else if (item instanceof UdpFlow) {
       if (item.flow.state !== item) return;
-      if (item.idleDeadline <= now) return this.closeUdp(item);
+      if (item.idleDeadline <= now) return this.closeUdp(item, CloseCause.IDLE);
       item.deadline = item.idleDeadline;
       this.heap.add(item);
     } else if (item instanceof TimeWait) {
@@ -625,12 +628,13 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
     mtu: number,
     quotedSeq: number,
     hard: boolean,
+    kind: IcmpErrorKind,
   ): boolean {
     if (protocol !== IpProtocol.TCP) return false; // UDP has nobody to tell
     const flow = this.table.lookup(family, protocol, bytes, remoteAddrOff, localAddrOff, remotePort, localPort);
     const st = flow?.state;
     if (!(st instanceof TcpConnection)) return false;
-    return st.icmpUnreachable(mtu, quotedSeq, hard);
+    return st.icmpUnreachable(mtu, quotedSeq, hard, kind);
   }
 
   // ---------------------------------------------------------------- TcpContext
@@ -685,31 +689,33 @@ export class Core implements TcpContext, IcmpErrorSink, ReassemblyListener {
     if (conn.flow.state === conn) this.heap.update(conn);
   }
 
-  closed(conn: TcpEndpoint, reason: CloseReason): void {
+  closed(conn: TcpEndpoint, reason: CloseCause): void {
     const flow = conn.flow;
     if (flow.state !== conn) return; // closed already: l4Rx(flow, null) went out once
     this.heap.remove(conn);
     this.tcpFlows--;
+    flow.closeReason = reason;
     const c = this.counters;
     c.tcpFlowsClosed++;
     switch (reason) {
-      case CloseReason.TIME_WAIT:
+      case CloseCause.TIME_WAIT:
         c.tcpTimeWait++;
         break;
-      case CloseReason.RESET_RECEIVED:
+      case CloseCause.RESET_RECEIVED:
+      case CloseCause.REFUSED:
         c.tcpResetsReceived++;
         break;
-      case CloseReason.ABORTED:
+      case CloseCause.ABORTED:
         c.tcpAborts++;
         break;
-      case CloseReason.IDLE:
+      case CloseCause.IDLE:
         c.tcpIdleTimeouts++;
         break;
       default:
         break;
     }
     // TIME-WAIT records are bounded like flows (Linux tcp_max_tw_buckets): past it, close at once.
-    if (reason === CloseReason.TIME_WAIT && conn instanceof TcpConnection && this.timeWaits < this.config.maxFlows) {
+    if (reason === CloseCause.TIME_WAIT && conn instanceof TcpConnection && this.timeWaits < this.config.maxFlows) {
       const tw = conn.toTimeWait();
       if (!(tw.deadline < Infinity)) tw.deadline = this.clock() + this.config.tcpTimeWaitMs;
       flow.state = tw;
@@ -816,7 +822,12 @@ export class L3L4<T> {
       const prev = core.enter(cb as AnyCallbacks);
       try {
         st.lastActivity = core.now();
-        return core.udpOut.send(cb as AnyCallbacks, f, data);
+        const sent = core.udpOut.send(cb as AnyCallbacks, f, data);
+        if (sent > 0) {
+          st.datagramsOut++;
+          st.bytesOut += sent;
+        }
+        return sent;
       } finally {
         core.leave(prev);
       }
@@ -926,6 +937,41 @@ export class L3L4<T> {
     }
   }
 
+  /**
+   * A TCP_INFO-like snapshot of a flow (api.ts FlowInfo): state, RTT, windows, byte and segment
+   * counts. Fills and returns `out` when given, so a caller polling many flows allocates nothing;
+   * else a new object. Undefined when the flow is gone; UnknownFlowError for another engine's flow.
+   */
+  l4Info(flow: Flow, out?: FlowInfo): FlowInfo | undefined {
+    const st = this.#own(flow).state;
+    if (st === null) return undefined;
+    const o = out ?? newFlowInfo();
+    if (st instanceof TcpConnection) {
+      st.info(o);
+      return o;
+    }
+    clearFlowInfo(o);
+    if (st instanceof UdpFlow) {
+      o.state = "ESTABLISHED";
+      o.bytesIn = st.bytesIn;
+      o.bytesOut = st.bytesOut;
+      o.segmentsIn = st.datagramsIn;
+      o.segmentsOut = st.datagramsOut;
+    } else {
+      o.state = "TIME-WAIT";
+    }
+    return o;
+  }
+
+  /**
+   * Why the flow ended (api.ts CloseReason), from the moment its l4Rx(flow, null) is called (inside
+   * that call too); undefined while it is alive. UnknownFlowError for another engine's flow.
+   */
+  l4CloseReason(flow: Flow): CloseReason | undefined {
+    const r = this.#own(flow).closeReason;
+    return r < 0 ? undefined : CLOSE_REASON_NAMES[r];
+  }
+
   /** Counters since the engine was built. */
   stats(): EngineStats {
     return this.#core.stats();
@@ -944,13 +990,27 @@ export class L3L4<T> {
     const core = this.#core;
     const prev = core.enter(cb as AnyCallbacks);
     try {
-      if (st instanceof UdpFlow) core.closeUdp(st);
+      if (st instanceof UdpFlow) core.closeUdp(st, abort ? CloseCause.ABORTED : CloseCause.CLOSED);
       else if (abort) st.abort();
       else st.close();
     } finally {
       core.leave(prev);
     }
   }
+}
+
+function newFlowInfo(): FlowInfo {
+  const o = {} as FlowInfo;
+  clearFlowInfo(o);
+  return o;
+}
+
+/** Every FlowInfo field to its "nothing" value (one shape for every object l4Info fills). */
+function clearFlowInfo(o: FlowInfo): void {
+  o.state = "CLOSED";
+  o.bytesIn = o.bytesOut = o.bytesAcked = o.segmentsIn = o.segmentsOut = o.retransmits = 0;
+  o.srtt = o.rttvar = o.rto = o.cwnd = o.ssthresh = o.sndWnd = o.rcvWnd = o.sndMss = o.rcvMss = 0;
+  o.unacked = o.sendQueue = o.recvQueue = 0;
 }
 
 /** Used when l4PauseRx comes before any call gave the engine callbacks: nothing can be sent. */

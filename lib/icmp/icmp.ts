@@ -77,6 +77,8 @@ export interface IcmpErrorSink {
     quotedSeq: number,
     /** A hard error (RFC 1122 §4.2.3.9: protocol or port unreachable, administratively prohibited). */
     hard: boolean,
+    /** What the error says of the destination (IcmpErrorKind), for a connection that it ends. */
+    kind: IcmpErrorKind,
   ): boolean;
 }
 
@@ -87,6 +89,46 @@ export interface IcmpErrorSink {
 const HARD_UNREACH_V4: ReadonlySet<number> = new Set([2, 3, 9, 10, 13]);
 /** RFC 4443 §3.1: 1 administratively prohibited, 4 port unreachable (Linux icmpv6_err_convert). */
 const HARD_UNREACH_V6: ReadonlySet<number> = new Set([1, 4]);
+
+/**
+ * What an ICMP error says of the destination, as Linux's icmp_err_convert and icmpv6_err_convert map
+ * it to an errno: the network (ENETUNREACH), the host (EHOSTUNREACH: host unreachable, prohibited,
+ * time exceeded, parameter problem), or the port or protocol (ECONNREFUSED). NONE for the path-MTU
+ * messages, which only shrink the MSS.
+ */
+export const IcmpErrorKind = { NONE: 0, NET: 1, HOST: 2, REFUSED: 3 } as const;
+export type IcmpErrorKind = (typeof IcmpErrorKind)[keyof typeof IcmpErrorKind];
+
+/** RFC 792 / RFC 1812 §5.2.7.1 destination-unreachable codes 0..15. */
+const UNREACH_KIND_V4: readonly IcmpErrorKind[] = [
+  IcmpErrorKind.NET, // 0 net unreachable
+  IcmpErrorKind.HOST, // 1 host unreachable
+  IcmpErrorKind.REFUSED, // 2 protocol unreachable
+  IcmpErrorKind.REFUSED, // 3 port unreachable
+  IcmpErrorKind.NONE, // 4 fragmentation needed
+  IcmpErrorKind.HOST, // 5 source route failed
+  IcmpErrorKind.NET, // 6 destination network unknown
+  IcmpErrorKind.HOST, // 7 destination host unknown
+  IcmpErrorKind.HOST, // 8 source host isolated
+  IcmpErrorKind.NET, // 9 network administratively prohibited
+  IcmpErrorKind.HOST, // 10 host administratively prohibited
+  IcmpErrorKind.NET, // 11 network unreachable for TOS
+  IcmpErrorKind.HOST, // 12 host unreachable for TOS
+  IcmpErrorKind.HOST, // 13 communication administratively prohibited
+  IcmpErrorKind.HOST, // 14 host precedence violation
+  IcmpErrorKind.HOST, // 15 precedence cutoff in effect
+];
+
+/** RFC 4443 §3.1 destination-unreachable codes 0..6. */
+const UNREACH_KIND_V6: readonly IcmpErrorKind[] = [
+  IcmpErrorKind.NET, // 0 no route to destination
+  IcmpErrorKind.HOST, // 1 administratively prohibited
+  IcmpErrorKind.HOST, // 2 beyond scope of source address
+  IcmpErrorKind.HOST, // 3 address unreachable
+  IcmpErrorKind.REFUSED, // 4 port unreachable
+  IcmpErrorKind.HOST, // 5 source address failed ingress/egress policy
+  IcmpErrorKind.NET, // 6 reject route to destination
+];
 
 export class Icmp {
   private readonly icmp = new IcmpPacket();
@@ -257,8 +299,10 @@ export class Icmp {
     }
     const l4 = q + qhl;
     const seq = protocol === IpProtocol.TCP ? read32(b, l4 + 4) : 0;
-    const hard = m.type === Icmpv4Type.DEST_UNREACHABLE && HARD_UNREACH_V4.has(m.code);
-    return this.sink.icmpError(4, protocol, b, q + 16, q + 12, read16(b, l4 + 2), read16(b, l4), mtu, seq, hard);
+    const unreach = m.type === Icmpv4Type.DEST_UNREACHABLE;
+    const hard = unreach && HARD_UNREACH_V4.has(m.code);
+    const kind = unreach ? (UNREACH_KIND_V4[m.code] ?? IcmpErrorKind.HOST) : IcmpErrorKind.HOST;
+    return this.sink.icmpError(4, protocol, b, q + 16, q + 12, read16(b, l4 + 2), read16(b, l4), mtu, seq, hard, kind);
   }
 
   /** The IPv6 packet quoted by the error in `m`: find its flow. True if a flow took it. */
@@ -286,8 +330,15 @@ export class Icmp {
     let mtu = 0;
     if (m.type === Icmpv6Type.PACKET_TOO_BIG) mtu = Math.max(IPV6_MIN_MTU, m.mtu6);
     const seq = nh === IpProtocol.TCP ? read32(b, at + 4) : 0;
-    const hard = m.type === Icmpv6Type.DEST_UNREACHABLE && HARD_UNREACH_V6.has(m.code);
-    return this.sink.icmpError(6, nh, b, q + 24, q + 8, read16(b, at + 2), read16(b, at), mtu, seq, hard);
+    const unreach = m.type === Icmpv6Type.DEST_UNREACHABLE;
+    const hard = unreach && HARD_UNREACH_V6.has(m.code);
+    const kind =
+      m.type === Icmpv6Type.PACKET_TOO_BIG
+        ? IcmpErrorKind.NONE
+        : unreach
+          ? (UNREACH_KIND_V6[m.code] ?? IcmpErrorKind.HOST)
+          : IcmpErrorKind.HOST;
+    return this.sink.icmpError(6, nh, b, q + 24, q + 8, read16(b, at + 2), read16(b, at), mtu, seq, hard, kind);
   }
 
   /** RFC 1122 §3.2.2: may an IPv4 packet get an ICMP error? */

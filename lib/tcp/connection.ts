@@ -10,16 +10,17 @@
  * caller's buffer. Nothing here allocates per segment: one scratch segment and one option record
  * serve every connection (the engine is single-threaded and `transmit` is synchronous).
  *
- * Counting: the engine counts what it sees (segments in and out in `transmit`, closes by CloseReason
+ * Counting: the engine counts what it sees (segments in and out in `transmit`, closes by CloseCause
  * in `closed`); the connection counts only what the engine cannot see (retransmissions, RSTs it sends,
  * challenge ACKs, probes, drops by reason).
  */
-import type { TcpState } from "../api.js";
+import type { FlowInfo, TcpState } from "../api.js";
 import type { FlowRecord } from "../flow/flow.js";
+import { IcmpErrorKind } from "../icmp/icmp.js";
 import { EngineDrop } from "../stats.js";
 import { MAX_SACK_BLOCKS, TcpFlag, TcpOptions, type TcpPacket } from "../wire/tcp.js";
 import { createCongestionControl, type CongestionControl } from "./congestion/index.js";
-import { CloseReason, tcpOutSegment, type TcpContext, type TcpEndpoint } from "./context.js";
+import { CloseCause, tcpOutSegment, type TcpContext, type TcpEndpoint } from "./context.js";
 import { ReceiveBuffer } from "./receive-buffer.js";
 import { RttEstimator } from "./rtt.js";
 import { fourTupleWords } from "./isn.js";
@@ -177,6 +178,18 @@ export class TcpConnection implements TcpEndpoint {
   recover: Seq = seq(0);
   scoreboard: SackScoreboard | null = null;
 
+  // --- Per-flow counters (l4Info, like Linux's tcp_info) ---
+  /** Payload bytes received in order (tcpi_bytes_received). */
+  bytesIn = 0;
+  /** Segments sent, and their payload bytes (retransmissions included). */
+  segmentsOut = 0;
+  bytesOut = 0;
+  /** Payload bytes acknowledged by the peer (tcpi_bytes_acked). */
+  bytesAcked = 0;
+  segmentsIn = 0;
+  /** Segments sent again (tcpi_total_retrans). */
+  retransmits = 0;
+
   constructor(ctx: TcpContext, flow: FlowRecord) {
     this.ctx = ctx;
     this.flow = flow;
@@ -202,6 +215,7 @@ export class TcpConnection implements TcpEndpoint {
 
   /** RFC 9293 §3.10.7.2 LISTEN, a SYN arrives: go to SYN-RECEIVED and send <SYN,ACK>. */
   acceptSyn(seg: TcpPacket, opts: TcpOptions): void {
+    this.segmentsIn++;
     this.irs = seq(seg.seq);
     this.rcvNxt = seqAdd(this.irs, 1);
     this.rcvAdv = this.rcvNxt;
@@ -302,7 +316,7 @@ export class TcpConnection implements TcpEndpoint {
     // Karn (RFC 6298 §3): only a SYN sent once can be timed; sndMax is past the ISS once one went out.
     const first = this.sndMax === this.iss;
     this.synSentAt = first ? this.ctx.now() : -1;
-    if (this.ctx.transmit(this, out)) {
+    if (this.transmit()) {
       this.sndNxt = seqAdd(this.iss, 1);
       this.sndMax = this.sndNxt;
       if (passive) this.lastAckSent = this.rcvNxt;
@@ -350,7 +364,7 @@ export class TcpConnection implements TcpEndpoint {
         // But l4Tx already told the application its bytes were taken: when some are queued, keep the
         // promise as §3.10.4 does for SYN-RECEIVED: FIN after the data once the handshake completes.
         if (this.sendBuffer.length === 0) {
-          this.finish(CloseReason.CLOSED);
+          this.finish(CloseCause.CLOSED);
           return;
         }
         this.finQueued = true;
@@ -378,7 +392,7 @@ export class TcpConnection implements TcpEndpoint {
   abort(): void {
     if (this.isClosed()) return;
     this.sendReset();
-    this.finish(CloseReason.ABORTED);
+    this.finish(CloseCause.ABORTED);
   }
 
   pauseRx(): void {
@@ -403,7 +417,7 @@ export class TcpConnection implements TcpEndpoint {
     return this.finReceived && this.finQueued;
   }
 
-  /** After ctx.closed(this, CloseReason.TIME_WAIT): the compact record the engine keeps in its place. */
+  /** After ctx.closed(this, CloseCause.TIME_WAIT): the compact record the engine keeps in its place. */
   toTimeWait(): TimeWait {
     const tw = new TimeWait(this.flow);
     tw.sndNxt = this.sndMax;
@@ -427,6 +441,7 @@ export class TcpConnection implements TcpEndpoint {
 
   segmentArrives(seg: TcpPacket, opts: TcpOptions): void {
     const now = this.ctx.now();
+    this.segmentsIn++;
     this.lastRecvAt = now;
     this.keepAliveProbes = 0;
     switch (this.state) {
@@ -457,9 +472,10 @@ export class TcpConnection implements TcpEndpoint {
       }
     }
     // Second, check the RST bit: acceptable only with an acceptable ACK (RFC 5961 §3.2 adds nothing here).
+    // "signal to the user 'error: connection reset'"; the user of a socket knows it as ECONNREFUSED.
     if (flags & RST) {
       if (flags & ACK) {
-        this.finish(CloseReason.RESET_RECEIVED);
+        this.finish(CloseCause.REFUSED);
       } else {
         this.ctx.counters.drop(EngineDrop.RST_INVALID);
       }
@@ -550,7 +566,7 @@ export class TcpConnection implements TcpEndpoint {
     // Second: the RST bit (RFC 5961 §3.2).
     if (flags & RST) {
       if (segSeq === this.rcvNxt) {
-        this.finish(CloseReason.RESET_RECEIVED);
+        this.finish(CloseCause.RESET_RECEIVED);
       } else {
         // In the window but not exact: challenge ACK.
         c.drop(EngineDrop.RST_INVALID);
@@ -734,7 +750,7 @@ export class TcpConnection implements TcpEndpoint {
         break;
       case "LAST-ACK":
         if (finAcked) {
-          this.finish(CloseReason.CLOSED);
+          this.finish(CloseCause.CLOSED);
           return false;
         }
         break;
@@ -751,6 +767,7 @@ export class TcpConnection implements TcpEndpoint {
     const dataAcked = Math.min(acked, this.sendBuffer.length);
     const flightBefore = this.flightSize();
     this.sendBuffer.consume(dataAcked);
+    this.bytesAcked += dataAcked;
     this.sndUna = segAck;
     if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
     this.scoreboard?.advance(segAck);
@@ -855,6 +872,7 @@ export class TcpConnection implements TcpEndpoint {
       // application (valid during the call, as l4Rx promises) instead of copying them through the buffer.
       this.lastDataAt = this.ctx.now();
       this.rcvNxt = seqAdd(this.rcvNxt, len);
+      this.bytesIn += len;
       this.countSegmentForAck(len);
       this.ctx.deliver(this, bytes.subarray(off, off + len));
       if (this.isClosed()) return;
@@ -874,6 +892,7 @@ export class TcpConnection implements TcpEndpoint {
         c.tcpDupAcksSent++;
       } else {
         this.rcvNxt = seqAdd(this.rcvNxt, grown);
+        this.bytesIn += grown;
         // RFC 5681 §4.2: an ACK SHOULD be sent at once when a segment fills (part of) a gap.
         if (hadGap) this.ackNow = true;
         else this.countSegmentForAck(len);
@@ -931,17 +950,18 @@ export class TcpConnection implements TcpEndpoint {
       if (this.isClosed()) return;
     }
     // Everything delivered after both FINs: now the compact TIME-WAIT record can take over.
-    if (this.state === "TIME-WAIT" && this.remoteClosedNotified) this.finish(CloseReason.TIME_WAIT);
+    if (this.state === "TIME-WAIT" && this.remoteClosedNotified) this.finish(CloseCause.TIME_WAIT);
   }
 
   /** RFC 5681 §4.2: ACK at least every second full-sized segment; the rest wait for the delayed-ACK timer. */
   private countSegmentForAck(len: number): void {
+    // Linux tcp_measure_rcv_mss: the largest segment seen, quick-ACK or not.
+    if (len > this.rcvMss) this.rcvMss = len;
     if (this.quickAcks > 0) {
       this.quickAcks--;
       this.ackNow = true;
       return;
     }
-    if (len > this.rcvMss) this.rcvMss = len;
     if (len >= this.rcvMss) this.unackedSegments++;
     if (this.unackedSegments >= ACK_EVERY_SEGMENTS) this.ackNow = true;
     else if (this.delayedAckAt === Infinity) this.delayedAckAt = this.ctx.now() + this.ctx.config.tcpDelayedAckMs;
@@ -1103,7 +1123,7 @@ export class TcpConnection implements TcpEndpoint {
     out.options = o;
     out.payloadOffset = seqSub(s, this.sndUna);
     out.payloadLength = len;
-    if (!this.ctx.transmit(this, out)) {
+    if (!this.transmit()) {
       this.txBlocked();
       return false;
     }
@@ -1115,6 +1135,7 @@ export class TcpConnection implements TcpEndpoint {
     }
     if (seqLt(s, this.sndMax)) {
       c.tcpRetransmits++;
+      this.retransmits++;
       if (this.rttTiming && seqLe(s, this.rttSeq)) this.rttTiming = false; // Karn
     } else if (!this.rttTiming) {
       this.rttTiming = true;
@@ -1138,12 +1159,15 @@ export class TcpConnection implements TcpEndpoint {
     out.options = this.ackOptions();
     out.payloadOffset = 0;
     out.payloadLength = 0;
-    if (!this.ctx.transmit(this, out)) {
+    if (!this.transmit()) {
       this.txBlocked();
       return false;
     }
     this.afterAckSent();
-    if (this.finSent && seqLt(s, this.sndMax)) c.tcpRetransmits++;
+    if (this.finSent && seqLt(s, this.sndMax)) {
+      c.tcpRetransmits++;
+      this.retransmits++;
+    }
     this.finSent = true;
     this.finSeq = s;
     const after = seqAdd(s, 1);
@@ -1162,7 +1186,7 @@ export class TcpConnection implements TcpEndpoint {
     out.options = this.ackOptions();
     out.payloadOffset = 0;
     out.payloadLength = 0;
-    if (!this.ctx.transmit(this, out)) {
+    if (!this.transmit()) {
       this.txBlocked();
       return;
     }
@@ -1289,7 +1313,7 @@ export class TcpConnection implements TcpEndpoint {
     out.options = null;
     out.payloadOffset = 0;
     out.payloadLength = 0;
-    if (this.ctx.transmit(this, out)) {
+    if (this.transmit()) {
       this.ctx.counters.tcpResetsSent++;
     }
   }
@@ -1337,7 +1361,7 @@ export class TcpConnection implements TcpEndpoint {
     switch (this.state) {
       case "SYN-SENT":
       case "SYN-RECEIVED":
-        this.finish(CloseReason.HANDSHAKE_TIMEOUT);
+        this.finish(CloseCause.HANDSHAKE_TIMEOUT);
         return;
       case "ESTABLISHED":
         // tcpIdleTimeout: no data either way: close (FIN).
@@ -1345,9 +1369,9 @@ export class TcpConnection implements TcpEndpoint {
         this.close();
         return;
       default:
-        // tcpHalfOpenIdleTimeout: half-closed with no data: abort (the engine counts CloseReason.IDLE).
+        // tcpHalfOpenIdleTimeout: half-closed with no data: abort (the engine counts CloseCause.IDLE).
         this.sendReset();
-        this.finish(CloseReason.IDLE);
+        this.finish(CloseCause.IDLE);
     }
   }
 
@@ -1360,19 +1384,20 @@ export class TcpConnection implements TcpEndpoint {
     this.retries++;
     if (this.state === "SYN-SENT" || this.state === "SYN-RECEIVED") {
       if (this.retries > cfg.tcpSynRetries) {
-        this.finish(CloseReason.HANDSHAKE_TIMEOUT);
+        this.finish(CloseCause.HANDSHAKE_TIMEOUT);
         return;
       }
       this.rtt.backoff();
       this.sndNxt = this.iss;
       c.tcpRetransmits++;
+      this.retransmits++;
       this.sendSyn();
       return;
     }
     if (this.sndUna === this.sndMax) return; // nothing outstanding (a stale timer)
     if (this.retries > cfg.tcpMaxRetries) {
       this.sendReset();
-      this.finish(CloseReason.TIMED_OUT);
+      this.finish(CloseCause.TIMED_OUT);
       return;
     }
     // §5.5 back off; RFC 5681 §3.1 eq. 4 ssthresh and a loss window of one segment.
@@ -1411,7 +1436,7 @@ export class TcpConnection implements TcpEndpoint {
     // unanswered, give up as after unanswered retransmissions (Linux tcp_probe_timer: tcp_retries2).
     if (this.probesOut >= this.ctx.config.tcpMaxRetries) {
       this.sendReset();
-      this.finish(CloseReason.TIMED_OUT);
+      this.finish(CloseCause.TIMED_OUT);
       return;
     }
     this.probesOut++;
@@ -1426,7 +1451,7 @@ export class TcpConnection implements TcpEndpoint {
     const cfg = this.ctx.config;
     if (this.keepAliveProbes >= cfg.tcpKeepAliveProbes) {
       this.sendReset();
-      this.finish(CloseReason.TIMED_OUT);
+      this.finish(CloseCause.TIMED_OUT);
       return;
     }
     this.keepAliveProbes++;
@@ -1442,7 +1467,7 @@ export class TcpConnection implements TcpEndpoint {
     out.options = this.ackOptions();
     out.payloadOffset = 0;
     out.payloadLength = 0;
-    if (this.ctx.transmit(this, out)) {
+    if (this.transmit()) {
       this.afterAckSent();
     }
   }
@@ -1479,7 +1504,7 @@ export class TcpConnection implements TcpEndpoint {
   }
 
   /** RFC 1122 §4.2.3.9 and RFC 1191 / RFC 8201: an ICMP error about a segment we sent. */
-  icmpUnreachable(fragNeededMtu: number, quotedSeq: number, hard: boolean): boolean {
+  icmpUnreachable(fragNeededMtu: number, quotedSeq: number, hard: boolean, kind: IcmpErrorKind): boolean {
     if (this.isClosed()) return false;
     // RFC 5927 §4.1: act only on errors quoting a sequence number in flight, SND.UNA =< SEG.SEQ < SND.MAX
     // (a blind attacker must then guess it); an RTO-rewound SND.NXT does not shrink that range.
@@ -1501,9 +1526,19 @@ export class TcpConnection implements TcpEndpoint {
       }
       return true;
     }
-    // Hard errors abort a connection that is still opening; others are soft (RFC 1122 §4.2.3.9).
-    if (hard && (this.state === "SYN-SENT" || this.state === "SYN-RECEIVED")) {
-      this.finish(CloseReason.UNREACHABLE);
+    // RFC 1122 §4.2.3.9: hard errors abort a connection that is still opening; others are soft. Like
+    // Linux (tcp_v4_err, tcp_v6_err) an active open is aborted by any of them: the application that
+    // dialled hears "host unreachable" at once instead of after its SYN retries; a passive open (a
+    // request socket in Linux, tcp_req_err) only by hard ones.
+    const aborts = this.state === "SYN-SENT" ? kind !== IcmpErrorKind.NONE : hard && this.state === "SYN-RECEIVED";
+    if (aborts) {
+      this.finish(
+        kind === IcmpErrorKind.NET
+          ? CloseCause.NET_UNREACHABLE
+          : kind === IcmpErrorKind.REFUSED
+            ? CloseCause.PORT_UNREACHABLE
+            : CloseCause.HOST_UNREACHABLE,
+      );
     }
     return true;
   }
@@ -1529,12 +1564,12 @@ export class TcpConnection implements TcpEndpoint {
    */
   private enterTimeWait(): void {
     this.setState("TIME-WAIT");
-    if (this.recvBuffer.readable === 0 && this.remoteClosedNotified) this.finish(CloseReason.TIME_WAIT);
+    if (this.recvBuffer.readable === 0 && this.remoteClosedNotified) this.finish(CloseCause.TIME_WAIT);
   }
 
   /** The connection is over: timers off, buffers released, the engine told once. */
-  private finish(reason: CloseReason): void {
-    const tw = reason === CloseReason.TIME_WAIT;
+  private finish(reason: CloseCause): void {
+    const tw = reason === CloseCause.TIME_WAIT;
     // Kept as TIME-WAIT while the engine swaps in its record; anything else ends CLOSED at once.
     if (!tw) this.setState("CLOSED");
     this.rtoAt = this.delayedAckAt = this.persistAt = this.keepAliveAt = this.txRetryAt = this.idleAt = Infinity;
@@ -1543,6 +1578,37 @@ export class TcpConnection implements TcpEndpoint {
     if (tw) this.setState("CLOSED");
     this.sendBuffer.clear();
     this.recvBuffer.clear();
+  }
+
+  /** Hand the scratch segment `out` to the engine; count it for l4Info when it went out. */
+  private transmit(): boolean {
+    if (!this.ctx.transmit(this, out)) return false;
+    this.segmentsOut++;
+    this.bytesOut += out.payloadLength;
+    return true;
+  }
+
+  /** l4Info: a snapshot of the connection (api.ts FlowInfo). */
+  info(o: FlowInfo): void {
+    o.state = this.state;
+    o.bytesIn = this.bytesIn;
+    o.bytesOut = this.bytesOut;
+    o.bytesAcked = this.bytesAcked;
+    o.segmentsIn = this.segmentsIn;
+    o.segmentsOut = this.segmentsOut;
+    o.retransmits = this.retransmits;
+    o.srtt = this.rtt.srtt;
+    o.rttvar = this.rtt.rttvar;
+    o.rto = this.rtt.rto;
+    o.cwnd = this.cc.cwnd;
+    o.ssthresh = this.cc.ssthresh;
+    o.sndWnd = this.sndWnd;
+    o.rcvWnd = Math.max(0, seqSub(this.rcvAdv, this.rcvNxt));
+    o.sndMss = this.sndMss;
+    o.rcvMss = this.rcvMss;
+    o.unacked = Math.max(0, seqSub(this.sndMax, this.sndUna));
+    o.sendQueue = this.sendBuffer.length;
+    o.recvQueue = this.recvBuffer.readable + this.recvBuffer.oooBytes;
   }
 
   /** Record a timestamp-based RTT sample from the handshake's ACK (RFC 7323 §4), or the SYN's timing. */

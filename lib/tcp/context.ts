@@ -4,6 +4,7 @@
  * decides *how*: it frames the segment in IP, copies the payload out of the send buffer straight into
  * the caller's transmit buffer, and checksums it.
  */
+import type { CloseReason } from "../api.js";
 import type { EngineConfig } from "../config.js";
 import type { FlowRecord } from "../flow/flow.js";
 import type { Counters } from "../stats.js";
@@ -28,8 +29,11 @@ export function tcpOutSegment(): TcpOutSegment {
   return { flags: 0, seq: 0, ack: 0, window: 0, options: null, payloadOffset: 0, payloadLength: 0 };
 }
 
-/** Why a connection ended: the engine counts it and, for TIME_WAIT, keeps a compact record. */
-export const CloseReason = {
+/**
+ * Why a connection ended: the engine counts it, records it on the flow (the public names are in
+ * CLOSE_REASON_NAMES, for l4CloseReason) and, for TIME_WAIT, keeps a compact record.
+ */
+export const CloseCause = {
   /** Both FINs exchanged and acknowledged (LAST-ACK done, or CLOSING/FIN-WAIT to TIME-WAIT). */
   CLOSED: 0,
   /** We enter TIME-WAIT: the engine keeps a compact record for 2*MSL. */
@@ -44,10 +48,31 @@ export const CloseReason = {
   IDLE: 5,
   /** Handshake never completed. */
   HANDSHAKE_TIMEOUT: 6,
-  /** Destination unreachable reported by ICMP during the handshake (RFC 1122 §4.2.3.9). */
-  UNREACHABLE: 7,
+  /** Our SYN was answered with RST. */
+  REFUSED: 7,
+  /** ICMP host unreachable (or prohibited, or time exceeded) during the handshake. */
+  HOST_UNREACHABLE: 8,
+  /** ICMP network unreachable during the handshake. */
+  NET_UNREACHABLE: 9,
+  /** ICMP port or protocol unreachable during the handshake. */
+  PORT_UNREACHABLE: 10,
 } as const;
-export type CloseReason = (typeof CloseReason)[keyof typeof CloseReason];
+export type CloseCause = (typeof CloseCause)[keyof typeof CloseCause];
+
+/** The public name of each CloseCause (api.ts CloseReason), indexed by cause. */
+export const CLOSE_REASON_NAMES: readonly CloseReason[] = [
+  "closed",
+  "closed",
+  "reset",
+  "aborted",
+  "timeout",
+  "idle",
+  "handshake-timeout",
+  "refused",
+  "host-unreachable",
+  "net-unreachable",
+  "refused",
+];
 
 /** A TCP connection as the engine sees it (implemented by TcpConnection). */
 export interface TcpEndpoint {
@@ -80,7 +105,7 @@ export interface TcpContext {
   reschedule(conn: TcpEndpoint): void;
   /**
    * The connection is finished: remove it from the flow table and call l4Rx(flow, null) once.
-   * With CloseReason.TIME_WAIT, also keep a compact TIME-WAIT record (time-wait.ts) for 2*MSL.
+   * With CloseCause.TIME_WAIT, also keep a compact TIME-WAIT record (time-wait.ts) for 2*MSL.
    */
-  closed(conn: TcpEndpoint, reason: CloseReason): void;
+  closed(conn: TcpEndpoint, reason: CloseCause): void;
 }

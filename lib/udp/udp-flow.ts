@@ -32,6 +32,11 @@ export class UdpFlow {
   /** Last datagram either way. */
   lastActivity: number;
   paused = false;
+  /** l4Info counters: datagrams and their payload bytes, each way. */
+  datagramsIn = 0;
+  bytesIn = 0;
+  datagramsOut = 0;
+  bytesOut = 0;
   /** Datagrams received while paused, oldest first (copies). */
   private readonly queue: Uint8Array[] = [];
   private queueHead = 0;

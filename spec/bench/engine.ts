@@ -20,7 +20,7 @@ import { VirtualClock } from "../../lib/debug/virtual-clock.js";
 import type { L3L4 } from "../../lib/engine.js";
 import { checksumUpdateU32 } from "../../lib/wire/checksum.js";
 import { read16, read32, write16, write32 } from "../../lib/wire/bytes.js";
-import { clientTuple } from "../../examples/echo-pair.js";
+import { clientTuple } from "../../lib/debug/echo-pair.js";
 import { parse, tcp } from "../support/packets.js";
 import { consume, figure, FULL, MACRO_METHOD, MICRO_METHOD, nsPerOp, row, SMOKE_METHOD, type BenchOptions, type Row } from "./harness.js";
 

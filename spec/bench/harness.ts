@@ -9,6 +9,9 @@
  * mean nothing, the point is that the bench still runs (spec/bench/smoke.spec.ts, in npm test).
  */
 
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
 export interface Row {
   /** Which bench file produced it ("wire", "engine", "tun"). */
   group: string;
@@ -108,4 +111,15 @@ export function row(group: string, name: string, unit: string, m: Measured, meth
 /** The same measurement as throughput: `bytes` per op, in GB/s (bytes per nanosecond). */
 export function gbPerS(bytes: number, m: Measured): Measured {
   return { median: bytes / m.median, runs: m.runs.map((ns) => bytes / ns) };
+}
+
+/** Whether the module at `importMetaUrl` is the script node was started with (a bench run alone). */
+export function isMain(importMetaUrl: string): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(importMetaUrl));
+  } catch {
+    return false;
+  }
 }

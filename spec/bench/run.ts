@@ -3,7 +3,8 @@
  * bench and prints one table: the median of each figure, the number of runs behind it, their spread
  * (min..max), and how it was measured (a legend per method under the table).
  *
- *   filter           run only the benches whose group name contains it ("wire", "engine", "tun")
+ *   filter           run only the benches whose group name contains it ("wire", "engine", "stream",
+ *                    "tun", "tun2socks")
  *   --against REF    build and run a second checkout of the git ref REF (a commit, branch or tag) in
  *                    a temporary directory, in the same run (group by group, REF first), and compare
  *   --baseline FILE  compare against figures saved earlier with --save
@@ -21,19 +22,24 @@
 import { execFileSync } from "node:child_process";
 import os from "node:os";
 import { parseArgs } from "node:util";
-import { isMain } from "../../examples/utils.js";
 import { benchAgainst, type RefRun } from "./against.js";
 import { BenchUsageError, figureKey, readSaved, verdict, writeSaved, type Baseline } from "./compare.js";
 import { benchEngine } from "./engine.js";
-import { FULL, SMOKE, type BenchOptions, type Row } from "./harness.js";
+import { FULL, isMain, SMOKE, type BenchOptions, type Row } from "./harness.js";
+import { benchStream } from "./stream.js";
 import { benchTunIperf, SECONDS } from "./tun-iperf.js";
+import { benchTun2socks } from "./tun2socks.js";
 import { benchWire } from "./wire.js";
 
 export const BENCHES: ReadonlyArray<readonly [string, (o: BenchOptions) => Promise<Row[]>]> = [
   ["wire", benchWire],
   ["engine", benchEngine],
+  // NetStack next to raw callbacks, both over joinEngines on the real clock. About 20 s.
+  ["stream", benchStream],
   // Root only (netns, TUN); without root it says why and adds no rows. About 3 minutes.
   ["tun", (o) => benchTunIperf(SECONDS, o)],
+  // Root, danted, wrk and nginx: SOCKS5 through dante next to direct, new connections/s, RSS under churn.
+  ["tun2socks", (o) => benchTun2socks(SECONDS, o)],
 ];
 
 function fmt(v: number): string {

@@ -11,16 +11,20 @@ import { MIN_NOISE, noise, verdict } from "./compare.js";
 import { benchEngine } from "./engine.js";
 import { SMOKE, SMOKE_METHOD, type Row } from "./harness.js";
 import { main, parseBenchArgs, table } from "./run.js";
-import { benchTunIperf, tunIperfMissing } from "./tun-iperf.js";
+import { benchStream } from "./stream.js";
+import { benchTunIperf, SECONDS, tunIperfMissing } from "./tun-iperf.js";
+import { benchTun2socks, tun2socksMissing } from "./tun2socks.js";
 import { benchWire } from "./wire.js";
 
-function expectSane(rows: readonly Row[], group: string, names: readonly RegExp[]): void {
+/** Every row a smoke row of `group` with a positive figure (`anySign`: rows whose figure may be 0 or less). */
+function expectSane(rows: readonly Row[], group: string, names: readonly RegExp[], anySign: RegExp = /$^/): void {
   expect(rows.length).toBeGreaterThanOrEqual(names.length);
   for (const r of rows) {
     expect(r.group).toBe(group);
     expect(r.method).toBe(SMOKE_METHOD);
     expect(r.runs).toHaveLength(1);
-    expect(Number.isFinite(r.value) && r.value > 0, `${r.name}: ${r.value} ${r.unit}`).toBe(true);
+    const ok = Number.isFinite(r.value) && (anySign.test(r.name) || r.value > 0);
+    expect(ok, `${r.name}: ${r.value} ${r.unit}`).toBe(true);
   }
   for (const n of names) expect(rows.some((r) => n.test(r.name)), String(n)).toBe(true);
 }
@@ -34,6 +38,12 @@ describe("bench smoke: every bench once, tiny and untimed", () => {
     expectSane(await benchEngine(SMOKE), "engine", [/^bulk TCP, 1 flow, MTU 1500$/, /^l3Rx TCP data segment .*zero-copy/, /^handshakes/, /^heap per idle/]);
   });
 
+  it("stream: NetStack next to raw callbacks over joinEngines", async () => {
+    const rows = await benchStream(SMOKE);
+    expectSane(rows, "stream", [/raw callbacks/, /NetStack FlowSockets \+ pipe\(\)/, /share of raw, wall clock/, /share of raw, per CPU second/]);
+    expect(rows).toHaveLength(4);
+  });
+
   it("tun: iperf3 over veth and through the proxy over TUN (root, netns, iperf3)", async (ctx) => {
     const missing = tunIperfMissing();
     skipOrFailInCi(ctx, missing === "" ? undefined : missing);
@@ -41,6 +51,17 @@ describe("bench smoke: every bench once, tiny and untimed", () => {
     expectSane(rows, "tun", [/^iperf3 veth mtu 1500 up$/, /^iperf3 proxy mtu 1500 down/, /^iperf3 proxy mtu 65520 --tcp-buffer/]);
     expect(rows).toHaveLength(10);
   }, 120_000);
+
+  it("tun2socks: iperf3 and wrk through dante next to direct, RSS under churn (root, danted, wrk, nginx)", async (ctx) => {
+    const missing = tun2socksMissing();
+    skipOrFailInCi(ctx, missing === "" ? undefined : missing);
+    const rows = await benchTun2socks(SECONDS, SMOKE);
+    const names = [/^iperf3 socks5 mtu 1500 up$/, /^iperf3 socks5 mtu 65520 down/, /^wrk proxy new connections/, /^wrk socks5 new connections/, /^rss after .* \(socks5\)$/, /^rss growth/, /^flows left/];
+    // RSS may shrink over the churn, and no flow may be left: those two may be 0 or negative.
+    expectSane(rows, "tun", names, /^(rss growth|flows left)/);
+    expect(rows).toHaveLength(9);
+    expect(rows.find((r) => r.name.startsWith("flows left"))!.value).toBeGreaterThanOrEqual(0);
+  }, 180_000);
 
   it("the runner: the table, with a legend of how each figure was measured", async () => {
     const lines: string[] = [];

@@ -1,25 +1,24 @@
 /**
- * Throughput of the transparent proxy (examples/proxy_server.ts) against the Linux stack, next to a
+ * Throughput of the transparent proxy (lib/proxy, direct://) against the Linux stack, next to a
  * plain veth pair measured in the same run: iperf3 -c for SECONDS each way (-R for down), at MTU 1500
  * and 65520. Needs root, /dev/net/tun, the TUN addon and iperf3; without them it prints why and
- * returns no rows.
+ * returns no rows. tun2socks.ts adds the SOCKS5 path and new connections per second.
  *
  *   veth:  netns A (iperf3 -c) --veth-- netns B (iperf3 -s)
  *   proxy: netns C (iperf3 -c) --TUN--> engine + proxy (this process) --veth-- netns S (iperf3 -s)
  *
- * Run alone: `npx tsc -p . && node dist/spec/bench/tun-iperf.js [seconds]`, or from `npm run bench`.
+ * Run alone: `npx tsc -b && node dist/spec/bench/tun-iperf.js [seconds]`, or from `npm run bench`.
  * Each figure is the median of IPERF_RUNS runs of `seconds` after 1 s left out (iperf3 -O 1: slow
  * start is not the steady state), the receiver's rate as iperf3 reports it, in Gbit/s; up and down
  * alternate, so a slow moment of the machine does not land on one direction only. Smoke: one run of
  * 8 MiB each way (iperf3 -n; with less, iperf3 may report a rate of 0).
  */
-import { PROXY_SPEC, startProxy, type ProxyServer } from "../../examples/proxy_server.js";
-import { isMain, parseExampleArgs } from "../../examples/utils.js";
 import { Netns, run, uniqueInterfaceName } from "../support/netns.js";
-import { canUseNetns, hasCommand } from "../support/privileges.js";
-import { addonBuilt, deleteVeths, killChildren, serverNamespace, testAddresses, tunInNamespace } from "../integration/harness.js";
+import { canUseNetns, hasCommand, type Capability } from "../support/privileges.js";
+import { addonBuilt, killChildren, testAddresses } from "../integration/harness.js";
 import { iperf, startIperfServer } from "../integration/topology.js";
-import { FULL, median, SMOKE_METHOD, type BenchOptions, type Row } from "./harness.js";
+import { FULL, isMain, SMOKE_METHOD, type BenchOptions, type Row } from "./harness.js";
+import { directPath, gbitRow, iperfServer, type BenchPath } from "./tun-paths.js";
 
 export const SECONDS = 3;
 export const IPERF_RUNS = 3;
@@ -27,11 +26,22 @@ export const OMIT_SECONDS = 1;
 export const MTUS = [1500, 65520] as const;
 const SMOKE_BYTES = 8 << 20;
 
-export const IPERF_METHOD = `median of ${IPERF_RUNS} iperf3 runs of ${SECONDS} s after ${OMIT_SECONDS} s omitted (-O ${OMIT_SECONDS}), receiver's rate`;
+/** How the iperf3 rows are measured (the label under the table). */
+export function iperfMethod(seconds: number, o: BenchOptions = FULL): string {
+  if (o.smoke) return SMOKE_METHOD;
+  return `median of ${IPERF_RUNS} iperf3 runs of ${seconds} s after ${OMIT_SECONDS} s omitted (-O ${OMIT_SECONDS}), receiver's rate`;
+}
 
-function row(name: string, bitsPerSecond: number[], o: BenchOptions): Row {
-  const runs = bitsPerSecond.map((b) => b / 1e9);
-  return { group: "tun", name, value: median(runs), unit: "Gbit/s", runs, method: o.smoke ? SMOKE_METHOD : IPERF_METHOD };
+export const IPERF_METHOD = iperfMethod(SECONDS);
+
+/** What the TUN benches need; an empty list when the machine has it all. */
+export function tunBenchProblems(extra: readonly (() => Capability)[] = []): string[] {
+  return [canUseNetns, addonBuilt, hasCommand("iperf3", ["--version"], "iperf3"), ...extra].map((check) => check()).filter((c) => !c.ok).map((c) => c.why);
+}
+
+/** What the machine lacks for this bench ("" when nothing). */
+export function tunIperfMissing(): string {
+  return tunBenchProblems().join("; ");
 }
 
 /** iperf3 up and down, IPERF_RUNS times each, alternating: [up runs, down runs] in bits/s. */
@@ -63,7 +73,8 @@ async function vethPair(mtu: number, seconds: number, o: BenchOptions): Promise<
     b.ip(["link", "set", "dev", right, "up"]);
     await startIperfServer(b);
     const [up, down] = await upAndDown(a, addresses.v4(2), seconds, o);
-    return [row(`iperf3 veth mtu ${mtu} up`, up, o), row(`iperf3 veth mtu ${mtu} down (-R)`, down, o)];
+    const method = iperfMethod(seconds, o);
+    return [gbitRow(`iperf3 veth mtu ${mtu} up`, up, method), gbitRow(`iperf3 veth mtu ${mtu} down (-R)`, down, method)];
   } finally {
     killChildren();
     a.destroy();
@@ -71,33 +82,18 @@ async function vethPair(mtu: number, seconds: number, o: BenchOptions): Promise<
   }
 }
 
-/** iperf3 up and down through the proxy: C -> TUN (mtu) -> engine -> node:net -> veth (mtu) -> S. */
-async function throughProxy(mtu: number, seconds: number, o: BenchOptions, extraArgs: readonly string[] = []): Promise<Row[]> {
-  const client = Netns.create("l3l4-bench-c-");
-  const server = Netns.create("l3l4-bench-s-");
-  let proxy: ProxyServer | undefined;
+/** iperf3 up and down over `path` (made and closed here); rows named "iperf3 NAME mtu M[ label] up". */
+export async function iperfThrough(make: () => Promise<BenchPath>, mtu: number, seconds: number, label = "", o: BenchOptions = FULL): Promise<Row[]> {
+  const path = await make();
   try {
-    const addresses = testAddresses();
-    serverNamespace(server, addresses, mtu);
-    const device = tunInNamespace(client, addresses, mtu);
-    proxy = startProxy(parseExampleArgs(["--quiet", ...extraArgs], PROXY_SPEC), { device, log: () => {} });
-    await startIperfServer(server);
-    const [up, down] = await upAndDown(client, addresses.v4(2), seconds, o);
-    const suffix = extraArgs.length > 0 ? ` ${extraArgs.join(" ")}` : "";
-    return [row(`iperf3 proxy mtu ${mtu}${suffix} up`, up, o), row(`iperf3 proxy mtu ${mtu}${suffix} down (-R)`, down, o)];
+    await iperfServer(path);
+    const [up, down] = await upAndDown(path.client, path.host, seconds, o);
+    const name = `iperf3 ${path.name} mtu ${mtu}${label}`;
+    const method = iperfMethod(seconds, o);
+    return [gbitRow(`${name} up`, up, method), gbitRow(`${name} down (-R)`, down, method)];
   } finally {
-    killChildren();
-    await proxy?.close();
-    deleteVeths();
-    client.destroy();
-    server.destroy();
+    await path.close();
   }
-}
-
-/** What the machine lacks for this bench ("" when nothing). */
-export function tunIperfMissing(): string {
-  const problems = [canUseNetns(), addonBuilt(), hasCommand("iperf3", ["--version"], "iperf3")()].filter((c) => !c.ok);
-  return problems.map((p) => p.why).join("; ");
 }
 
 /** Every row, or none (with a message) when the machine cannot run it. */
@@ -110,10 +106,11 @@ export async function benchTunIperf(seconds = SECONDS, o: BenchOptions = FULL): 
   const rows: Row[] = [];
   for (const mtu of MTUS) {
     rows.push(...(await vethPair(mtu, seconds, o)));
-    rows.push(...(await throughProxy(mtu, seconds, o)));
+    rows.push(...(await iperfThrough(() => directPath(mtu), mtu, seconds, "", o)));
   }
   // The engine's default TCP buffer (256 KiB) is four 64 KiB segments: a larger one at the large MTU.
-  rows.push(...(await throughProxy(65520, seconds, o, ["--tcp-buffer", String(4 << 20)])));
+  const big = ["--tcp-buffer", String(4 << 20)];
+  rows.push(...(await iperfThrough(() => directPath(65520, big), 65520, seconds, ` ${big.join(" ")}`, o)));
   return rows;
 }
 

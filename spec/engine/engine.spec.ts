@@ -5,7 +5,7 @@ import { Core } from "../../lib/engine.js";
 import { BufferTooSmallError, FlowExistsError, InvalidArgumentError, UnknownFlowError } from "../../lib/errors.js";
 import { FlowRecord } from "../../lib/flow/flow.js";
 import { TcpConnection } from "../../lib/tcp/connection.js";
-import { CloseReason, tcpOutSegment, type TcpEndpoint } from "../../lib/tcp/context.js";
+import { CloseCause, tcpOutSegment, type TcpEndpoint } from "../../lib/tcp/context.js";
 import { SendBuffer } from "../../lib/tcp/send-buffer.js";
 import { TimeWait, TimeWaitVerdict } from "../../lib/tcp/time-wait.js";
 import { TcpOptions } from "../../lib/wire/tcp.js";
@@ -313,8 +313,8 @@ describe("TCP: the engine's side of closing", () => {
     const { engine, cap } = fx;
     const flow = openTcp(fx);
     const conn = connOf(flow);
-    conn.ctx.closed(conn, CloseReason.ABORTED);
-    conn.ctx.closed(conn, CloseReason.ABORTED);
+    conn.ctx.closed(conn, CloseCause.ABORTED);
+    conn.ctx.closed(conn, CloseCause.ABORTED);
     expect(cap.closes(flow)).toBe(1);
     expect(engine.flowCount).toBe(0);
     expect(engine.l4State(flow)).toBeUndefined();
@@ -332,7 +332,7 @@ describe("TCP: the engine's side of closing", () => {
     const flow = openTcp(fx);
     const conn = connOf(flow);
     clock.set(1000);
-    conn.ctx.closed(conn, CloseReason.TIME_WAIT);
+    conn.ctx.closed(conn, CloseCause.TIME_WAIT);
     expect(cap.closes(flow)).toBe(1);
     expect(engine.flowCount).toBe(0);
     expect(engine.l4State(flow)).toBe("TIME-WAIT");
@@ -357,7 +357,7 @@ describe("TCP: the engine's side of closing", () => {
     const { engine, cap } = fx;
     const flow = openTcp(fx);
     const conn = connOf(flow);
-    conn.ctx.closed(conn, CloseReason.TIME_WAIT);
+    conn.ctx.closed(conn, CloseCause.TIME_WAIT);
     vi.spyOn(TimeWait.prototype, "segmentArrives").mockReturnValue(TimeWaitVerdict.NEW_SYN);
     const accept = vi.spyOn(TcpConnection.prototype, "acceptSyn").mockImplementation(() => {});
     cap.acceptIf(() => true);

@@ -1,7 +1,7 @@
 /**
  * Two real engines over the in-memory link (lib/debug/link.ts), end to end: active open (l4Connect),
  * passive open, data both ways through loss, reordering, duplication and corruption, close, and
- * TIME-WAIT expiry, checked byte for byte. The scenario is the demo's (examples/echo-pair.ts): a
+ * TIME-WAIT expiry, checked byte for byte. The scenario is the demo's (lib/debug/echo-pair.ts): a
  * client engine sends a known stream on each flow, the server engine echoes it.
  *
  * Each test has a fixed seed (spec/support/seeds.ts; L3L4_SEED=<n> runs others) and prints it when
@@ -12,7 +12,7 @@ import type { Flow } from "../../lib/api.js";
 import { L3L4Builder } from "../../lib/builder.js";
 import { MemoryLink } from "../../lib/debug/link.js";
 import type { L3L4 } from "../../lib/engine.js";
-import { EchoPair, clientTuple } from "../../examples/echo-pair.js";
+import { EchoPair, clientTuple } from "../../lib/debug/echo-pair.js";
 import { echoEndToEnd, LOSSY } from "../support/echo-end-to-end.js";
 import { specSeed } from "../support/seeds.js";
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEFAULT_CONFIG, type EngineConfig } from "../../lib/config.js";
-import { Icmp, ICMP_ERROR_BURST, type IcmpErrorSink } from "../../lib/icmp/icmp.js";
+import { Icmp, ICMP_ERROR_BURST, IcmpErrorKind, type IcmpErrorSink } from "../../lib/icmp/icmp.js";
 import { IpOutput } from "../../lib/ip/output.js";
 import { Counters } from "../../lib/stats.js";
 import { TcpConnection } from "../../lib/tcp/connection.js";
@@ -109,7 +109,7 @@ describe("inbound ICMP errors", () => {
     const { engine, cap, spy, quoted, iss } = withTcpFlow(4);
     engine.l3Rx(cap, icmp({ src: "192.0.2.254", dst: "203.0.113.1", type: 3, code: 4, rest: 1300, data: quoted.subarray(0, 28) }));
     expect(spy).toHaveBeenCalledTimes(1);
-    expect(spy).toHaveBeenCalledWith(1300, iss, false);
+    expect(spy).toHaveBeenCalledWith(1300, iss, false, IcmpErrorKind.NONE);
     expect(engine.stats().icmpErrorsReceived).toBe(1);
   });
 
@@ -117,7 +117,7 @@ describe("inbound ICMP errors", () => {
     const { engine, cap, spy, quoted, iss } = withTcpFlow(4);
     // The quoted total length is 20 + 20 + 1300 = 1340: the plateau below it is 1006.
     engine.l3Rx(cap, icmp({ src: "192.0.2.254", dst: "203.0.113.1", type: 3, code: 4, rest: 0, data: quoted.subarray(0, 28) }));
-    expect(spy).toHaveBeenCalledWith(1006, iss, false);
+    expect(spy).toHaveBeenCalledWith(1006, iss, false, IcmpErrorKind.NONE);
   });
 
   it("time exceeded (soft) and port unreachable (hard, RFC 1122 §4.2.3.9) reach the connection with MTU 0", () => {
@@ -126,8 +126,8 @@ describe("inbound ICMP errors", () => {
     expect(engine.flowCount).toBe(1);
     engine.l3Rx(cap, icmp({ src: "198.51.100.7", dst: "203.0.113.1", type: 3, code: 3, data: quoted.subarray(0, 576 - 28) }));
     expect(spy.mock.calls).toEqual([
-      [0, iss, false],
-      [0, iss, true],
+      [0, iss, false, IcmpErrorKind.HOST],
+      [0, iss, true, IcmpErrorKind.REFUSED],
     ]);
     // A hard error during the handshake aborts it.
     expect(engine.flowCount).toBe(0);
@@ -150,9 +150,9 @@ describe("inbound ICMP errors", () => {
     engine.l3Rx(cap, ptb(600));
     engine.l3Rx(cap, icmp({ src: "2001:db8::7", dst: "2001:db8:1::1", type: 1, code: 4, data: quoted.subarray(0, 48) }));
     expect(spy.mock.calls).toEqual([
-      [1400, iss, false],
-      [1280, iss, false],
-      [0, iss, true],
+      [1400, iss, false, IcmpErrorKind.NONE],
+      [1280, iss, false, IcmpErrorKind.NONE],
+      [0, iss, true, IcmpErrorKind.REFUSED],
     ]);
   });
 

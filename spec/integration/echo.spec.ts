@@ -1,5 +1,5 @@
 /**
- * The echo server (examples/echo_server.ts) against the real Linux stack: its TUN device sits in a
+ * The echo server (`l3l4 echo`, lib/cli/echo.ts) against the real Linux stack: its TUN device sits in a
  * client namespace whose kernel routes a test prefix into it; nc, ping and small node clients in
  * that namespace talk to any address in the prefix, and the engine in this process answers.
  */
@@ -7,8 +7,8 @@ import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
-import { ECHO_SPEC, startEchoServer, type EchoServer } from "../../examples/echo_server.js";
-import { parseExampleArgs } from "../../examples/utils.js";
+import { startEchoServer, type EchoServer } from "../../lib/cli/echo.js";
+import { DEVICE_OPTIONS, deviceOptions, parseCommandLine } from "../../lib/cli/options.js";
 import { readPcap } from "../../lib/debug/pcap.js";
 import { describe as describePacket } from "../../lib/wire/describe.js";
 import { run, uniqueInterfaceName, uniqueName, useNetns } from "../support/netns.js";
@@ -176,7 +176,7 @@ describeIntegration(
         let server: EchoServer | undefined;
         const ns = netns();
         try {
-          const options = parseExampleArgs(["--tun", name, "--mtu", "1400", "--pcap", pcapPath, "--trace", "--quiet"], ECHO_SPEC);
+          const options = deviceOptions(parseCommandLine(["--tun", name, "--mtu", "1400", "--pcap", pcapPath, "--trace", "--quiet"], DEVICE_OPTIONS));
           server = startEchoServer(options, { log: (line) => trace.push(line) });
           servers.push(server);
           expect(server.device.name).toBe(name);

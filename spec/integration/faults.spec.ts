@@ -1,7 +1,7 @@
 /**
  * The echo server and the proxy on a bad link: loss 2%, reordering 5%, duplication 1% and 5 ms
  * delay, both ways between the kernel and the engine. The faults come from the examples' --faults
- * (examples/fault-device.ts, seeded; the seed is printed), because it covers both directions and
+ * (lib/debug/fault-device.ts, seeded; the seed is printed), because it covers both directions and
  * works on kernels without sch_netem; where the kernel has netem, the same netem qdisc is also put
  * on the TUN device in C (kernel -> engine). For the proxy, the upstream's side is shaped as well:
  * a token bucket (tbf) on the veth in S limits the server's sending rate, so the proxy's
@@ -10,8 +10,8 @@
  * Transfers are byte-exact, and the engine's flowCount is back to 0 once every flow closed.
  */
 import { afterEach, expect, it } from "vitest";
-import type { EchoServer } from "../../examples/echo_server.js";
-import type { ProxyServer } from "../../examples/proxy_server.js";
+import type { EchoServer } from "../../lib/cli/echo.js";
+import type { ProxyServer } from "../../lib/cli/proxy.js";
 import { useNetns, type Netns } from "../support/netns.js";
 import { canUseNetns, describeIntegration, hasCommand } from "../support/privileges.js";
 import { specSeed } from "../support/seeds.js";

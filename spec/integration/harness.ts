@@ -9,13 +9,13 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes, randomInt } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach } from "vitest";
-import { ECHO_SPEC, startEchoServer, type EchoServer } from "../../examples/echo_server.js";
-import { parseExampleArgs } from "../../examples/utils.js";
+import { startEchoServer, type EchoServer } from "../../lib/cli/echo.js";
+import { DEVICE_OPTIONS, deviceOptions, parseCommandLine } from "../../lib/cli/options.js";
 import type { Flow } from "../../lib/api.js";
 import type { L3L4 } from "../../lib/engine.js";
 import { openTun, tunAddonAvailable, type TunDevice } from "../../lib/tun/tun.js";
@@ -23,7 +23,11 @@ import { randomSubnet, run, uniqueInterfaceName, type CommandResult, type Netns 
 import type { Capability } from "../support/privileges.js";
 
 export const NODE = process.execPath;
-export const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));
+/** spec/integration/fixtures/ (also when this runs compiled, from dist/spec/integration: the benches). */
+export const FIXTURES = ((): string => {
+  const here = fileURLToPath(new URL("./fixtures/", import.meta.url));
+  return existsSync(here) ? here : fileURLToPath(new URL("../../../spec/integration/fixtures/", import.meta.url));
+})();
 
 export function addonBuilt(): Capability {
   return tunAddonAvailable()
@@ -370,7 +374,7 @@ export interface UdpClientResult {
  * caller's afterEach to close. `noFlows` waits until every flow the server saw is gone.
  */
 export function startEchoOn(device: TunDevice, servers: EchoServer[], extraArgs: string[] = [], faultSeed?: number) {
-  const options = parseExampleArgs(["--quiet", "--udp-idle-timeout", "1", ...extraArgs], ECHO_SPEC);
+  const options = deviceOptions(parseCommandLine(["--quiet", "--udp-idle-timeout", "1", ...extraArgs], DEVICE_OPTIONS));
   const server = startEchoServer(options, faultSeed === undefined ? { device, log: () => {} } : { device, log: () => {}, faultSeed });
   servers.push(server);
   const noFlows = (timeoutMs: number) => waitForNoFlows(server.engine, server.app, () => server.app.flows, timeoutMs);

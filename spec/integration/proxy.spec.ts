@@ -1,9 +1,9 @@
 /**
- * The transparent proxy (examples/proxy_server.ts) against the real Linux stack, in the
+ * The transparent proxy (`l3l4 proxy`, lib/proxy) with direct:// upstreams against the real Linux stack, in the
  * three-namespace topology of topology.ts: clients in C, the proxy in this process, servers in S.
  */
 import { afterEach, expect, it } from "vitest";
-import type { ProxyServer } from "../../examples/proxy_server.js";
+import type { ProxyServer } from "../../lib/cli/proxy.js";
 import { run, useNetns } from "../support/netns.js";
 import { canUseNetns, describeIntegration, hasCommand } from "../support/privileges.js";
 import {

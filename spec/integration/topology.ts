@@ -9,8 +9,7 @@
  * Nothing here registers vitest hooks: the caller cleans up (killChildren, deleteVeths, close the
  * proxy, destroy the namespaces).
  */
-import { PROXY_SPEC, startProxy, type ProxyServer } from "../../examples/proxy_server.js";
-import { parseExampleArgs } from "../../examples/utils.js";
+import { parseProxyArgs, startProxy, type ProxyServer } from "../../lib/cli/proxy.js";
 import type { Netns } from "../support/netns.js";
 import {
   FIXTURES,
@@ -55,13 +54,21 @@ export async function proxyTopology(
   const mtu = options.mtu ?? 1500;
   const veth = serverNamespace(server, addresses, mtu);
   const device = tunInNamespace(client, addresses, mtu);
-  const parsed = parseExampleArgs(["--quiet", "--udp-idle-timeout", "1", ...(options.args?.(addresses) ?? [])], PROXY_SPEC);
-  const proxy = startProxy(parsed, {
+  const parsed = parseProxyArgs(["--quiet", "--udp-idle-timeout", "1", ...(options.args?.(addresses) ?? [])]);
+  const proxy = startProxy(parsed.device, parsed.proxy, {
     device,
     log: () => {},
     ...(options.faultSeed === undefined ? {} : { faultSeed: options.faultSeed }),
   });
   proxies.push(proxy);
+  await startUpstreams(server, options.file);
+  const noFlows = (timeoutMs: number) =>
+    waitForNoFlows(proxy.engine, proxy.app, () => proxy.app.relays.keys(), timeoutMs);
+  return { client, server, addresses, proxy, veth, noFlows };
+}
+
+/** fixtures/upstream.mjs in `server`: HTTP (serving `file`), UDP echo and the hash server; resolves once they listen. */
+export async function startUpstreams(server: Netns, file: string | undefined): Promise<void> {
   const upstream = spawnIn(
     server,
     [
@@ -73,14 +80,11 @@ export async function proxyTopology(
       String(UDP_PORT),
       "--hash",
       String(HASH_PORT),
-      ...(options.file === undefined ? [] : ["--file", options.file]),
+      ...(file === undefined ? [] : ["--file", file]),
     ],
-    300_000,
+    600_000,
   );
   await upstream.waitForOutput(/ready/, 10_000);
-  const noFlows = (timeoutMs: number) =>
-    waitForNoFlows(proxy.engine, proxy.app, () => proxy.app.relays.keys(), timeoutMs);
-  return { client, server, addresses, proxy, veth, noFlows };
 }
 
 /** iperf3 -s in S (waits until it listens). */

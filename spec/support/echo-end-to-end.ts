@@ -1,11 +1,11 @@
 /**
- * The two-engine echo scenario end to end (examples/echo-pair.ts over the in-memory link), checked
+ * The two-engine echo scenario end to end (lib/debug/echo-pair.ts over the in-memory link), checked
  * for everything spec/engine/two-engines.spec.ts promises; shared with spec/random-seed.spec.ts.
  * Every packet either engine puts on the link is checked with the packet oracle before the link's
  * faults touch it.
  */
 import { expect } from "vitest";
-import { EchoPair, type EchoPairOptions, type EchoReport } from "../../examples/echo-pair.js";
+import { EchoPair, type EchoPairOptions, type EchoReport } from "../../lib/debug/echo-pair.js";
 import type { MemoryLink } from "../../lib/debug/link.js";
 import { decodePacket, engineTcpProblems, summary } from "./oracle/decode.js";
 import { Flag, Proto } from "./oracle/numbers.js";

@@ -16,20 +16,16 @@
  * - `EchoPair`: the two over a `MemoryLink` (lib/debug/link.ts) on its virtual clock, which jumps from
  *   event to event: the run takes as long as the CPU needs, not as long as the virtual time says.
  *
- * The demo (examples/demo.ts), the two-engine specs and the engine benches all run this.
+ * The demo (`l3l4 demo`, lib/cli/demo.ts), the two-engine specs and the engine benches all run this.
  */
-import { DEFAULT_CONFIG } from "../lib/config.js";
-import { MemoryLink, type FaultsInput, type LinkCallbacks } from "../lib/debug/link.js";
-import { Random } from "../lib/debug/random.js";
-import {
-  L3L4Builder,
-  type Callbacks,
-  type CongestionControlName,
-  type ConnectOptions,
-  type EngineStats,
-  type Flow,
-  type L3L4,
-} from "../lib/index.js";
+import { DEFAULT_CONFIG } from "../config.js";
+import { MemoryLink, type FaultsInput, type LinkCallbacks } from "./link.js";
+import { Random } from "./random.js";
+import type { Callbacks, Flow } from "../api.js";
+import { L3L4Builder } from "../builder.js";
+import type { CongestionControlName } from "../config.js";
+import type { ConnectOptions, L3L4 } from "../engine.js";
+import type { EngineStats } from "../stats.js";
 
 /** What an application gives an engine besides the packet callbacks. */
 export type L4Handlers = Pick<Callbacks<unknown>, "l4Rx" | "l4Accept" | "l4TxReady" | "l4RemoteClosed">;

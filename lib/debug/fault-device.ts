@@ -11,10 +11,10 @@
  * modelled here. Writes never push back: what the device does not take when a held packet is due
  * is dropped, as a full queue would.
  */
-import type { Faults } from "../lib/debug/faults.js";
-import { Random, deriveSeed } from "../lib/debug/random.js";
-import { TimedQueue, type Timed } from "../lib/debug/timed-queue.js";
-import type { RunnerDevice } from "../lib/tun/runner.js";
+import type { Faults } from "./faults.js";
+import { Random, deriveSeed } from "./random.js";
+import { TimedQueue, type Timed } from "./timed-queue.js";
+import type { RunnerDevice } from "../tun/runner.js";
 
 export interface FaultCounters {
   passed: number;

@@ -1,10 +1,10 @@
 /**
- * FaultyDevice (examples/fault-device.ts) over a fake device: what each fault does to packets in
+ * FaultyDevice (lib/debug/fault-device.ts) over a fake device: what each fault does to packets in
  * both directions, determinism per seed, and held packets released by the (faked) clock.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { parseFaults, NO_FAULTS, type Faults } from "../../lib/debug/faults.js";
-import { FaultyDevice } from "../../examples/fault-device.js";
+import { FaultyDevice } from "../../lib/debug/fault-device.js";
 import { FakeDevice } from "../tun/fake-device.js";
 
 class NamedFakeDevice extends FakeDevice {

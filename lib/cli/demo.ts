@@ -9,18 +9,17 @@
  * wait for. Both throughputs are reported: of wall-clock time (how fast this machine runs the two
  * engines) and of virtual time (what the link and TCP achieve on it).
  *
- *   node dist/examples/demo.js --flows 8 --bytes 8M --faults loss=0.02,reorder=0.05 --seed 7
+ *   l3l4 demo --flows 8 --bytes 8M --faults loss=0.02,reorder=0.05 --seed 7
  *
  * Exit status: 0 when every byte was echoed exactly and every flow is gone; 1 otherwise; 2 for a
  * mistake on the command line.
  */
-import { realpathSync } from "node:fs";
-import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
-import { parseFaults, formatFaults, type Faults } from "../lib/debug/faults.js";
-import { EchoPair, type EchoReport } from "./echo-pair.js";
+import { EchoPair, type EchoReport } from "../debug/echo-pair.js";
+import { parseFaults, formatFaults, type Faults } from "../debug/faults.js";
+import type { Command } from "./command.js";
+import { integerOption, parseCommandLine, UsageError } from "./options.js";
 
-const USAGE = `usage: demo [--flows N] [--bytes N] [--faults SPEC] [--mtu N] [--seed N] [--ipv6] [--cc cubic|reno]
+const USAGE = `usage: l3l4 demo [--flows N] [--bytes N] [--faults SPEC] [--mtu N] [--seed N] [--ipv6] [--cc cubic|reno]
 
 Two l3l4 engines over an in-memory link on a virtual clock: a client engine opens N TCP
 flows to an echo service on the other engine, sends N bytes on each and verifies the echo.
@@ -40,11 +39,6 @@ flows to an echo service on the other engine, sends N bytes on each and verifies
 
 Exit status 0 when every byte came back exactly and every flow is closed and gone on both
 engines, 1 otherwise.`;
-
-/** A mistake on the command line: the message, then the usage. */
-export class UsageError extends Error {
-  override readonly name = "UsageError";
-}
 
 export interface DemoOptions {
   flows: number;
@@ -68,35 +62,21 @@ export function parseSize(text: string): number {
 }
 
 function integer(name: string, text: string | undefined, min: number, max: number, fallback: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min || value > max) throw new UsageError(`--${name} must be an integer in ${min}..${max}: ${text}`);
-  return value;
+  return integerOption(name, text, min, max) ?? fallback;
 }
 
 /** The command line (without node and the script); undefined for --help. Throws UsageError. */
-export function parseDemoArgs(argv: string[]): DemoOptions | undefined {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        flows: { type: "string" },
-        bytes: { type: "string" },
-        faults: { type: "string" },
-        mtu: { type: "string" },
-        seed: { type: "string" },
-        ipv6: { type: "boolean", default: false },
-        cc: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const v = parsed.values;
+export function parseDemoArgs(argv: readonly string[]): DemoOptions | undefined {
+  const v = parseCommandLine(argv, {
+    flows: { type: "string" },
+    bytes: { type: "string" },
+    faults: { type: "string" },
+    mtu: { type: "string" },
+    seed: { type: "string" },
+    ipv6: { type: "boolean", default: false },
+    cc: { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  });
   if (v.help === true) return undefined;
   let faults: Faults;
   try {
@@ -254,25 +234,16 @@ export function runDemo(o: DemoOptions, out: DemoOutput = { log: (l) => console.
   return ok;
 }
 
-function main(): number {
-  let options: DemoOptions | undefined;
-  try {
-    options = parseDemoArgs(process.argv.slice(2));
-  } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`demo: ${error.message}\n\n${USAGE}`);
-      return 2;
+export const DEMO_COMMAND: Command = {
+  name: "demo",
+  summary: "two engines over an in-memory link echo TCP flows byte-exact (no root, no TUN)",
+  usage: USAGE,
+  run(argv, io) {
+    const options = parseDemoArgs(argv);
+    if (options === undefined) {
+      io.log(USAGE);
+      return Promise.resolve(0);
     }
-    throw error;
-  }
-  if (options === undefined) {
-    console.log(USAGE);
-    return 0;
-  }
-  return runDemo(options) ? 0 : 1;
-}
-
-// Run when executed (node dist/examples/demo.js), not when imported (the spec).
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
-  process.exitCode = main();
-}
+    return Promise.resolve(runDemo(options, { log: io.log, progress: process.stderr }) ? 0 : 1);
+  },
+};

@@ -2,7 +2,7 @@
  * Echo server on a TUN device: every TCP and UDP flow, to any address and port, gets back what it
  * sends; ping is answered (the engine answers ICMP and ICMPv6 echo itself). IPv4 and IPv6.
  *
- *   sudo npm run echo -- --tun echo0
+ *   sudo l3l4 echo --tun echo0          (or, in the repository: sudo npm run echo -- --tun echo0)
  *   sudo ip addr add 10.99.0.1/24 dev echo0; sudo ip route add 10.99.1.0/24 dev echo0
  *   nc 10.99.1.7 1234          # anything typed comes back
  *   ping 10.99.1.42
@@ -13,26 +13,12 @@
  * rest and l4ResumeRx lets data in again. Half-close: after the peer's FIN (l4RemoteClosed), what is
  * still queued is echoed, then l4LocalClose sends ours.
  */
-import type { Callbacks, Flow } from "../lib/api.js";
-import type { L3L4 } from "../lib/engine.js";
-import type { TunApp } from "../lib/tun/runner.js";
-import {
-  flowName,
-  isMain,
-  runMain,
-  startExample,
-  type DeviceSource,
-  type ExampleOptions,
-  type ExampleSpec,
-  type RunningExample,
-} from "./utils.js";
-
-export const ECHO_SPEC: ExampleSpec = {
-  name: "echo_server",
-  summary:
-    "Echoes every TCP and UDP flow to any address and port that reaches the device, and answers ping (IPv4 and IPv6).",
-  upstream: false,
-};
+import type { Callbacks, Flow } from "../api.js";
+import type { L3L4 } from "../engine.js";
+import type { TunApp, TunRunner } from "../tun/runner.js";
+import { runUntilSignal, type Command } from "./command.js";
+import { startDevice, type DeviceSource, type RunningDevice } from "./device.js";
+import { DEVICE_OPTIONS, DEVICE_USAGE, DEVICE_USAGE_FOOTER, deviceOptions, parseCommandLine, type DeviceOptions } from "./options.js";
 
 /** What is still to be echoed on a TCP flow whose send buffer was full. */
 interface Backlog {
@@ -80,7 +66,7 @@ export class EchoApp implements TunApp {
   l4Accept(flow: Flow): boolean {
     if (flow.protocol === "tcp") this.counters.tcpFlowsOpened++;
     this.flows.add(flow);
-    this.log?.(`open  ${flowName(flow)}`);
+    this.log?.(`open  ${String(flow)}`);
     return true;
   }
 
@@ -89,7 +75,7 @@ export class EchoApp implements TunApp {
       this.backlogs.delete(flow);
       this.flows.delete(flow);
       this.counters.flowsGone++;
-      this.log?.(`gone  ${flowName(flow)}`);
+      this.log?.(`gone  ${String(flow)}`);
       this.onFlowGone?.(flow);
       return;
     }
@@ -154,35 +140,59 @@ export class EchoApp implements TunApp {
   }
 }
 
-export interface EchoServer extends RunningExample {
+export interface EchoServer extends RunningDevice {
   readonly app: EchoApp;
 }
 
 /** Opens the device (or uses source.device), and echoes until close(). */
-export function startEchoServer(options: ExampleOptions, source: DeviceSource = {}): EchoServer {
-  let app: EchoApp | undefined;
-  const running = startExample(options, source, (engine, runner) => {
-    app = new EchoApp(engine, () => runner().callbacks, options.trace ? source.log ?? console.log : undefined);
-    return app;
-  });
-  return Object.assign(running, { app: app! });
+export function startEchoServer(options: DeviceOptions, source: DeviceSource = {}): EchoServer {
+  const log = options.trace ? (source.log ?? console.log) : undefined;
+  let runner: TunRunner | undefined;
+  // The runner calls the app only from later turns: it is set by then.
+  const server = startDevice(options, source, (engine) => new EchoApp(engine, () => runner!.callbacks, log));
+  runner = server.runner;
+  return server;
 }
 
-if (isMain(import.meta.url)) {
-  runMain(ECHO_SPEC, (options) => {
-    const server = startEchoServer(options);
-    console.log(`echo_server: echoing on ${server.device.name} (mtu ${server.device.mtu}); Ctrl-C to stop`);
-    if (!options.quiet) {
-      let last = { ...server.app.counters };
-      setInterval(() => {
-        const c = server.app.counters;
-        console.log(
-          `flows ${server.engine.flowCount}  tcp ${((c.tcpBytes - last.tcpBytes) / 1e6).toFixed(1)} MB/s  ` +
-            `udp ${c.udpDatagrams - last.udpDatagrams} datagrams/s  pauses ${c.pauses}`,
-        );
-        last = { ...c };
-      }, 1000).unref();
+const SUMMARY = "Echoes every TCP and UDP flow to any address and port that reaches the device, and answers ping (IPv4 and IPv6).";
+
+export const ECHO_COMMAND: Command = {
+  name: "echo",
+  summary: "echo every TCP and UDP flow that reaches a TUN device; answer ping",
+  usage: [
+    "usage: l3l4 echo [--tun NAME] [--mtu N] [--pcap FILE] [--trace] [--faults SPEC] [--tcp-buffer N] [--udp-idle-timeout S] [--quiet]",
+    "",
+    SUMMARY,
+    "",
+    ...DEVICE_USAGE,
+    "",
+    ...DEVICE_USAGE_FOOTER,
+  ].join("\n"),
+  run(argv, io) {
+    const values = parseCommandLine(argv, DEVICE_OPTIONS);
+    if (values.help === true) {
+      io.log(ECHO_COMMAND.usage);
+      return Promise.resolve(0);
     }
-    return server;
-  });
-}
+    const options = deviceOptions(values);
+    return runUntilSignal("echo", io, () => {
+      const server = startEchoServer(options, { log: io.log });
+      io.log(`l3l4 echo: echoing on ${server.device.name} (mtu ${server.device.mtu}); Ctrl-C to stop`);
+      if (!options.quiet) {
+        let last = { ...server.app.counters };
+        const status = setInterval(() => {
+          const c = server.app.counters;
+          io.log(
+            `flows ${server.engine.flowCount}  tcp ${((c.tcpBytes - last.tcpBytes) / 1e6).toFixed(1)} MB/s  ` +
+              `udp ${c.udpDatagrams - last.udpDatagrams} datagrams/s  pauses ${c.pauses}`,
+          );
+          last = { ...c };
+        }, 1000);
+        status.unref();
+        const close = server.close;
+        return { failed: server.failed, close: (graceMs?: number) => (clearInterval(status), close(graceMs)) };
+      }
+      return server;
+    });
+  },
+};

@@ -1,21 +1,23 @@
-/** The examples' shared command line and messages (examples/utils.ts). */
+/** The TUN commands' shared command line and messages (lib/cli/options.ts, lib/cli/device.ts). */
 import { describe, expect, it } from "vitest";
-import { TunError } from "../../lib/tun/tun.js";
-import { ECHO_SPEC } from "../../examples/echo_server.js";
-import { PROXY_SPEC } from "../../examples/proxy_server.js";
+import { explainStartError } from "../../lib/cli/device.js";
 import {
-  explainStartError,
-  flowName,
+  choiceOption,
+  DEVICE_OPTIONS,
+  deviceOptions,
   formatRate,
-  parseExampleArgs,
+  parseCommandLine,
   parseHostPort,
-  usage,
+  secondsOption,
   UsageError,
-} from "../../examples/utils.js";
+} from "../../lib/cli/options.js";
+import { TunError } from "../../lib/tun/tun.js";
 
-describe("parseExampleArgs", () => {
+const parse = (argv: string[]) => deviceOptions(parseCommandLine(argv, DEVICE_OPTIONS));
+
+describe("device options", () => {
   it("has defaults: the kernel picks the name, the device keeps its MTU, no pcap, trace or faults", () => {
-    expect(parseExampleArgs([], ECHO_SPEC)).toEqual({
+    expect(parse([])).toEqual({
       tun: "",
       mtu: undefined,
       pcap: undefined,
@@ -24,17 +26,14 @@ describe("parseExampleArgs", () => {
       tcpBufferSize: undefined,
       udpIdleTimeout: undefined,
       quiet: false,
-      upstream: undefined,
-      help: false,
     });
   });
 
   it("reads every option", () => {
-    const options = parseExampleArgs(
-      ["--tun", "prx0", "--mtu", "65520", "--pcap", "/tmp/x.pcap", "--trace", "--faults", "loss=0.1,delay=5",
-        "--tcp-buffer", "1048576", "--udp-idle-timeout", "30", "--quiet", "--upstream", "[fd00::2]:8080"],
-      PROXY_SPEC,
-    );
+    const options = parse([
+      "--tun", "prx0", "--mtu", "65520", "--pcap", "/tmp/x.pcap", "--trace", "--faults", "loss=0.1,delay=5",
+      "--tcp-buffer", "1048576", "--udp-idle-timeout", "30", "--quiet",
+    ]);
     expect(options).toMatchObject({
       tun: "prx0",
       mtu: 65520,
@@ -43,7 +42,6 @@ describe("parseExampleArgs", () => {
       tcpBufferSize: 1 << 20,
       udpIdleTimeout: 30,
       quiet: true,
-      upstream: { host: "fd00::2", port: 8080 },
     });
     expect(options.faults).toMatchObject({ loss: 0.1, delayMs: 5 });
   });
@@ -56,15 +54,14 @@ describe("parseExampleArgs", () => {
     [["--faults", "queue=10"], /rate and queue are not modelled/],
     [["--bogus"], /bogus/],
     [["stray"], /stray|positional/i],
-    [["--upstream", "10.0.0.1:80"], /echo_server takes no --upstream/],
   ])("refuses %j with a UsageError", (argv, message) => {
-    expect(() => parseExampleArgs(argv, ECHO_SPEC)).toThrow(UsageError);
-    expect(() => parseExampleArgs(argv, ECHO_SPEC)).toThrow(message);
+    expect(() => parse(argv)).toThrow(UsageError);
+    expect(() => parse(argv)).toThrow(message);
   });
 
   it("knows --help and -h", () => {
-    expect(parseExampleArgs(["--help"], ECHO_SPEC).help).toBe(true);
-    expect(parseExampleArgs(["-h"], PROXY_SPEC).help).toBe(true);
+    expect(parseCommandLine(["--help"], DEVICE_OPTIONS).help).toBe(true);
+    expect(parseCommandLine(["-h"], DEVICE_OPTIONS).help).toBe(true);
   });
 });
 
@@ -74,24 +71,33 @@ describe("parseHostPort", () => {
     ["example.test:65535", { host: "example.test", port: 65535 }],
     ["[fd00::1]:53", { host: "fd00::1", port: 53 }],
   ])("reads %s", (text, expected) => {
-    expect(parseHostPort(text)).toEqual(expected);
+    expect(parseHostPort(text, "api")).toEqual(expected);
   });
 
   it.each(["10.1.2.3", "10.1.2.3:0", "10.1.2.3:65536", "fd00::1:53", "[10.1.2.3]:80", ":80", "[fd00::1]"])(
-    "refuses %s",
+    "refuses %s, naming the option",
     (text) => {
-      expect(() => parseHostPort(text)).toThrow(UsageError);
+      expect(() => parseHostPort(text, "api")).toThrow(UsageError);
+      expect(() => parseHostPort(text, "api")).toThrow(/--api/);
     },
   );
 });
 
-describe("messages", () => {
-  it("lists --upstream in the proxy's usage only", () => {
-    expect(usage(PROXY_SPEC)).toContain("--upstream");
-    expect(usage(ECHO_SPEC)).not.toContain("--upstream");
-    expect(usage(ECHO_SPEC)).toMatch(/^usage: echo_server /);
+describe("seconds and choices", () => {
+  it("reads seconds as milliseconds and refuses zero, negatives and words", () => {
+    expect(secondsOption("connect-timeout", "2.5", 60)).toBe(2500);
+    expect(secondsOption("connect-timeout", undefined, 60)).toBeUndefined();
+    for (const bad of ["0", "-1", "ten", "61", ""]) expect(() => secondsOption("connect-timeout", bad, 60)).toThrow(/--connect-timeout/);
   });
 
+  it("takes one of the choices and lists them when refusing", () => {
+    expect(choiceOption("udp", "direct", ["refuse", "direct"], "refuse")).toBe("direct");
+    expect(choiceOption("udp", undefined, ["refuse", "direct"], "refuse")).toBe("refuse");
+    expect(() => choiceOption("udp", "tcp", ["refuse", "direct"], "refuse")).toThrow("--udp must be refuse or direct: tcp");
+  });
+});
+
+describe("messages", () => {
   it("says how to build the addon when it is missing", () => {
     const text = explainStartError(new TunError("EADDON", "not built"));
     expect(text).toMatch(/TUN addon is not built/);
@@ -108,9 +114,7 @@ describe("messages", () => {
     expect(explainStartError(new TunError("EBUSY", "open failed"))).toMatch(/cannot open the TUN device: .*another process/);
   });
 
-  it("names flows and rates", () => {
-    const flow = { protocol: "tcp", family: 6, srcIp: "fd00::1", srcPort: 1, dstIp: "fd00::2", dstPort: 2 } as const;
-    expect(flowName(flow)).toBe("[fd00::1]:1 > [fd00::2]:2 tcp");
+  it("formats rates", () => {
     expect(formatRate(125_000_000, 1)).toBe("1.00 Gbit/s");
     expect(formatRate(1_250_000, 2)).toBe("5.0 Mbit/s");
     expect(formatRate(10, 1)).toBe("80 bit/s");

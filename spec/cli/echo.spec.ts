@@ -1,5 +1,5 @@
 /**
- * EchoApp (examples/echo_server.ts) without a TUN device: the echo engine on one side of an
+ * EchoApp (lib/cli/echo.ts) without a TUN device: the echo engine on one side of an
  * in-memory link (lib/debug/link.ts, virtual clock), a client engine on the other. A small send
  * buffer on the echo side and a client that stops reading for a while force the backpressure path
  * (partial l4Tx, l4PauseRx, l4TxReady, l4ResumeRx); the client's FIN while data still waits
@@ -11,7 +11,7 @@ import { L3L4Builder } from "../../lib/builder.js";
 import { MemoryLink } from "../../lib/debug/link.js";
 import { Random } from "../../lib/debug/random.js";
 import type { L3L4 } from "../../lib/engine.js";
-import { EchoApp } from "../../examples/echo_server.js";
+import { EchoApp } from "../../lib/cli/echo.js";
 
 interface Client {
   flow: Flow;

@@ -1,9 +1,10 @@
 /**
- * The demo's command line and its verdict (examples/demo.ts): options parse as documented, mistakes are
+ * The demo's command line and its verdict (lib/cli/demo.ts): options parse as documented, mistakes are
  * UsageErrors, a clean run passes and says so, and a run that cannot succeed fails with the reason.
  */
 import { describe, expect, it } from "vitest";
-import { parseDemoArgs, parseSize, runDemo, UsageError, type DemoOptions } from "../../examples/demo.js";
+import { parseDemoArgs, parseSize, runDemo, type DemoOptions } from "../../lib/cli/demo.js";
+import { UsageError } from "../../lib/cli/options.js";
 
 function run(o: DemoOptions): { ok: boolean; lines: string[] } {
   const lines: string[] = [];

@@ -1,0 +1,146 @@
+/**
+ * What the TUN commands share (as smoltcp's examples/utils.rs): opening the device with a message that
+ * says what to do when it cannot be opened, the engine built for the device's MTU, and the middleware
+ * of the packet path: a pcap file, a trace line per packet, and injected faults.
+ */
+import { L3L4Builder } from "../builder.js";
+import { FaultyDevice } from "../debug/fault-device.js";
+import { PcapWriter } from "../debug/pcap.js";
+import type { L3L4 } from "../engine.js";
+import { runTun, type PacketDirection, type RunnerDevice, type TunApp, type TunRunner } from "../tun/runner.js";
+import { openTun, TunError, type TunDevice } from "../tun/tun.js";
+import { describe } from "../wire/describe.js";
+import { MIN_DEVICE_MTU, UsageError, type DeviceOptions } from "./options.js";
+
+/** What start functions take besides the parsed options. */
+export interface DeviceSource {
+  /** An open device to use instead of opening `tun` (tests open it themselves). Closed on stop. */
+  device?: TunDevice;
+  /** Where status and trace lines go; default console.log. */
+  log?: (line: string) => void;
+  /** Seed of --faults (default random; printed). */
+  faultSeed?: number;
+}
+
+/** The device, as the options say: opened (created or attached), MTU set, up. Throws TunError. */
+export function openDevice(options: Pick<DeviceOptions, "tun" | "mtu">): TunDevice {
+  return openTun({ name: options.tun, ...(options.mtu === undefined ? {} : { mtu: options.mtu }) });
+}
+
+/** An engine for a device of this MTU. */
+export function buildEngine(mtu: number, options: Pick<DeviceOptions, "tcpBufferSize" | "udpIdleTimeout">): L3L4<number> {
+  if (mtu < MIN_DEVICE_MTU) {
+    throw new UsageError(`the device's MTU is ${mtu}; the engine needs at least ${MIN_DEVICE_MTU} (use --mtu)`);
+  }
+  const builder = new L3L4Builder<number>().mtu(mtu);
+  if (options.tcpBufferSize !== undefined) builder.tcpBufferSize(options.tcpBufferSize);
+  if (options.udpIdleTimeout !== undefined) builder.udpIdleTimeout(options.udpIdleTimeout);
+  return builder.build();
+}
+
+export interface RunningDevice {
+  readonly engine: L3L4<number>;
+  readonly runner: TunRunner;
+  readonly device: TunDevice;
+  /** The fault injector when --faults was given. */
+  readonly faulty: FaultyDevice | undefined;
+  /** Resolves when the device failed (deleted with its namespace...) and the runner stopped; the message says why. */
+  readonly failed: Promise<string>;
+  /** Shut down: graceMs to let flows close (FIN), then abort the rest; closes the device and the pcap. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Opens the device (unless given), builds the engine, wraps the device in the fault injector and
+ * the app in the pcap/trace tap, and starts the runner. `makeApp` gets the engine; `attach` (if the
+ * app has it) gets the runner once it runs.
+ */
+export function startDevice<A extends TunApp & { attach?(runner: TunRunner): void }>(
+  options: DeviceOptions,
+  source: DeviceSource,
+  makeApp: (engine: L3L4<number>) => A,
+): RunningDevice & { readonly app: A } {
+  const device = source.device ?? openDevice(options);
+  let pcap: PcapWriter | undefined;
+  try {
+    const engine = buildEngine(device.mtu, options);
+    const log = source.log ?? ((line: string) => console.log(line));
+    let faulty: FaultyDevice | undefined;
+    let runnerDevice: RunnerDevice = device;
+    if (options.faults !== undefined) {
+      const seed = source.faultSeed ?? Math.floor(Math.random() * 2 ** 32);
+      faulty = new FaultyDevice(device, options.faults, options.faults, seed);
+      runnerDevice = faulty;
+      log(`faults both ways: ${JSON.stringify(options.faults)} (seed ${seed})`);
+    }
+    const app = makeApp(engine);
+    if (options.pcap !== undefined) pcap = PcapWriter.open(options.pcap);
+    const tap = packetTap(pcap, options.trace ? log : undefined);
+    if (tap !== undefined) app.packetTap = tap;
+    let fail: (why: string) => void = () => {};
+    const failed = new Promise<string>((resolve) => (fail = resolve));
+    const runner = runTun(engine, runnerDevice, app, {
+      onError: (error) => {
+        const why = `${device.name}: device error, stopped: ${(error as Error).message}`;
+        log(why);
+        pcap?.close();
+        fail(why);
+      },
+    });
+    app.attach?.(runner);
+    return {
+      app,
+      engine,
+      runner,
+      device,
+      faulty,
+      failed,
+      async close(graceMs = 0): Promise<void> {
+        await runner.shutdown({ graceMs });
+        faulty?.stop();
+        pcap?.close();
+      },
+    };
+  } catch (error) {
+    pcap?.close();
+    device.close();
+    throw error;
+  }
+}
+
+/** The runner's packet tap for --pcap and --trace (undefined: neither, and nothing per packet). */
+export function packetTap(
+  pcap: PcapWriter | undefined,
+  trace: ((line: string) => void) | undefined,
+): ((direction: PacketDirection, packet: Uint8Array) => void) | undefined {
+  if (pcap === undefined && trace === undefined) return undefined;
+  return (direction, packet) => {
+    if (pcap !== undefined) pcap.write(packet, 0, packet.length, Date.now());
+    if (trace !== undefined) trace(`${direction === "rx" ? "in " : "out"} ${describe(packet)}`);
+  };
+}
+
+/** A start failure as one or two lines a user can act on. */
+export function explainStartError(error: unknown): string {
+  if (error instanceof TunError) {
+    switch (error.errno) {
+      case "EADDON":
+        return (
+          "the TUN addon is not built. Build it with `npx node-gyp rebuild -C lib/tun` " +
+          "(needs python3, make and a C compiler), then run again.\n  " +
+          error.message
+        );
+      case "EPERM":
+      case "EACCES":
+        return (
+          "opening /dev/net/tun needs root or CAP_NET_ADMIN: run with sudo, or " +
+          "`sudo setcap cap_net_admin+ep $(command -v node)`.\n  " +
+          error.message
+        );
+      default:
+        return `cannot open the TUN device: ${error.message}`;
+    }
+  }
+  if (error instanceof UsageError) return error.message;
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}

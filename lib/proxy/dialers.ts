@@ -1,0 +1,19 @@
+/** The dialers of an --proxy URL: direct.ts, socks5.ts or http-connect.ts. */
+import { DirectTcp, DirectUdp } from "./direct.js";
+import { HttpConnectTcp } from "./http-connect.js";
+import { upstreamName, type Upstream as UpstreamUrl } from "./options.js";
+import { Socks5Tcp, Socks5Udp } from "./socks5.js";
+import type { Upstream } from "./upstream.js";
+
+export function makeUpstream(url: UpstreamUrl, connectTimeoutMs: number): Upstream {
+  const name = upstreamName(url);
+  if (url.kind === "direct") return { name, url, tcp: new DirectTcp(connectTimeoutMs), udp: new DirectUdp() };
+  const server = { host: url.host, port: url.port, username: url.username, password: url.password, name, timeoutMs: connectTimeoutMs };
+  if (url.kind === "socks5") return { name, url, tcp: new Socks5Tcp(server), udp: new Socks5Udp(server) };
+  return { name, url, tcp: new HttpConnectTcp(server), udp: undefined };
+}
+
+/** The direct dialers, for --dns direct and --udp direct. */
+export function directUpstream(connectTimeoutMs: number): Upstream {
+  return makeUpstream({ kind: "direct" }, connectTimeoutMs);
+}

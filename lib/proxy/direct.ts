@@ -1,0 +1,113 @@
+/**
+ * direct://: each flow is dialled from this host to its destination with node:net / node:dgram. A
+ * destination that is a name (a fake-IP flow) is resolved by the host's resolver (dns.lookup).
+ */
+import { createSocket, type Socket as UdpSocket } from "node:dgram";
+import type { Socket } from "node:net";
+import type { Endpoint } from "./options.js";
+import {
+  describeError,
+  timeoutReason,
+  UDP_EARLY_DATAGRAMS,
+  upstreamSocket,
+  type Dial,
+  type TcpDialer,
+  type TcpSink,
+  type UdpChannel,
+  type UdpDialer,
+  type UdpSink,
+} from "./upstream.js";
+
+/** A node:net connection to `target` (any host:port), reported to `sink`; `what` prefixes reasons. */
+export function dialSocket(target: Endpoint, timeoutMs: number, what: string, sink: TcpSink): Dial & { readonly socket: Socket } {
+  const socket = upstreamSocket().connect({ host: target.host, port: target.port });
+  let settled = false;
+  const timer = setTimeout(() => {
+    settled = true;
+    socket.destroy();
+    sink.upstreamFailed(`${what}: connect ${timeoutReason(timeoutMs)}`);
+  }, timeoutMs);
+  const onError = (error: Error): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    sink.upstreamFailed(`${what}: ${describeError(error)}`);
+  };
+  socket.once("error", onError);
+  socket.once("connect", () => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    socket.off("error", onError);
+    sink.upstreamConnected(socket, undefined);
+  });
+  return {
+    socket,
+    cancel() {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+    },
+  };
+}
+
+export class DirectTcp implements TcpDialer {
+  constructor(private readonly timeoutMs: number) {}
+
+  dial(target: Endpoint, sink: TcpSink): Dial {
+    return dialSocket(target, this.timeoutMs, "direct", sink);
+  }
+}
+
+/** A node:dgram socket connected to the destination. */
+class DirectChannel implements UdpChannel {
+  private readonly socket: UdpSocket;
+  private early: Buffer[] | undefined = [];
+  private closed = false;
+
+  constructor(target: Endpoint, family: 4 | 6, sink: UdpSink) {
+    const socket = createSocket(family === 6 ? "udp6" : "udp4");
+    this.socket = socket;
+    socket.on("connect", () => {
+      const early = this.early ?? [];
+      this.early = undefined;
+      if (this.closed) return;
+      for (const datagram of early) socket.send(datagram);
+      sink.upstreamReady();
+    });
+    socket.on("message", (message: Buffer) => {
+      if (!this.closed) sink.upstreamDatagram(message);
+    });
+    socket.on("error", (error: Error) => {
+      if (this.closed) return;
+      this.close();
+      sink.upstreamFailed(`direct: udp ${describeError(error)}`);
+    });
+    socket.connect(target.port, target.host);
+  }
+
+  send(data: Uint8Array): boolean {
+    if (this.closed) return false;
+    // dgram keeps the buffer until the datagram is sent: a copy of the borrowed view.
+    if (this.early !== undefined) {
+      if (this.early.length >= UDP_EARLY_DATAGRAMS) return false;
+      this.early.push(Buffer.from(data));
+      return true;
+    }
+    this.socket.send(Buffer.from(data));
+    return true;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.close();
+  }
+}
+
+export class DirectUdp implements UdpDialer {
+  open(target: Endpoint, family: 4 | 6, sink: UdpSink): UdpChannel {
+    return new DirectChannel(target, family, sink);
+  }
+}

@@ -1,0 +1,320 @@
+/**
+ * One TCP flow relayed to one upstream connection, with backpressure and half-close both ways.
+ *
+ * - Dialing: the upstream (direct, SOCKS5 CONNECT, HTTP CONNECT) is dialled when the engine accepts
+ *   the SYN. What the client sends meanwhile is staged, and the flow paused (l4PauseRx: the engine
+ *   keeps the rest and its receive window closes), until the upstream is connected. A failure aborts
+ *   the flow (RST to the client).
+ * - Device -> upstream: the engine's data (a view valid only during l4Rx) is copied into a staging
+ *   block from the shared pool (staging.ts) and written once per event-loop turn. When socket.write()
+ *   says the socket's buffer is full, l4PauseRx stops the engine delivering until 'drain'.
+ * - Upstream -> device: each chunk the socket reads goes to l4Tx; what the flow's send buffer does
+ *   not take is kept and the socket paused (the kernel closes the upstream's window), and l4TxReady
+ *   sends the rest and resumes the socket.
+ * - Half-close: the client's FIN (l4RemoteClosed) ends the socket's writing side after the staged
+ *   data; the upstream's FIN ('end') becomes l4LocalClose after what is queued for the flow.
+ * - The end: a flow that goes away (l4Rx null: closed, reset, timed out) destroys its socket, with a
+ *   RST unless both sides had finished (then the socket flushes and closes by itself).
+ *
+ * Nothing is allocated per chunk but the view socket.write() needs; the event handlers are made once
+ * per relay.
+ */
+import type { Socket } from "node:net";
+import type { Flow } from "../api.js";
+import type { Endpoint } from "./options.js";
+import type { RelayHost, RelayInfo } from "./relay-host.js";
+import type { StagingBlock } from "./staging.js";
+import type { Dial, TcpDialer, TcpSink } from "./upstream.js";
+
+/** A socket whose writes are not done after both sides finished gets this long before destroy. */
+export const LINGER_MS = 30_000;
+
+type Phase = "dialing" | "open" | "closing";
+
+export class TcpRelay implements TcpSink, RelayInfo {
+  readonly kind = "tcp";
+  readonly startedAt = Date.now();
+  bytesUp = 0;
+  bytesDown = 0;
+  phase: Phase = "dialing";
+  flushQueued = false;
+  socket: Socket | undefined;
+
+  private dial: Dial | undefined;
+  /** Staging: block.bytes[start, used) is not written yet. */
+  private block: StagingBlock | undefined;
+  private start = 0;
+  private used = 0;
+  /** Full blocks staged before the upstream was connected, oldest first. */
+  private waiting: StagingBlock[] | undefined;
+  /** The block of every write not completed yet, oldest first (writes complete in order). */
+  private readonly inflight: StagingBlock[] = [];
+  /** We paused the flow: not connected yet, or socket.write() said its buffer is full. */
+  private rxPaused = false;
+  /** Upstream -> device bytes l4Tx did not take yet (the socket is paused meanwhile). */
+  private toDevice: Buffer | undefined;
+  private remoteClosed = false;
+  private upstreamEnded = false;
+  private localClosed = false;
+  private socketEnded = false;
+  private gone = false;
+
+  constructor(
+    private readonly app: RelayHost,
+    readonly flow: Flow,
+    readonly target: Endpoint,
+    /** The name, for a fake-IP flow. */
+    readonly host: string | undefined,
+    readonly upstream: string,
+    dialer: TcpDialer,
+  ) {
+    this.dial = dialer.dial(target, this);
+  }
+
+  // ---------------------------------------------------------------- the upstream (TcpSink)
+
+  upstreamConnected(socket: Socket, head: Buffer | undefined): void {
+    this.dial = undefined;
+    if (this.gone) {
+      socket.destroy();
+      return;
+    }
+    this.socket = socket;
+    this.phase = "open";
+    socket.on("data", this.onData);
+    socket.on("drain", this.onDrain);
+    socket.on("end", this.onEnd);
+    socket.on("error", this.onError);
+    socket.on("close", this.onClose);
+    if (head !== undefined) this.fromUpstream(head);
+    if (this.gone) return;
+    // What the client sent while we dialled: write it, then let the engine deliver again.
+    this.flush();
+    if (this.remoteClosed) this.endSocket();
+    if (this.rxPaused && socket.writableNeedDrain !== true) this.resumeFlow();
+    this.app.schedule();
+  }
+
+  upstreamFailed(reason: string): void {
+    this.dial = undefined;
+    if (this.gone) return;
+    this.app.failed(this, reason);
+    this.app.engine.l4Abort(this.app.cb, this.flow); // RST to the client; l4Rx(flow, null) follows
+    this.app.schedule();
+  }
+
+  // ---------------------------------------------------------------- the engine (via ProxyApp)
+
+  /** l4Rx with data: stage it; written after this turn (or once connected). */
+  received(data: Uint8Array): void {
+    this.bytesUp += data.length;
+    this.app.counters.bytesUp += data.length;
+    this.stage(data);
+    if (this.socket === undefined) {
+      this.pauseFlow();
+      return;
+    }
+    this.app.flushLater(this);
+  }
+
+  /** l4TxReady: send what l4Tx did not take before. */
+  txReady(): void {
+    const rest = this.toDevice;
+    if (rest === undefined) return;
+    this.toDevice = undefined;
+    this.fromUpstream(rest);
+  }
+
+  /** l4RemoteClosed: everything the client sent came before its FIN: write it, then FIN upstream. */
+  clientFinished(): void {
+    this.remoteClosed = true;
+    if (this.socket === undefined) return; // ended once connected
+    this.flush();
+    this.endSocket();
+  }
+
+  /** l4Rx(flow, null): the flow is gone. */
+  flowGone(): void {
+    this.gone = true;
+    this.phase = "closing";
+    this.dial?.cancel();
+    this.dial = undefined;
+    const socket = this.socket;
+    if (socket === undefined) {
+      this.releaseBlocks();
+      return;
+    }
+    if (this.socketEnded && this.upstreamEnded) {
+      // Both finished: the socket flushes what it holds and closes by itself; a stuck one is destroyed.
+      if (socket.writableLength > 0) socket.setTimeout(LINGER_MS, () => socket.destroy());
+    } else if (!socket.destroyed) {
+      socket.resetAndDestroy(); // reset, timeout or abort: the upstream learns with a RST
+    }
+    this.releaseBlocks();
+  }
+
+  /** Shutdown: destroy the socket at once. */
+  destroy(): void {
+    this.gone = true;
+    this.dial?.cancel();
+    this.dial = undefined;
+    this.socket?.destroy();
+  }
+
+  // ---------------------------------------------------------------- device -> upstream
+
+  private stage(data: Uint8Array): void {
+    const pool = this.app.pool;
+    for (let offset = 0; offset < data.length; ) {
+      let block = this.block;
+      if (block === undefined) {
+        block = pool.acquire();
+        this.block = block;
+        this.start = 0;
+        this.used = 0;
+      }
+      const n = Math.min(data.length - offset, block.bytes.length - this.used);
+      block.bytes.set(offset === 0 && n === data.length ? data : data.subarray(offset, offset + n), this.used);
+      this.used += n;
+      offset += n;
+      if (this.used === block.bytes.length) {
+        // Full: write it now (or keep it for the connection), and stage into a fresh block.
+        if (this.socket === undefined) (this.waiting ??= []).push(block);
+        else this.write(block, this.start, this.used);
+        this.block = undefined; // back to the pool when its writes complete (onWritten)
+      }
+    }
+  }
+
+  /** Writes what is staged (ProxyApp calls this once per turn; the engine events call it before FIN). */
+  flush(): void {
+    this.flushQueued = false;
+    if (this.socket === undefined || this.gone) return;
+    const waiting = this.waiting;
+    if (waiting !== undefined) {
+      this.waiting = undefined;
+      for (const block of waiting) this.write(block, 0, block.bytes.length);
+    }
+    const block = this.block;
+    if (block === undefined || this.used === this.start) return;
+    this.write(block, this.start, this.used);
+    this.start = this.used;
+  }
+
+  private write(block: StagingBlock, from: number, to: number): void {
+    const socket = this.socket!;
+    block.refs++;
+    this.inflight.push(block);
+    const ok = socket.write(block.bytes.subarray(from, to), this.onWritten);
+    if (!ok) this.pauseFlow();
+  }
+
+  /** A write completed: its block may go back to the pool. */
+  private readonly onWritten = (): void => {
+    const block = this.inflight.shift();
+    if (block === undefined) return;
+    block.refs--;
+    if (block.refs !== 0) return;
+    if (block !== this.block) {
+      this.app.pool.release(block);
+    } else if (this.used === this.start) {
+      // Nothing more staged: an idle flow holds no block.
+      this.block = undefined;
+      this.app.pool.release(block);
+    }
+  };
+
+  private pauseFlow(): void {
+    if (this.rxPaused || this.gone) return;
+    this.rxPaused = true;
+    if (this.socket !== undefined) this.app.counters.flowPauses++;
+    this.app.engine.l4PauseRx(this.flow);
+  }
+
+  private resumeFlow(): void {
+    if (!this.rxPaused || this.gone) return;
+    this.rxPaused = false;
+    this.app.engine.l4ResumeRx(this.app.cb, this.flow); // may deliver at once: received() runs again
+  }
+
+  private readonly onDrain = (): void => {
+    if (this.gone || !this.rxPaused) return;
+    this.resumeFlow();
+    this.app.schedule();
+  };
+
+  private endSocket(): void {
+    if (this.socketEnded) return;
+    this.socketEnded = true;
+    this.socket!.end();
+  }
+
+  // ---------------------------------------------------------------- upstream -> device
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.gone) return;
+    this.fromUpstream(chunk);
+    this.app.schedule();
+  };
+
+  /** l4Tx; what it does not take waits, with the socket paused, for l4TxReady. */
+  private fromUpstream(chunk: Buffer): void {
+    const app = this.app;
+    const taken = app.engine.l4Tx(app.cb, this.flow, chunk);
+    if (taken === undefined) return; // the flow is gone; l4Rx(flow, null) destroys the socket
+    this.bytesDown += taken;
+    app.counters.bytesDown += taken;
+    const socket = this.socket!;
+    if (taken < chunk.length) {
+      this.toDevice = chunk.subarray(taken); // node gives each read its own buffer: safe to keep
+      if (!socket.isPaused()) {
+        socket.pause();
+        app.counters.socketPauses++;
+      }
+      return;
+    }
+    if (this.upstreamEnded) this.closeFlow();
+    else if (socket.isPaused()) socket.resume();
+  }
+
+  private readonly onEnd = (): void => {
+    this.upstreamEnded = true;
+    if (this.gone) return;
+    if (this.toDevice === undefined) this.closeFlow(); // else txReady() closes after the rest
+    this.app.schedule();
+  };
+
+  private closeFlow(): void {
+    if (this.localClosed) return;
+    this.localClosed = true;
+    this.phase = "closing";
+    this.app.engine.l4LocalClose(this.app.cb, this.flow);
+  }
+
+  /** The open connection broke (reset by the far side, EPIPE): the client gets a RST, as from the server itself. */
+  private readonly onError = (): void => {
+    if (this.gone) return;
+    this.app.counters.upstreamResets++;
+    this.app.engine.l4Abort(this.app.cb, this.flow);
+    this.app.schedule();
+  };
+
+  private readonly onClose = (): void => {
+    // Closed without FIN or error (destroyed elsewhere): the flow cannot go on.
+    if (this.gone || this.upstreamEnded) return;
+    this.app.engine.l4Abort(this.app.cb, this.flow);
+    this.app.schedule();
+  };
+
+  /** The flow is gone: blocks without writes in flight go back to the pool now, the rest on completion. */
+  private releaseBlocks(): void {
+    const pool = this.app.pool;
+    const block = this.block;
+    this.block = undefined;
+    this.start = this.used = 0;
+    if (block !== undefined && block.refs === 0) pool.release(block);
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    if (waiting !== undefined) for (const b of waiting) pool.release(b);
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The paths the TUN benches measure, each set up in fresh namespaces and torn down after:
+ *
+ *   direct: netns C --TUN--> engine + ProxyApp (direct://) --veth--> netns S
+ *   socks5: netns C --TUN--> engine + ProxyApp (socks5://) --veth--> netns P (danted) --veth--> netns S
+ *
+ * and what runs over them: iperf3 (Gbit/s each way) and wrk with `Connection: close` against nginx
+ * in S (new connections per second).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseProxyArgs, startProxy, type ProxyServer } from "../../lib/cli/proxy.js";
+import { Netns } from "../support/netns.js";
+import { deleteVeths, killChildren, runIn, serverNamespace, spawnIn, testAddresses, tunInNamespace } from "../integration/harness.js";
+import { deletePLinks, removeNetnsFiles, SOCKS_PORT, startDante, startL3l4Proxy, testUser, tun2socksTopology } from "../integration/proxy-servers.js";
+import { startIperfServer } from "../integration/topology.js";
+import { median, type Row } from "./harness.js";
+
+export const NGINX_PORT = 8081;
+
+export interface BenchPath {
+  /** "proxy" (direct://) or "socks5". */
+  readonly name: string;
+  readonly client: Netns;
+  readonly server: Netns;
+  /** The destination's address in S, as C dials it. */
+  readonly host: string;
+  readonly proxy: ProxyServer;
+  close(): Promise<void>;
+}
+
+/** A Gbit/s row from one run's or several runs' bits per second (the median); `method` says how. */
+export function gbitRow(name: string, bitsPerSecond: number | readonly number[], method = "1 iperf3 run, receiver's rate"): Row {
+  const runs = (typeof bitsPerSecond === "number" ? [bitsPerSecond] : bitsPerSecond).map((b) => b / 1e9);
+  return { group: "tun", name, value: median(runs), unit: "Gbit/s", runs, method };
+}
+
+/** C -> TUN -> engine -> node:net -> veth -> S, with `extraArgs` for l3l4 proxy. */
+export async function directPath(mtu: number, extraArgs: readonly string[] = []): Promise<BenchPath> {
+  const client = Netns.create("l3l4-bench-c-");
+  const server = Netns.create("l3l4-bench-s-");
+  const addresses = testAddresses();
+  serverNamespace(server, addresses, mtu);
+  const device = tunInNamespace(client, addresses, mtu);
+  const parsed = parseProxyArgs(["--quiet", ...extraArgs]);
+  const proxy = startProxy(parsed.device, parsed.proxy, { device, log: () => {} });
+  return {
+    name: "proxy",
+    client,
+    server,
+    host: addresses.v4(2),
+    proxy,
+    async close() {
+      killChildren();
+      await proxy.close();
+      deleteVeths();
+      client.destroy();
+      server.destroy();
+    },
+  };
+}
+
+/**
+ * C -> TUN -> engine -> SOCKS5 -> dante in P -> S; with `auth`, username/password (dante then checks a
+ * SHA-512 crypt hash per connection, which costs it more than the rest of the connection).
+ */
+export async function socksPath(mtu: number, extraArgs: readonly string[] = [], auth = true): Promise<BenchPath> {
+  const made: Netns[] = [];
+  const topology = await tun2socksTopology(
+    () => {
+      const ns = Netns.create("l3l4-bench-t-");
+      made.push(ns);
+      return ns;
+    },
+    { mtu },
+  );
+  const user = auth ? testUser() : undefined;
+  await startDante(topology.proxyNs, { address: topology.proxyAddress, external: topology.external, ...(user === undefined ? {} : { user }) });
+  const url = `socks5://${user === undefined ? "" : `${user.name}:${user.password}@`}${topology.proxyAddress}:${SOCKS_PORT}`;
+  const { proxy } = startL3l4Proxy(topology, ["--proxy", url, ...extraArgs], [], false);
+  return {
+    name: auth ? "socks5" : "socks5 no-auth",
+    client: topology.client,
+    server: topology.server,
+    host: topology.addresses.v4(2),
+    proxy,
+    async close() {
+      killChildren();
+      await proxy.close();
+      deletePLinks();
+      for (const ns of made) ns.destroy();
+      removeNetnsFiles();
+    },
+  };
+}
+
+/** iperf3 -s in S (once per path). */
+export async function iperfServer(path: BenchPath): Promise<void> {
+  await startIperfServer(path.server);
+}
+
+/** nginx in S answering every request with a few bytes; resolves once it answers. */
+export async function nginxServer(path: BenchPath): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "l3l4-bench-nginx-"));
+  writeFileSync(
+    join(dir, "nginx.conf"),
+    [
+      "daemon off;",
+      "master_process off;",
+      "worker_processes 1;",
+      `pid ${dir}/nginx.pid;`,
+      `error_log ${dir}/error.log;`,
+      "events { worker_connections 8192; }",
+      "http {",
+      "  access_log off;",
+      `  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;`,
+      `  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;`,
+      `  server { listen ${path.host}:${NGINX_PORT} backlog=4096; location / { return 200 "ok\\n"; } }`,
+      "}",
+      "",
+    ].join("\n"),
+  );
+  spawnIn(path.server, ["nginx", "-p", dir, "-c", join(dir, "nginx.conf")], 600_000);
+  const close = path.close;
+  (path as { close: () => Promise<void> }).close = async () => {
+    await close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  for (let i = 0; i < 50; i++) {
+    const probe = await runIn(path.server, ["curl", "-s", "--max-time", "1", `http://${path.host}:${NGINX_PORT}/`], 3000);
+    if (probe.stdout === "ok\n") return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error("nginx in S did not answer");
+}
+
+export interface WrkResult {
+  requestsPerSecond: number;
+  /** Socket errors and non-2xx answers wrk counted. */
+  errors: number;
+}
+
+/** wrk in C for `seconds`, a new connection per request (Connection: close). */
+export async function wrk(path: BenchPath, seconds: number, connections = 64): Promise<WrkResult> {
+  const url = `http://${path.host}:${NGINX_PORT}/`;
+  const result = await runIn(path.client, ["wrk", "-t", "2", "-c", String(connections), "-d", `${seconds}s`, "-H", "Connection: close", url], (seconds + 30) * 1000);
+  const rate = /Requests\/sec:\s+([\d.]+)/.exec(result.stdout);
+  if (result.code !== 0 || rate === null) throw new Error(`wrk failed (${result.code}): ${result.stdout} ${result.stderr}`);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(result.stdout);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(result.stdout);
+  const errors = (socket === null ? 0 : socket.slice(1).reduce((sum, n) => sum + Number(n), 0)) + (non2xx === null ? 0 : Number(non2xx[1]));
+  return { requestsPerSecond: Number(rate[1]), errors };
+}
