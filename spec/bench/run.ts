@@ -3,7 +3,8 @@
  * [--save FILE]): runs every bench and prints one table. Each figure is the median of 5 runs after a
  * warm-up; the spread column is min..max of the runs.
  *
- *   filter           run only the benches whose group name contains it ("wire", "engine")
+ *   filter           run only the benches whose group name contains it ("wire", "engine"); "soak"
+ *                    (10 minutes) runs only when named
  *   --save FILE      write the figures to FILE (JSON) to compare against later
  *   --baseline FILE  print FILE's figures next to these, with the change in percent
  *
@@ -14,6 +15,7 @@ import os from "node:os";
 import { parseArgs } from "node:util";
 import { benchEngine } from "./engine.js";
 import type { Row } from "./harness.js";
+import { benchSoak } from "./soak.js";
 import { benchStream } from "./stream.js";
 import { benchTunIperf } from "./tun-iperf.js";
 import { benchTun2socks } from "./tun2socks.js";
@@ -28,7 +30,12 @@ const BENCHES: ReadonlyArray<readonly [string, () => Promise<Row[]>]> = [
   ["tun", () => benchTunIperf()],
   // Root, danted, wrk and nginx: SOCKS5 through dante next to direct, new connections/s, RSS under churn.
   ["tun2socks", () => benchTun2socks()],
+  // Only when named (`npm run bench -- soak`): 10,000 flows through `l3l4 proxy` for 10 minutes.
+  ["soak", () => benchSoak()],
 ];
+
+/** Benches that run only when the filter names them. */
+const ON_REQUEST = new Set(["soak"]);
 
 /** What --save writes and --baseline reads. */
 interface SavedFigures {
@@ -94,7 +101,7 @@ async function main(): Promise<void> {
   if (baseline !== undefined) console.log(baseline.about);
   const rows: Row[] = [];
   for (const [name, bench] of BENCHES) {
-    if (filter !== undefined && !name.includes(filter)) continue;
+    if (filter === undefined ? ON_REQUEST.has(name) : !name.includes(filter)) continue;
     rows.push(...(await bench()));
   }
   const w = Math.max(...rows.map((r) => r.name.length), 10);
