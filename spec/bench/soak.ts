@@ -22,7 +22,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Netns, uniqueInterfaceName } from "../support/netns.js";
+import { canUseNetns } from "../support/privileges.js";
 import {
+  addonBuilt,
   deleteVeths,
   FIXTURES,
   INTEGRATION_FAULTS,
@@ -35,7 +37,6 @@ import {
   type Spawned,
 } from "../integration/harness.js";
 import { isMain, type Row } from "./harness.js";
-import { tunBenchProblems } from "./tun-iperf.js";
 
 export const SOAK_SECONDS = 600;
 export const SOAK_FLOWS = 10_000;
@@ -101,7 +102,7 @@ function one(name: string, unit: string, value: number): Row {
 }
 
 export async function benchSoak(seconds = SOAK_SECONDS, flows = SOAK_FLOWS): Promise<Row[]> {
-  const problems = tunBenchProblems();
+  const problems = [canUseNetns, addonBuilt].map((check) => check()).filter((c) => !c.ok).map((c) => c.why);
   if (problems.length > 0) {
     console.log(`soak bench skipped: missing ${problems.join("; ")}`);
     return [];
