@@ -7,6 +7,7 @@
  *   --baseline         also run the same mutator for the same number of inputs WITHOUT coverage
  *                      feedback, and the seeds alone, and print the three coverages side by side
  *   --keep DIR         keep each target's grown corpus in DIR/<target> (default: discarded)
+ *   --empty            start from an empty corpus instead of the seeds (to see the guidance work)
  *   --write-corpus     rewrite spec/fuzz/corpus/ from the fixtures (spec/fuzz/seed-corpus.ts) and exit
  *
  * How: jsfuzz (go-fuzz's algorithm: libFuzzer-style mutations; an input that covers a statement,
@@ -76,6 +77,7 @@ interface FileCoverage {
   s: Record<string, number>;
   f: Record<string, number>;
   b: Record<string, number[]>;
+  fnMap: Record<string, { name: string }>;
 }
 type CoverageMap = Record<string, FileCoverage>;
 
@@ -85,10 +87,12 @@ export interface CoverageSummary {
   functions: [number, number];
   /** Branch arms covered per lib/ directory. */
   byDir: Record<string, [number, number]>;
+  /** "lib/wire/tcp.ts parseTcpOptions" for every function run at least once. */
+  functionsRun: string[];
 }
 
 function summarise(map: CoverageMap): CoverageSummary {
-  const sum: CoverageSummary = { statements: [0, 0], branches: [0, 0], functions: [0, 0], byDir: {} };
+  const sum: CoverageSummary = { statements: [0, 0], branches: [0, 0], functions: [0, 0], byDir: {}, functionsRun: [] };
   for (const fc of Object.values(map)) {
     const rel = relative(root, fc.path);
     // lib/ only: jsfuzz's hook also counts the CommonJS files it instruments (none of ours).
@@ -99,9 +103,12 @@ function summarise(map: CoverageMap): CoverageSummary {
       sum.statements[1]++;
       if (n > 0) sum.statements[0]++;
     }
-    for (const n of Object.values(fc.f)) {
+    for (const [id, n] of Object.entries(fc.f)) {
       sum.functions[1]++;
-      if (n > 0) sum.functions[0]++;
+      if (n > 0) {
+        sum.functions[0]++;
+        sum.functionsRun.push(`${rel} ${fc.fnMap[id]?.name ?? id}`);
+      }
     }
     for (const arms of Object.values(fc.b)) {
       for (const n of arms) {
@@ -138,14 +145,15 @@ function regressionDir(target: TargetName): string {
   return join(root, "spec/fuzz/regressions", target);
 }
 
-async function fuzzTarget(target: TargetName, seconds: number, keep: string | undefined): Promise<RunResult> {
+async function fuzzTarget(target: TargetName, seconds: number, keep: string | undefined, empty: boolean): Promise<RunResult> {
   const work = join(mirror, "work", target);
   rmSync(work, { recursive: true, force: true });
   const grown = join(work, "corpus");
   mkdirSync(grown, { recursive: true });
   const jsfuzz = require.resolve("jsfuzz/build/src/index.js");
-  const dirs = [grown, seedDir(target)];
-  if (existsSync(regressionDir(target))) dirs.push(regressionDir(target));
+  const dirs = [grown];
+  if (!empty) dirs.push(seedDir(target));
+  if (!empty && existsSync(regressionDir(target))) dirs.push(regressionDir(target));
   // jsfuzz joins the target path to its working directory.
   const args = [jsfuzz, relative(work, join(mirror, "spec/fuzz/targets", `${target}.js`)), ...dirs, "--rss-limit-mb", "2048", "--timeout", "20"];
   const started = performance.now();
@@ -217,11 +225,11 @@ interface JsfuzzCorpus {
 }
 
 /** In a child process (coverage counters are per process): prints a CoverageSummary as JSON. */
-async function unguidedChild(target: TargetName, executions: number): Promise<void> {
+async function unguidedChild(target: TargetName, executions: number, empty: boolean): Promise<void> {
   const mod = (await import(pathToFileURL(join(mirror, "spec/fuzz/targets", `${target}.js`)).href)) as { fuzz(b: Uint8Array): void };
   const { Corpus } = require("jsfuzz/build/src/corpus.js") as { Corpus: new (dirs: string[], onlyAscii: boolean) => JsfuzzCorpus };
   // A Corpus given only the seed directory, never given an input back: the same mutations, no feedback.
-  const corpus = new Corpus([seedDir(target)], false);
+  const corpus = new Corpus(empty ? [] : [seedDir(target)], false);
   const seeds = corpus.getLength();
   let crashes = 0;
   for (let i = 0; i < Math.max(executions, seeds); i++) {
@@ -235,8 +243,9 @@ async function unguidedChild(target: TargetName, executions: number): Promise<vo
   process.stdout.write(JSON.stringify({ coverage: summarise(map), crashes }));
 }
 
-async function unguided(target: TargetName, executions: number): Promise<CoverageSummary> {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "--unguided-child", target, "--executions", String(executions)], {
+async function unguided(target: TargetName, executions: number, empty: boolean): Promise<CoverageSummary> {
+  const argv = [fileURLToPath(import.meta.url), "--unguided-child", target, "--executions", String(executions), ...(empty ? ["--empty"] : [])];
+  const child = spawn(process.execPath, argv, {
     stdio: ["ignore", "pipe", "inherit"],
   });
   let out = "";
@@ -265,10 +274,11 @@ async function main(): Promise<number> {
       "write-corpus": { type: "boolean", default: false },
       "unguided-child": { type: "string" },
       executions: { type: "string", default: "0" },
+      empty: { type: "boolean", default: false },
     },
   });
   if (values["unguided-child"] !== undefined) {
-    await unguidedChild(values["unguided-child"] as TargetName, Number(values.executions));
+    await unguidedChild(values["unguided-child"] as TargetName, Number(values.executions), values.empty);
     return 0;
   }
   if (values["write-corpus"]) {
@@ -291,23 +301,28 @@ async function main(): Promise<number> {
   console.log(`fuzz: jsfuzz over ${targets.join(", ")}, ${seconds} s in all; ${instrumented} lib files instrumented afresh into ${relative(root, mirror)}`);
   let failed = 0;
   for (const target of targets as TargetName[]) {
-    const r = await fuzzTarget(target, seconds / targets.length, values.keep);
+    const r = await fuzzTarget(target, seconds / targets.length, values.keep, values.empty);
     const rate = r.seconds > 0 ? Math.round(r.executions / r.seconds) : 0;
     console.log(
       `${target}: ${r.executions} executions in ${r.seconds.toFixed(1)} s (${rate}/s), corpus ${r.corpus}` +
-        (r.coverage === undefined ? ", no coverage written" : `; lib/ covered: statements ${pct(r.coverage.statements)}, branches ${pct(r.coverage.branches)}, functions ${pct(r.coverage.functions)}`),
+        (r.coverage === undefined ? ", no coverage written" : `; lib/ (the modules the target loads) covered: statements ${pct(r.coverage.statements)}, branches ${pct(r.coverage.branches)}, functions ${pct(r.coverage.functions)}`),
     );
     if (r.coverage !== undefined) {
       const dirs = Object.entries(r.coverage.byDir).filter(([, [hit]]) => hit > 0);
       console.log(`  branches by directory: ${dirs.map(([d, c]) => `${d} ${pct(c)}`).join(", ")}`);
     }
     if (values.baseline && r.coverage !== undefined) {
-      const seedsOnly = await unguided(target, 0);
-      const blind = await unguided(target, r.executions);
+      const seedsOnly = await unguided(target, 0, values.empty);
+      const blind = await unguided(target, r.executions, values.empty);
       console.log(
         `  branches: seeds alone ${pct(seedsOnly.branches)}; the same mutator without feedback for ${r.executions} inputs ${pct(blind.branches)}; ` +
           `coverage-guided ${pct(r.coverage.branches)}`,
       );
+      const guided = new Set(r.coverage.functionsRun);
+      const unguidedRun = new Set(blind.functionsRun);
+      const only = (a: Set<string>, b: Set<string>) => [...a].filter((f) => !b.has(f));
+      console.log(`  functions run only with feedback: ${only(guided, unguidedRun).join(", ") || "none"}`);
+      console.log(`  functions run only without feedback: ${only(unguidedRun, guided).join(", ") || "none"}`);
     }
     if (r.crash !== undefined) {
       failed++;

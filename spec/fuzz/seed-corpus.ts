@@ -9,6 +9,7 @@
  * checks the committed files are what this builds, and replays them.
  */
 import * as captures from "../wire/fixtures/linux-captures.js";
+import { shiftAcks } from "./targets/engine.js";
 
 export type TargetName = "wire" | "engine" | "pair";
 export const TARGETS: readonly TargetName[] = ["wire", "engine", "pair"];
@@ -46,25 +47,7 @@ function tcpAt(b: Uint8Array): number {
  */
 function relative(b: Uint8Array, iss: number): Uint8Array {
   const p = b.slice();
-  const l4 = tcpAt(p);
-  const sub = (at: number): void => {
-    const v = (read32(p, at) - iss) >>> 0;
-    p.set([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255], at);
-  };
-  sub(l4 + 8);
-  const end = l4 + (p[l4 + 12]! >> 4) * 4;
-  for (let at = l4 + 20; at < end; ) {
-    const kind = p[at]!;
-    if (kind === 0) break;
-    if (kind === 1) {
-      at++;
-      continue;
-    }
-    const len = p[at + 1]!;
-    if (len < 2) break;
-    if (kind === 5) for (let edge = at + 2; edge < at + len; edge += 4) sub(edge);
-    at += len;
-  }
+  shiftAcks(p, tcpAt(p), -iss);
   return packet(p, 2);
 }
 

@@ -198,16 +198,20 @@ function pick(cb: Recorder, n: number): Flow | undefined {
   return cb.flows.length === 0 ? undefined : cb.flows[n % cb.flows.length];
 }
 
-/**
- * A relative ACK (op 2): the engine's ISS for the segment's 4-tuple is added to its ACK field and to
- * the edges of its SACK blocks (RFC 2018 §3), as packetdrill and tcpdump count them.
- */
+/** A relative ACK (op 2): the engine's ISS for the segment's 4-tuple added (shiftAcks). */
 function relativeAck(cb: Recorder, pkt: Uint8Array): void {
   const l4 = tcpOffset(pkt, pkt.length);
   if (l4 < 0 || l4 + 20 > pkt.length) return;
   const iss = cb.iss.get(tupleKey(pkt, l4, false));
-  if (iss === undefined) return;
-  addTo32(pkt, l4 + 8, iss);
+  if (iss !== undefined) shiftAcks(pkt, l4, iss);
+}
+
+/**
+ * `delta` added (mod 2**32) to the ACK field of the TCP segment at `l4` and to the edges of its SACK
+ * blocks (RFC 2018 §3): what makes numbers relative to an ISS (packetdrill, tcpdump) and back.
+ */
+export function shiftAcks(pkt: Uint8Array, l4: number, delta: number): void {
+  addTo32(pkt, l4 + 8, delta);
   const end = Math.min(pkt.length, l4 + (pkt[l4 + 12]! >> 4) * 4);
   for (let at = l4 + 20; at < end; ) {
     const kind = pkt[at]!;
@@ -218,7 +222,7 @@ function relativeAck(cb: Recorder, pkt: Uint8Array): void {
     }
     const len = at + 1 < end ? pkt[at + 1]! : 0;
     if (len < 2) break;
-    if (kind === 5) for (let edge = at + 2; edge + 4 <= Math.min(at + len, end); edge += 4) addTo32(pkt, edge, iss);
+    if (kind === 5) for (let edge = at + 2; edge + 4 <= Math.min(at + len, end); edge += 4) addTo32(pkt, edge, delta);
     at += len;
   }
 }
