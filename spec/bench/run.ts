@@ -14,6 +14,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { benchEngine } from "./engine.js";
+import { benchFlood } from "./flood.js";
 import type { Row } from "./harness.js";
 import { benchSoak } from "./soak.js";
 import { benchStream } from "./stream.js";
@@ -24,6 +25,8 @@ import { benchWire } from "./wire.js";
 const BENCHES: ReadonlyArray<readonly [string, () => Promise<Row[]>]> = [
   ["wire", benchWire],
   ["engine", benchEngine],
+  // A million SYNs from random sources: heap, SYN rate, a legitimate client, a bulk flow during it.
+  ["flood", () => benchFlood()],
   // NetStack next to raw callbacks, both over joinEngines on the real clock. About 20 s.
   ["stream", benchStream],
   // Root only (netns, TUN); without root it says why and adds no rows. About 50 s.
