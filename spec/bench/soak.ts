@@ -7,7 +7,7 @@
  *
  * Each client connection does rounds of a chunk out and its echo back (compared byte for byte),
  * pausing between rounds, and after a few dozen rounds closes and is replaced, so the flow table
- * churns while FLOWS stay open. Every 30 s it prints the proxy's RSS, open fds (/proc/PID/fd), the
+ * churns while FLOWS stay open. Every 30 s (a shorter soak: often enough for 8 samples) it prints the proxy's RSS, open fds (/proc/PID/fd), the
  * engine's flowCount and the proxy's flow table (--api /stats), and the clients' counts. At the end:
  * the RSS must have plateaued (the second half's peak within 10% + 16 MiB of the first half's), no
  * byte may have gone wrong, flowCount and the flow table must be back to 0 and the fds back to where
@@ -18,7 +18,7 @@
  *   npm run bench -- soak
  *   npx tsc -b && node dist/spec/bench/soak.js [--seconds 600] [--flows 10000]
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Netns, uniqueInterfaceName } from "../support/netns.js";
@@ -40,10 +40,22 @@ import { isMain, type Row } from "./harness.js";
 
 export const SOAK_SECONDS = 600;
 export const SOAK_FLOWS = 10_000;
+/** Smoke (spec/bench/smoke.spec.ts): a few seconds and a few dozen flows, to show the soak still runs. */
+const SMOKE_SECONDS = 6;
+const SMOKE_FLOWS = 40;
+/** A sample every 30 s; a shorter soak samples so that it has at least 8. */
 const SAMPLE_MS = 30_000;
 const ECHO_PORT = 7100;
 const ECHO_PORTS = 16;
-const MAIN = fileURLToPath(new URL("../../lib/cli/main.js", import.meta.url));
+/**
+ * The `l3l4` command as a user runs it: dist/lib/cli/main.js, beside this file when it runs compiled
+ * (npm run bench), else from the root (vitest runs the sources; spec/bench/hostile-smoke.spec.ts
+ * builds dist first).
+ */
+export const MAIN = ((): string => {
+  const compiled = fileURLToPath(new URL("../../lib/cli/main.js", import.meta.url));
+  return existsSync(compiled) ? compiled : fileURLToPath(new URL("../../dist/lib/cli/main.js", import.meta.url));
+})();
 /** Each process may hold a socket per flow: raise the fd limit as far as root may. */
 const WITH_FDS = 'ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"';
 
@@ -101,10 +113,28 @@ function one(name: string, unit: string, value: number): Row {
   return { group: "soak", name, value, unit, runs: [value] };
 }
 
-export async function benchSoak(seconds = SOAK_SECONDS, flows = SOAK_FLOWS): Promise<Row[]> {
-  const problems = [canUseNetns, addonBuilt].map((check) => check()).filter((c) => !c.ok).map((c) => c.why);
-  if (problems.length > 0) {
-    console.log(`soak bench skipped: missing ${problems.join("; ")}`);
+/** What this machine lacks for the soak ("" when nothing). */
+export function soakMissing(): string {
+  return [canUseNetns, addonBuilt]
+    .map((check) => check())
+    .filter((c) => !c.ok)
+    .map((c) => c.why)
+    .join("; ");
+}
+
+/**
+ * `smoke`: SMOKE_FLOWS flows for SMOKE_SECONDS with short rounds and pauses (the figures mean little;
+ * the verdicts still hold: exact bytes, back to 0, no fd leak).
+ */
+export async function benchSoak(
+  o: { smoke: boolean } = { smoke: false },
+  seconds = o.smoke ? SMOKE_SECONDS : SOAK_SECONDS,
+  flows = o.smoke ? SMOKE_FLOWS : SOAK_FLOWS,
+): Promise<Row[]> {
+  const sampleMs = Math.max(1000, Math.min(SAMPLE_MS, Math.floor((seconds * 1000) / 8)));
+  const missing = soakMissing();
+  if (missing !== "") {
+    console.log(`soak bench skipped: missing ${missing}`);
     return [];
   }
   const client = Netns.create("l3l4-soak-c-");
@@ -139,11 +169,11 @@ export async function benchSoak(seconds = SOAK_SECONDS, flows = SOAK_FLOWS): Pro
       seconds,
       rampPerSecond: 500,
       chunkMax: 8192,
-      pauseMs: [500, 2500],
-      rounds: [5, 40],
-      reportMs: 5000,
-      roundTimeoutMs: 90_000,
-      drainMs: 180_000,
+      pauseMs: o.smoke ? [50, 300] : [500, 2500],
+      rounds: o.smoke ? [2, 6] : [5, 40],
+      reportMs: Math.min(5000, sampleMs),
+      roundTimeoutMs: o.smoke ? 60_000 : 90_000,
+      drainMs: o.smoke ? 90_000 : 180_000,
     };
     const clients = spawnIn(client, ["sh", "-c", WITH_FDS, "sh", NODE, `${FIXTURES}soak-clients.mjs`, JSON.stringify(clientSpec)], limit);
     const samples: Sample[] = [];
@@ -170,7 +200,7 @@ export async function benchSoak(seconds = SOAK_SECONDS, flows = SOAK_FLOWS): Pro
     let done = false;
     void clients.exited.then(() => (done = true));
     while (!done) {
-      const waitUntil = performance.now() + SAMPLE_MS;
+      const waitUntil = performance.now() + sampleMs;
       while (!done && performance.now() < waitUntil) await sleep(250);
       if (proxy.child.exitCode !== null) throw new Error(`the proxy exited (${proxy.child.exitCode}): ${proxy.stderr().slice(-2000)}`);
       samples.push(await sample());
@@ -179,7 +209,7 @@ export async function benchSoak(seconds = SOAK_SECONDS, flows = SOAK_FLOWS): Pro
     // The last flows close through the faults: wait for the engine and the flow table to empty.
     let after = samples.at(-1)!;
     for (let i = 0; i < 24 && (after.flowCount > 0 || after.flowTable > 0 || after.fds > fdsBefore); i++) {
-      await sleep(5000);
+      await sleep(o.smoke ? 1000 : 5000);
       after = await sample();
     }
     const during = samples.filter((s) => s.t <= seconds);
@@ -214,6 +244,6 @@ export async function benchSoak(seconds = SOAK_SECONDS, flows = SOAK_FLOWS): Pro
 
 if (isMain(import.meta.url)) {
   const { values } = parseArgs({ options: { seconds: { type: "string" }, flows: { type: "string" } } });
-  const rows = await benchSoak(Number(values.seconds ?? SOAK_SECONDS), Number(values.flows ?? SOAK_FLOWS));
+  const rows = await benchSoak({ smoke: false }, Number(values.seconds ?? SOAK_SECONDS), Number(values.flows ?? SOAK_FLOWS));
   for (const r of rows) console.log(`${r.name}: ${r.value} ${r.unit}`);
 }

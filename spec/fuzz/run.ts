@@ -4,8 +4,9 @@
  *
  *   target...          wire, engine, pair (default: all three)
  *   --seconds N        fuzzing time in all, shared among the targets (default 60)
- *   --baseline         also run the same mutator for the same number of inputs WITHOUT coverage
- *                      feedback, and the seeds alone, and print the three coverages side by side
+ *   --baseline         also run the same mutator for the same time WITHOUT coverage feedback (it
+ *                      mutates the seeds only, never an input that reached something new), and the
+ *                      seeds alone, and print the three coverages and the functions each reached
  *   --keep DIR         keep each target's grown corpus in DIR/<target> (default: discarded)
  *   --empty            start from an empty corpus instead of the seeds (to see the guidance work)
  *   --write-corpus     rewrite spec/fuzz/corpus/ from the fixtures (spec/fuzz/seed-corpus.ts) and exit
@@ -77,7 +78,7 @@ interface FileCoverage {
   s: Record<string, number>;
   f: Record<string, number>;
   b: Record<string, number[]>;
-  fnMap: Record<string, { name: string }>;
+  fnMap: Record<string, { name: string; decl?: { start: { line: number } } }>;
 }
 type CoverageMap = Record<string, FileCoverage>;
 
@@ -87,7 +88,7 @@ export interface CoverageSummary {
   functions: [number, number];
   /** Branch arms covered per lib/ directory. */
   byDir: Record<string, [number, number]>;
-  /** "lib/wire/tcp.ts parseTcpOptions" for every function run at least once. */
+  /** "lib/wire/tcp.ts parseTcpOptions (js line 120)" for every function run at least once. */
   functionsRun: string[];
 }
 
@@ -107,7 +108,9 @@ function summarise(map: CoverageMap): CoverageSummary {
       sum.functions[1]++;
       if (n > 0) {
         sum.functions[0]++;
-        sum.functionsRun.push(`${rel} ${fc.fnMap[id]?.name ?? id}`);
+        // The line is the compiled file's (dist/lib/...js): anonymous functions have no better name.
+        const fn = fc.fnMap[id];
+        sum.functionsRun.push(`${rel} ${fn?.name ?? id} (js line ${fn?.decl?.start.line ?? "?"})`);
       }
     }
     for (const arms of Object.values(fc.b)) {
@@ -224,15 +227,27 @@ interface JsfuzzCorpus {
   getLength(): number;
 }
 
-/** In a child process (coverage counters are per process): prints a CoverageSummary as JSON. */
-async function unguidedChild(target: TargetName, executions: number, empty: boolean): Promise<void> {
+interface Unguided {
+  coverage: CoverageSummary;
+  executions: number;
+  crashes: number;
+}
+
+/**
+ * In a child process (coverage counters are per process): the seeds once each, then jsfuzz's own
+ * mutator on them until `seconds` are up (0: the seeds alone); prints an Unguided as JSON.
+ */
+async function unguidedChild(target: TargetName, seconds: number, empty: boolean): Promise<void> {
   const mod = (await import(pathToFileURL(join(mirror, "spec/fuzz/targets", `${target}.js`)).href)) as { fuzz(b: Uint8Array): void };
   const { Corpus } = require("jsfuzz/build/src/corpus.js") as { Corpus: new (dirs: string[], onlyAscii: boolean) => JsfuzzCorpus };
-  // A Corpus given only the seed directory, never given an input back: the same mutations, no feedback.
+  // A Corpus given only the seed directory and never given an input back: the same mutations, no
+  // feedback (jsfuzz's fuzzer.js puts an input back when it covered something new; this never does).
   const corpus = new Corpus(empty ? [] : [seedDir(target)], false);
   const seeds = corpus.getLength();
+  const until = performance.now() + seconds * 1000;
   let crashes = 0;
-  for (let i = 0; i < Math.max(executions, seeds); i++) {
+  let executions = 0;
+  for (; executions < seeds || performance.now() < until; executions++) {
     try {
       mod.fuzz(corpus.generateInput());
     } catch {
@@ -240,18 +255,19 @@ async function unguidedChild(target: TargetName, executions: number, empty: bool
     }
   }
   const map = (globalThis as { __coverage__?: CoverageMap }).__coverage__ ?? {};
-  process.stdout.write(JSON.stringify({ coverage: summarise(map), crashes }));
+  const result: Unguided = { coverage: summarise(map), executions, crashes };
+  process.stdout.write(JSON.stringify(result));
 }
 
-async function unguided(target: TargetName, executions: number, empty: boolean): Promise<CoverageSummary> {
-  const argv = [fileURLToPath(import.meta.url), "--unguided-child", target, "--executions", String(executions), ...(empty ? ["--empty"] : [])];
+async function unguided(target: TargetName, seconds: number, empty: boolean): Promise<Unguided> {
+  const argv = [fileURLToPath(import.meta.url), "--unguided-child", target, "--seconds", String(seconds), ...(empty ? ["--empty"] : [])];
   const child = spawn(process.execPath, argv, {
     stdio: ["ignore", "pipe", "inherit"],
   });
   let out = "";
   child.stdout.on("data", (c: Buffer) => (out += c.toString()));
   await new Promise((done) => child.on("close", done));
-  return (JSON.parse(out) as { coverage: CoverageSummary }).coverage;
+  return JSON.parse(out) as Unguided;
 }
 
 function writeCorpus(): void {
@@ -273,12 +289,11 @@ async function main(): Promise<number> {
       keep: { type: "string" },
       "write-corpus": { type: "boolean", default: false },
       "unguided-child": { type: "string" },
-      executions: { type: "string", default: "0" },
       empty: { type: "boolean", default: false },
     },
   });
   if (values["unguided-child"] !== undefined) {
-    await unguidedChild(values["unguided-child"] as TargetName, Number(values.executions), values.empty);
+    await unguidedChild(values["unguided-child"] as TargetName, Number(values.seconds), values.empty);
     return 0;
   }
   if (values["write-corpus"]) {
@@ -312,17 +327,20 @@ async function main(): Promise<number> {
       console.log(`  branches by directory: ${dirs.map(([d, c]) => `${d} ${pct(c)}`).join(", ")}`);
     }
     if (values.baseline && r.coverage !== undefined) {
-      const seedsOnly = await unguided(target, 0, values.empty);
-      const blind = await unguided(target, r.executions, values.empty);
+      const seedsOnly = (await unguided(target, 0, values.empty)).coverage;
+      const blind = await unguided(target, r.seconds, values.empty);
+      const c = blind.coverage;
       console.log(
-        `  branches: seeds alone ${pct(seedsOnly.branches)}; the same mutator without feedback for ${r.executions} inputs ${pct(blind.branches)}; ` +
-          `coverage-guided ${pct(r.coverage.branches)}`,
+        `  ${values.empty ? "from an empty corpus" : "from the seeds"}, ${r.seconds.toFixed(0)} s each: ` +
+          `functions ${pct(c.functions)} without feedback (${blind.executions} inputs) vs ${pct(r.coverage.functions)} coverage-guided (${r.executions} inputs); ` +
+          `branches ${pct(c.branches)} vs ${pct(r.coverage.branches)}; the seeds alone: functions ${pct(seedsOnly.functions)}, branches ${pct(seedsOnly.branches)}`,
       );
       const guided = new Set(r.coverage.functionsRun);
-      const unguidedRun = new Set(blind.functionsRun);
+      const unguidedRun = new Set(c.functionsRun);
       const only = (a: Set<string>, b: Set<string>) => [...a].filter((f) => !b.has(f));
-      console.log(`  functions run only with feedback: ${only(guided, unguidedRun).join(", ") || "none"}`);
-      console.log(`  functions run only without feedback: ${only(unguidedRun, guided).join(", ") || "none"}`);
+      const list = (fs: string[]): string => (fs.length === 0 ? "none" : `${fs.length}: ${fs.slice(0, 12).join(", ")}${fs.length > 12 ? ", ..." : ""}`);
+      console.log(`  functions run only with feedback: ${list(only(guided, unguidedRun))}`);
+      console.log(`  functions run only without feedback: ${list(only(unguidedRun, guided))}`);
     }
     if (r.crash !== undefined) {
       failed++;

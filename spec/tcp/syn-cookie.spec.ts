@@ -73,6 +73,63 @@ describe("SYN cookies: the ISS", () => {
     expect(tuple4(cookies(other)).check(ack, segSeq, now, 4)).toBe(-1);
   });
 
+  it("carries the MSS index in its low 24 bits exactly: ISS(index) - ISS(0) = index mod 2**24 (Linux: hash + data, masked)", () => {
+    const c = cookies();
+    const base = tuple4(c).make(isn, 0, now);
+    for (const index of [1, 2, 3]) expect(((tuple4(c).make(isn, index, now) - base) >>> 0) & 0xff_ffff).toBe(index);
+  });
+
+  it("depends on every field of the 4-tuple, and on which end is which", () => {
+    const c = cookies();
+    const iss = (local: Uint8Array, remote: Uint8Array, localPort: number, remotePort: number) => c.tuple(local, 0, remote, 0, 4, localPort, remotePort).make(isn, 0, now);
+    const mine = iss(local4, remote4, 80, 41000);
+    const others = [
+      iss(v4([192, 0, 2, 8]), remote4, 80, 41000),
+      iss(local4, v4([10, 0, 0, 3]), 80, 41000),
+      iss(local4, remote4, 81, 41000),
+      iss(local4, remote4, 80, 41001),
+      iss(remote4, local4, 41000, 80),
+    ];
+    for (const other of others) expect(other).not.toBe(mine);
+    // The same tuple at an offset in a larger buffer (the packet's bytes) gives the same cookie.
+    const packet = new Uint8Array(40);
+    packet.set(remote4, 12);
+    packet.set(local4, 16);
+    expect(c.tuple(packet, 16, packet, 12, 4, 80, 41000).make(isn, 0, now)).toBe(mine);
+  });
+
+  it("steps t every 64 s of the engine clock (RFC 4987 §3.6: a slowly incrementing timer)", () => {
+    expect([0, 63_999, 64_000, 127_999, 128_000].map((ms) => SynCookies.counter(ms))).toEqual([0, 0, 1, 1, 2]);
+  });
+
+  it("lives to the end of the period after the one it was made in, to the millisecond", () => {
+    const c = cookies();
+    const t = 20;
+    for (const madeAt of [t * COOKIE_PERIOD_MS, (t + 1) * COOKIE_PERIOD_MS - 1]) {
+      const iss = tuple4(c).make(isn, 2, madeAt);
+      expect(tuple4(c).check(...ackFor(iss, isn), (t + 2) * COOKIE_PERIOD_MS - 1, 4)).toBe(2);
+      expect(tuple4(c).check(...ackFor(iss, isn), (t + 2) * COOKIE_PERIOD_MS, 4)).toBe(-1);
+    }
+  });
+
+  it("is rejected 256 and 257 periods later, where its 8-bit counter reads as new again: the hash covers all of t", () => {
+    const c = cookies();
+    const madeAt = 300 * COOKIE_PERIOD_MS;
+    for (let index = 0; index < 4; index++) {
+      const iss = tuple4(c).make(isn, index, madeAt);
+      expect(tuple4(c).check(...ackFor(iss, isn), madeAt, 4)).toBe(index);
+      expect(tuple4(c).check(...ackFor(iss, isn), madeAt + 256 * COOKIE_PERIOD_MS, 4)).toBe(-1);
+      expect(tuple4(c).check(...ackFor(iss, isn), madeAt + 257 * COOKIE_PERIOD_MS, 4)).toBe(-1);
+    }
+  });
+
+  it("is rejected when its index is past the table it is checked against", () => {
+    const c = cookies();
+    const iss = tuple4(c).make(isn, 3, now);
+    expect(tuple4(c).check(...ackFor(iss, isn), now, 4)).toBe(3);
+    expect(tuple4(c).check(...ackFor(iss, isn), now, 3)).toBe(-1);
+  });
+
   it("changes with the period, so an old cookie cannot be replayed as a new one", () => {
     const c = cookies();
     const a = tuple4(c).make(isn, 1, 0);
@@ -127,6 +184,17 @@ describe("SYN cookies: options in the timestamp (RFC 7323 TSval low bits)", () =
         expect(back).toEqual(o);
       }
     }
+  });
+
+  it.each([
+    // [TSval, options, the TSval sent]: the low 6 bits replaced; one 64-tick step back when that would run ahead (Linux cookie_init_timestamp).
+    [0x1000_007f, { windowScale: 7, sackPermitted: true, ecn: false }, 0x1000_0057],
+    [0x1000_0047, { windowScale: 7, sackPermitted: true, ecn: false }, 0x1000_0017],
+    [0x1000_0057, { windowScale: 7, sackPermitted: true, ecn: false }, 0x1000_0057],
+    [0x1000_0040, { windowScale: -1, sackPermitted: false, ecn: true }, 0x1000_002f],
+    [0x0000_0005, { windowScale: 7, sackPermitted: true, ecn: false }, 0xffff_ffd7],
+  ] as const)("TSval %i with %o is sent as %i", (tsval, options, sent) => {
+    expect(encodeTimestamp(tsval, options)).toBe(sent);
   });
 
   it("caps a window scale above 14 at 14 (RFC 7323 §2.3); 0xf means none", () => {
