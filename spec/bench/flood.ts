@@ -230,7 +230,7 @@ export async function benchFlood(o: { smoke: boolean } = { smoke: false }, syns 
   const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
   console.log(
     `flood: bulk ${alone.map((x) => x.toFixed(2)).join("/")} Gbit/s alone, ${flooded.map((x) => x.toFixed(2)).join("/")} Gbit/s ` +
-      `with ${floodSyns} SYNs arriving during the ${bulkBytes >> 10} KiB`,
+      `with ${floodSyns} SYNs arriving during the ${bulkBytes / (1 << 20)} MiB`,
   );
   return [
     // Per million SYNs, so the row's name (its key for --baseline and --against) stays the same
