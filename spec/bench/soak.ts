@@ -36,7 +36,7 @@ import {
   testAddresses,
   type Spawned,
 } from "../integration/harness.js";
-import { isMain, type Row } from "./harness.js";
+import { FULL, isMain, SMOKE_METHOD, type BenchOptions, type Row } from "./harness.js";
 
 export const SOAK_SECONDS = 600;
 export const SOAK_FLOWS = 10_000;
@@ -49,7 +49,7 @@ const ECHO_PORT = 7100;
 const ECHO_PORTS = 16;
 /**
  * The `l3l4` command as a user runs it: dist/lib/cli/main.js, beside this file when it runs compiled
- * (npm run bench), else from the root (vitest runs the sources; spec/bench/hostile-smoke.spec.ts
+ * (npm run bench), else from the root (vitest runs the sources; spec/bench/smoke.spec.ts
  * builds dist first).
  */
 export const MAIN = ((): string => {
@@ -109,9 +109,6 @@ function lastReport(client: Spawned): ClientReport | undefined {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function one(name: string, unit: string, value: number): Row {
-  return { group: "soak", name, value, unit, runs: [value] };
-}
 
 /** What this machine lacks for the soak ("" when nothing). */
 export function soakMissing(): string {
@@ -127,11 +124,13 @@ export function soakMissing(): string {
  * the verdicts still hold: exact bytes, back to 0, no fd leak).
  */
 export async function benchSoak(
-  o: { smoke: boolean } = { smoke: false },
+  o: BenchOptions = FULL,
   seconds = o.smoke ? SMOKE_SECONDS : SOAK_SECONDS,
   flows = o.smoke ? SMOKE_FLOWS : SOAK_FLOWS,
 ): Promise<Row[]> {
   const sampleMs = Math.max(1000, Math.min(SAMPLE_MS, Math.floor((seconds * 1000) / 8)));
+  const method = o.smoke ? SMOKE_METHOD : `1 run of ${seconds} s, sampled every ${sampleMs / 1000} s`;
+  const one = (name: string, unit: string, value: number): Row => ({ group: "soak", name, value, unit, runs: [value], method });
   const missing = soakMissing();
   if (missing !== "") {
     console.log(`soak bench skipped: missing ${missing}`);
@@ -225,7 +224,8 @@ export async function benchSoak(
         `flowCount ${after.flowCount}, flow table ${after.flowTable} at the end; fds ${after.fds} (${fdsBefore} before: ${after.fds <= fdsBefore ? "no leak" : `${after.fds - fdsBefore} LEAKED`})`,
     );
     return [
-      one(`flows completed (${flows} at once, ${seconds} s)`, "flows", final?.completed ?? 0),
+      // Units as compare.ts reads them: "flows" and "fds" lower is better, "conn" higher.
+      one(`flows completed (${flows} at once, ${seconds} s)`, "conn", final?.completed ?? 0),
       one("flows failed", "flows", final?.failed ?? NaN),
       one("bytes verified", "MB", (final?.bytesVerified ?? 0) / 1e6),
       one("proxy RSS peak, first half", "MiB", firstPeak),
@@ -244,6 +244,6 @@ export async function benchSoak(
 
 if (isMain(import.meta.url)) {
   const { values } = parseArgs({ options: { seconds: { type: "string" }, flows: { type: "string" } } });
-  const rows = await benchSoak({ smoke: false }, Number(values.seconds ?? SOAK_SECONDS), Number(values.flows ?? SOAK_FLOWS));
+  const rows = await benchSoak(FULL, Number(values.seconds ?? SOAK_SECONDS), Number(values.flows ?? SOAK_FLOWS));
   for (const r of rows) console.log(`${r.name}: ${r.value} ${r.unit}`);
 }

@@ -15,7 +15,7 @@ import { Netns } from "../support/netns.js";
 import { deleteVeths, killChildren, runIn, serverNamespace, spawnIn, testAddresses, tunInNamespace } from "../integration/harness.js";
 import { deletePLinks, removeNetnsFiles, SOCKS_PORT, startDante, startL3l4Proxy, testUser, tun2socksTopology } from "../integration/proxy-servers.js";
 import { startIperfServer } from "../integration/topology.js";
-import type { Row } from "./harness.js";
+import { median, type Row } from "./harness.js";
 
 export const NGINX_PORT = 8081;
 
@@ -30,9 +30,10 @@ export interface BenchPath {
   close(): Promise<void>;
 }
 
-export function gbitRow(name: string, bitsPerSecond: number): Row {
-  const gbits = bitsPerSecond / 1e9;
-  return { group: "tun", name, value: gbits, unit: "Gbit/s", runs: [gbits] };
+/** A Gbit/s row from one run's or several runs' bits per second (the median); `method` says how. */
+export function gbitRow(name: string, bitsPerSecond: number | readonly number[], method = "1 iperf3 run, receiver's rate"): Row {
+  const runs = (typeof bitsPerSecond === "number" ? [bitsPerSecond] : bitsPerSecond).map((b) => b / 1e9);
+  return { group: "tun", name, value: median(runs), unit: "Gbit/s", runs, method };
 }
 
 /** C -> TUN -> engine -> node:net -> veth -> S, with `extraArgs` for l3l4 proxy. */
