@@ -15,12 +15,13 @@
  *                (a lie if it carries FIN: the FIN moves into the data).
  * When the input ends, every later packet is delivered after 1 ms.
  *
- * Checked: nothing throws; each engine's flowCount equals stats().flows; on every flow on either
+ * Checked: nothing throws; each engine's flowCount equals stats().flows; on every TCP flow on either
  * side the bytes delivered are the peer's stream from its first byte, in order, each once
  * (`bytes delivered in order once`), never more than was sent; l4Rx(flow, null) comes once per
- * flow. If no packet lied (no op 6), the link is one a TCP must get through: both streams arrive
- * whole and both flows close, unless a flow ended by timeout (too many drops in a row), and after
- * two hours both engines have no flows left.
+ * flow; a UDP datagram only if some packet's protocol byte was rewritten. If no packet lied (no
+ * op 6), the link is one a TCP must get through: both streams arrive whole and both flows close,
+ * unless a flow ended by timeout (too many drops in a row), and after two hours both engines have no
+ * flows left.
  */
 import type { Callbacks, CloseReason, Flow } from "../../../lib/api.js";
 import { L3L4Builder } from "../../../lib/builder.js";
@@ -96,6 +97,11 @@ class Side implements Callbacks<Uint8Array> {
       this.reasons.set(flow, this.engine.l4CloseReason(flow));
       return;
     }
+    if (flow.protocol === "udp") {
+      // Only TCP is sent: a datagram is a segment whose protocol byte the link rewrote (op 5 or 6).
+      check(this.link.protocolRewritten, () => `${this.name}: a UDP datagram on ${String(flow)}, but no packet's protocol was rewritten`);
+      return;
+    }
     const at = this.received.get(flow) ?? 0;
     check(at + data.length <= this.expect.length, () => `${this.name}: ${at + data.length} bytes delivered on ${String(flow)}, ${this.expect.length} sent`);
     for (let i = 0; i < data.length; i++) {
@@ -130,6 +136,8 @@ class Link {
   readonly queue: InFlight[] = [];
   private order = 0;
   lied = false;
+  /** Some packet's IP protocol (next header) byte was changed by op 5 or 6: it may arrive as UDP or ICMP. */
+  protocolRewritten = false;
   a!: Side;
   b!: Side;
 
@@ -153,11 +161,15 @@ class Link {
       case 5: {
         const at = this.input.u8() % Math.max(1, bytes.length);
         if (bytes.length > 0) bytes[at]! ^= this.input.u8() | 1;
+        if (at === protocolOffset(bytes)) this.protocolRewritten = true;
         return this.put(now, to, bytes);
       }
-      case 6:
+      case 6: {
+        const protocol = bytes[protocolOffset(bytes)];
         this.lied = rewrite(bytes, this.input.u8(), this.input.u8()) || this.lied;
+        if (bytes[protocolOffset(bytes)] !== protocol) this.protocolRewritten = true;
         return this.put(now, to, bytes);
+      }
       case 7: {
         const cut = truncate(bytes, this.input.u16());
         // A cut segment that carries FIN moves the FIN into the data: the stream ends early, a lie.
@@ -190,6 +202,11 @@ class Link {
     }
     return due;
   }
+}
+
+/** Where the IP protocol (IPv6: next header) byte is; the engines send no extension headers. */
+function protocolOffset(b: Uint8Array): number {
+  return b.length > 0 && b[0]! >> 4 === 6 ? 6 : 9;
 }
 
 function ipHeader(b: Uint8Array): { v6: boolean; l4: number } | undefined {
