@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import type { Row } from "./harness.js";
 
 /** Units where smaller is better; for the rest (throughputs, rates) larger is. */
-export const LOWER_IS_BETTER = new Set(["ns/pkt", "ns/op", "B/flow", "ms", "MiB", "flows"]);
+export const LOWER_IS_BETTER = new Set(["ns/pkt", "ns/op", "B/flow", "ms", "MiB", "flows", "fds"]);
 
 /** The least threshold: differences under 1% are never called better or worse. */
 export const MIN_NOISE = 0.01;

@@ -59,6 +59,8 @@ export class Pipe {
   private free: number[] = [];
   private readonly toA = new Inbox();
   private readonly toB = new Inbox();
+  /** When set, what B sends reaches A only if this says so (the rest went elsewhere: the flood bench). */
+  toAFilter: ((packet: Uint8Array, length: number) => boolean) | undefined;
 
   constructor(configure: (b: L3L4Builder<number>) => L3L4Builder<number>, handlersA: Handlers, handlersB: Handlers) {
     this.a = configure(new L3L4Builder<number>().clock(this.clock.now)).build();
@@ -80,7 +82,10 @@ export class Pipe {
         return id;
       },
       l3TxBufferMut: (id) => this.bufs[id]!,
-      l3Tx: (id, length) => peer.push(id, length),
+      l3Tx: (id, length) => {
+        if (peer === this.toA && this.toAFilter !== undefined && !this.toAFilter(this.bufs[id]!, length)) this.free.push(id);
+        else peer.push(id, length);
+      },
       l4Rx: h.l4Rx,
       l4Accept: h.l4Accept,
       l4TxReady: h.l4TxReady,

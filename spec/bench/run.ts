@@ -3,8 +3,8 @@
  * bench and prints one table: the median of each figure, the number of runs behind it, their spread
  * (min..max), and how it was measured (a legend per method under the table).
  *
- *   filter           run only the benches whose group name contains it ("wire", "engine", "stream",
- *                    "tun", "tun2socks")
+ *   filter           run only the benches whose group name contains it ("wire", "engine", "flood",
+ *                    "stream", "tun", "tun2socks"); "soak" (10 minutes) runs only when named
  *   --against REF    build and run a second checkout of the git ref REF (a commit, branch or tag) in
  *                    a temporary directory, in the same run (group by group, REF first), and compare
  *   --baseline FILE  compare against figures saved earlier with --save
@@ -25,7 +25,9 @@ import { parseArgs } from "node:util";
 import { benchAgainst, type RefRun } from "./against.js";
 import { BenchUsageError, figureKey, readSaved, verdict, writeSaved, type Baseline } from "./compare.js";
 import { benchEngine } from "./engine.js";
+import { benchFlood } from "./flood.js";
 import { FULL, isMain, SMOKE, type BenchOptions, type Row } from "./harness.js";
+import { benchSoak } from "./soak.js";
 import { benchStream } from "./stream.js";
 import { benchTunIperf, SECONDS } from "./tun-iperf.js";
 import { benchTun2socks } from "./tun2socks.js";
@@ -34,13 +36,20 @@ import { benchWire } from "./wire.js";
 export const BENCHES: ReadonlyArray<readonly [string, (o: BenchOptions) => Promise<Row[]>]> = [
   ["wire", benchWire],
   ["engine", benchEngine],
+  // A million SYNs from random sources: heap, SYN rate, a legitimate client, a bulk flow during it. About 40 s.
+  ["flood", (o) => benchFlood(o)],
   // NetStack next to raw callbacks, both over joinEngines on the real clock. About 20 s.
   ["stream", benchStream],
   // Root only (netns, TUN); without root it says why and adds no rows. About 3 minutes.
   ["tun", (o) => benchTunIperf(SECONDS, o)],
   // Root, danted, wrk and nginx: SOCKS5 through dante next to direct, new connections/s, RSS under churn.
   ["tun2socks", (o) => benchTun2socks(SECONDS, o)],
+  // Only when named (`npm run bench -- soak`, root): 10,000 flows through `l3l4 proxy` for 10 minutes.
+  ["soak", (o) => benchSoak(o)],
 ];
+
+/** Benches that run only when the filter names them. */
+const ON_REQUEST = new Set(["soak"]);
 
 function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);
@@ -110,7 +119,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   const cpu = os.cpus()[0]?.model ?? "unknown cpu";
   console.log(`l3l4 bench: node ${process.version}, ${cpu}, ${os.cpus().length} cpus${args.smoke ? " (smoke: tiny sizes, one run, not a measurement)" : ""}`);
   let baseline = args.baseline === undefined ? undefined : readSaved(args.baseline);
-  const groups = BENCHES.filter(([name]) => args.filter === undefined || name.includes(args.filter));
+  const groups = BENCHES.filter(([name]) => (args.filter === undefined ? !ON_REQUEST.has(name) : name.includes(args.filter)));
   let ref: RefRun | undefined;
   if (args.against !== undefined) ref = await benchAgainst(args.against, args.smoke);
   if (baseline !== undefined) console.log(baseline.about);

@@ -4,13 +4,17 @@
  * the end and says what it measured. Then the runner's comparison rules, which decide what
  * `npm run bench` calls better, worse or the same.
  */
+import { execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import { skipOrFailInCi } from "../support/privileges.js";
 import { resolveRef } from "./against.js";
 import { MIN_NOISE, noise, verdict } from "./compare.js";
 import { benchEngine } from "./engine.js";
+import { benchFlood } from "./flood.js";
 import { SMOKE, SMOKE_METHOD, type Row } from "./harness.js";
 import { main, parseBenchArgs, table } from "./run.js";
+import { benchSoak, soakMissing } from "./soak.js";
 import { benchStream } from "./stream.js";
 import { benchTunIperf, SECONDS, tunIperfMissing } from "./tun-iperf.js";
 import { benchTun2socks, tun2socksMissing } from "./tun2socks.js";
@@ -62,6 +66,31 @@ describe("bench smoke: every bench once, tiny and untimed", () => {
     expect(rows).toHaveLength(9);
     expect(rows.find((r) => r.name.startsWith("flows left"))!.value).toBeGreaterThanOrEqual(0);
   }, 180_000);
+
+  it("flood: a few thousand SYNs, a legitimate client after them, a bulk flow alone and flooded", async () => {
+    const rows = await benchFlood(SMOKE);
+    // Today every SYN leaves a half-open flow (no SYN backlog, no cookies yet): 2,000 SYNs, 2,000 flows.
+    expectSane(rows, "flood", [/^heap growth per 1 M SYNs/, /^SYN rate$/, /^flows after the flood$/, /^legitimate client connects/, /^bulk throughput alone$/, /^bulk throughput, 200 SYNs/]);
+    expect(rows).toHaveLength(6);
+    const v = new Map(rows.map((r) => [r.name, r.value]));
+    expect(v.get("legitimate client connects after the flood (1 = yes)")).toBe(1);
+    expect(v.get("flows after the flood")).toBe(2_000);
+  });
+
+  it("soak: 40 flows through l3l4 proxy over a real TUN with faults for 6 s: exact bytes, back to 0, no fd leak (root, TUN addon)", async (ctx) => {
+    const missing = soakMissing();
+    skipOrFailInCi(ctx, missing === "" ? undefined : missing);
+    // The soak runs the l3l4 command from dist/ as a user would: build it (incremental: quick when fresh).
+    execFileSync(process.execPath, [createRequire(import.meta.url).resolve("typescript/bin/tsc"), "-b"], { stdio: "inherit" });
+    const rows = await benchSoak(SMOKE);
+    // Failures, flows left and fds leaked must be 0 (fds may even be fewer than before).
+    expectSane(rows, "soak", [/^flows completed/, /^bytes verified$/, /^proxy RSS peak/], /^(flows failed|flows left|flow table left|fds leaked)/);
+    const v = new Map(rows.map((r) => [r.name, r.value]));
+    expect(v.get("flows failed")).toBe(0);
+    expect(v.get("flows left at the end (flowCount)")).toBe(0);
+    expect(v.get("flow table left at the end")).toBe(0);
+    expect(v.get("fds leaked")).toBeLessThanOrEqual(0);
+  }, 240_000);
 
   it("the runner: the table, with a legend of how each figure was measured", async () => {
     const lines: string[] = [];

@@ -18,6 +18,7 @@ import { specSeed } from "../support/seeds.js";
 import {
   addonBuilt,
   fixture,
+  INTEGRATION_FAULTS,
   netemAvailable,
   randomFile,
   runIn,
@@ -33,7 +34,7 @@ import {
 } from "./harness.js";
 import { HASH_PORT, HTTP_PORT, proxyTopology, UDP_PORT } from "./topology.js";
 
-export const FAULTS = "loss=0.02,reorder=0.05,duplicate=0.01,delay=5";
+const FAULTS = INTEGRATION_FAULTS;
 const NETEM = ["netem", "loss", "2%", "reorder", "5%", "duplicate", "1%", "delay", "5ms"];
 
 /** netem on `device` in `ns` when the kernel has it; says which. */

@@ -206,19 +206,30 @@ export function tunInNamespace(ns: Netns, addresses: Addresses, mtu = 1500): Tun
   const name = uniqueInterfaceName();
   const device = openTun({ name, mtu });
   try {
-    ns.adoptLink(name); // the fd keeps working after the move
-    ns.ip(["link", "set", "dev", name, "mtu", String(mtu)]);
-    ns.ip(["addr", "add", `${addresses.tunV4}/24`, "dev", name]);
-    ns.ip(["-6", "addr", "add", `${addresses.tunV6}/64`, "dev", name, "nodad"]);
-    ns.ip(["link", "set", "dev", name, "up"]);
-    ns.ip(["route", "add", addresses.routedV4, "dev", name]);
-    ns.ip(["-6", "route", "add", addresses.routedV6, "dev", name]);
+    moveTunInto(ns, name, addresses, mtu);
   } catch (error) {
     device.close();
     throw error;
   }
   return device;
 }
+
+/**
+ * The TUN device `name` (open in some process of this namespace: the fd keeps working after the
+ * move) moved into `ns` with the test's addresses, up, the routed prefixes going into it.
+ */
+export function moveTunInto(ns: Netns, name: string, addresses: Addresses, mtu = 1500): void {
+  ns.adoptLink(name);
+  ns.ip(["link", "set", "dev", name, "mtu", String(mtu)]);
+  ns.ip(["addr", "add", `${addresses.tunV4}/24`, "dev", name]);
+  ns.ip(["-6", "addr", "add", `${addresses.tunV6}/64`, "dev", name, "nodad"]);
+  ns.ip(["link", "set", "dev", name, "up"]);
+  ns.ip(["route", "add", addresses.routedV4, "dev", name]);
+  ns.ip(["-6", "route", "add", addresses.routedV6, "dev", name]);
+}
+
+/** The userspace faults of the integration tests (`--faults`, lib/debug/fault-device.ts), both ways. */
+export const INTEGRATION_FAULTS = "loss=0.02,reorder=0.05,duplicate=0.01,delay=5";
 
 const veths = new Set<string>();
 

@@ -279,7 +279,9 @@ describeIntegration(
         const t = startL3l4Proxy(topology, ["--proxy", url], proxies);
         for (let i = 0; i < 5; i++) {
           const result = await runIn(topology.client, ["curl", "-sS", "--max-time", "10", `http://${topology.addresses.v4(2)}:${HTTP_PORT}/file`, "-o", "/dev/null"], 15_000);
-          expect([7, 56]).toContain(result.code);
+          // curl 56 (recv failure) or 7; 55 (send failure) when the RST comes while it still sends the
+          // request (a loaded machine): each a reset, which stderr must say.
+          expect([7, 55, 56]).toContain(result.code);
           expect(result.stderr).toMatch(RESET);
         }
         expect(t.proxy.app.counters.upstreamFailures).toBe(5);

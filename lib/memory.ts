@@ -1,0 +1,104 @@
+/**
+ * The engine's memory budget (`maxMemory(bytes)` on the builder): one account of every byte peers
+ * can make the engine hold, by kind, and the pressure that follows from it. Linux keeps the same
+ * account for TCP (tcp_mem: low, pressure, high, in pages) and for fragments (ipfrag_high_thresh);
+ * here one budget covers them all, so a flood of one kind cannot starve the others unnoticed.
+ *
+ * Under pressure the holders act in this order (issue 13):
+ *   1. SHRINK  (from half the budget): receive windows grow no further, and shrink as data is read;
+ *              never below what was already advertised (RFC 9293 §3.8.6: no window retraction);
+ *   2. PRUNE   (from three quarters): out-of-order data is not accepted (RFC 2018 §8 allows reneging
+ *              on data already SACKed; it is avoided: only new out-of-order data is refused);
+ *   3. REFUSE  (from 90 %): new flows are refused (TCP RST, UDP ICMP port unreachable), counted;
+ * and nothing is ever charged past the limit: `tryCharge` says no, and the holder drops.
+ *
+ * Allocation-free: counts in a Float64Array, kinds as small integers.
+ */
+import { InvalidArgumentError } from "./errors.js";
+
+export const MemoryKind = {
+  /** TCP send buffers: accepted by l4Tx, not yet acknowledged. */
+  SEND: 0,
+  /** TCP receive buffers: in order, not yet delivered (paused flows). */
+  RECEIVE: 1,
+  /** TCP out-of-order data held for reassembly (RFC 9293 §3.10.7.4 "seventh"). */
+  OUT_OF_ORDER: 2,
+  /** IP fragments held for reassembly. */
+  FRAGMENTS: 3,
+  /** Half-open (SYN-RECEIVED) connections. */
+  HALF_OPEN: 4,
+  /** TIME-WAIT records. */
+  TIME_WAIT: 5,
+  /** Datagrams queued on paused UDP flows. */
+  UDP_QUEUE: 6,
+} as const;
+export type MemoryKind = (typeof MemoryKind)[keyof typeof MemoryKind];
+
+const KIND_NAMES = ["send", "receive", "outOfOrder", "fragments", "halfOpen", "timeWait", "udpQueue"] as const;
+export type MemoryKindName = (typeof KIND_NAMES)[number];
+
+export const MemoryPressure = { NONE: 0, SHRINK: 1, PRUNE: 2, REFUSE: 3 } as const;
+export type MemoryPressure = (typeof MemoryPressure)[keyof typeof MemoryPressure];
+
+/** Where each pressure level starts, as a share of the limit. */
+const SHRINK_AT = 0.5;
+const PRUNE_AT = 0.75;
+const REFUSE_AT = 0.9;
+
+export class MemoryBudget {
+  private readonly used = new Float64Array(KIND_NAMES.length);
+  private inUse = 0;
+  /** tryCharge calls refused, by kind. */
+  readonly refused = new Float64Array(KIND_NAMES.length);
+
+  /** @param limit bytes, or Infinity: everything is counted, nothing refused. */
+  constructor(readonly limit = Infinity) {
+    if (!(limit > 0)) throw new InvalidArgumentError(`maxMemory must be a positive number of bytes: ${limit}`);
+  }
+
+  /** Bytes held now, all kinds. */
+  get total(): number {
+    return this.inUse;
+  }
+
+  /** Bytes that can still be charged. */
+  get available(): number {
+    return Math.max(0, this.limit - this.inUse);
+  }
+
+  get pressure(): MemoryPressure {
+    const share = this.inUse / this.limit;
+    if (share >= REFUSE_AT) return MemoryPressure.REFUSE;
+    if (share >= PRUNE_AT) return MemoryPressure.PRUNE;
+    if (share >= SHRINK_AT) return MemoryPressure.SHRINK;
+    return MemoryPressure.NONE;
+  }
+
+  of(kind: MemoryKind): number {
+    return this.used[kind]!;
+  }
+
+  /** Charges `bytes` of `kind` if they fit under the limit; false (nothing charged, counted) if not. */
+  tryCharge(kind: MemoryKind, bytes: number): boolean {
+    if (this.inUse + bytes > this.limit) {
+      this.refused[kind]!++;
+      return false;
+    }
+    this.used[kind]! += bytes;
+    this.inUse += bytes;
+    return true;
+  }
+
+  /** Gives back what `tryCharge` took. */
+  release(kind: MemoryKind, bytes: number): void {
+    this.used[kind]! -= bytes;
+    this.inUse -= bytes;
+  }
+
+  /** In use by kind, for stats(). */
+  snapshot(): Record<MemoryKindName, number> {
+    const out = {} as Record<MemoryKindName, number>;
+    for (let k = 0; k < KIND_NAMES.length; k++) out[KIND_NAMES[k]!] = this.used[k]!;
+    return out;
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * SYN flood figures (RFC 4987; issue 13), `npm run bench -- flood`:
+ *
+ * - heap growth for FLOOD_SYNS SYNs from random sources (random IPv4 address and port each, Linux's
+ *   options), arriving at 160,000 a second of virtual time (timers run: SYN-ACKs are retransmitted,
+ *   half-open flows time out after the handshake timeout), and the SYN rate (SYNs per wall second);
+ * - whether a legitimate client connects once the flood is in (SYN, SYN-ACK, ACK: ESTABLISHED?);
+ * - an established flow's throughput (64 MiB between two engines) alone and with a flood of SYNs
+ *   arriving between its packets (FLOOD_PER_ROUND per round of the wire), as a ratio.
+ *
+ * The SYN-ACKs to the flood's sources go nowhere (as they would to spoofed addresses). Needs node
+ * --expose-gc (npm run bench gives it). Stops early, and says so, if the heap grows past HEAP_CAP.
+ */
+import type { Callbacks, Flow } from "../../lib/api.js";
+import { L3L4Builder } from "../../lib/builder.js";
+import { clientTuple } from "../../lib/debug/echo-pair.js";
+import { VirtualClock } from "../../lib/debug/virtual-clock.js";
+import type { L3L4 } from "../../lib/engine.js";
+import { read32, write16, write32 } from "../../lib/wire/bytes.js";
+import { checksum, pseudoSum4 } from "../../lib/wire/checksum.js";
+import { fillTcpChecksum } from "../../lib/wire/tcp.js";
+import { tcp } from "../support/packets.js";
+import { Pipe } from "./engine.js";
+import { FULL, isMain, SMOKE_METHOD, type BenchOptions, type Row } from "./harness.js";
+
+export const FLOOD_SYNS = 1_000_000;
+/** Smoke (spec/bench/smoke.spec.ts): tiny, to show the bench still runs. */
+const SMOKE_SYNS = 2_000;
+const SMOKE_BULK_BYTES = 256 * 1024;
+/** The flood's arrival rate in virtual time: the engine's SYN rate the issue measured. */
+const SYNS_PER_VIRTUAL_SECOND = 160_000;
+const HEAP_CAP = 1536 * 1024 * 1024;
+/** About one SYN per data segment of the bulk flow (a wire round carries ~180 segments). */
+const FLOOD_PER_ROUND = 200;
+const BULK_RUNS = 3;
+const BULK_BYTES = 64 * 1024 * 1024;
+const SERVER = "192.0.2.80";
+
+type Gc = () => void;
+
+function heapBytes(): number {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
+/** A SYN as Linux sends it, to be stamped with a source per SYN. */
+class SynStamp {
+  readonly packet = tcp({ src: "198.18.0.1", dst: SERVER, srcPort: 1024, dstPort: 443, flags: "S", seq: 1, options: { mss: 1460, sackPermitted: true, timestamps: [1, 0], windowScale: 7 } });
+  private x = 0x2545f491;
+
+  /** The next SYN: a fresh random source address, port and ISN, checksums recomputed. */
+  next(): Uint8Array {
+    const p = this.packet;
+    const r = (): number => {
+      this.x ^= this.x << 13;
+      this.x ^= this.x >>> 17;
+      this.x ^= this.x << 5;
+      return this.x >>> 0;
+    };
+    // Sources in 100.64.0.0/10 (shared address space: never the server's, never a legitimate client's).
+    write32(p, 12, (0x6440_0000 | (r() & 0x003f_ffff)) >>> 0);
+    write16(p, 20, 1024 + (r() % 64_000));
+    write32(p, 24, r());
+    write16(p, 10, 0);
+    write16(p, 10, checksum(p, 0, 20));
+    fillTcpChecksum(p, 20, p.length - 20, pseudoSum4(p, 0, 6, p.length - 20));
+    return p;
+  }
+}
+
+/** Callbacks that keep the last packet sent (for the legitimate client's handshake) and count them. */
+class Sink implements Callbacks<Uint8Array> {
+  private readonly out = new Uint8Array(2048);
+  sent = 0;
+  last: Uint8Array = new Uint8Array(0);
+  l3TxBuffer(): Uint8Array {
+    return this.out;
+  }
+  l3TxBufferMut(b: Uint8Array): Uint8Array {
+    return b;
+  }
+  l3Tx(b: Uint8Array, length: number): void {
+    this.sent++;
+    this.last = b.subarray(0, length);
+  }
+  l4Rx(): void {}
+}
+
+/** The same for an engine on buffer ids (the Pipe's): everything it sends is dropped. */
+class DropSink implements Callbacks<number> {
+  private readonly out = new Uint8Array(2048);
+  l3TxBuffer(): number {
+    return 0;
+  }
+  l3TxBufferMut(): Uint8Array {
+    return this.out;
+  }
+  l3Tx(): void {}
+  l4Rx(): void {}
+}
+
+interface FloodResult {
+  syns: number;
+  seconds: number;
+  heapGrowth: number;
+  flowCount: number;
+  stoppedEarly: boolean;
+  legitimate: string;
+}
+
+/** `syns` SYNs into one engine at 160k per virtual second, then a legitimate client's handshake. */
+function flood(gc: Gc, syns: number): FloodResult {
+  const clock = new VirtualClock(0);
+  const engine: L3L4<Uint8Array> = new L3L4Builder<Uint8Array>().clock(clock.now).build();
+  const cb = new Sink();
+  const stamp = new SynStamp();
+  gc();
+  gc();
+  const before = heapBytes();
+  const perMs = SYNS_PER_VIRTUAL_SECOND / 1000;
+  const t0 = process.hrtime.bigint();
+  let i = 0;
+  let stoppedEarly = false;
+  for (; i < syns; i++) {
+    engine.l3Rx(cb, stamp.next());
+    if (i % perMs === perMs - 1) {
+      clock.advance(1);
+      engine.l4Poll(cb);
+    }
+    if ((i & 0xffff) === 0 && heapBytes() - before > HEAP_CAP) {
+      stoppedEarly = true;
+      break;
+    }
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  gc();
+  gc();
+  const heapGrowth = heapBytes() - before;
+  const flowCount = engine.flowCount;
+  // A legitimate client now: SYN, the engine's answer, and (for a SYN-ACK) the ACK.
+  const synOf = (flags: string, seq: number, ack: number) =>
+    tcp({ src: "203.0.113.9", dst: SERVER, srcPort: 5555, dstPort: 443, flags, seq, ack, options: flags === "S" ? { mss: 1460 } : {} });
+  const sentBefore = cb.sent;
+  engine.l3Rx(cb, synOf("S", 1000, 0));
+  let legitimate: string;
+  if (cb.sent === sentBefore) legitimate = "no answer";
+  else if ((cb.last[33]! & 0x12) === 0x12) {
+    const iss = read32(cb.last, 24);
+    const flow: Flow | undefined = engine.l3Rx(cb, synOf("A", 1001, (iss + 1) >>> 0));
+    legitimate = flow !== undefined && engine.l4State(flow) === "ESTABLISHED" ? "connected" : "SYN-ACK, then not established";
+  } else legitimate = (cb.last[33]! & 0x04) !== 0 ? "refused (RST)" : "other answer";
+  return { syns: i, seconds, heapGrowth, flowCount, stoppedEarly, legitimate };
+}
+
+/** Gbit/s for `bytes` on one flow between two engines, with `floodPerRound` SYNs into B per round of the wire. */
+function bulk(floodPerRound: number, bytes: number): { gbits: number; syns: number } {
+  let received = 0;
+  let sent = 0;
+  let flow: Flow | undefined;
+  const data = new Uint8Array(65536).map((_, i) => i & 255);
+  const pump = (): void => {
+    if (flow === undefined) return;
+    while (sent < bytes) {
+      const n = pipe.a.l4Tx(pipe.cbA, flow, data.subarray(0, Math.min(data.length, bytes - sent))) ?? 0;
+      sent += n;
+      if (n === 0) return;
+    }
+  };
+  const pipe: Pipe = new Pipe(
+    (b) => b,
+    { l4Rx: () => {}, l4Accept: () => false, l4TxReady: pump },
+    {
+      l4Rx: (_f, d) => {
+        if (d !== null) received += d.length;
+      },
+    },
+  );
+  // B's answers to the flood (SYN-ACKs and their retransmissions) go to the flood's sources, not to A.
+  const tuple = clientTuple(4, 0);
+  const a = tuple.srcIp.split(".").reduce((n, x) => n * 256 + Number(x), 0) >>> 0;
+  pipe.toAFilter = (packet) => read32(packet, 16) === a;
+  const floodCb = new DropSink();
+  const stamp = new SynStamp();
+  const server = tuple.dstIp;
+  stamp.packet.set(server.split(".").map(Number), 16);
+  let syns = 0;
+  const t0 = process.hrtime.bigint();
+  flow = pipe.a.l4Connect(pipe.cbA, tuple);
+  pump();
+  const ok = pipe.run(
+    () => received >= bytes,
+    () => {
+      for (let k = 0; k < floodPerRound; k++) pipe.b.l3Rx(floodCb, stamp.next());
+      syns += floodPerRound;
+    },
+  );
+  const ns = Number(process.hrtime.bigint() - t0);
+  if (!ok) throw new Error(`flood bench: bulk stalled at ${received} of ${bytes} bytes (flood ${floodPerRound}/round)`);
+  return { gbits: (bytes * 8) / ns, syns };
+}
+
+const FLOOD_METHOD = "1 run of the flood (a million SYNs; stopped early past 1.5 GiB of heap)";
+const BULK_METHOD = `median of ${BULK_RUNS} runs, alone and flooded in turns`;
+
+/** `smoke`: a few thousand SYNs and 256 KiB of bulk, once (the figures mean nothing). */
+export async function benchFlood(o: BenchOptions = FULL, syns = o.smoke ? SMOKE_SYNS : FLOOD_SYNS): Promise<Row[]> {
+  const floodMethod = o.smoke ? SMOKE_METHOD : FLOOD_METHOD;
+  const one = (name: string, unit: string, value: number): Row => ({ group: "flood", name, value, unit, runs: [value], method: floodMethod });
+  const bulkMethod = o.smoke ? SMOKE_METHOD : BULK_METHOD;
+  const gc = (globalThis as { gc?: Gc }).gc;
+  if (gc === undefined) {
+    console.log("flood bench skipped: needs node --expose-gc");
+    return [];
+  }
+  const r = flood(gc, syns);
+  const mib = r.heapGrowth / (1024 * 1024);
+  console.log(
+    `flood: ${r.syns} SYNs in ${r.seconds.toFixed(1)} s${r.stoppedEarly ? ` (stopped early: heap past ${HEAP_CAP >> 20} MiB)` : ""}; ` +
+      `heap +${mib.toFixed(1)} MiB (${Math.round(r.heapGrowth / r.syns)} B/SYN), ${r.flowCount} flows; a legitimate client then: ${r.legitimate}`,
+  );
+  // Alone and flooded in turns, BULK_RUNS each: the medians, and the ratio of each pair.
+  const alone: number[] = [];
+  const flooded: number[] = [];
+  let floodSyns = 0;
+  const bulkBytes = o.smoke ? SMOKE_BULK_BYTES : BULK_BYTES;
+  for (let k = 0; k < (o.smoke ? 1 : BULK_RUNS); k++) {
+    alone.push(bulk(0, bulkBytes).gbits);
+    const f = bulk(FLOOD_PER_ROUND, bulkBytes);
+    flooded.push(f.gbits);
+    floodSyns = f.syns;
+  }
+  const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
+  console.log(
+    `flood: bulk ${alone.map((x) => x.toFixed(2)).join("/")} Gbit/s alone, ${flooded.map((x) => x.toFixed(2)).join("/")} Gbit/s ` +
+      `with ${floodSyns} SYNs arriving during the ${bulkBytes / (1 << 20)} MiB`,
+  );
+  return [
+    // Per million SYNs, so the row's name (its key for --baseline and --against) stays the same
+    // when the heap cap stops a flood early; the line above gives the count.
+    one("heap growth per 1 M SYNs from random sources", "MiB", (mib * 1e6) / r.syns),
+    one("SYN rate", "SYN/s", r.syns / r.seconds),
+    one("flows after the flood", "flows", r.flowCount),
+    one("legitimate client connects after the flood (1 = yes)", "bool", r.legitimate === "connected" ? 1 : 0),
+    { group: "flood", name: "bulk throughput alone", value: med(alone), unit: "Gbit/s", runs: alone, method: bulkMethod },
+    { group: "flood", name: `bulk throughput, ${FLOOD_PER_ROUND} SYNs per wire round`, value: med(flooded), unit: "Gbit/s", runs: flooded, method: bulkMethod },
+  ];
+}
+
+if (isMain(import.meta.url)) {
+  const rows = await benchFlood(FULL, Number(process.argv[2] ?? FLOOD_SYNS));
+  for (const row of rows) console.log(`${row.name}: ${row.value.toFixed(2)} ${row.unit}`);
+}
