@@ -1,11 +1,16 @@
 /**
  * `npm run bench` (tsc, then node --expose-gc dist/spec/bench/run.js [filter] [--baseline FILE]
- * [--save FILE]): runs every bench and prints one table. Each figure is the median of 5 runs after a
- * warm-up; the spread column is min..max of the runs.
+ * [--save FILE] [tun options]): runs every bench and prints one table. Each figure is the median of
+ * 5 runs after a warm-up (the tun bench: of --repeat runs); the spread column is min..max of the runs.
  *
- *   filter           run only the benches whose group name contains it ("wire", "engine")
+ *   filter           run only the bench of that name ("wire", "engine", "tun"), or else the benches
+ *                    whose name contains it
  *   --save FILE      write the figures to FILE (JSON) to compare against later
  *   --baseline FILE  print FILE's figures next to these, with the change in percent
+ *
+ * The tun bench (root: translators next to each other, tun-table.ts) also takes
+ *   --translators A,B  of veth, pasta, slirp4netns, l3l4, l3l4-offload (default: all there are)
+ *   --mtus 1500,65520  --repeat 3  --seconds 5 (per measurement)  --churn 8 (wrk runs back to back)
  *
  * Add a bench: export `async function benchX(): Promise<Row[]>` from spec/bench/x.ts and list it below.
  */
@@ -14,15 +19,16 @@ import os from "node:os";
 import { parseArgs } from "node:util";
 import { benchEngine } from "./engine.js";
 import type { Row } from "./harness.js";
-import { benchTunIperf } from "./tun-iperf.js";
 import { benchTun2socks } from "./tun2socks.js";
+import { benchTunTable, type TunTableOptions } from "./tun-table.js";
 import { benchWire } from "./wire.js";
 
-const BENCHES: ReadonlyArray<readonly [string, () => Promise<Row[]>]> = [
+const BENCHES: ReadonlyArray<readonly [string, (tun: TunTableOptions) => Promise<Row[]>]> = [
   ["wire", benchWire],
   ["engine", benchEngine],
-  // Root only (netns, TUN); without root it says why and adds no rows. About 50 s.
-  ["tun", () => benchTunIperf()],
+  // Root only (netns, TUN); without root it says why and adds no rows. About 25 minutes with every
+  // translator, both MTUs and 3 repeats.
+  ["tun", (tun) => benchTunTable(tun)],
   // Root, danted, wrk and nginx: SOCKS5 through dante next to direct, new connections/s, RSS under churn.
   ["tun2socks", () => benchTun2socks()],
 ];
@@ -78,21 +84,31 @@ async function main(): Promise<void> {
     parsed = parseArgs({
       args: process.argv.slice(2),
       allowPositionals: true,
-      options: { baseline: { type: "string" }, save: { type: "string" } },
+      options: {
+        baseline: { type: "string" },
+        save: { type: "string" },
+        translators: { type: "string" },
+        mtus: { type: "string" },
+        repeat: { type: "string" },
+        seconds: { type: "string" },
+        churn: { type: "string" },
+      },
     });
   } catch (error) {
-    throw new BenchUsageError(`${(error as Error).message} (usage: run.js [filter] [--baseline FILE] [--save FILE])`);
+    throw new BenchUsageError(`${(error as Error).message} (usage: run.js [filter] [--baseline FILE] [--save FILE] [tun options])`);
   }
   const { values, positionals } = parsed;
   const filter = positionals[0];
+  const tun = tunOptions(values);
   const cpu = os.cpus()[0]?.model ?? "unknown cpu";
   const baseline = values.baseline === undefined ? undefined : readBaseline(values.baseline);
   console.log(`l3l4 bench: node ${process.version}, ${cpu}, ${os.cpus().length} cpus; median of 5 runs after warm-up`);
   if (baseline !== undefined) console.log(baseline.about);
   const rows: Row[] = [];
+  const exact = BENCHES.some(([name]) => name === filter);
   for (const [name, bench] of BENCHES) {
-    if (filter !== undefined && !name.includes(filter)) continue;
-    rows.push(...(await bench()));
+    if (filter !== undefined && (exact ? name !== filter : !name.includes(filter))) continue;
+    rows.push(...(await bench(tun)));
   }
   const w = Math.max(...rows.map((r) => r.name.length), 10);
   const b = baseline === undefined ? "" : ` ${"baseline".padStart(9)} ${"change".padEnd(15)}`;
@@ -118,6 +134,28 @@ async function main(): Promise<void> {
     writeFileSync(values.save, `${JSON.stringify(saved, null, 2)}\n`);
     console.log(`saved ${rows.length} figures to ${values.save}`);
   }
+}
+
+function count(name: string, text: string | undefined, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min) throw new BenchUsageError(`--${name} must be an integer >= ${min}: ${text}`);
+  return n;
+}
+
+/** The tun bench's options out of the command line. */
+function tunOptions(values: Record<string, string | boolean | undefined>): TunTableOptions {
+  const text = (name: string) => values[name] as string | undefined;
+  const options: TunTableOptions = {};
+  if (text("translators") !== undefined) options.translators = text("translators")!.split(",").map((s) => s.trim());
+  if (text("mtus") !== undefined) options.mtus = text("mtus")!.split(",").map((s) => count("mtus", s.trim(), 576)!);
+  const repeat = count("repeat", text("repeat"), 1);
+  const seconds = count("seconds", text("seconds"), 2);
+  const churn = count("churn", text("churn"), 0);
+  if (repeat !== undefined) options.repeat = repeat;
+  if (seconds !== undefined) options.seconds = seconds;
+  if (churn !== undefined) options.churn = churn;
+  return options;
 }
 
 /** A mistake on the command line or an unreadable baseline: one line, no stack. */

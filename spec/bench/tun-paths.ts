@@ -14,8 +14,18 @@ import { parseProxyArgs, startProxy, type ProxyServer } from "../../lib/cli/prox
 import { Netns } from "../support/netns.js";
 import { deleteVeths, killChildren, runIn, serverNamespace, spawnIn, testAddresses, tunInNamespace } from "../integration/harness.js";
 import { deletePLinks, removeNetnsFiles, SOCKS_PORT, startDante, startL3l4Proxy, testUser, tun2socksTopology } from "../integration/proxy-servers.js";
-import { startIperfServer } from "../integration/topology.js";
+import { iperf, startIperfServer } from "../integration/topology.js";
+import { canUseNetns, hasCommand, type Capability } from "../support/privileges.js";
+import { addonBuilt } from "../integration/harness.js";
 import type { Row } from "./harness.js";
+
+export const SECONDS = 5;
+export const MTUS = [1500, 65520] as const;
+
+/** What the TUN benches need; an empty list when the machine has it all. */
+export function tunBenchProblems(extra: readonly (() => Capability)[] = []): string[] {
+  return [canUseNetns, addonBuilt, hasCommand("iperf3", ["--version"], "iperf3"), ...extra].map((check) => check()).filter((c) => !c.ok).map((c) => c.why);
+}
 
 export const NGINX_PORT = 8081;
 
@@ -92,6 +102,20 @@ export async function socksPath(mtu: number, extraArgs: readonly string[] = [], 
       removeNetnsFiles();
     },
   };
+}
+
+/** iperf3 up and down over `path` (made and closed here); rows named "iperf3 NAME mtu M[ label] up". */
+export async function iperfThrough(make: () => Promise<BenchPath>, mtu: number, seconds: number, label = ""): Promise<Row[]> {
+  const path = await make();
+  try {
+    await iperfServer(path);
+    const up = await iperf(path.client, path.host, seconds, false);
+    const down = await iperf(path.client, path.host, seconds, true);
+    const name = `iperf3 ${path.name} mtu ${mtu}${label}`;
+    return [gbitRow(`${name} up`, up), gbitRow(`${name} down (-R)`, down)];
+  } finally {
+    await path.close();
+  }
 }
 
 /** iperf3 -s in S (once per path). */

@@ -2,7 +2,7 @@
  * tun2socks figures, measured in the same run as the direct proxy: the SOCKS5 path through dante
  * (tun-paths.ts) next to direct://.
  *
- * - iperf3 up and down (Gbit/s) through SOCKS5 at MTU 1500 and 65520 (direct's are tun-iperf.ts's rows);
+ * - iperf3 up and down (Gbit/s) through SOCKS5 at MTU 1500 and 65520 (direct's and the peers' are tun-table.ts's);
  * - new connections per second: wrk with `Connection: close` against nginx in S, direct and SOCKS5;
  * - RSS under churn: the process's resident set after a warm-up round of wrk through SOCKS5 and after
  *   two more, and how much it grew between them (flat is the target).
@@ -13,24 +13,11 @@
  * Needs root, the TUN addon, iperf3, danted, wrk and nginx; without them it says why and adds no rows.
  * Alone: `npx tsc -b && node --expose-gc dist/spec/bench/tun2socks.js [seconds]`.
  */
-import { execFileSync } from "node:child_process";
-import { hasCommand, type Capability } from "../support/privileges.js";
+import { hasCommand } from "../support/privileges.js";
 import { hasProxyServers } from "../integration/proxy-servers.js";
 import { isMain, type Row } from "./harness.js";
-import { iperfThrough, MTUS, SECONDS, tunBenchProblems } from "./tun-iperf.js";
-import { directPath, nginxServer, socksPath, wrk, type BenchPath } from "./tun-paths.js";
-
-/** wrk has no --version that exits 0: look it up on PATH. */
-function onPath(command: string, debianPackage: string): () => Capability {
-  return () => {
-    try {
-      execFileSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" });
-      return { ok: true, why: "" };
-    } catch {
-      return { ok: false, why: `the ${command} command (apt-get install ${debianPackage})` };
-    }
-  };
-}
+import { onPath } from "./translators.js";
+import { directPath, iperfThrough, MTUS, nginxServer, SECONDS, socksPath, tunBenchProblems, wrk, type BenchPath } from "./tun-paths.js";
 
 function one(name: string, unit: string, value: number): Row {
   return { group: "tun", name, value, unit, runs: [value] };
