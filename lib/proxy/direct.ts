@@ -18,9 +18,12 @@ import {
   type UdpSink,
 } from "./upstream.js";
 
-/** A node:net connection to `target` (any host:port), reported to `sink`; `what` prefixes reasons. */
+/**
+ * A node:net connection to `target` (any host:port), reported to `sink`, read into `sink.reads` when
+ * it has them; `what` prefixes reasons.
+ */
 export function dialSocket(target: Endpoint, timeoutMs: number, what: string, sink: TcpSink): Dial & { readonly socket: Socket } {
-  const socket = upstreamSocket().connect({ host: target.host, port: target.port });
+  const socket = upstreamSocket(sink.reads).connect({ host: target.host, port: target.port });
   let settled = false;
   const timer = setTimeout(() => {
     settled = true;

@@ -55,8 +55,8 @@ export interface PathSides {
 export interface Running {
   /** The translator's process (undefined for the veth). */
   readonly pid: number | undefined;
-  /** Stops the translator's process. */
-  stop(): void;
+  /** Stops the translator's process: SIGTERM, then SIGKILL after 5 s (a profile needs a clean exit). */
+  stop(): Promise<void>;
 }
 
 /** One translator between fresh namespaces, with iperf3 and nginx running in S. */
@@ -64,7 +64,7 @@ export interface BenchPath extends PathSides {
   readonly translator: Translator;
   readonly mtu: number;
   readonly pid: number | undefined;
-  close(): void;
+  close(): Promise<void>;
 }
 
 const MAIN_JS = fileURLToPath(new URL("../../lib/cli/main.js", import.meta.url));
@@ -87,16 +87,22 @@ function hasAddress(ns: Netns, device: string): boolean {
 }
 
 function processRunning(child: Spawned): Running {
+  const kill = (signal: NodeJS.Signals): void => {
+    const pid = child.child.pid;
+    if (pid === undefined || child.child.exitCode !== null || child.child.signalCode !== null) return;
+    try {
+      process.kill(signal === "SIGKILL" ? -pid : pid, signal);
+    } catch {
+      // gone already
+    }
+  };
   return {
     pid: child.child.pid,
-    stop() {
-      const pid = child.child.pid;
-      if (pid === undefined || child.child.exitCode !== null || child.child.signalCode !== null) return;
-      try {
-        process.kill(-pid, "SIGKILL");
-      } catch {
-        // gone already
-      }
+    async stop() {
+      kill("SIGTERM");
+      const timer = new Promise((resolve) => setTimeout(resolve, 5000).unref());
+      await Promise.race([child.exited.catch(() => {}), timer]);
+      kill("SIGKILL");
     },
   };
 }
@@ -117,7 +123,7 @@ export const VETH: Translator = {
   name: "veth",
   role: "ceiling",
   problems: () => [],
-  start: () => Promise.resolve({ pid: undefined, stop() {} }),
+  start: () => Promise.resolve({ pid: undefined, stop: () => Promise.resolve() }),
 };
 
 export const PASTA: Translator = {
@@ -157,15 +163,18 @@ export const SLIRP4NETNS: Translator = {
   },
 };
 
-/** `l3l4 proxy` in S with `extraArgs`, its device moved into C. */
-export function l3l4(name: string, extraArgs: readonly string[] = []): Translator {
+/**
+ * `l3l4 proxy` in S with `extraArgs`, its device moved into C. `mainJs`: another build's
+ * dist/lib/cli/main.js (a baseline measured in the same run).
+ */
+export function l3l4(name: string, extraArgs: readonly string[] = [], mainJs = MAIN_JS): Translator {
   return {
     name,
     role: "ours",
-    problems: () => (existsSync(MAIN_JS) ? [] : [`${MAIN_JS} (npx tsc -b)`]),
+    problems: () => (existsSync(mainJs) ? [] : [`${mainJs} (npx tsc -b)`]),
     async start(path, mtu) {
       const device = uniqueInterfaceName("l3p");
-      const argv = [process.execPath, MAIN_JS, "proxy", "--tun", device, "--mtu", String(mtu), "--quiet", ...extraArgs];
+      const argv = [process.execPath, ...(process.env["L3L4_BENCH_NODE_OPTIONS"] ?? "").split(" ").filter((s) => s !== ""), mainJs, "proxy", "--tun", device, "--mtu", String(mtu), "--quiet", ...extraArgs];
       const child = spawnIn(path.server, argv, 3_600_000);
       // The device is moved only once the proxy has it open and set up (else its ioctls miss it).
       await child.waitForOutput(/l3l4 proxy: /, 20_000);
@@ -228,9 +237,9 @@ export async function buildPath(translator: Translator, mtu: number): Promise<Be
   const children: Spawned[] = [];
   let running: Running | undefined;
   const dir = mkdtempSync(join(tmpdir(), "l3l4-bench-nginx-"));
-  const close = (): void => {
-    running?.stop();
-    for (const child of children) processRunning(child).stop();
+  const close = async (): Promise<void> => {
+    await running?.stop();
+    for (const child of children) await processRunning(child).stop();
     client.destroy();
     server.destroy();
     rmSync(dir, { recursive: true, force: true });
@@ -258,6 +267,13 @@ export async function buildPath(translator: Translator, mtu: number): Promise<Be
     if (translator !== VETH) server.ip(["route", "add", "default", "via", `${s.prefix}.254`, "dev", right, "onlink"]);
     // pasta and slirp4netns answer ping through ICMP echo sockets: let root's group open them in S.
     server.exec(["sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647"]);
+    // The churn runs open 200k connections in 40 s. Whoever closes first keeps a TIME-WAIT socket for
+    // 60 s; when that is wrk (its close races the translator's FIN), C runs out of its 28k ephemeral
+    // ports within seconds, and every translator drops to a few dozen connections per second. So both
+    // sides reuse TIME-WAIT ports for new connections (safe with timestamps, RFC 6191) from a wider range.
+    for (const ns of [client, server]) {
+      ns.exec(["sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65535"]);
+    }
     const iperf = spawnIn(server, ["iperf3", "-s", "-B", serverAddress, "-p", String(IPERF_PORT), "--forceflush"], 3_600_000);
     children.push(iperf);
     writeFileSync(join(dir, "nginx.conf"), nginxConfig(dir, serverAddress));
@@ -274,7 +290,7 @@ export async function buildPath(translator: Translator, mtu: number): Promise<Be
     }
     return { ...sides, translator, mtu, pid: running.pid, close };
   } catch (error) {
-    close();
+    await close();
     throw error;
   }
 }
@@ -284,17 +300,23 @@ export async function buildPath(translator: Translator, mtu: number): Promise<Be
 
 const CLOCK_TICKS = 100; // USER_HZ: /proc's unit for utime and stime on Linux
 
-/** CPU time (user + system, all threads) of `pid` in ms; 0 without a pid. */
-export function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
+/** CPU time of `pid` (all threads) in ms, user and system; zeros without a pid. */
+export function cpuSplit(pid: number | undefined): { user: number; system: number } {
+  if (pid === undefined) return { user: 0, system: 0 };
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     // fields[0] is field 3 (state): utime is field 14, stime field 15.
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+    return { user: (Number(fields[11]) * 1000) / CLOCK_TICKS, system: (Number(fields[12]) * 1000) / CLOCK_TICKS };
   } catch {
-    return Number.NaN;
+    return { user: Number.NaN, system: Number.NaN };
   }
+}
+
+/** CPU time (user + system, all threads) of `pid` in ms; 0 without a pid. */
+export function cpuMs(pid: number | undefined): number {
+  const { user, system } = cpuSplit(pid);
+  return user + system;
 }
 
 /** Resident set of `pid` in MiB (NaN without one). */

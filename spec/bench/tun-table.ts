@@ -18,7 +18,8 @@
  * slirp4netns) measured in this run. Every path has its own namespaces, removed at the end.
  *
  * Options (through spec/bench/run.ts): --translators veth,pasta,slirp4netns,l3l4,l3l4-offload
- * --mtus 1500,65520 --repeat 3 --seconds 5 --churn 8.
+ * --mtus 1500,65520 --repeat 3 --seconds 5 --churn 8. L3L4_BENCH_NODE_OPTIONS="--cpu-prof
+ * --cpu-prof-dir=DIR" runs our proxies under those node options (a profile per proxy process).
  */
 import { runIn } from "../integration/harness.js";
 import { canUseNetns } from "../support/privileges.js";
@@ -48,9 +49,15 @@ export interface TunTableOptions {
   churn?: number;
 }
 
-/** Every translator the bench knows, in table order. */
+/**
+ * Every translator the bench knows, in table order. L3L4_BENCH_BASELINE=DIR/dist/lib/cli/main.js adds
+ * "l3l4-base": another build of the proxy (say, main's), measured in the same run.
+ */
 export function allTranslators(): Translator[] {
-  const list = [VETH, PASTA, SLIRP4NETNS, l3l4("l3l4")];
+  const list = [VETH, PASTA, SLIRP4NETNS];
+  const base = process.env["L3L4_BENCH_BASELINE"];
+  if (base !== undefined && base !== "") list.push(l3l4("l3l4-base", [], base));
+  list.push(l3l4("l3l4"));
   if (proxyTakes("--offload")) list.push(l3l4("l3l4-offload", ["--offload"]));
   return list;
 }
@@ -115,6 +122,24 @@ async function pingRun(path: BenchPath): Promise<number> {
   const times = [...result.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
   if (times.length < 50) throw new Error(`${path.translator.name} mtu ${path.mtu}: ping: ${times.length} of 100 answered`);
   return median(times);
+}
+
+export type Measurement = "up" | "down" | "up4" | "conn" | "ping";
+
+/** One measurement through `path` (for profile-relay.ts). */
+export function measure(path: BenchPath, what: Measurement, seconds: number): Promise<unknown> {
+  switch (what) {
+    case "up":
+      return iperfRun(path, seconds, []);
+    case "down":
+      return iperfRun(path, seconds, ["-R"]);
+    case "up4":
+      return iperfRun(path, seconds, ["-P", "4"]);
+    case "conn":
+      return wrkRun(path, seconds);
+    case "ping":
+      return pingRun(path);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -312,7 +337,7 @@ export async function benchTunTable(options: TunTableOptions = {}): Promise<Row[
       }
     }
   } finally {
-    for (const path of paths) path.close();
+    for (const path of paths) await path.close();
   }
   printTables(results, translators, mtus);
   return toRows(results, translators, mtus);
