@@ -107,3 +107,28 @@ export interface FlowInfo {
   /** Bytes received and held: not yet delivered (paused) or out of order. */
   recvQueue: number;
 }
+
+/**
+ * What drives an engine (reads packets into l3Rx, calls l4Poll by its deadline, writes what l3Tx
+ * hands over), as an application sees it: runTun's runner, joinEngines, MemoryLink, or a loop of
+ * your own. An application that calls the engine on its own time (from a stream's write(), a
+ * timer) needs one; runTun hands it to a TunApp through `attach`.
+ */
+export interface EngineDriver<T> {
+  /** The engine driven. */
+  readonly engine: object;
+  /**
+   * The callbacks to pass to engine calls the application makes, inside callbacks and outside a
+   * turn alike (engine.l4Tx(driver.callbacks, flow, data)).
+   */
+  readonly callbacks: Callbacks<T>;
+  /**
+   * Ask for a turn soon (l4Poll, re-arm the timer, send what is queued). Call it after engine calls
+   * made outside a turn: they may have queued packets or moved a deadline.
+   */
+  schedule(): void;
+  /** Close this flow at shutdown, as the flows the engine accepted are (for flows opened with l4Connect). */
+  track?(flow: Flow): void;
+  /** false: the driver's handles (device poll, timer) no longer keep the Node process alive; true: they do again. */
+  setRef?(on: boolean): void;
+}

@@ -7,7 +7,7 @@
 export { L3L4Builder } from "./builder.js";
 export { L3L4 } from "./engine.js";
 export type { ConnectOptions } from "./engine.js";
-export type { Callbacks, Flow, TcpState } from "./api.js";
+export type { Callbacks, CloseReason, EngineDriver, Flow, FlowInfo, TcpState } from "./api.js";
 export type { EngineStats } from "./stats.js";
 export type { CongestionControlName } from "./config.js";
 export * from "./errors.js";
@@ -18,7 +18,29 @@ export * as wire from "./wire/index.js";
 export { openTun, TunDevice, TunError, tunAddonAvailable, type OpenTunOptions } from "./tun/tun.js";
 export { runTun, type RunTunOptions, type TunApp, type TunRunner, type TunRunnerStats } from "./tun/runner.js";
 
-// Debugging and testing: an in-memory link with seeded faults, a pcap writer, a packet tap.
+// Flows as Node sockets: TCP as stream.Duplex (like net.Socket), UDP like a connected dgram.Socket.
+export {
+  NetStack,
+  type NetStackEvents,
+  type NetStackOptions,
+  type StackConnectOptions,
+  type StackUdpOptions,
+} from "./stream/net-stack.js";
+export { FlowSocket, type FlowSocketOptions, type FlowSocketReadyState } from "./stream/flow-socket.js";
+export { FlowDatagram, type AddressInfo, type RemoteInfo, type SendCallback } from "./stream/flow-datagram.js";
+export type { NetStackStats } from "./stream/endpoint.js";
+export { closeReasonError, flowError, type FlowError, type FlowErrorCode } from "./stream/errors.js";
+
+// Debugging and testing: two engines joined on the real clock (runners over an in-memory device pair);
+// an in-memory link with seeded faults on a virtual clock, a pcap writer, a packet tap.
+export {
+  joinEngines,
+  memoryDevicePair,
+  MemoryDevice,
+  type EnginePair,
+  type JoinOptions,
+  type MemoryDeviceOptions,
+} from "./debug/engine-pair.js";
 export { MemoryLink, VirtualClock, parseFaults, type Faults, type LinkEndpoint } from "./debug/link.js";
 export { PcapWriter } from "./debug/pcap.js";
 export { tapCallbacks, pcapTap, traceTap, type PacketTap } from "./debug/tap.js";

@@ -13,11 +13,12 @@ import { fileURLToPath } from "node:url";
 import type { Command, CommandIo } from "./command.js";
 import { DEMO_COMMAND } from "./demo.js";
 import { ECHO_COMMAND } from "./echo.js";
+import { HTTP_COMMAND } from "./http.js";
 import { UsageError } from "./options.js";
 import { PROXY_COMMAND } from "./proxy.js";
 
 /** Every subcommand, in the order `l3l4 --help` lists them. Add one here. */
-export const COMMANDS: readonly Command[] = [PROXY_COMMAND, ECHO_COMMAND, DEMO_COMMAND];
+export const COMMANDS: readonly Command[] = [PROXY_COMMAND, ECHO_COMMAND, HTTP_COMMAND, DEMO_COMMAND];
 
 export function usage(commands: readonly Command[] = COMMANDS): string {
   const width = Math.max(...commands.map((c) => c.name.length));

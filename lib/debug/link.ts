@@ -15,7 +15,7 @@
  * arrival, next poll deadline) until a predicate holds or a bound is hit.
  */
 
-import type { Callbacks, Flow } from "../api.js";
+import type { Callbacks, EngineDriver, Flow } from "../api.js";
 import { InvalidArgumentError } from "../errors.js";
 import { resolveFaults, CorruptUnit, type Faults, type FaultsInput } from "./faults.js";
 import { Random, deriveSeed } from "./random.js";
@@ -45,12 +45,18 @@ export interface LinkEndpoint<T = number> {
 export type Side = "a" | "b";
 export type Direction = "aToB" | "bToA";
 
-/** The application's half of a side's callbacks. A missing l4Accept accepts every flow. */
+/**
+ * The application's half of a side's callbacks. A missing l4Accept accepts every flow. A TunApp
+ * (NetStack) fits: attach() gets the side's driver (its callbacks; schedule() polls the side at the
+ * next step), afterRx() runs after each step that delivered packets to the side.
+ */
 export interface AppHandlers {
   l4Rx?(flow: Flow, data: Uint8Array | null): void;
   l4Accept?(flow: Flow): boolean;
   l4TxReady?(flow: Flow): void;
   l4RemoteClosed?(flow: Flow): void;
+  attach?(driver: EngineDriver<number>): void;
+  afterRx?(): void;
 }
 
 /** A test script's side: receives each packet (a view valid only during the call). */
@@ -289,6 +295,8 @@ class Port {
   /** Poll at the next step whatever the deadline (it received or sent something since). */
   dirty = false;
   polling = false;
+  /** Packets went to the endpoint in this step: call afterRx. */
+  received = false;
 
   constructor(pool: SlotPool, onTx: (port: Port, bytes: Uint8Array, length: number) => void) {
     this.pool = pool;
@@ -371,6 +379,13 @@ export class MemoryLink {
     port.callbacks.handlers = handlers;
     port.deadline = undefined;
     port.dirty = true;
+    handlers.attach?.({
+      engine: endpoint,
+      callbacks: port.callbacks,
+      schedule: () => {
+        port.dirty = true;
+      },
+    });
     return port.callbacks;
   }
 
@@ -438,6 +453,8 @@ export class MemoryLink {
         queue.pop();
         this.deliver(top);
       }
+      this.afterRx(this.portA);
+      this.afterRx(this.portB);
       this.pollIfDue(this.portA, now);
       this.pollIfDue(this.portB, now);
     } finally {
@@ -522,6 +539,12 @@ export class MemoryLink {
     }
   }
 
+  private afterRx(port: Port): void {
+    if (!port.received) return;
+    port.received = false;
+    port.callbacks.handlers.afterRx?.();
+  }
+
   private portDue(port: Port, now: number): number {
     if (port.endpoint === undefined) return Infinity;
     if (port.dirty) return now;
@@ -560,6 +583,7 @@ export class MemoryLink {
       if (port.endpoint !== undefined) {
         port.counters.received++;
         port.dirty = true;
+        port.received = true;
         port.endpoint.l3Rx(port.callbacks, bytes);
       } else if (port.script !== undefined) {
         port.counters.received++;

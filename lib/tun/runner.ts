@@ -23,9 +23,15 @@
  * engine's packet goes behind a header of zeros (a whole packet, checksums complete); l3TxBufferMut
  * hands the engine the slot after the header. Without offloads, the bytes read and written are
  * exactly the packets.
+ *
+ * An application that calls the engine outside the runner's callbacks (NetStack's sockets, from a
+ * stream's write()) is handed the runner, an EngineDriver, through TunApp.attach before the first
+ * turn: the callbacks to use, schedule(), track() and setRef(). TunApp.afterRx, when present, runs after each
+ * batch of packets went into l3Rx, before the turn's l4Poll: the place to look at what the packets
+ * changed (a handshake that completed) without a callback per packet.
  */
 import { constants as osConstants } from "node:os";
-import type { Callbacks, Flow } from "../api.js";
+import type { Callbacks, EngineDriver, Flow } from "../api.js";
 import { InvalidArgumentError } from "../errors.js";
 import { VNET_HEADER_LENGTH } from "../wire/virtio-net.js";
 import { RxOffload } from "./offload.js";
@@ -53,6 +59,8 @@ export interface RunnerDevice {
   pollWritable(on: boolean): void;
   /** Errors of the readiness poll itself (the device vanished: its netns was deleted...). */
   onError?(handler: (error: unknown) => void): void;
+  /** false: polling the device does not keep the process alive (TunDevice.setRef). */
+  setRef?(on: boolean): void;
   close(): void;
   /** Opened with IFF_VNET_HDR: a virtio-net header before every packet, both ways. Default false. */
   readonly vnetHeader?: boolean;
@@ -75,6 +83,14 @@ export interface TunApp {
    * per sent packet; without a tap, nothing is allocated per packet.
    */
   packetTap?(direction: PacketDirection, packet: Uint8Array): void;
+  /**
+   * Called once by runTun, before the first turn, with the runner (an EngineDriver): the callbacks the
+   * app passes to the engine calls it makes itself, and the schedule() it calls after making them
+   * outside a turn.
+   */
+  attach?(runner: TunRunner): void;
+  /** Called after each batch of packets went into l3Rx, before the turn's l4Poll. */
+  afterRx?(): void;
 }
 
 export interface ShutdownOptions {
@@ -117,6 +133,8 @@ export interface RunTunOptions {
 }
 
 export const DEFAULT_RX_SLOTS = 256;
+/** Turns run in one nextTick tail before schedule() falls back to setImmediate (no starving the loop). */
+const MAX_TAIL_TURNS = 4;
 export const DEFAULT_TX_SLOTS = 1024;
 /** The first read batch; doubled (up to rxSlots) whenever a read fills it. */
 export const INITIAL_RX_BATCH = 16;
@@ -143,7 +161,8 @@ export interface TunRunnerStats {
   rxBadVnetHeaders: number;
 }
 
-export interface TunRunner {
+export interface TunRunner extends EngineDriver<number> {
+  readonly engine: EngineLike<number>;
   /** Pass these to the engine's calls you make yourself: engine.l4Tx(runner.callbacks, flow, data). */
   readonly callbacks: Callbacks<number>;
   readonly stats: Readonly<TunRunnerStats>;
@@ -161,6 +180,8 @@ export interface TunRunner {
   track(flow: Flow): void;
   /** Ask for a turn (l4Poll, re-arm the timer, flush) in setImmediate: after engine calls that may not send. */
   schedule(): void;
+  /** false: the deadline timer and the device poll stop keeping the process alive (as timer.unref()); true: they do again. */
+  setRef(on: boolean): void;
   /** Close (graceMs > 0) then abort every tracked flow, flush, and stop. */
   shutdown(options?: ShutdownOptions): Promise<void>;
   /** Stop at once: timers cleared, signal handlers removed, device closed. Queued packets are dropped. */
@@ -192,6 +213,7 @@ export function runTun(
   const txHeadroom = vnet ? VNET_HEADER_LENGTH : 0;
   const segmentation = vnet && (device.offloads ?? []).some((o) => o !== "csum");
   const rxSlotSize = segmentation ? Math.max(slotSize, VNET_HEADER_LENGTH + MAX_OFFLOAD_PACKET) : slotSize;
+  const afterRx = app.afterRx === undefined ? undefined : () => app.afterRx!();
 
   const stats: TunRunnerStats = {
     rxPackets: 0,
@@ -269,8 +291,22 @@ export function runTun(
   /** l3TxBuffer said no: poll the engine again once slots are free. */
   let starved = false;
   let timer: NodeJS.Timeout | undefined;
+  /** setRef(false): the timer and the device poll do not keep the process alive. */
+  let refed = true;
   let timerDeadline = Number.POSITIVE_INFINITY;
   let immediate: NodeJS.Immediate | undefined;
+  /**
+   * The nextTick queue right after a turn (until the microtask queued at its end): what the app's
+   * stream machinery sends there, reacting to the turn's events, goes out in a turn of its own
+   * at the end of that queue instead of in the next loop iteration.
+   */
+  let inTail = false;
+  let tailTurnQueued = false;
+  let tailTurns = 0;
+  const endTail = (): void => {
+    inTail = false;
+    tailTurns = 0;
+  };
   const flows = new Set<Flow>();
   let drained: (() => void) | undefined;
   let removeSignalHandlers: (() => void) | undefined;
@@ -338,6 +374,17 @@ export function runTun(
     if (timer !== undefined) clearTimeout(timer);
     timerDeadline = deadline;
     timer = setTimeout(onTimer, Math.max(0, deadline - engine.now()));
+    if (!refed) timer.unref();
+  }
+
+  function setRef(on: boolean): void {
+    if (on === refed) return;
+    refed = on;
+    if (timer !== undefined) {
+      if (on) timer.ref();
+      else timer.unref();
+    }
+    device.setRef?.(on);
   }
 
   /** l4Poll and re-arm; the caller flushes. */
@@ -385,6 +432,10 @@ export function runTun(
       schedule();
     }
     if (drained !== undefined && (flows.size === 0 || engine.flowCount === 0)) drained();
+    if (!inTail) {
+      inTail = true;
+      queueMicrotask(endTail);
+    }
   }
 
   function turn(): void {
@@ -440,6 +491,14 @@ export function runTun(
       throw error;
     }
     inTurn = false;
+    if (afterRx !== undefined) {
+      inTurn = true;
+      try {
+        afterRx();
+      } finally {
+        inTurn = false;
+      }
+    }
     if (count === limit) growRxBatch();
     return true;
   }
@@ -467,7 +526,21 @@ export function runTun(
   }
 
   function schedule(): void {
-    if (immediate === undefined && running) immediate = setImmediate(onImmediate);
+    if (!running) return;
+    if (inTail && tailTurns < MAX_TAIL_TURNS) {
+      if (!tailTurnQueued) {
+        tailTurnQueued = true;
+        tailTurns++;
+        process.nextTick(onTailTurn);
+      }
+      return;
+    }
+    if (immediate === undefined) immediate = setImmediate(onImmediate);
+  }
+
+  function onTailTurn(): void {
+    tailTurnQueued = false;
+    turn();
   }
 
   function stop(): void {
@@ -563,9 +636,8 @@ export function runTun(
   device.onReadable(onReadable);
   // A failing poll (the device was deleted under us) stops the runner like a failing read does.
   device.onError?.(fail);
-  schedule();
-
-  return {
+  const runner: TunRunner = {
+    engine,
     callbacks,
     stats,
     get running() {
@@ -584,7 +656,11 @@ export function runTun(
       flows.add(flow);
     },
     schedule,
+    setRef,
     shutdown,
     stop,
   };
+  app.attach?.(runner);
+  schedule();
+  return runner;
 }

@@ -19,6 +19,7 @@ import os from "node:os";
 import { parseArgs } from "node:util";
 import { benchEngine } from "./engine.js";
 import type { Row } from "./harness.js";
+import { benchStream } from "./stream.js";
 import { benchTun2socks } from "./tun2socks.js";
 import { benchTunTable, type TunTableOptions } from "./tun-table.js";
 import { benchWire } from "./wire.js";
@@ -26,6 +27,8 @@ import { benchWire } from "./wire.js";
 const BENCHES: ReadonlyArray<readonly [string, (tun: TunTableOptions) => Promise<Row[]>]> = [
   ["wire", benchWire],
   ["engine", benchEngine],
+  // NetStack next to raw callbacks, both over joinEngines on the real clock. About 20 s.
+  ["stream", benchStream],
   // Root only (netns, TUN); without root it says why and adds no rows. About 25 minutes with every
   // translator, both MTUs and 3 repeats.
   ["tun", (tun) => benchTunTable(tun)],

@@ -34,7 +34,7 @@ describe("l3l4", () => {
   });
 
   it.each([
-    [[], /^l3l4: which command\? proxy, echo, demo/],
+    [[], /^l3l4: which command\? proxy, echo, http, demo/],
     [["frobnicate"], /^l3l4: no command "frobnicate"/],
     [["proxy", "--proxy", "socks5://127.0.0.1"], /^l3l4 proxy: --proxy "socks5:\/\/127\.0\.0\.1": no port/],
     [["proxy", "--proxy", "ftp://x:21"], /^l3l4 proxy: --proxy "ftp:\/\/x:21": unsupported scheme/],

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
+import type { EngineDriver } from "../../lib/api.js";
 import { InvalidArgumentError } from "../../lib/errors.js";
 import { MemoryLink, type LinkEvent, type MemoryLinkOptions, type Side } from "../../lib/debug/link.js";
 import { Random } from "../../lib/debug/random.js";
@@ -211,6 +212,32 @@ describe("MemoryLink with engines (fake endpoint)", () => {
     link.wake("a");
     link.step();
     expect(a.polls.length).toBe(2);
+  });
+  it("hands an app with attach() its side's driver, and calls afterRx after each step that delivered to it", () => {
+    const link = new MemoryLink({ faults: "delay=5" });
+    const b = new FakeEndpoint(link.clock.now);
+    const drivers: EngineDriver<number>[] = [];
+    const afterRx: number[] = [];
+    link.attach("b", b, {
+      attach: (driver) => drivers.push(driver),
+      afterRx: () => afterRx.push(b.received.length),
+    });
+    expect(drivers).toHaveLength(1);
+    expect(drivers[0]!.engine).toBe(b);
+    expect(drivers[0]!.callbacks).toBe(link.callbacks("b"));
+
+    link.send("a", packet(1));
+    link.send("a", packet(2));
+    expect(link.runUntil(() => b.received.length === 2)).toBe(true);
+    expect(afterRx).toEqual([2]); // one step delivered both
+    link.step();
+    expect(afterRx).toEqual([2]);
+
+    // schedule() makes the side due for a poll at the next step, as wake() does.
+    const polls = b.polls.length;
+    drivers[0]!.schedule();
+    link.step();
+    expect(b.polls.length).toBe(polls + 1);
   });
 });
 

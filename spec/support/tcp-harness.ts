@@ -299,6 +299,9 @@ export interface HarnessOptions {
 
 type Hook = (flow: Flow, conn: PeerConn) => void;
 
+export type ForwardApp = Pick<Callbacks<Uint8Array>, "l4Rx"> &
+  Partial<Pick<Callbacks<Uint8Array>, "l4Accept" | "l4TxReady" | "l4RemoteClosed">> & { afterRx?(): void };
+
 export class TcpHarness {
   readonly clock = new VirtualClock(CLOCK_ORIGIN);
   readonly engine: L3L4<Uint8Array>;
@@ -326,6 +329,12 @@ export class TcpHarness {
   nextDeadline: number | undefined;
   /** Flows offered to l4Accept, in order. */
   readonly accepted: Flow[] = [];
+  /**
+   * An application behind the harness (a NetStack): every l4 callback goes on to it after the
+   * harness recorded it (l4Accept: its answer counts, unless `accept` refuses first), and afterRx
+   * after each injected packet.
+   */
+  forward: ForwardApp | undefined;
   private readonly conns = new Map<number, PeerConn>();
   private readonly peerIsnBase: number;
   private accept: boolean | ((flow: Flow) => boolean);
@@ -483,6 +492,7 @@ export class TcpHarness {
     const r = this.engine.l3Rx(this.callbacks, bytes);
     if (r !== undefined && c.flow === undefined) c.flow = r;
     if (r !== undefined && c.flow !== r) this.errors.push(`l3Rx returned a different flow object for peer port ${c.port}`);
+    this.forward?.afterRx?.();
     this.poll();
     return r;
   }
@@ -491,6 +501,7 @@ export class TcpHarness {
   inRaw(bytes: Uint8Array): Flow | undefined {
     this.checkNoPending("injecting raw bytes");
     const r = this.engine.l3Rx(this.callbacks, bytes);
+    this.forward?.afterRx?.();
     this.poll();
     return r;
   }
@@ -731,6 +742,7 @@ export class TcpHarness {
         if (data === null) {
           c.closedCount++;
           if (c.closedCount > 1) this.errors.push(`l4Rx(flow, null) called ${c.closedCount} times for peer port ${c.port}`);
+          this.forward?.l4Rx(flow, null);
           return;
         }
         if (c.closedCount > 0) this.errors.push(`l4Rx data after l4Rx(flow, null) for peer port ${c.port}`);
@@ -738,11 +750,13 @@ export class TcpHarness {
         c.received.write(c.received.length, data.slice());
         c.rxCalls.push(data.length);
         this.onRx?.(flow, c);
+        this.forward?.l4Rx(flow, data);
       },
       l4Accept: (flow: Flow) => {
         this.accepted.push(flow);
         const c = this.conn(flow.srcPort);
-        const ok = typeof this.accept === "function" ? this.accept(flow) : this.accept;
+        let ok = typeof this.accept === "function" ? this.accept(flow) : this.accept;
+        if (ok && this.forward?.l4Accept !== undefined) ok = this.forward.l4Accept(flow);
         if (ok) {
           // A new incarnation of the same 4-tuple (after TIME-WAIT) starts a fresh count.
           if (c.flow !== undefined && c.flow !== flow) c.closedCount = 0;
@@ -756,6 +770,7 @@ export class TcpHarness {
           c.txReadyCount++;
           this.onTxReady?.(flow, c);
         }
+        this.forward?.l4TxReady?.(flow);
       },
       l4RemoteClosed: (flow: Flow) => {
         const c = this.connOfFlow(flow);
@@ -764,6 +779,7 @@ export class TcpHarness {
         if (c.remoteClosedCount > 1) this.errors.push(`l4RemoteClosed called ${c.remoteClosedCount} times`);
         c.remoteClosedAfter = c.received.length;
         this.onRemoteClosed?.(flow, c);
+        this.forward?.l4RemoteClosed?.(flow);
       },
     };
   }

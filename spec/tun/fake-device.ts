@@ -20,6 +20,8 @@ export class FakeDevice implements RunnerDevice {
   readError: Error | undefined;
   writablePolled = false;
   closed = false;
+  /** Every setRef call's argument. */
+  readonly refCalls: boolean[] = [];
   private readableHandler: (() => void) | undefined;
   private writableHandler: (() => void) | undefined;
 
@@ -77,6 +79,10 @@ export class FakeDevice implements RunnerDevice {
 
   pollWritable(on: boolean): void {
     this.writablePolled = on;
+  }
+
+  setRef(on: boolean): void {
+    this.refCalls.push(on);
   }
 
   close(): void {

@@ -124,8 +124,12 @@ export class EchoEngine implements EngineLike<number> {
     return undefined;
   }
 
+  /** Called at each l4Poll (a test's hook into the turn). */
+  onPoll: (() => void) | undefined;
+
   l4Poll(_cb: Callbacks<number>): number | undefined {
     this.polls++;
+    this.onPoll?.();
     return this.nextDeadline;
   }
 

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { InvalidArgumentError } from "../../lib/errors.js";
+import type { EngineDriver } from "../../lib/api.js";
 import { runTun, type TunApp, type TunRunner } from "../../lib/tun/runner.js";
 import { VNET_HEADER_ROOM } from "../../lib/tun/tun.js";
 import { VNET_HEADER_LENGTH, VnetFlag, VnetGso, writeVnetHeader } from "../../lib/wire/virtio-net.js";
@@ -25,6 +26,17 @@ function isReplyTo(reply: Uint8Array, request: Uint8Array): boolean {
 }
 
 const quietApp: TunApp = { l4Rx: () => {} };
+
+/** The event loop's own setImmediate, before the fake timers replace it. */
+const realSetImmediate = globalThis.setImmediate;
+
+/**
+ * Lets the nextTick and microtask queues that follow a turn run out: a send made after it is "outside
+ * a turn" (setImmediate), one made inside it belongs to the turn's tail (process.nextTick).
+ */
+async function endOfTurnTail(): Promise<void> {
+  await Promise.resolve();
+}
 
 describe("runTun", () => {
   let runner: TunRunner | undefined;
@@ -147,14 +159,16 @@ describe("runTun", () => {
     expect(runner.txSlotsFree).toBe(1024);
   });
 
-  it("returns undefined from l3TxBuffer when the pool is exhausted and polls again once slots free up", () => {
+  it("returns undefined from l3TxBuffer when the pool is exhausted and polls again once slots free up", async () => {
     const device = new FakeDevice();
     device.capacity = 0;
     const engine = new EchoEngine();
     runner = runTun(engine, device, quietApp, { txSlots: 4 });
     vi.runOnlyPendingTimers();
+    await endOfTurnTail();
 
     device.receive(...requests(6));
+    await endOfTurnTail();
     expect(engine.replied).toBe(4);
     expect(engine.starved).toBe(2);
     expect(runner.stats.txPoolExhausted).toBe(2);
@@ -177,11 +191,12 @@ describe("runTun", () => {
     expect(runner.stats.txOversize).toBe(1);
   });
 
-  it("flushes sends from outside a turn together, in one writeBatch on the next setImmediate", () => {
+  it("flushes sends from outside a turn together, in one writeBatch on the next setImmediate", async () => {
     const device = new FakeDevice();
     const engine = new EchoEngine();
     runner = runTun(engine, device, quietApp);
     vi.runOnlyPendingTimers();
+    await endOfTurnTail(); // from a later event, not from the turn's own nextTick queue
     const pollsBefore = engine.polls;
 
     expect(engine.send(runner.callbacks, requests(1)[0]!)).toBe(true);
@@ -193,6 +208,33 @@ describe("runTun", () => {
     expect(device.writeCalls).toEqual([2]);
     expect(device.written).toHaveLength(2);
     expect(engine.polls).toBe(pollsBefore + 1);
+  });
+
+  it("runs a turn at the end of the nextTick queue that follows a turn for sends made in it, not a loop iteration later", async () => {
+    const device = new FakeDevice();
+    const engine = new EchoEngine();
+    runner = runTun(engine, device, quietApp);
+    vi.runOnlyPendingTimers();
+    await endOfTurnTail();
+    const r = runner;
+    const sent = requests(3);
+    // As a stream reacts to a turn's events: in process.nextTick callbacks queued during the turn.
+    engine.onPoll = () => {
+      engine.onPoll = undefined;
+      process.nextTick(() => engine.send(r.callbacks, sent[1]!));
+      process.nextTick(() => engine.send(r.callbacks, sent[2]!));
+    };
+    // Readability comes from the event loop (a macrotask): its nextTick queue runs before microtasks.
+    const calls = await new Promise<number[][]>((resolve) =>
+      realSetImmediate(() => {
+        device.receive(sent[0]!);
+        const inTurn = [...device.writeCalls];
+        queueMicrotask(() => resolve([inTurn, [...device.writeCalls]]));
+      }),
+    );
+    expect(calls[0]).toEqual([1]); // the turn's own reply
+    expect(calls[1]).toEqual([1, 2]); // both tail sends in one batch, before any timer or immediate
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it("hands l3TxBufferMut the same preallocated view for a slot every time", () => {
@@ -340,6 +382,94 @@ describe("runTun", () => {
     runner.stop();
     expect(vi.getTimerCount()).toBe(0);
     expect(device.closed).toBe(true);
+  });
+
+  describe("for an app that calls the engine itself (TunApp.attach, afterRx)", () => {
+    it("hands the app its driver once, before the first turn: the engine, the runner's callbacks, schedule, track", async () => {
+      const device = new FakeDevice();
+      const engine = new EchoEngine();
+      const drivers: EngineDriver<number>[] = [];
+      let pollsAtAttach = -1;
+      runner = runTun(engine, device, {
+        l4Rx: () => {},
+        attach: (driver) => {
+          drivers.push(driver);
+          pollsAtAttach = engine.polls;
+        },
+      });
+      expect(drivers).toHaveLength(1);
+      expect(pollsAtAttach).toBe(0);
+      const driver = drivers[0]!;
+      expect(driver.engine).toBe(engine);
+      expect(driver.callbacks).toBe(runner.callbacks);
+
+      // schedule() asks for a turn in setImmediate.
+      vi.runOnlyPendingTimers();
+      await endOfTurnTail();
+      const polls = engine.polls;
+      driver.schedule();
+      driver.schedule();
+      vi.runOnlyPendingTimers();
+      expect(engine.polls).toBe(polls + 1);
+
+      // track(): the flow is aborted at shutdown like an accepted one.
+      const flow = testFlow(1);
+      driver.track!(flow);
+      void runner.shutdown();
+      expect(engine.aborted).toEqual([flow]);
+    });
+
+    it("calls afterRx after each read batch went into l3Rx, before the turn's l4Poll; not on timer turns", () => {
+      const device = new FakeDevice();
+      const engine = new EchoEngine();
+      const seen: Array<[received: number, polls: number]> = [];
+      runner = runTun(engine, device, { l4Rx: () => {}, afterRx: () => seen.push([engine.received, engine.polls]) }, { rxSlots: 4 });
+      vi.runOnlyPendingTimers();
+      const polls = engine.polls;
+
+      device.receive(...requests(6));
+      expect(seen).toEqual([[4, polls]]);
+      device.receive();
+      expect(seen).toEqual([
+        [4, polls],
+        [6, polls + 1],
+      ]);
+
+      engine.nextDeadline = engine.now() + 10;
+      device.receive(...requests(1));
+      vi.advanceTimersByTime(10); // a timer turn with nothing to read
+      expect(runner.stats.timerFires).toBe(1);
+      expect(seen).toHaveLength(3);
+    });
+
+    it("setRef(false) unrefs the deadline timer and the device poll, and setRef(true) refs them again", () => {
+      const device = new FakeDevice();
+      const engine = new EchoEngine();
+      const timeouts = vi.spyOn(globalThis, "setTimeout");
+      runner = runTun(engine, device, quietApp);
+      vi.runOnlyPendingTimers();
+      engine.nextDeadline = engine.now() + 100;
+      device.receive(...requests(1));
+      const timer = timeouts.mock.results.at(-1)!.value as NodeJS.Timeout;
+      expect(timer.hasRef()).toBe(true);
+
+      runner.setRef(false);
+      runner.setRef(false);
+      expect(timer.hasRef()).toBe(false);
+      expect(device.refCalls).toEqual([false]);
+      // A timer armed while unref'd is unref'd too.
+      vi.advanceTimersByTime(100);
+      engine.nextDeadline = engine.now() + 50;
+      device.receive(...requests(1));
+      const next = timeouts.mock.results.at(-1)!.value as NodeJS.Timeout;
+      expect(next).not.toBe(timer);
+      expect(next.hasRef()).toBe(false);
+
+      runner.setRef(true);
+      expect(next.hasRef()).toBe(true);
+      expect(device.refCalls).toEqual([false, true]);
+      timeouts.mockRestore();
+    });
   });
 
   it("grows the read batch while the device is busy: 16 packets, then 32, ... up to rxSlots", () => {
