@@ -17,13 +17,30 @@
  *
  * A header that does not fit its packet is counted by reason (drops) and the packet dropped. Nothing
  * is allocated per packet but the views of the pieces.
+ *
+ * The transmit side (`writeTxHeader`): before each packet the engine wrote, a header. With checksum
+ * offload on, a TCP or UDP packet goes as NEEDS_CSUM with the pseudo-header sum in its checksum field
+ * (what Linux's own stack hands a device, __tcp_v4_send_check): the kernel then neither verifies the
+ * checksum on delivery nor needs it, and computes it only if it forwards the packet. Anything else
+ * gets a header of zeros: a whole packet, checksums complete.
  */
 import { read16, read32, write16, write32 } from "../wire/bytes.js";
-import { checksum, checksumAdd, checksumFinish, pseudoSum } from "../wire/checksum.js";
+import { checksum, checksumAdd, checksumFinish, checksumFoldRaw, pseudoSum } from "../wire/checksum.js";
 import { IpProtocol } from "../wire/ip-protocol.js";
 import { TcpFlag, fillTcpChecksum } from "../wire/tcp.js";
 import { fillUdpChecksum } from "../wire/udp.js";
-import { checkVnetHeader, VNET_DROP_NAMES, VnetDrop, VnetFlag, VnetGso, VnetHeader, VNET_HEADER_LENGTH } from "../wire/virtio-net.js";
+import {
+  checkVnetHeader,
+  TCP_CSUM_OFFSET,
+  UDP_CSUM_OFFSET,
+  VNET_DROP_NAMES,
+  VnetDrop,
+  VnetFlag,
+  VnetGso,
+  VnetHeader,
+  VNET_HEADER_LENGTH,
+  writeVnetHeader,
+} from "../wire/virtio-net.js";
 
 /** Headers copied into every piece: at most IPv4 60 + TCP 60 bytes. */
 const MAX_HEADERS = 120;
@@ -147,4 +164,33 @@ export class RxOffload {
   private drop(reason: VnetDrop): void {
     this.stats.drops[VNET_DROP_NAMES[reason]!]!++;
   }
+}
+
+/**
+ * The header before a packet we send: `bytes[packetOff, packetOff + length)` is the engine's packet,
+ * the header goes at `packetOff - VNET_HEADER_LENGTH`. `partialChecksums`: checksum offload is on
+ * (see the module comment); the packet's checksum field is then replaced by the pseudo-header sum.
+ */
+export function writeTxHeader(bytes: Uint8Array, packetOff: number, length: number, partialChecksums: boolean): void {
+  const header = packetOff - VNET_HEADER_LENGTH;
+  if (partialChecksums && length >= 20) {
+    const version = bytes[packetOff]! >> 4;
+    let l4 = 0;
+    let protocol = -1;
+    if (version === 4 && (read16(bytes, packetOff + 6) & 0x3fff) === 0) {
+      l4 = (bytes[packetOff]! & 0x0f) * 4;
+      protocol = bytes[packetOff + 9]!;
+    } else if (version === 6 && length >= 40) {
+      l4 = 40;
+      protocol = bytes[packetOff + 6]!;
+    }
+    const field = protocol === IpProtocol.TCP ? TCP_CSUM_OFFSET : protocol === IpProtocol.UDP ? UDP_CSUM_OFFSET : -1;
+    if (field >= 0 && l4 + field + 2 <= length) {
+      const l4Length = length - l4;
+      write16(bytes, packetOff + l4 + field, checksumFoldRaw(pseudoSum(bytes, packetOff, protocol, l4Length)));
+      writeVnetHeader(bytes, header, VnetFlag.NEEDS_CSUM, VnetGso.NONE, 0, 0, l4, field);
+      return;
+    }
+  }
+  writeVnetHeader(bytes, header);
 }

@@ -20,9 +20,10 @@
  * A device opened with offloads (device.vnetHeader) puts a virtio-net header before every packet.
  * Read: offload.ts checks it, completes checksums the kernel left to us and cuts super-packets
  * (TSO/USO, up to 64 KiB: rx slots are that large then) into the packets l3Rx takes. Written: the
- * engine's packet goes behind a header of zeros (a whole packet, checksums complete); l3TxBufferMut
- * hands the engine the slot after the header. Without offloads, the bytes read and written are
- * exactly the packets.
+ * engine's packet goes behind a header (offload.ts writeTxHeader: TCP and UDP as NEEDS_CSUM under
+ * checksum offload, so that the kernel skips verifying them; else zeros); l3TxBufferMut hands the
+ * engine the slot after the header. Without offloads, the bytes read and written are exactly the
+ * packets.
  *
  * An application that calls the engine outside the runner's callbacks (NetStack's sockets, from a
  * stream's write()) is handed the runner, an EngineDriver, through TunApp.attach before the first
@@ -34,7 +35,7 @@ import { constants as osConstants } from "node:os";
 import type { Callbacks, EngineDriver, Flow } from "../api.js";
 import { InvalidArgumentError } from "../errors.js";
 import { VNET_HEADER_LENGTH } from "../wire/virtio-net.js";
-import { RxOffload } from "./offload.js";
+import { RxOffload, writeTxHeader } from "./offload.js";
 import { MAX_OFFLOAD_PACKET, VNET_HEADER_ROOM } from "./tun.js";
 
 /** What the runner needs of the engine: the methods of L3L4<T>, with T = slot index. */
@@ -212,6 +213,7 @@ export function runTun(
   /** Bytes before each packet in a tx slot: the virtio-net header. */
   const txHeadroom = vnet ? VNET_HEADER_LENGTH : 0;
   const segmentation = vnet && (device.offloads ?? []).some((o) => o !== "csum");
+  const partialChecksums = vnet && (device.offloads ?? []).includes("csum");
   const rxSlotSize = segmentation ? Math.max(slotSize, VNET_HEADER_LENGTH + MAX_OFFLOAD_PACKET) : slotSize;
   const afterRx = app.afterRx === undefined ? undefined : () => app.afterRx!();
 
@@ -336,9 +338,8 @@ export function runTun(
       queueOffsets[queued] = slot * slotSize;
       queueLengths[queued] = length + txHeadroom;
       queued++;
-      // A header of zeros: no offload asked for, the packet's checksums are complete.
-      if (vnet) txPool.fill(0, slot * slotSize, slot * slotSize + VNET_HEADER_LENGTH);
       if (tap !== undefined) tap("tx", txViews[slot]!.subarray(0, length));
+      if (vnet) writeTxHeader(txPool, slot * slotSize + VNET_HEADER_LENGTH, length, partialChecksums);
       if (!inTurn) schedule();
     },
     l4Rx(flow: Flow, data: Uint8Array | null): void {

@@ -10,7 +10,7 @@
  */
 import { measure, allTranslators, type Measurement } from "./tun-table.js";
 import { readdirSync, readFileSync } from "node:fs";
-import { buildPath, cpuSplit } from "./translators.js";
+import { buildPath, cpuMs, cpuSplit } from "./translators.js";
 
 /** CPU ms per thread name of `pid`. */
 function threadCpu(pid: number | undefined): Map<string, number> {
@@ -34,14 +34,16 @@ const path = await buildPath(translator, Number(mtu));
 try {
   await measure(path, what as Measurement, 3); // warm-up: the JIT, the pools
   const cpu0 = cpuSplit(path.pid);
+  const exact0 = cpuMs(path.pid);
   const threads0 = threadCpu(path.pid);
   const figure = await measure(path, what as Measurement, Number(seconds));
   const cpu = cpuSplit(path.pid);
+  const exact = cpuMs(path.pid) - exact0;
   const threads = threadCpu(path.pid);
   console.log([...threads].map(([name, ms]) => `${name} ${ms - (threads0.get(name) ?? 0)} ms`).join(", "));
   const user = cpu.user - cpu0.user;
   const system = cpu.system - cpu0.system;
-  console.log(`${which} ${what} mtu ${mtu}: ${JSON.stringify(figure)}; translator cpu ${(user + system).toFixed(0)} ms (user ${user.toFixed(0)}, system ${system.toFixed(0)})`);
+  console.log(`${which} ${what} mtu ${mtu}: ${JSON.stringify(figure)}; translator cpu ${exact.toFixed(1)} ms (ticks: user ${user.toFixed(0)}, system ${system.toFixed(0)})`);
 } finally {
   await path.close();
 }

@@ -20,7 +20,7 @@
  * local, over S's loopback. Every translator is a process whose CPU time and RSS the bench reads from
  * /proc. Everything here is torn down by close(): the processes (by process group) and the namespaces.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -313,10 +313,25 @@ export function cpuSplit(pid: number | undefined): { user: number; system: numbe
   }
 }
 
-/** CPU time (user + system, all threads) of `pid` in ms; 0 without a pid. */
+/**
+ * CPU time of `pid` in ms, all its threads, to the nanosecond (the first field of each thread's
+ * /proc/PID/task/TID/schedstat; /proc/PID/stat counts in 10 ms ticks); 0 without a pid.
+ */
 export function cpuMs(pid: number | undefined): number {
-  const { user, system } = cpuSplit(pid);
-  return user + system;
+  if (pid === undefined) return 0;
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+    return ns / 1e6;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** Resident set of `pid` in MiB (NaN without one). */

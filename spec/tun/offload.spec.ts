@@ -7,13 +7,13 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { RxOffload } from "../../lib/tun/offload.js";
+import { RxOffload, writeTxHeader } from "../../lib/tun/offload.js";
 import { read16, read32, write16 } from "../../lib/wire/bytes.js";
 import { checksumFoldRaw, pseudoSum } from "../../lib/wire/checksum.js";
 import { IpProtocol } from "../../lib/wire/ip-protocol.js";
 import { TcpFlag } from "../../lib/wire/tcp.js";
 import { VNET_HEADER_LENGTH, VnetFlag, VnetGso, writeVnetHeader } from "../../lib/wire/virtio-net.js";
-import { tcp4, tcp6, udp4, udp6 } from "../wire/builders.js";
+import { icmp4, tcp4, tcp6, udp4, udp6 } from "../wire/builders.js";
 import { referenceSum } from "../wire/reference-checksum.js";
 
 interface Piece {
@@ -276,5 +276,46 @@ describe("RxOffload: bad headers", () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe("writeTxHeader: the header before a packet we send", () => {
+  function sent(packet: Uint8Array, partial: boolean): Uint8Array {
+    const b = new Uint8Array(VNET_HEADER_LENGTH + packet.length).fill(0xaa);
+    b.set(packet, VNET_HEADER_LENGTH);
+    writeTxHeader(b, VNET_HEADER_LENGTH, packet.length, partial);
+    return b;
+  }
+
+  it.each([
+    ["TCP/IPv4", tcp4("10.0.0.1", "10.0.0.2", { srcPort: 80, dstPort: 1000, flags: TcpFlag.ACK, payload: pattern(1400) }), 20, 16],
+    ["TCP/IPv6", tcp6("fd00::1", "fd00::2", { srcPort: 80, dstPort: 1000, flags: TcpFlag.ACK, payload: pattern(10) }), 40, 16],
+    ["UDP/IPv4", udp4("10.0.0.1", "10.0.0.2", 53, 1000, pattern(100)), 20, 6],
+    ["UDP/IPv6", udp6("fd00::1", "fd00::2", 53, 1000, pattern(100)), 40, 6],
+  ])("sends %s as NEEDS_CSUM with the pseudo-header sum, which completes to the real checksum", (_, packet, csumStart, csumOffset) => {
+    const b = sent(packet, true);
+    expect(b.subarray(0, VNET_HEADER_LENGTH)).toEqual(Uint8Array.from([VnetFlag.NEEDS_CSUM, 0, 0, 0, 0, 0, csumStart, 0, csumOffset, 0, 0, 0]));
+    const field = VNET_HEADER_LENGTH + csumStart + csumOffset;
+    expect(read16(b, field)).toBe(checksumFoldRaw(pseudoSum(packet, 0, v6(packet) ? packet[6]! : packet[9]!, packet.length - csumStart)));
+    // What the kernel would do with it (and what the receive side does): the packet as it was.
+    const { offload, pieces } = collector();
+    offload.receive(b, 0, b.length);
+    expect(pieces.map((p) => p.bytes)).toEqual([packet]);
+  });
+
+  it.each([
+    ["ICMP", icmp4("10.0.0.1", "10.0.0.2", 0, 0, 0x12340001, pattern(56))],
+    ["an IPv4 fragment", (() => { const p = udp4("10.0.0.1", "10.0.0.2", 53, 1000, pattern(100)).slice(); p[6] = 0x20; return p; })()],
+  ])("sends %s behind a header of zeros, untouched", (_, packet) => {
+    const b = sent(packet, true);
+    expect(b.subarray(0, VNET_HEADER_LENGTH)).toEqual(new Uint8Array(VNET_HEADER_LENGTH));
+    expect(b.subarray(VNET_HEADER_LENGTH)).toEqual(packet);
+  });
+
+  it("sends every packet behind a header of zeros without checksum offload", () => {
+    const packet = tcp4("10.0.0.1", "10.0.0.2", { srcPort: 80, dstPort: 1000, payload: pattern(10) });
+    const b = sent(packet, false);
+    expect(b.subarray(0, VNET_HEADER_LENGTH)).toEqual(new Uint8Array(VNET_HEADER_LENGTH));
+    expect(b.subarray(VNET_HEADER_LENGTH)).toEqual(packet);
   });
 });
