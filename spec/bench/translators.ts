@@ -67,7 +67,14 @@ export interface BenchPath extends PathSides {
   close(): Promise<void>;
 }
 
-const MAIN_JS = fileURLToPath(new URL("../../lib/cli/main.js", import.meta.url));
+/**
+ * The compiled `l3l4` command: next to this module when it runs compiled (dist/spec/bench), else the
+ * package's dist/ (the smoke spec runs from spec/bench; `npm ci` and `npm run bench` build dist/).
+ */
+const MAIN_JS = ((): string => {
+  const compiled = fileURLToPath(new URL("../../lib/cli/main.js", import.meta.url));
+  return existsSync(compiled) ? compiled : fileURLToPath(new URL("../../dist/lib/cli/main.js", import.meta.url));
+})();
 
 /** Polls `ready` every 50 ms, at most `ms`; throws `what` when it never holds. */
 async function waitFor(ready: () => boolean, ms: number, what: () => string): Promise<void> {
