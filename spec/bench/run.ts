@@ -3,7 +3,7 @@
  * [--save FILE] [tun options]): runs every bench and prints one table. Each figure is the median of
  * 5 runs after a warm-up (the tun bench: of --repeat runs); the spread column is min..max of the runs.
  *
- *   filter           run only the bench of that name ("wire", "engine", "tun"), or else the benches
+ *   filter           run only the bench of that name ("wire", "engine", "flow", "tun"), or else the benches
  *                    whose name contains it
  *   --save FILE      write the figures to FILE (JSON) to compare against later
  *   --baseline FILE  print FILE's figures next to these, with the change in percent
@@ -18,6 +18,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { benchEngine } from "./engine.js";
+import { benchFlow } from "./flow.js";
 import type { Row } from "./harness.js";
 import { benchStream } from "./stream.js";
 import { benchTun2socks } from "./tun2socks.js";
@@ -27,6 +28,8 @@ import { benchWire } from "./wire.js";
 const BENCHES: ReadonlyArray<readonly [string, (tun: TunTableOptions) => Promise<Row[]>]> = [
   ["wire", benchWire],
   ["engine", benchEngine],
+  // Flow table lookups after millions of inserts and removes, next to a fresh table. About 15 s.
+  ["flow", benchFlow],
   // NetStack next to raw callbacks, both over joinEngines on the real clock. About 20 s.
   ["stream", benchStream],
   // Root only (netns, TUN); without root it says why and adds no rows. About 25 minutes with every
