@@ -19,8 +19,10 @@
  * - The end: a flow that goes away (l4Rx null: closed, reset, timed out) destroys its socket, with a
  *   RST unless both sides had finished (then the socket flushes and closes by itself).
  *
- * Nothing is allocated per chunk but the views socket.write() and l4Tx need; the event handlers are
- * made once per relay.
+ * Nothing is allocated per chunk but the views socket.write() and l4Tx need. The socket's event
+ * handlers (and its onread callback) are functions of this module, shared by every relay: each finds
+ * its relay through the socket (`this` is the socket for an EventEmitter listener and for onread),
+ * so a connection costs no closure per event; the one closure per relay is the write callback.
  */
 import type { Socket } from "node:net";
 import type { Flow } from "../api.js";
@@ -39,6 +41,40 @@ export const LINGER_MS = 30_000;
 const READ_BUFFER = Buffer.allocUnsafeSlow(BLOCK_BYTES);
 
 type Phase = "dialing" | "open" | "closing";
+
+/** The relay a socket carries, for the shared handlers below. */
+const RELAY = Symbol("l3l4.relay");
+type RelaySocket = Socket & { [RELAY]?: TcpRelay };
+
+function relayOf(socket: Socket): TcpRelay | undefined {
+  return (socket as RelaySocket)[RELAY];
+}
+
+function onSocketData(this: Socket, chunk: Buffer): void {
+  relayOf(this)?.upstreamData(chunk);
+}
+function onSocketRead(this: Socket, bytes: number, buffer: Uint8Array): boolean {
+  const relay = relayOf(this);
+  return relay === undefined ? false : relay.upstreamRead(bytes, buffer);
+}
+function onSocketDrain(this: Socket): void {
+  relayOf(this)?.upstreamDrained();
+}
+function onSocketEnd(this: Socket): void {
+  relayOf(this)?.upstreamEnd();
+}
+function onSocketError(this: Socket): void {
+  relayOf(this)?.upstreamBroke();
+}
+function onSocketClose(this: Socket): void {
+  relayOf(this)?.upstreamClosed();
+}
+
+/**
+ * TcpSink.reads of every relay: a direct socket reads into READ_BUFFER, and the callback finds the
+ * relay through the socket (dialSocket has the relay adopt it before its first read).
+ */
+const SHARED_READS: BorrowedReads = { buffer: READ_BUFFER, callback: onSocketRead };
 
 export class TcpRelay implements TcpSink, RelayInfo {
   readonly kind = "tcp";
@@ -84,7 +120,12 @@ export class TcpRelay implements TcpSink, RelayInfo {
 
   /** TcpSink.reads: a direct socket reads into the shared buffer. */
   get reads(): BorrowedReads {
-    return { buffer: READ_BUFFER, callback: this.onRead };
+    return SHARED_READS;
+  }
+
+  /** TcpSink.adopt: the socket being dialled belongs to this relay (before it can read or fail). */
+  adopt(socket: Socket): void {
+    (socket as RelaySocket)[RELAY] = this;
   }
 
   // ---------------------------------------------------------------- the upstream (TcpSink)
@@ -97,11 +138,12 @@ export class TcpRelay implements TcpSink, RelayInfo {
     }
     this.socket = socket;
     this.phase = "open";
-    socket.on("data", this.onData);
-    socket.on("drain", this.onDrain);
-    socket.on("end", this.onEnd);
-    socket.on("error", this.onError);
-    socket.on("close", this.onClose);
+    this.adopt(socket);
+    socket.on("data", onSocketData);
+    socket.on("drain", onSocketDrain);
+    socket.on("end", onSocketEnd);
+    socket.on("error", onSocketError);
+    socket.on("close", onSocketClose);
     if (head !== undefined) this.fromUpstream(head, false);
     if (this.gone) return;
     // What the client sent while we dialled: write it, then let the engine deliver again.
@@ -254,11 +296,12 @@ export class TcpRelay implements TcpSink, RelayInfo {
     this.app.engine.l4ResumeRx(this.app.cb, this.flow); // may deliver at once: received() runs again
   }
 
-  private readonly onDrain = (): void => {
+  /** 'drain': the socket took what it held; the engine may deliver again. */
+  upstreamDrained(): void {
     if (this.gone || !this.rxPaused) return;
     this.resumeFlow();
     this.app.schedule();
-  };
+  }
 
   private endSocket(): void {
     if (this.socketEnded) return;
@@ -268,19 +311,20 @@ export class TcpRelay implements TcpSink, RelayInfo {
 
   // ---------------------------------------------------------------- upstream -> device
 
-  private readonly onData = (chunk: Buffer): void => {
+  /** 'data' (a socket that ran a handshake): the chunk is ours to keep. */
+  upstreamData(chunk: Buffer): void {
     if (this.gone) return;
     this.fromUpstream(chunk, false);
     this.app.schedule();
-  };
+  }
 
   /** A read into READ_BUFFER (direct sockets): l4Tx copies it, and what it does not take is copied out. */
-  private readonly onRead = (bytes: number, buffer: Uint8Array): boolean => {
+  upstreamRead(bytes: number, buffer: Uint8Array): boolean {
     if (this.gone) return false;
     this.fromUpstream(buffer.subarray(0, bytes), true);
     this.app.schedule();
     return true;
-  };
+  }
 
   /**
    * l4Tx; what it does not take waits, with the socket paused, for l4TxReady. `borrowed`: the chunk
@@ -320,12 +364,13 @@ export class TcpRelay implements TcpSink, RelayInfo {
     this.app.pool.release(block);
   }
 
-  private readonly onEnd = (): void => {
+  /** 'end': the upstream's FIN. */
+  upstreamEnd(): void {
     this.upstreamEnded = true;
     if (this.gone) return;
     if (this.toDevice === undefined) this.closeFlow(); // else txReady() closes after the rest
     this.app.schedule();
-  };
+  }
 
   private closeFlow(): void {
     if (this.localClosed) return;
@@ -335,19 +380,19 @@ export class TcpRelay implements TcpSink, RelayInfo {
   }
 
   /** The open connection broke (reset by the far side, EPIPE): the client gets a RST, as from the server itself. */
-  private readonly onError = (): void => {
+  upstreamBroke(): void {
     if (this.gone) return;
     this.app.counters.upstreamResets++;
     this.app.engine.l4Abort(this.app.cb, this.flow);
     this.app.schedule();
-  };
+  }
 
-  private readonly onClose = (): void => {
-    // Closed without FIN or error (destroyed elsewhere): the flow cannot go on.
+  /** 'close' without FIN or error (destroyed elsewhere): the flow cannot go on. */
+  upstreamClosed(): void {
     if (this.gone || this.upstreamEnded) return;
     this.app.engine.l4Abort(this.app.cb, this.flow);
     this.app.schedule();
-  };
+  }
 
   /** The flow is gone: blocks without writes in flight go back to the pool now, the rest on completion. */
   private releaseBlocks(): void {

@@ -20,12 +20,17 @@ export interface TcpSink {
    * events with a new buffer per read. A dialer that runs a handshake over the socket ignores it.
    */
   readonly reads?: BorrowedReads;
+  /**
+   * The socket a dialer is about to connect for this sink, before it reads or fails: a sink whose
+   * `reads` callback is shared by every sink finds itself from the socket (`this` in the callback).
+   */
+  adopt?(socket: Socket): void;
 }
 
 /**
  * node:net's `onread`: every read of the socket goes into `buffer`, and `callback(bytes, buffer)`
  * gets the bytes (valid only during the call: the next read of any socket sharing the buffer
- * overwrites them). No buffer, no stream chunk, no 'data' event per read.
+ * overwrites them), with `this` the socket. No buffer, no stream chunk, no 'data' event per read.
  */
 export interface BorrowedReads {
   readonly buffer: Uint8Array;
