@@ -320,6 +320,9 @@ export class TcpConnection implements TcpEndpoint {
       this.sndNxt = seqAdd(this.iss, 1);
       this.sndMax = this.sndNxt;
       if (passive) this.lastAckSent = this.rcvNxt;
+    } else {
+      // No transmit buffer: try again shortly (onTimer's txRetryAt), as for data and ACKs.
+      this.txBlocked();
     }
     this.rtoAt = this.ctx.now() + this.rtt.rto;
   }

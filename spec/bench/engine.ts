@@ -3,15 +3,16 @@
  *
  * - bulk TCP throughput between two engines (one flow, 64 MiB at MTU 1500 and 256 MiB at MTU 65535,
  *   default 256 KiB buffers), from l4Connect to the last byte delivered;
- * - the cost of l3Rx for one in-order 1448-byte data segment on an established flow (parse, checksum,
- *   state machine, copy, delivery to l4Rx, an ACK every second segment), as ns and packets/s;
+ * - the cost of l3Rx for one in-order 1448-byte data segment on an established flow with nothing held
+ *   (parse, checksum, state machine, delivery to l4Rx straight from the packet's bytes: the zero-copy
+ *   fast path, no receive-buffer copy; an ACK every second segment), as ns and packets/s;
  * - handshakes per second: connect, accept, 64 bytes each way, close, 64 connections in flight;
  * - heap per idle established flow, 10,000 flows open on each of two engines (needs node --expose-gc).
  *
  * The engines are joined by `Pipe`, a zero-fault in-memory wire that hands each packet's buffer
  * straight to the other engine (no copy, no fault dice: unlike lib/debug/link.ts it costs almost
  * nothing, so the figures are the engines'). Time is virtual: when nothing is in flight, the clock
- * jumps to the next timer.
+ * jumps to the next timer. Each figure: harness.ts MACRO_METHOD (the l3Rx figure: MICRO_METHOD).
  */
 import type { Callbacks, Flow } from "../../lib/api.js";
 import { L3L4Builder } from "../../lib/builder.js";
@@ -21,7 +22,7 @@ import { checksumUpdateU32 } from "../../lib/wire/checksum.js";
 import { read16, read32, write16, write32 } from "../../lib/wire/bytes.js";
 import { clientTuple } from "../../lib/debug/echo-pair.js";
 import { parse, tcp } from "../support/packets.js";
-import { consume, nsPerOp, RUNS, row, type Row } from "./harness.js";
+import { consume, figure, FULL, MACRO_METHOD, MICRO_METHOD, nsPerOp, row, SMOKE_METHOD, type BenchOptions, type Row } from "./harness.js";
 
 type Handlers = Pick<Callbacks<number>, "l4Rx" | "l4Accept" | "l4TxReady" | "l4RemoteClosed">;
 
@@ -140,19 +141,6 @@ export class Pipe {
 // Measuring
 // ------------------------------------------------------------------------------------------------
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
-
-/** `once()` returns one run's figure: one warm-up, then RUNS runs. */
-function figure(once: () => number): { median: number; runs: number[] } {
-  once();
-  const runs: number[] = [];
-  for (let r = 0; r < RUNS; r++) runs.push(once());
-  return { median: median(runs), runs };
-}
-
 function bench(what: string): never {
   throw new Error(`engine bench: ${what}`);
 }
@@ -209,7 +197,7 @@ const LOCAL = "10.0.0.1";
 const PAYLOAD = 1448;
 
 /** ns per l3Rx of an in-order 1448-byte segment (IPv4, timestamps) on an established flow. */
-function l3RxRows(): Row[] {
+function l3RxRows(o: BenchOptions): Row[] {
   const clock = new VirtualClock(0);
   const engine = new L3L4Builder<number>().clock(clock.now).build();
   const out = new Uint8Array(65536);
@@ -272,17 +260,15 @@ function l3RxRows(): Row[] {
   if (delivered - before !== 100 * PAYLOAD) bench(`l3Rx setup: ${delivered - before} bytes delivered, stats ${JSON.stringify(engine.stats().drops)}`);
   const deliveredBefore = delivered;
   const segmentsBefore = seq;
-  const m = nsPerOp(op, 100);
+  const m = nsPerOp(op, 100, o);
   const segments = ((seq - segmentsBefore) >>> 0) / PAYLOAD;
   // Every segment was accepted in order and delivered (modulo 2^32 wrap of the byte count: none here).
   if (delivered - deliveredBefore < segments * PAYLOAD - PAYLOAD) bench("l3Rx: segments were not all delivered");
   consume(sentPackets);
+  const how = o.smoke ? SMOKE_METHOD : MICRO_METHOD;
   return [
-    row("engine", "l3Rx TCP data segment (1448 B, in order, ACK every 2nd)", "ns/pkt", m),
-    row("engine", "l3Rx TCP data segment: packets per second", "Mpkt/s", {
-      median: 1e3 / m.median,
-      runs: m.runs.map((ns) => 1e3 / ns),
-    }),
+    row("engine", "l3Rx TCP data segment (1448 B, in order, zero-copy delivery, ACK every 2nd)", "ns/pkt", m, how),
+    row("engine", "l3Rx TCP data segment: packets per second", "Mpkt/s", { median: 1e3 / m.median, runs: m.runs.map((ns) => 1e3 / ns) }, how),
   ];
 }
 
@@ -371,17 +357,23 @@ function heapOnce(gc: Gc, n: number): number {
 
 // ------------------------------------------------------------------------------------------------
 
-export async function benchEngine(): Promise<Row[]> {
+/** Smoke sizes are tiny: the point is that every bench still runs. */
+export async function benchEngine(o: BenchOptions = FULL): Promise<Row[]> {
+  const how = o.smoke ? SMOKE_METHOD : MACRO_METHOD;
+  const mb = (n: number): number => (o.smoke ? 256 << 10 : n << 20);
   const rows: Row[] = [];
-  rows.push(row("engine", "bulk TCP, 1 flow, MTU 1500", "Gbit/s", figure(() => bulkOnce(1500, 64 << 20))));
-  rows.push(row("engine", "bulk TCP, 1 flow, MTU 65535", "Gbit/s", figure(() => bulkOnce(65535, 256 << 20))));
-  rows.push(...l3RxRows());
-  rows.push(row("engine", "handshakes: connect, accept, 64 B each way, close (64 at once)", "conn/s", figure(() => handshakesOnce(10_000, 64))));
+  rows.push(row("engine", "bulk TCP, 1 flow, MTU 1500", "Gbit/s", figure(() => bulkOnce(1500, mb(64)), o), how));
+  rows.push(row("engine", "bulk TCP, 1 flow, MTU 65535", "Gbit/s", figure(() => bulkOnce(65535, mb(256)), o), how));
+  rows.push(...l3RxRows(o));
+  rows.push(
+    row("engine", "handshakes: connect, accept, 64 B each way, close (64 at once)", "conn/s", figure(() => handshakesOnce(o.smoke ? 100 : 10_000, 64), o), how),
+  );
   const gc = (globalThis as { gc?: Gc }).gc;
   if (gc === undefined) {
     console.error("engine bench: heap per flow skipped: run node with --expose-gc");
   } else {
-    rows.push(row("engine", "heap per idle established flow (10,000 flows each engine)", "B/flow", figure(() => heapOnce(gc, 10_000))));
+    const flows = o.smoke ? 100 : 10_000;
+    rows.push(row("engine", `heap per idle established flow (${flows.toLocaleString("en")} flows each engine)`, "B/flow", figure(() => heapOnce(gc, flows), o), how));
   }
   return rows;
 }

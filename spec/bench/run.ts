@@ -1,98 +1,114 @@
 /**
- * `npm run bench` (tsc, then node --expose-gc dist/spec/bench/run.js [filter] [--baseline FILE]
- * [--save FILE] [tun options]): runs every bench and prints one table. Each figure is the median of
- * 5 runs after a warm-up (the tun bench: of --repeat runs); the spread column is min..max of the runs.
+ * `npm run bench` (tsc, then node --expose-gc dist/spec/bench/run.js [filter] [options]): runs every
+ * bench and prints one table: the median of each figure, the number of runs behind it, their spread
+ * (min..max), and how it was measured (a legend per method under the table).
  *
- *   filter           run only the bench of that name ("wire", "engine", "flow", "tun"), or else the benches
- *                    whose name contains it
- *   --save FILE      write the figures to FILE (JSON) to compare against later
- *   --baseline FILE  print FILE's figures next to these, with the change in percent
+ *   filter           run only the benches whose group name contains it ("wire", "engine", "flow",
+ *                    "stream", "tun", "tun2socks")
+ *   --against REF    build and run a second checkout of the git ref REF (a commit, branch or tag) in
+ *                    a temporary directory, in the same run (group by group, REF first), and compare
+ *   --baseline FILE  compare against figures saved earlier with --save
+ *   --save FILE      write the figures (every run of each) to FILE
+ *   --smoke          every bench once on tiny sizes (what spec/bench/smoke.spec.ts checks; the
+ *                    figures mean nothing)
  *
- * The tun bench (root: translators next to each other, tun-table.ts) also takes
+ * The tun group (root: the proxy next to pasta, slirp4netns and a veth, tun-table.ts) also takes
  *   --translators A,B  of veth, pasta, slirp4netns, l3l4, l3l4-offload (default: all there are)
  *   --mtus 1500,65520  --repeat 3  --seconds 5 (per measurement)  --churn 8 (wrk runs back to back)
  *
- * Add a bench: export `async function benchX(): Promise<Row[]>` from spec/bench/x.ts and list it below.
+ * A comparison prints the change and calls it better or worse only beyond the noise: the larger
+ * spread of the two sides' runs ((max - min) / median, at least 1%); below it, "same"
+ * (spec/bench/compare.ts).
+ *
+ * Add a bench: export `async function benchX(o: BenchOptions): Promise<Row[]>` from spec/bench/x.ts
+ * and list it below.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import os from "node:os";
 import { parseArgs } from "node:util";
+import { benchAgainst, type RefRun } from "./against.js";
+import { BenchUsageError, figureKey, readSaved, verdict, writeSaved, type Baseline } from "./compare.js";
 import { benchEngine } from "./engine.js";
 import { benchFlow } from "./flow.js";
-import type { Row } from "./harness.js";
+import { FULL, isMain, SMOKE, type BenchOptions, type Row } from "./harness.js";
 import { benchStream } from "./stream.js";
+import { SECONDS } from "./tun-paths.js";
 import { benchTun2socks } from "./tun2socks.js";
 import { benchTunTable, type TunTableOptions } from "./tun-table.js";
 import { benchWire } from "./wire.js";
 
-const BENCHES: ReadonlyArray<readonly [string, (tun: TunTableOptions) => Promise<Row[]>]> = [
+export const BENCHES: ReadonlyArray<readonly [string, (o: BenchOptions) => Promise<Row[]>]> = [
   ["wire", benchWire],
   ["engine", benchEngine],
   // Flow table lookups after millions of inserts and removes, next to a fresh table. About 15 s.
   ["flow", benchFlow],
   // NetStack next to raw callbacks, both over joinEngines on the real clock. About 20 s.
   ["stream", benchStream],
-  // Root only (netns, TUN); without root it says why and adds no rows. About 25 minutes with every
-  // translator, both MTUs and 3 repeats.
-  ["tun", (tun) => benchTunTable(tun)],
+  // Root only (netns, TUN, pasta, slirp4netns, nginx, wrk, iperf3): the translator table; without
+  // them it says why and adds no rows. About 25 minutes with every translator, both MTUs, 3 repeats.
+  ["tun", benchTunTable],
   // Root, danted, wrk and nginx: SOCKS5 through dante next to direct, new connections/s, RSS under churn.
-  ["tun2socks", () => benchTun2socks()],
+  ["tun2socks", (o) => benchTun2socks(SECONDS, o)],
 ];
-
-/** What --save writes and --baseline reads. */
-interface SavedFigures {
-  format: "l3l4-bench/1";
-  date: string;
-  node: string;
-  cpu: string;
-  figures: { group: string; name: string; unit: string; value: number }[];
-}
-
-/** Units where smaller is better; for the rest (throughputs, rates) larger is. */
-const LOWER_IS_BETTER = new Set(["ns/pkt", "ns/op", "B/flow", "ms", "MiB", "flows"]);
 
 function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
 
-function key(group: string, name: string): string {
-  return `${group}\u0000${name}`;
-}
-
-function readBaseline(file: string): { about: string; figures: Map<string, { unit: string; value: number }> } {
-  let saved: SavedFigures;
+function currentCommit(): string | undefined {
   try {
-    saved = JSON.parse(readFileSync(file, "utf8")) as SavedFigures;
-  } catch (error) {
-    throw new BenchUsageError(`--baseline ${file}: ${(error as Error).message}`);
+    return execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return undefined;
   }
-  if (saved.format !== "l3l4-bench/1" || !Array.isArray(saved.figures)) {
-    throw new BenchUsageError(`--baseline ${file}: not a file written by --save`);
-  }
-  const figures = new Map<string, { unit: string; value: number }>();
-  for (const f of saved.figures) figures.set(key(f.group, f.name), { unit: f.unit, value: f.value });
-  return { about: `baseline: ${file} (${saved.date}, node ${saved.node}, ${saved.cpu})`, figures };
 }
 
-/** "+12.3% better", "-4.0% worse", "" when not comparable. */
-function delta(r: Row, base: { unit: string; value: number } | undefined): string {
-  if (base === undefined || base.unit !== r.unit || !(base.value !== 0)) return "";
-  const pct = ((r.value - base.value) / Math.abs(base.value)) * 100;
-  const better = LOWER_IS_BETTER.has(r.unit) ? pct < 0 : pct > 0;
-  const sign = pct >= 0 ? "+" : "";
-  return `${sign}${pct.toFixed(1)}%${Math.abs(pct) < 0.05 ? "" : better ? " better" : " worse"}`;
+/** The table: one line per row, with the comparison when there is a baseline; then the legend. */
+export function table(rows: readonly Row[], baseline: Baseline | undefined, compareLabel = "baseline"): string {
+  const lines: string[] = [];
+  const w = Math.max(...rows.map((r) => r.name.length), 10);
+  const b = baseline === undefined ? "" : ` ${compareLabel.padStart(9)} ${"change".padEnd(30)}`;
+  lines.push(`${"group".padEnd(6)} ${"bench".padEnd(w)} ${"median".padStart(9)} ${"unit".padEnd(7)}${b}  n  spread (min..max)`);
+  for (const r of rows) {
+    let cmp = "";
+    if (baseline !== undefined) {
+      const base = baseline.figures.get(figureKey(r.group, r.name));
+      const v = verdict(r, base);
+      cmp = ` ${(base === undefined ? "-" : fmt(base.value)).padStart(9)} ${(v?.text ?? "").padEnd(30)}`;
+    }
+    const spread = `${fmt(Math.min(...r.runs))}..${fmt(Math.max(...r.runs))}`;
+    lines.push(`${r.group.padEnd(6)} ${r.name.padEnd(w)} ${fmt(r.value).padStart(9)} ${r.unit.padEnd(7)}${cmp} ${String(r.runs.length).padStart(2)}  ${spread}`);
+  }
+  const methods = new Map<string, Set<string>>();
+  for (const r of rows) methods.set(r.method, (methods.get(r.method) ?? new Set()).add(r.group));
+  lines.push("");
+  for (const [method, groups] of methods) lines.push(`  ${[...groups].join(", ")}: ${method}`);
+  if (baseline !== undefined) lines.push("  change: better / worse only beyond the noise (the larger spread of the two sides' runs, at least 1%); else same");
+  return lines.join("\n");
 }
 
-async function main(): Promise<void> {
+interface Parsed {
+  filter: string | undefined;
+  against: string | undefined;
+  baseline: string | undefined;
+  save: string | undefined;
+  smoke: boolean;
+  /** The tun group's options. */
+  tun: TunTableOptions;
+}
+
+export function parseBenchArgs(argv: readonly string[]): Parsed {
   let parsed;
   try {
     parsed = parseArgs({
-      args: process.argv.slice(2),
+      args: [...argv],
       allowPositionals: true,
       options: {
+        against: { type: "string" },
         baseline: { type: "string" },
         save: { type: "string" },
+        smoke: { type: "boolean" },
         translators: { type: "string" },
         mtus: { type: "string" },
         repeat: { type: "string" },
@@ -101,45 +117,21 @@ async function main(): Promise<void> {
       },
     });
   } catch (error) {
-    throw new BenchUsageError(`${(error as Error).message} (usage: run.js [filter] [--baseline FILE] [--save FILE] [tun options])`);
+    throw new BenchUsageError(
+      `${(error as Error).message} (usage: run.js [filter] [--against REF] [--baseline FILE] [--save FILE] [--smoke] [tun options])`,
+    );
   }
   const { values, positionals } = parsed;
-  const filter = positionals[0];
-  const tun = tunOptions(values);
-  const cpu = os.cpus()[0]?.model ?? "unknown cpu";
-  const baseline = values.baseline === undefined ? undefined : readBaseline(values.baseline);
-  console.log(`l3l4 bench: node ${process.version}, ${cpu}, ${os.cpus().length} cpus; median of 5 runs after warm-up`);
-  if (baseline !== undefined) console.log(baseline.about);
-  const rows: Row[] = [];
-  const exact = BENCHES.some(([name]) => name === filter);
-  for (const [name, bench] of BENCHES) {
-    if (filter !== undefined && (exact ? name !== filter : !name.includes(filter))) continue;
-    rows.push(...(await bench(tun)));
-  }
-  const w = Math.max(...rows.map((r) => r.name.length), 10);
-  const b = baseline === undefined ? "" : ` ${"baseline".padStart(9)} ${"change".padEnd(15)}`;
-  console.log(`${"group".padEnd(6)} ${"bench".padEnd(w)} ${"median".padStart(9)} ${"unit".padEnd(7)}${b} spread (min..max)`);
-  for (const r of rows) {
-    const lo = Math.min(...r.runs);
-    const hi = Math.max(...r.runs);
-    let cmp = "";
-    if (baseline !== undefined) {
-      const base = baseline.figures.get(key(r.group, r.name));
-      cmp = ` ${(base === undefined ? "-" : fmt(base.value)).padStart(9)} ${delta(r, base).padEnd(15)}`;
-    }
-    console.log(`${r.group.padEnd(6)} ${r.name.padEnd(w)} ${fmt(r.value).padStart(9)} ${r.unit.padEnd(7)}${cmp} ${fmt(lo)}..${fmt(hi)}`);
-  }
-  if (values.save !== undefined) {
-    const saved: SavedFigures = {
-      format: "l3l4-bench/1",
-      date: new Date().toISOString(),
-      node: process.version,
-      cpu,
-      figures: rows.map((r) => ({ group: r.group, name: r.name, unit: r.unit, value: r.value })),
-    };
-    writeFileSync(values.save, `${JSON.stringify(saved, null, 2)}\n`);
-    console.log(`saved ${rows.length} figures to ${values.save}`);
-  }
+  if (positionals.length > 1) throw new BenchUsageError(`one filter at most, got ${positionals.join(" ")}`);
+  if (values.against !== undefined && values.baseline !== undefined) throw new BenchUsageError("--against and --baseline: choose one");
+  return {
+    filter: positionals[0],
+    against: values.against,
+    baseline: values.baseline,
+    save: values.save,
+    smoke: values.smoke ?? false,
+    tun: tunOptions(values),
+  };
 }
 
 function count(name: string, text: string | undefined, min: number): number | undefined {
@@ -149,7 +141,7 @@ function count(name: string, text: string | undefined, min: number): number | un
   return n;
 }
 
-/** The tun bench's options out of the command line. */
+/** The tun group's options out of the command line. */
 function tunOptions(values: Record<string, string | boolean | undefined>): TunTableOptions {
   const text = (name: string) => values[name] as string | undefined;
   const options: TunTableOptions = {};
@@ -164,13 +156,46 @@ function tunOptions(values: Record<string, string | boolean | undefined>): TunTa
   return options;
 }
 
-/** A mistake on the command line or an unreadable baseline: one line, no stack. */
-class BenchUsageError extends Error {}
+export async function main(argv: readonly string[]): Promise<void> {
+  const args = parseBenchArgs(argv);
+  const o: BenchOptions = { ...(args.smoke ? SMOKE : FULL), tun: args.tun };
+  const cpu = os.cpus()[0]?.model ?? "unknown cpu";
+  console.log(`l3l4 bench: node ${process.version}, ${cpu}, ${os.cpus().length} cpus${args.smoke ? " (smoke: tiny sizes, one run, not a measurement)" : ""}`);
+  let baseline = args.baseline === undefined ? undefined : readSaved(args.baseline);
+  const groups = BENCHES.filter(([name]) => args.filter === undefined || name.includes(args.filter));
+  let ref: RefRun | undefined;
+  if (args.against !== undefined) ref = await benchAgainst(args.against, args.smoke);
+  if (baseline !== undefined) console.log(baseline.about);
+  const rows: Row[] = [];
+  const refFigures: Baseline = { about: "", figures: new Map() };
+  for (const [name, bench] of groups) {
+    if (ref !== undefined) {
+      // REF's figures for this group first, then this tree's: both close together in time.
+      const theirs = ref.runGroup(name);
+      for (const [k, f] of theirs.figures) refFigures.figures.set(k, f);
+      refFigures.about = theirs.about;
+    }
+    rows.push(...(await bench(o)));
+  }
+  if (ref !== undefined) {
+    baseline = refFigures;
+    console.log(`against: ${ref.describe}`);
+    ref.dispose();
+  }
+  console.log(table(rows, baseline, ref === undefined ? "baseline" : "against"));
+  if (args.save !== undefined) {
+    const commit = currentCommit();
+    writeSaved(args.save, rows, { node: process.version, cpu, ...(commit === undefined ? {} : { commit }) });
+    console.log(`saved ${rows.length} figures to ${args.save}`);
+  }
+}
 
-try {
-  await main();
-} catch (error) {
-  if (!(error instanceof BenchUsageError)) throw error;
-  console.error(`bench: ${error.message}`);
-  process.exitCode = 2;
+if (isMain(import.meta.url)) {
+  try {
+    await main(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof BenchUsageError)) throw error;
+    console.error(`bench: ${error.message}`);
+    process.exitCode = 2;
+  }
 }

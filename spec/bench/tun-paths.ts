@@ -17,10 +17,19 @@ import { deletePLinks, removeNetnsFiles, SOCKS_PORT, startDante, startL3l4Proxy,
 import { iperf, startIperfServer } from "../integration/topology.js";
 import { canUseNetns, hasCommand, type Capability } from "../support/privileges.js";
 import { addonBuilt } from "../integration/harness.js";
-import type { Row } from "./harness.js";
+import { FULL, median, SMOKE_METHOD, type BenchOptions, type Row } from "./harness.js";
 
-export const SECONDS = 5;
+export const SECONDS = 3;
+export const IPERF_RUNS = 3;
+export const OMIT_SECONDS = 1;
 export const MTUS = [1500, 65520] as const;
+const SMOKE_BYTES = 8 << 20;
+
+/** How the iperf3 rows are measured (the label under the table). */
+export function iperfMethod(seconds: number, o: BenchOptions = FULL): string {
+  if (o.smoke) return SMOKE_METHOD;
+  return `median of ${IPERF_RUNS} iperf3 runs of ${seconds} s after ${OMIT_SECONDS} s omitted (-O ${OMIT_SECONDS}), receiver's rate`;
+}
 
 /** What the TUN benches need; an empty list when the machine has it all. */
 export function tunBenchProblems(extra: readonly (() => Capability)[] = []): string[] {
@@ -40,9 +49,10 @@ export interface BenchPath {
   close(): Promise<void>;
 }
 
-export function gbitRow(name: string, bitsPerSecond: number): Row {
-  const gbits = bitsPerSecond / 1e9;
-  return { group: "tun", name, value: gbits, unit: "Gbit/s", runs: [gbits] };
+/** A Gbit/s row from one run's or several runs' bits per second (the median); `method` says how. */
+export function gbitRow(name: string, bitsPerSecond: number | readonly number[], method = "1 iperf3 run, receiver's rate"): Row {
+  const runs = (typeof bitsPerSecond === "number" ? [bitsPerSecond] : bitsPerSecond).map((b) => b / 1e9);
+  return { group: "tun", name, value: median(runs), unit: "Gbit/s", runs, method };
 }
 
 /** C -> TUN -> engine -> node:net -> veth -> S, with `extraArgs` for l3l4 proxy. */
@@ -104,15 +114,27 @@ export async function socksPath(mtu: number, extraArgs: readonly string[] = [], 
   };
 }
 
+/** iperf3 up and down, IPERF_RUNS times each, alternating: [up runs, down runs] in bits/s. */
+async function upAndDown(client: Netns, host: string, seconds: number, o: BenchOptions): Promise<[number[], number[]]> {
+  const how = o.smoke ? { bytes: SMOKE_BYTES } : { omitSeconds: OMIT_SECONDS };
+  const up: number[] = [];
+  const down: number[] = [];
+  for (let r = 0; r < (o.smoke ? 1 : IPERF_RUNS); r++) {
+    up.push(await iperf(client, host, seconds, false, how));
+    down.push(await iperf(client, host, seconds, true, how));
+  }
+  return [up, down];
+}
+
 /** iperf3 up and down over `path` (made and closed here); rows named "iperf3 NAME mtu M[ label] up". */
-export async function iperfThrough(make: () => Promise<BenchPath>, mtu: number, seconds: number, label = ""): Promise<Row[]> {
+export async function iperfThrough(make: () => Promise<BenchPath>, mtu: number, seconds: number, label = "", o: BenchOptions = FULL): Promise<Row[]> {
   const path = await make();
   try {
     await iperfServer(path);
-    const up = await iperf(path.client, path.host, seconds, false);
-    const down = await iperf(path.client, path.host, seconds, true);
+    const [up, down] = await upAndDown(path.client, path.host, seconds, o);
     const name = `iperf3 ${path.name} mtu ${mtu}${label}`;
-    return [gbitRow(`${name} up`, up), gbitRow(`${name} down (-R)`, down)];
+    const method = iperfMethod(seconds, o);
+    return [gbitRow(`${name} up`, up, method), gbitRow(`${name} down (-R)`, down, method)];
   } finally {
     await path.close();
   }

@@ -18,13 +18,14 @@
  * slirp4netns) measured in this run. Every path has its own namespaces, removed at the end.
  *
  * Options (through spec/bench/run.ts): --translators veth,pasta,slirp4netns,l3l4,l3l4-offload
- * --mtus 1500,65520 --repeat 3 --seconds 5 --churn 8. L3L4_BENCH_NODE_OPTIONS="--cpu-prof
+ * --mtus 1500,65520 --repeat 3 --seconds 5 --churn 8. Smoke (--smoke, spec/bench/smoke.spec.ts): MTU
+ * 1500 only, one repeat of 2 s, 2 churn runs. L3L4_BENCH_NODE_OPTIONS="--cpu-prof
  * --cpu-prof-dir=DIR" runs our proxies under those node options (a profile per proxy process).
  */
 import { runIn } from "../integration/harness.js";
 import { canUseNetns } from "../support/privileges.js";
 import { addonBuilt } from "../integration/harness.js";
-import type { Row } from "./harness.js";
+import { FULL, SMOKE_METHOD, type BenchOptions, type Row } from "./harness.js";
 import {
   buildPath,
   cpuMs,
@@ -238,7 +239,7 @@ function printTables(results: Results, translators: readonly Translator[], mtus:
   }
 }
 
-function toRows(results: Results, translators: readonly Translator[], mtus: readonly number[]): Row[] {
+function toRows(results: Results, translators: readonly Translator[], mtus: readonly number[], method: string): Row[] {
   const rows: Row[] = [];
   for (const mtu of mtus) {
     for (const t of translators) {
@@ -246,12 +247,12 @@ function toRows(results: Results, translators: readonly Translator[], mtus: read
         if (f.key === "rss") continue;
         const runs = results.get(t.name, mtu, f.key).filter((x) => !Number.isNaN(x));
         if (runs.length === 0) continue;
-        rows.push({ group: "tun", name: `${t.name} mtu ${mtu} ${f.heading}`, value: median(runs), unit: f.unit, runs });
+        rows.push({ group: "tun", name: `${t.name} mtu ${mtu} ${f.heading}`, value: median(runs), unit: f.unit, runs, method });
       }
       const churn = results.churn.get(`${t.name}\u0000${mtu}`);
       if (churn !== undefined && churn.rss.length > 1 && !Number.isNaN(churn.rss[0]!)) {
         const growth = churn.rss[churn.rss.length - 1]! - churn.rss[0]!;
-        rows.push({ group: "tun", name: `${t.name} mtu ${mtu} RSS growth under churn`, value: growth, unit: "MiB", runs: [growth] });
+        rows.push({ group: "tun", name: `${t.name} mtu ${mtu} RSS growth under churn`, value: growth, unit: "MiB", runs: [growth], method });
       }
     }
   }
@@ -275,7 +276,14 @@ async function attempt<T>(what: string, run: () => Promise<T>): Promise<T | unde
   }
 }
 
-export async function benchTunTable(options: TunTableOptions = {}): Promise<Row[]> {
+/** The options a run uses: the command line's, or under smoke MTU 1500, one repeat of 2 s, 2 churn runs. */
+function effectiveOptions(o: BenchOptions): TunTableOptions {
+  const given = o.tun ?? {};
+  return o.smoke ? { mtus: [1500], repeat: 1, seconds: 2, churn: 2, ...(given.translators === undefined ? {} : { translators: given.translators }) } : given;
+}
+
+export async function benchTunTable(o: BenchOptions = FULL): Promise<Row[]> {
+  const options = effectiveOptions(o);
   const problems = tunTableProblems();
   if (problems.length > 0) {
     console.log(`tun bench skipped: missing ${problems.join("; ")}`);
@@ -340,5 +348,8 @@ export async function benchTunTable(options: TunTableOptions = {}): Promise<Row[
     for (const path of paths) await path.close();
   }
   printTables(results, translators, mtus);
-  return toRows(results, translators, mtus);
+  const method = o.smoke
+    ? SMOKE_METHOD
+    : `median of ${repeat} repeats, translators in turn: iperf3 ${seconds} s -O 1, wrk -t1 -c50 Connection: close ${seconds} s, 100 pings; churn: ${churnRuns} wrk runs back to back, RSS from /proc`;
+  return toRows(results, translators, mtus, method);
 }

@@ -3,13 +3,14 @@
  * segment (IPv4 check with header checksum, TCP check with checksum, option parse), and emit cost of a
  * 1500-byte TCP data segment (headers, options, checksum). The baseline, in the same run, is the
  * checksum loop lib/wire/checksum.ts had before its 32-bit path (still its path for short regions).
+ * Each figure: harness.ts MICRO_METHOD.
  */
 import { checksum, pseudoSum4 } from "../../lib/wire/checksum.js";
 import { Ipv4Packet, emitIpv4Header, ipv4Fields } from "../../lib/wire/ipv4.js";
 import { TcpOptions, TcpPacket, emitTcpHeader, fillTcpChecksum, parseTcpOptions, tcpFields } from "../../lib/wire/tcp.js";
 import { IpProtocol } from "../../lib/wire/ip-protocol.js";
 import { data4, syn4 } from "../wire/fixtures/linux-captures.js";
-import { consume, gbPerS, nsPerOp, row, type Row } from "./harness.js";
+import { consume, FULL, gbPerS, MICRO_METHOD, nsPerOp, row, SMOKE_METHOD, type BenchOptions, type Row } from "./harness.js";
 
 function randomBytes(n: number, seed: number): Uint8Array {
   const b = new Uint8Array(n);
@@ -46,16 +47,23 @@ function bytePairChecksum(bytes: Uint8Array, off: number, len: number): number {
   return ~acc & 0xffff;
 }
 
-function checksumRows(): Row[] {
+function checksumRows(o: BenchOptions): Row[] {
   const rows: Row[] = [];
+  const how = o.smoke ? SMOKE_METHOD : MICRO_METHOD;
   for (const size of [64, 1500, 65536]) {
     // Offset 0 of a fresh buffer, and an odd byteOffset (a packet after a 1-byte prefix).
     const aligned = randomBytes(size, size);
     const odd = randomBytes(size + 1, size + 1).subarray(1);
-    rows.push(row("wire", `checksum ${size} B`, "GB/s", gbPerS(size, nsPerOp(() => consume(checksum(aligned, 0, size))))));
-    rows.push(row("wire", `checksum ${size} B, odd byteOffset`, "GB/s", gbPerS(size, nsPerOp(() => consume(checksum(odd, 0, size))))));
+    rows.push(row("wire", `checksum ${size} B`, "GB/s", gbPerS(size, nsPerOp(() => consume(checksum(aligned, 0, size)), 60, o)), how));
+    rows.push(row("wire", `checksum ${size} B, odd byteOffset`, "GB/s", gbPerS(size, nsPerOp(() => consume(checksum(odd, 0, size)), 60, o)), how));
     rows.push(
-      row("wire", `checksum ${size} B, byte-pair loop (before)`, "GB/s", gbPerS(size, nsPerOp(() => consume(bytePairChecksum(aligned, 0, size))))),
+      row(
+        "wire",
+        `checksum ${size} B, byte-pair loop (the old code, same run)`,
+        "GB/s",
+        gbPerS(size, nsPerOp(() => consume(bytePairChecksum(aligned, 0, size)), 60, o)),
+        how,
+      ),
     );
   }
   return rows;
@@ -73,15 +81,16 @@ function parseTcp4(b: Uint8Array): number {
   return parseTcpOptions(b, tcp.optionsOffset, tcp.optionsLength, options) + options.tsVal;
 }
 
-function parseRows(): Row[] {
+function parseRows(o: BenchOptions): Row[] {
   if (parseTcp4(syn4) < 0 || parseTcp4(data4) < 0) throw new Error("bench fixtures do not parse");
+  const how = o.smoke ? SMOKE_METHOD : MICRO_METHOD;
   return [
-    row("wire", "parse IPv4+TCP SYN (60 B, csum verify, options)", "ns/pkt", nsPerOp(() => consume(parseTcp4(syn4)))),
-    row("wire", "parse IPv4+TCP data (1500 B, csum verify, options)", "ns/pkt", nsPerOp(() => consume(parseTcp4(data4)))),
+    row("wire", "parse IPv4+TCP SYN (60 B, csum verify, options)", "ns/pkt", nsPerOp(() => consume(parseTcp4(syn4)), 60, o), how),
+    row("wire", "parse IPv4+TCP data (1500 B, csum verify, options)", "ns/pkt", nsPerOp(() => consume(parseTcp4(data4)), 60, o), how),
   ];
 }
 
-function emitRows(): Row[] {
+function emitRows(bo: BenchOptions): Row[] {
   const out = new Uint8Array(2048);
   const payload = data4.subarray(52, 52 + 1448);
   const ipf = ipv4Fields();
@@ -108,13 +117,14 @@ function emitRows(): Row[] {
     fillTcpChecksum(out, 20, hl + 1448, pseudoSum4(out, 0, IpProtocol.TCP, hl + 1448));
     consume(out[36]!);
   };
+  const how = bo.smoke ? SMOKE_METHOD : MICRO_METHOD;
   return [
-    row("wire", "emit IPv4+TCP data (1500 B: headers, TS, csum)", "ns/pkt", nsPerOp((i) => emit(i, false))),
-    row("wire", "emit IPv4+TCP data (1500 B: + payload copy)", "ns/pkt", nsPerOp((i) => emit(i, true))),
+    row("wire", "emit IPv4+TCP data (1500 B: headers, TS, csum)", "ns/pkt", nsPerOp((i) => emit(i, false), 60, bo), how),
+    row("wire", "emit IPv4+TCP data (1500 B: + payload copy)", "ns/pkt", nsPerOp((i) => emit(i, true), 60, bo), how),
   ];
 }
 
-export async function benchWire(): Promise<Row[]> {
+export async function benchWire(o: BenchOptions = FULL): Promise<Row[]> {
   if (bytePairChecksum(data4, 0, 20) !== 0) throw new Error("baseline checksum is wrong");
-  return [...checksumRows(), ...parseRows(), ...emitRows()];
+  return [...checksumRows(o), ...parseRows(o), ...emitRows(o)];
 }

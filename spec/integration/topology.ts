@@ -93,10 +93,20 @@ export async function startIperfServer(server: Netns): Promise<void> {
   await iperf.waitForOutput(/Server listening/, 10_000);
 }
 
+/** How iperf() runs beyond its duration. */
+export interface IperfHow {
+  /** iperf3 -O: leave the first seconds (slow start, TCP's ramp-up) out of the figure. */
+  omitSeconds?: number;
+  /** iperf3 -n: send this many bytes instead of running for `seconds` (a smoke run). */
+  bytes?: number;
+}
+
 /** iperf3 -c for `seconds` (reverse: server sends); its receiver's bits per second. */
-export async function iperf(client: Netns, host: string, seconds: number, reverse: boolean): Promise<number> {
-  const argv = ["iperf3", "-c", host, "-p", String(IPERF_PORT), "-t", String(seconds), "-J", ...(reverse ? ["-R"] : [])];
-  const result = await runIn(client, argv, (seconds + 20) * 1000);
+export async function iperf(client: Netns, host: string, seconds: number, reverse: boolean, how: IperfHow = {}): Promise<number> {
+  const length = how.bytes !== undefined ? ["-n", String(how.bytes)] : ["-t", String(seconds)];
+  const omit = how.omitSeconds !== undefined && how.bytes === undefined ? ["-O", String(how.omitSeconds)] : [];
+  const argv = ["iperf3", "-c", host, "-p", String(IPERF_PORT), ...length, ...omit, "-J", ...(reverse ? ["-R"] : [])];
+  const result = await runIn(client, argv, (seconds + (how.omitSeconds ?? 0) + 20) * 1000);
   if (result.code !== 0) throw new Error(`iperf3 failed (${result.code}${result.timedOut ? ", timed out" : ""}): ${result.stdout.slice(-500)} ${result.stderr}`);
   const report = JSON.parse(result.stdout) as { end: { sum_received: { bits_per_second: number; bytes: number } } };
   return report.end.sum_received.bits_per_second;

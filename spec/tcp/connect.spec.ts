@@ -87,6 +87,34 @@ describe("active open (RFC 9293 §3.10.7.3 SYN-SENT)", () => {
     expect(h.state()).toBe("SYN-SENT");
   });
 
+  it("a SYN-ACK acknowledging the ISS itself (not ISS + 1) gets <SEQ=SEG.ACK><CTL=RST> (SEG.ACK =< ISS)", () => {
+    const h = new TcpHarness();
+    h.connect();
+    h.out({ flags: "S" });
+    h.in({ flags: "S.", seq: 0, ack: 0 });
+    h.out({ flags: "R", seq: 0 });
+    expect(h.state()).toBe("SYN-SENT");
+    // The right one still completes the handshake.
+    h.in({ flags: "S.", seq: 0, ack: 1, mss: 1460 });
+    h.out({ flags: ".", seq: 1, ack: 1 });
+    expect(h.state()).toBe("ESTABLISHED");
+  });
+
+  it("data on the SYN-ACK is taken (RFC 9293 §3.10.7.3: continue at the sixth step); SYN with FIN is dropped", () => {
+    const h = new TcpHarness();
+    h.connect();
+    h.out({ flags: "S" });
+    // SYN and FIN together is no segment a TCP sends (a scan's probe): dropped before TCP sees it.
+    h.in({ flags: "FS.", seq: 0, ack: 1, mss: 1460, data: 100 });
+    h.outNothing();
+    expect(h.engine.stats().drops).toMatchObject({ bad_flags: 1 });
+    expect(h.state()).toBe("SYN-SENT");
+    h.in({ flags: "S.", seq: 0, ack: 1, mss: 1460, data: 100 });
+    h.out({ flags: ".", seq: 1, ack: 101 });
+    h.expectRx(100);
+    expect(h.state()).toBe("ESTABLISHED");
+  });
+
   it("simultaneous open: a SYN in SYN-SENT -> SYN-RECEIVED and a SYN-ACK (RFC 9293 §3.5 figure 7)", () => {
     const h = new TcpHarness();
     h.connect();

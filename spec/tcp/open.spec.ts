@@ -107,6 +107,19 @@ describe("SYN-ACK options", () => {
     h.outNothing();
   });
 
+  it.each([
+    [65535, 0, 65535],
+    [65536, 1, 65535],
+    [131071, 1, 65535],
+    [131072, 2, 65535],
+    [2 ** 30, 14, 65535],
+    [4000, 0, 4000],
+  ])("a %i-byte buffer: window scale %i, the smallest shift that fits it in 16 bits; SYN-ACK window %i (RFC 7323 §2.2, §2.3)", (buffer, shift, win) => {
+    const h = new TcpHarness({ configure: (b) => b.tcpBufferSize(buffer) });
+    h.in({ flags: "S", seq: 0, mss: 1460, wscale: 7 });
+    h.out({ flags: "S.", wscale: shift, win });
+  });
+
   it("a shift above 14 is taken as 14 (RFC 7323 §2.3)", () => {
     // MTU 9000: IW10 is 89480 bytes, so the peer's window (4 << 14 = 65536, not 4 << 15) is the limit.
     const h = new TcpHarness({ configure: (b) => b.mtu(9000) });
@@ -214,6 +227,23 @@ describe("refusal and bad handshakes", () => {
 });
 
 describe("stats", () => {
+  it("a SYN-ACK that found no transmit buffer goes 1 ms later, when one is available; the SYN of l4Connect too", () => {
+    const h = new TcpHarness();
+    h.txBlocked = true;
+    h.in({ flags: "S", seq: 0, mss: 1460 });
+    h.outNothing();
+    h.txBlocked = false;
+    h.at(1).out({ flags: "S.", seq: 0, ack: 1, time: 1 });
+    h.in({ flags: ".", seq: 1, ack: 1 });
+    expect(h.state()).toBe("ESTABLISHED");
+    const a = new TcpHarness();
+    a.txBlocked = true;
+    a.connect();
+    a.outNothing();
+    a.txBlocked = false;
+    a.at(1).out({ flags: "S", seq: 0, time: 1 });
+  });
+
   it("counts each segment once in and once out", () => {
     const h = new TcpHarness();
     establish(h);

@@ -168,6 +168,28 @@ describe("unacceptable segments (RFC 9293 §3.10.7.4 first check)", () => {
     expect(h.engine.stats().drops).toMatchObject({ out_of_window: 1 });
   });
 
+  // RFC 9293 §3.10.7.4's acceptability test at each edge of the window [RCV.NXT, RCV.NXT + RCV.WND):
+  // RCV.NXT = 1 and RCV.WND = 4000 (a 4000-byte buffer, no window scaling).
+  it.each([
+    ["a bare ACK at the window's last octet is acceptable", 4000, 0, true],
+    ["a bare ACK just past the window is not", 4001, 0, false],
+    ["one octet at the window's last octet is acceptable (held)", 4000, 1, true],
+    ["one octet just past the window is not", 4001, 1, false],
+    ["a segment whose last octet is RCV.NXT is acceptable", 0, 2, true],
+    ["a segment whose last octet is just below RCV.NXT is not", -1, 2, false],
+  ] as const)("acceptability: %s", (_name, seqRel, len, acceptable) => {
+    const h = new TcpHarness({ configure: (b) => b.tcpBufferSize(4000) });
+    establish(h, { wscale: null });
+    h.at(1000).in({ flags: ".", seq: seqRel, ...(len > 0 ? { data: len } : {}) });
+    const drops = h.engine.stats().drops["out_of_window"] ?? 0;
+    expect(drops).toBe(acceptable ? 0 : 1);
+    const answers = h.drain();
+    if (len === 0) expect(answers).toHaveLength(acceptable ? 0 : 1);
+    else expect(answers.map((p) => p.sack.length > 0)).toEqual(acceptable && seqRel > 1 ? [true] : [false]);
+    if (acceptable && seqRel <= 0) h.expectRx(seqRel + len - 1);
+    else h.expectRx(0);
+  });
+
   it("an old duplicate (entirely below RCV.NXT) is answered with a duplicate ACK", () => {
     const h = new TcpHarness();
     establish(h);

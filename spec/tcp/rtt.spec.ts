@@ -98,6 +98,19 @@ describe("RttEstimator (RFC 6298)", () => {
     // beta' = 1/16: RTTVAR = 15/16 * 200 + 1/16 * 200 = 200; alpha' = 1/32: SRTT = 31/32 * 400 + 200/32.
     expect(r.rttvar).toBe(200);
     expect(r.srtt).toBe(393.75);
+    // A sample further from SRTT shows beta' apart from beta: RTTVAR = 15/16 * 200 + 1/16 * 300.
+    const s = new RttEstimator();
+    s.sample(400);
+    s.sample(100, 4);
+    expect(s.rttvar).toBe(206.25);
+    expect(s.srtt).toBe(390.625);
+    // Fewer than one expected sample per RTT is one: the plain gains (alpha 1/8, beta 1/4).
+    for (const few of [0.5, 0, -3]) {
+      const t = new RttEstimator();
+      t.sample(400);
+      t.sample(100, few);
+      expect([t.srtt, t.rttvar]).toEqual([362.5, 225]);
+    }
   });
 
   it("re-initialises the RTO to 3 s after a SYN timeout without a sample (§5.7)", () => {
@@ -117,6 +130,12 @@ describe("RttEstimator (RFC 6298)", () => {
     expect(r.rto).toBe(1000);
     const tight = new RttEstimator(1, 100, 500);
     expect(tight.rto).toBe(500); // the initial 1 s, clamped
+    // A fixed RTO: minimum and maximum may be equal.
+    const fixed = new RttEstimator(1, 700, 700);
+    fixed.sample(5);
+    expect(fixed.rto).toBe(700);
+    fixed.backoff();
+    expect(fixed.rto).toBe(700);
   });
 
   it("rejects bad parameters", () => {
@@ -124,6 +143,9 @@ describe("RttEstimator (RFC 6298)", () => {
     expect(() => new RttEstimator(Number.NaN)).toThrow(InvalidArgumentError);
     expect(() => new RttEstimator(1, 500, 100)).toThrow(InvalidArgumentError);
     expect(() => new RttEstimator(1, 0, 100)).toThrow(InvalidArgumentError);
+    expect(() => new RttEstimator(Infinity)).toThrow(/granularity must be a positive number of ms, got Infinity/);
+    expect(() => new RttEstimator(1, 200, Infinity)).toThrow(/needs 0 < minRtoMs <= maxRtoMs, got 200, Infinity/);
+    expect(() => new RttEstimator(1, 500, 100)).toThrow(/got 500, 100/);
   });
 
   it("keeps the RTO within bounds and SRTT within the samples' range for any samples (property)", () => {

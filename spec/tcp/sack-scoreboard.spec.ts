@@ -256,14 +256,126 @@ describe.each([
     expect(sb.rangeCount).toBe(4);
     expect(sb.sackedBytes).toBe(3100);
   });
+
+  it("a block that pushes a larger range out gains nothing: update() never reports negative bytes", () => {
+    const sb = new SackScoreboard(2);
+    sb.update(una, s(20_000), blocks(s(1000), s(2000), s(5000), s(9000)), 2);
+    expect(sb.update(una, s(20_000), blocks(s(3000), s(3100)), 1)).toBe(0); // 100 in, 4000 out
+    expect(rangesOf(sb, una)).toEqual([
+      [1000, 2000],
+      [3000, 3100],
+    ]);
+  });
+
+  it("reads only the `count` blocks it is given, whatever the array holds beyond them", () => {
+    const sb = new SackScoreboard();
+    expect(sb.update(una, s(10_000), blocks(s(1000), s(2000), s(5000), s(6000)), 1)).toBe(1000);
+    expect(rangesOf(sb, una)).toEqual([[1000, 2000]]);
+  });
+
+  it("merges a block that touches a range from below or above into one range", () => {
+    const sb = new SackScoreboard();
+    sb.update(una, s(10_000), blocks(s(3000), s(4000)), 1);
+    sb.update(una, s(10_000), blocks(s(2000), s(3000)), 1); // ends where the range starts
+    sb.update(una, s(10_000), blocks(s(4000), s(5000)), 1); // starts where it ends
+    expect(rangesOf(sb, una)).toEqual([[2000, 5000]]);
+    expect(sb.sackedBytes).toBe(3000);
+  });
+
+  it("an ACK past several ranges drops them all and keeps the rest in order", () => {
+    const sb = new SackScoreboard();
+    sb.update(una, s(10_000), blocks(s(1000), s(2000), s(3000), s(4000), s(5000), s(6000), s(7000), s(8000)), 4);
+    sb.advance(s(4500));
+    expect(rangesOf(sb, una)).toEqual([
+      [5000, 6000],
+      [7000, 8000],
+    ]);
+    expect(sb.sackedBytes).toBe(2000);
+  });
+
+  it("pipe() and nextSeg() discard what a newer SND.UNA covers before they answer, as advance() does", () => {
+    const edges = blocks(s(1000), s(2000), s(3000), s(4000), s(5000), s(6000));
+    const fresh = (): SackScoreboard => {
+      const sb = new SackScoreboard();
+      sb.update(una, s(10_000), edges, 3);
+      return sb;
+    };
+    const advanced = fresh();
+    advanced.advance(s(3500));
+    const a = fresh();
+    expect(a.pipe(s(3500), s(10_000), DUP_THRESH, SMSS)).toBe(advanced.pipe(s(3500), s(10_000), DUP_THRESH, SMSS));
+    expect(a.sackedBytes).toBe(1500);
+    const b = fresh();
+    expect(b.nextSeg(s(3500), s(10_000), false, DUP_THRESH, SMSS)).toBe(advanced.nextSeg(s(3500), s(10_000), false, DUP_THRESH, SMSS));
+    expect([b.nextSegSeq, b.nextSegLength]).toEqual([advanced.nextSegSeq, advanced.nextSegLength]);
+    expect(b.sackedBytes).toBe(1500);
+  });
+
+  it("HighRxt only moves forward, and only for retransmissions of holes (rules 1 and 3)", () => {
+    const sb = new SackScoreboard();
+    const sndNxt = s(10_000);
+    sb.update(una, sndNxt, blocks(s(1000), s(2000), s(3000), s(4000), s(5000), s(6000)), 3);
+    sb.enterRecovery(una, sndNxt, SMSS);
+    sb.onRetransmitted(s(2000), 1000, NextSegRule.LOST);
+    expect(sb.highRxt).toBe(s(3000));
+    sb.onRetransmitted(una, 500, NextSegRule.UNSACKED); // a lower one: HighRxt stays
+    expect(sb.highRxt).toBe(s(3000));
+    sb.onRetransmitted(sndNxt, 1000, NextSegRule.NEW_DATA); // new data is no retransmission
+    sb.onRetransmitted(s(4000), 1000, NextSegRule.NONE);
+    expect(sb.highRxt).toBe(s(3000));
+  });
+
+  it("the rescue is the highest unSACKed data below SND.NXT when the highest SACK ends below it", () => {
+    const sb = new SackScoreboard();
+    const sndNxt = s(10_000);
+    sb.update(una, sndNxt, blocks(s(1000), s(3000)), 1);
+    sb.enterRecovery(una, sndNxt, SMSS); // [0, 1000) retransmitted
+    sb.update(s(3000), sndNxt, blocks(), 0); // acknowledged up to the SACKed run
+    expect(sb.nextSeg(s(3000), sndNxt, false, DUP_THRESH, SMSS)).toBe(NextSegRule.RESCUE);
+    expect([sb.nextSegSeq, sb.nextSegLength]).toEqual([s(9000), 1000]);
+    // With a SACKed range above SND.UNA that ends below SND.NXT, still the top of the flight.
+    const hi = new SackScoreboard();
+    hi.update(una, sndNxt, blocks(s(1000), s(3000)), 1);
+    hi.enterRecovery(una, sndNxt, SMSS);
+    hi.update(s(1000), sndNxt, blocks(s(5000), s(6000)), 1);
+    hi.onRetransmitted(s(3000), 2000, NextSegRule.UNSACKED); // the hole below the SACK is done
+    hi.advance(s(3000));
+    expect(hi.nextSeg(s(3000), sndNxt, false, DUP_THRESH, SMSS)).toBe(NextSegRule.RESCUE);
+    expect([hi.nextSegSeq, hi.nextSegLength]).toEqual([s(9000), 1000]);
+  });
+
+  it("a rescue below a SACKed tail takes only the hole between the two highest ranges, however small", () => {
+    const sb = new SackScoreboard();
+    const sndNxt = s(10_000);
+    sb.update(una, sndNxt, blocks(s(1000), s(2000)), 1);
+    sb.enterRecovery(una, sndNxt, SMSS);
+    sb.update(s(2000), sndNxt, blocks(s(3000), s(4000), s(4400), s(10_000)), 2);
+    sb.onRetransmitted(s(2000), 2400, NextSegRule.UNSACKED); // up to 4400
+    sb.advance(s(2500));
+    expect(sb.nextSeg(s(2500), sndNxt, false, DUP_THRESH, SMSS)).toBe(NextSegRule.RESCUE);
+    expect([sb.nextSegSeq, sb.nextSegLength]).toEqual([s(4000), 400]);
+  });
+
+  it("no rescue when everything above SND.UNA is SACKed", () => {
+    const sb = new SackScoreboard();
+    const sndNxt = s(10_000);
+    sb.update(una, sndNxt, blocks(s(1000), s(2000)), 1);
+    sb.enterRecovery(una, sndNxt, SMSS);
+    sb.update(s(1500), sndNxt, blocks(s(1500), s(10_000)), 1);
+    expect(sb.nextSeg(s(1500), sndNxt, false, DUP_THRESH, SMSS)).toBe(NextSegRule.NONE);
+    expect(sb.nextSegLength).toBe(0);
+  });
 });
 
 describe("SackScoreboard API", () => {
   it("rejects misuse", () => {
     expect(() => new SackScoreboard(0)).toThrow(InvalidArgumentError);
+    expect(() => new SackScoreboard(0)).toThrow(/SackScoreboard maxRanges/);
     const sb = new SackScoreboard();
     expect(() => sb.update(seq(0), seq(100), new Uint32Array(2), 2)).toThrow(InvalidArgumentError);
+    expect(() => sb.update(seq(0), seq(100), new Uint32Array(2), 2)).toThrow(/2 blocks in an array of 2 numbers/);
     expect(() => sb.rangeLeft(0)).toThrow(InvalidArgumentError);
+    expect(() => sb.rangeRight(3)).toThrow(/range 3 of 0/);
   });
 
   it("matches RFC 6675's octet-by-octet definitions of IsLost, SetPipe and NextSeg (property)", () => {

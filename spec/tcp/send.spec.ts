@@ -19,6 +19,8 @@ describe("segment sizes (RFC 9293 §3.7.1: MSS less the options every segment ca
     ["MSS 1460 without timestamps: 1460-byte segments", { mss: 1460, ts: false }, 1460],
     ["MSS 536 with timestamps: 524-byte segments", { mss: 536 }, 524],
     ["MSS 9000 is capped by our MTU: 1448-byte segments", { mss: 9000 }, 1448],
+    ["MSS 10 is raised to 64 (no segment shorter than that just because the peer asked): 64 - 12", { mss: 10 }, 52],
+    ["MSS 64 is taken as it is: 52-byte segments", { mss: 64 }, 52],
   ])("%s", (_name, o, size) => {
     const h = new TcpHarness();
     establish(h, o);
@@ -102,6 +104,26 @@ describe("the peer's window (RFC 9293 §3.8.6, RFC 7323 §2.3)", () => {
     expect(3 * SMSS + bytesIn(opened)).toBeLessThanOrEqual(10_000);
   });
 
+  it("sender SWS avoidance (RFC 9293 §3.8.6.2.1): a partial segment goes only at half the largest window or more", () => {
+    const h = new TcpHarness();
+    establish(h, { wscale: null, win: 2000, ackWin: 2000 }); // the largest window so far: 2000
+    h.app.send(1000);
+    h.out({ flags: "P.", seq: 1, len: 1000 });
+    // 1000 more fit the window: exactly half the largest window offered (2000), so they go.
+    h.app.send(5000);
+    h.out({ flags: ".", seq: 1001, len: 1000 });
+    h.outNothing();
+    // Window 3000 from here; the ACK of the first 1000 leaves 2000 of room: one full segment, then a
+    // 552-byte runt would be less than half of 3000 with data outstanding: it waits.
+    h.at(10).in({ flags: ".", ack: 1001, win: 3000 });
+    h.out({ flags: ".", seq: 2001, len: SMSS });
+    h.outNothing();
+    // With nothing outstanding a partial segment always goes (no ACK would come to release it).
+    h.at(20).in({ flags: ".", ack: 2001 + SMSS, win: 500 });
+    h.out({ seq: 2001 + SMSS, len: 500 });
+    h.outNothing();
+  });
+
   it("an older segment's window does not override a newer one (RFC 9293 §3.10.7.4 SND.WL1, SND.WL2)", () => {
     const h = new TcpHarness();
     establish(h, { wscale: 0, ackWin: 65535 });
@@ -160,13 +182,17 @@ describe("zero window: persist timer (RFC 9293 §3.8.6.1)", () => {
     h.out({ flags: "P.", seq: 1, len: 100 });
     h.in({ flags: ".", ack: 101, win: 0 });
     h.app.send(100);
+    const times: number[] = [];
     for (let i = 0; i < 20; i++) {
       h.at(h.deadline!);
-      h.out({ flags: ".", seq: 100, len: 0 });
+      times.push(h.out({ flags: ".", seq: 100, len: 0 }).time);
       h.in({ flags: ".", ack: 101, win: 0 });
     }
     expect(h.state()).toBe("ESTABLISHED");
     expect(h.engine.stats().tcpZeroWindowProbes).toBe(20);
+    // The interval doubles from the RTO (200 ms) up to 120 s (Linux TCP_RTO_MAX), then stays there.
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    expect(gaps).toEqual([400, 800, 1600, 3200, 6400, 12_800, 25_600, 51_200, 102_400, ...new Array(10).fill(120_000)]);
     h.in({ flags: ".", ack: 101, win: 512 });
     h.out({ flags: "P.", seq: 101, len: 100 });
   });
@@ -283,6 +309,59 @@ describe("path MTU (RFC 1191 / RFC 8201: ICMP fragmentation needed / packet too 
     h.out({ seq: 1, len: 1208 });
     h.out({ seq: 1209, len: 792 });
   });
+
+  /** An ICMPv4 fragmentation-needed quoting the first 28 + 40 bytes of `p`, its TCP sequence number set to `seqAbs`. */
+  function fragNeeded(h: TcpHarness, p: { bytes: Uint8Array }, mtu: number, seqAbs?: number): Uint8Array {
+    const quoted = p.bytes.slice(0, 28 + 40);
+    if (seqAbs !== undefined) new DataView(quoted.buffer).setUint32(20 + 4, seqAbs >>> 0);
+    return icmp({ src: "203.0.113.1", dst: h.localIp, type: 3, code: 4, rest: mtu, data: quoted });
+  }
+
+  it("an MTU below 576 is taken as 576 (IPv4's minimum): MSS 536, less timestamps", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(1000);
+    const first = h.out({ flags: "P.", seq: 1, len: 1000 });
+    h.inRaw(fragNeeded(h, first, 300));
+    h.out({ seq: 1, len: 524 });
+    h.out({ flags: "P.", seq: 525, len: 476 });
+    h.outNothing();
+  });
+
+  it("a later error with a larger MTU (about an older, larger packet) does not grow the segments back", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(3000);
+    const p1 = h.out({ seq: 1, len: SMSS });
+    const p2 = h.out({ seq: 1 + SMSS, len: SMSS });
+    h.out({ flags: "P.", len: 3000 - 2 * SMSS });
+    h.inRaw(fragNeeded(h, p1, 1000)); // MSS 960, 948 with timestamps
+    h.out({ seq: 1, len: 948 });
+    h.out({ seq: 949, len: 948 });
+    h.out({ seq: 1897, len: 948 });
+    h.out({ flags: "P.", seq: 2845, len: 156 });
+    h.inRaw(fragNeeded(h, p2, 1200));
+    h.outNothing();
+    h.in({ flags: ".", ack: 3001 });
+    h.app.send(2000);
+    h.out({ seq: 3001, len: 948 });
+  });
+
+  it("acts only on an error quoting a sequence number in flight, SND.UNA =< SEG.SEQ < SND.MAX (RFC 5927 §4.1)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(1000);
+    const first = h.out({ flags: "P.", seq: 1, len: 1000 });
+    const sndMax = (first.seqAbs + 1000) >>> 0;
+    // (An MTU below the quoted packet's 1052 bytes: one at or above it could not have been needed.)
+    h.inRaw(fragNeeded(h, first, 800, sndMax)); // SND.MAX itself: not in flight
+    h.inRaw(fragNeeded(h, first, 800, first.seqAbs - 1)); // below SND.UNA
+    h.outNothing();
+    expect(h.engine.stats().drops).toMatchObject({ icmp_ignored: 2 });
+    h.inRaw(fragNeeded(h, first, 800, sndMax - 1)); // the last octet in flight: acted on (MSS 760 - 12)
+    h.out({ seq: 1, len: 748 });
+    h.out({ flags: "P.", seq: 749, len: 252 });
+  });
 });
 
 describe("zero window: unanswered probes", () => {
@@ -306,6 +385,19 @@ describe("zero window: unanswered probes", () => {
 });
 
 describe("ACKs when the peer's window has closed on data in flight", () => {
+  it.each([
+    [127, 128],
+    [128, 1],
+  ])("with window scale 7, %i bytes in flight past the closed window: the ACK carries SEQ %i (SND.NXT within one scale unit, as Linux)", (inFlight, seqRel) => {
+    const h = new TcpHarness();
+    establish(h, { wscale: 7, ackWin: 512 });
+    h.app.send(inFlight);
+    h.out({ flags: "P.", seq: 1, len: inFlight });
+    h.in({ flags: ".", ack: 1, win: 0 });
+    h.in({ flags: "P.", seq: 1, ack: 1, data: 10, win: 0 });
+    h.out({ flags: ".", seq: seqRel, ack: 11 });
+  });
+
   it("carry SEQ = SND.UNA + SND.WND, not SND.NXT, so the zero-window peer still takes them (Linux tcp_acceptable_seq)", () => {
     const h = new TcpHarness();
     establish(h, { wscale: 0, ackWin: 65535 });

@@ -169,6 +169,24 @@ describe("UDP flows", () => {
     expect(b.engine.stats()).toMatchObject({ reassembled: 1, fragmentsIn: frags.length });
   });
 
+  it.each([
+    [4, 1280 - 28],
+    [6, 1280 - 48],
+  ] as const)("a datagram that fills the MTU exactly goes as one packet; one byte more is fragmented (IPv%i)", (family, fits) => {
+    const { engine, cap } = engineFixture((b) => b.mtu(1280));
+    const flow = engine.l3Rx(cap, udp({ family, payload: "hi" }))!;
+    expect(engine.l4Tx(cap, flow, pattern(fits))).toBe(fits);
+    const [one, ...rest] = cap.takeRaw();
+    expect(rest).toEqual([]);
+    expect(one!.length).toBe(1280);
+    expect(parse(one!)).toMatchObject({ isFragment: false, checksumOk: true, problems: [] });
+    expect(parse(one!).udp!.payload.length).toBe(fits);
+    expect(engine.l4Tx(cap, flow, pattern(fits + 1))).toBe(fits + 1);
+    const frags = cap.takeRaw();
+    expect(frags).toHaveLength(2);
+    expect(joinFragments(frags).length).toBe(8 + fits + 1);
+  });
+
   it.each([4, 6] as const)("receives a fragmented datagram whose fragments arrive out of order (IPv%i)", (family) => {
     const { engine, cap } = engineFixture();
     const data = pattern(4000, 3);

@@ -47,6 +47,48 @@ describe("Reno (RFC 5681, RFC 3465)", () => {
     expect(cc.inSlowStart).toBe(false);
   });
 
+  it("the bytes beyond ssthresh count toward the first congestion-avoidance segment (RFC 3465 §2.1)", () => {
+    const cc = new Reno(MSS);
+    cc.onEnterRecovery(20 * MSS, 0); // ssthresh = cwnd = 10 segments
+    cc.onRto(20 * MSS, 1, true); // cwnd 1 segment, ssthresh kept (a repeated timeout)
+    for (let i = 0; i < 8; i++) cc.onAck(MSS, 2 + i, 100, false); // slow start (L = 1 SMSS after an RTO) to 9
+    expect(cc.cwnd).toBe(9 * MSS);
+    cc.onAck(2 * MSS, 20, 100, false); // 1 segment of slow start to ssthresh, 1 left over
+    expect(cc.cwnd).toBe(10 * MSS);
+    // 9 more segments complete the 10 of a window: one SMSS more.
+    cc.onAck(9 * MSS, 21, 100, false);
+    expect(cc.cwnd).toBe(11 * MSS);
+  });
+
+  it("at cwnd = ssthresh it is congestion avoidance (RFC 5681 §3.1 allows either; as Linux's tcp_in_slow_start)", () => {
+    const cc = new Reno(MSS);
+    cc.onEnterRecovery(20 * MSS, 0);
+    cc.onExitRecovery(20 * MSS);
+    expect([cc.cwnd, cc.ssthresh, cc.inSlowStart]).toEqual([10 * MSS, 10 * MSS, false]);
+    cc.onAck(MSS, 1, 100, false);
+    expect(cc.cwnd).toBe(10 * MSS); // slow start would have made it 11
+  });
+
+  it("bytes counted toward a larger window before an idle restart add nothing by themselves", () => {
+    // Congestion avoidance at 20 segments with 15 counted; idle: cwnd = IW (10), still above ssthresh.
+    const cc = new Reno(MSS);
+    cc.onEnterRecovery(16 * MSS, 0); // ssthresh 8
+    for (let i = 0; i < 4; i++) oneRtt(cc, i * 100, 100); // grows in CA to 12 segments
+    cc.onAck(11 * MSS, 500, 100, false); // 11 of the 12 counted
+    cc.onIdleRestart(10_000);
+    expect(cc.cwnd).toBe(10 * MSS);
+    cc.onAck(0, 10_001, 100, false); // an ACK of nothing new: no growth, whatever was counted
+    expect(cc.cwnd).toBe(10 * MSS);
+    // And in slow start (ssthresh above the restart window), counted bytes stay out of it.
+    const ss = new Reno(MSS);
+    ss.onEnterRecovery(30 * MSS, 0); // ssthresh 15
+    for (let i = 0; i < 2; i++) oneRtt(ss, i * 100, 100); // CA: 15 -> 17
+    ss.onAck(16 * MSS, 300, 100, false); // 16 counted (L does not limit congestion avoidance)
+    ss.onIdleRestart(10_000); // cwnd 10 < ssthresh 15: slow start
+    ss.onAck(MSS, 10_001, 100, false);
+    expect(ss.cwnd).toBe(11 * MSS);
+  });
+
   it("does not grow while in recovery or when not cwnd-limited", () => {
     const cc = new Reno(MSS);
     cc.onAck(MSS, 1, 100, true);
@@ -141,5 +183,14 @@ describe("Reno (RFC 5681, RFC 3465)", () => {
     fresh.mss = 536;
     expect(fresh.cwnd).toBe(10 * 536);
     expect(fresh.ssthresh).toBe(SSTHRESH_INFINITE);
+  });
+
+  it("an MSS change restarts the count toward the next congestion-avoidance segment", () => {
+    const cc = new Reno(1000);
+    cc.onEnterRecovery(20 * 1000, 0); // CA at 10 segments
+    cc.onAck(9 * 1000, 1, 100, false); // 9 of 10 counted
+    cc.mss = 500; // 10 segments of 500
+    cc.onAck(500, 2, 100, false);
+    expect(cc.cwnd).toBe(10 * 500); // a fresh count: 1 of 10 segments
   });
 });

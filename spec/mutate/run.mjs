@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+/**
+ * `npm run mutate [-- [GLOB ...] [--ci] [--force] [--concurrency N]]`: Stryker mutation testing of
+ * lib/tcp, lib/ip and lib/udp (spec/mutate/stryker.config.mjs), then a score per directory and the
+ * surviving mutants, one line each.
+ *
+ *   npm run mutate                             everything (globs lib/tcp/**, lib/ip/**, lib/udp/**)
+ *   npm run mutate -- lib/tcp/rtt.ts           one file; any globs: 'lib/tcp/congestion/**'
+ *   npm run mutate -- --force                  ignore the incremental results (a full run)
+ *   npm run mutate -- --concurrency 2          test runners (default 1: shared 2-core machines)
+ *   npm run mutate -- --ci                     the bounded subset .ci/run runs (CI_GLOBS below,
+ *                                              their unit specs only): fails under CI_BREAK % or
+ *                                              after CI_CAP_S seconds
+ *
+ * Runs are incremental (reports/stryker-incremental.json): a mutant whose code and covering specs are
+ * unchanged keeps its result, so re-running after a new spec costs only what it touches. The spec
+ * support files (harness, oracle) are not tracked by that: after changing them, run with --force.
+ * Reports: reports/mutation/mutation.html and .json.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const CONFIG = "spec/mutate/stryker.config.mjs";
+const REPORT = join(ROOT, "reports", "mutation", "mutation.json");
+
+/**
+ * The CI subset: small modules with unit specs of their own (spec/mutate/vitest.ci.config.ts runs
+ * only those), so a mutant costs a fraction of a second and the run a few minutes.
+ */
+const CI_GLOBS = ["lib/tcp/seq.ts", "lib/tcp/rtt.ts", "lib/tcp/congestion/reno.ts"];
+/** The CI subset must score at least this. */
+const CI_BREAK = 85;
+/** Wall-clock cap of the CI subset (seconds): past it the step fails (the specs have got slow). */
+const CI_CAP_S = 900;
+/** Test runners of the CI subset (a CI machine is not shared with other jobs). */
+const CI_CONCURRENCY = 2;
+/** Directories scored separately in the summary. */
+const GROUPS = ["lib/tcp", "lib/ip", "lib/udp"];
+
+function usage(message) {
+  console.error(`npm run mutate: ${message}`);
+  console.error("usage: npm run mutate -- [GLOB ...] [--ci] [--force] [--concurrency N]");
+  process.exit(2);
+}
+
+const args = process.argv.slice(2);
+const globs = [];
+let ci = false;
+let force = false;
+let concurrency;
+for (let i = 0; i < args.length; i++) {
+  const a = args[i];
+  if (a === "--ci") ci = true;
+  else if (a === "--force") force = true;
+  else if (a === "--concurrency") {
+    concurrency = Number(args[++i]);
+    if (!Number.isInteger(concurrency) || concurrency < 1) usage(`--concurrency needs a positive integer, got ${args[i]}`);
+  } else if (a.startsWith("-")) usage(`unknown option ${a}`);
+  else globs.push(a);
+}
+if (ci && globs.length > 0) usage("--ci chooses its own files: give no GLOB with it");
+// Stryker's --mutate is a comma-separated list, so braces are expanded here: a/{b,c}.ts -> a/b.ts, a/c.ts.
+const chosen = (ci ? CI_GLOBS : globs).flatMap(expandBraces);
+for (const g of chosen) {
+  if (!/^lib\/(tcp|ip|udp)(\/|$)/.test(g)) usage(`${g}: only lib/tcp, lib/ip and lib/udp are mutated (spec/mutate/stryker.config.mjs)`);
+  if (!/[*?{]/.test(g) && !existsSync(join(ROOT, g))) usage(`${g}: no such file`);
+}
+
+const strykerArgs = ["run", CONFIG];
+if (chosen.length > 0) strykerArgs.push("--mutate", chosen.join(","));
+if (concurrency !== undefined || ci) strykerArgs.push("--concurrency", String(concurrency ?? CI_CONCURRENCY));
+if (force) strykerArgs.push("--force");
+if (ci && !force) strykerArgs.push("--force"); // the subset is judged on its own, never on earlier results
+const env = { ...process.env, ...(ci ? { L3L4_MUTATE_BREAK: String(CI_BREAK), L3L4_MUTATE_CI: "1" } : {}) };
+const bin = join(ROOT, "node_modules", ".bin", "stryker");
+if (!existsSync(bin)) usage("Stryker is not installed: run npm ci");
+
+const started = Date.now();
+console.log(`mutate: stryker ${strykerArgs.join(" ")}${ci ? ` (CI subset, at least ${CI_BREAK}%, at most ${CI_CAP_S} s)` : ""}`);
+const child = spawn(bin, strykerArgs, { cwd: ROOT, env, stdio: "inherit" });
+// Ctrl-C or a kill of this script stops Stryker too (it then removes its sandboxes).
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
+let capped = false;
+const timer = ci
+  ? setTimeout(() => {
+      capped = true;
+      console.error(`mutate: the CI subset passed its ${CI_CAP_S} s cap; stopping it`);
+      child.kill("SIGTERM");
+    }, CI_CAP_S * 1000)
+  : undefined;
+child.on("exit", (code, signal) => {
+  if (timer !== undefined) clearTimeout(timer);
+  const seconds = Math.round((Date.now() - started) / 1000);
+  if (capped) {
+    console.error(`mutate: FAILED: not finished within ${CI_CAP_S} s`);
+    process.exit(1);
+  }
+  summarise(seconds);
+  if (signal !== null) process.exit(1);
+  process.exit(code ?? 1);
+});
+
+/** Score per directory and the survivors, from Stryker's JSON report. */
+function summarise(seconds) {
+  if (!existsSync(REPORT)) {
+    console.log(`mutate: no report at ${relative(ROOT, REPORT)} (${seconds} s)`);
+    return;
+  }
+  const report = JSON.parse(readFileSync(REPORT, "utf8"));
+  const tally = new Map(GROUPS.map((g) => [g, { killed: 0, survived: 0, noCoverage: 0, timeout: 0, other: 0 }]));
+  const survivors = [];
+  for (const [file, { mutants }] of Object.entries(report.files)) {
+    const path = relative(ROOT, join(ROOT, file)).split("\\").join("/");
+    const group = GROUPS.find((g) => path.startsWith(`${g}/`));
+    if (group === undefined) continue;
+    const t = tally.get(group);
+    for (const m of mutants) {
+      if (m.status === "Killed") t.killed++;
+      else if (m.status === "Timeout") t.timeout++;
+      else if (m.status === "Survived" || m.status === "NoCoverage") {
+        if (m.status === "Survived") t.survived++;
+        else t.noCoverage++;
+        const where = `${path}:${m.location.start.line}:${m.location.start.column}`;
+        survivors.push(`${where} ${m.status === "NoCoverage" ? "(no coverage) " : ""}${m.mutatorName}: ${oneLine(m.replacement ?? "")}`);
+      } else t.other++;
+    }
+  }
+  console.log(`\nmutate: score per directory (killed + timed out) / (killed + timed out + survived + no coverage), ${seconds} s:`);
+  for (const [group, t] of tally) {
+    const detected = t.killed + t.timeout;
+    const valid = detected + t.survived + t.noCoverage;
+    if (valid === 0) continue;
+    console.log(
+      `  ${group.padEnd(8)} ${((100 * detected) / valid).toFixed(2).padStart(6)}%  ` +
+        `(${t.killed} killed, ${t.timeout} timed out, ${t.survived} survived, ${t.noCoverage} no coverage; ${t.other} not valid: compile errors, ignored)`,
+    );
+  }
+  if (survivors.length > 0) {
+    console.log(`\nmutate: ${survivors.length} surviving mutants (see spec/mutate/equivalent-mutants.md for the ones that cannot be killed):`);
+    for (const s of survivors) console.log(`  ${s}`);
+  }
+}
+
+function expandBraces(glob) {
+  const m = /^(.*?)\{([^{}]*)\}(.*)$/.exec(glob);
+  if (m === null) return [glob];
+  return m[2].split(",").flatMap((alt) => expandBraces(`${m[1]}${alt}${m[3]}`));
+}
+
+function oneLine(text) {
+  const t = text.replace(/\s+/g, " ").trim();
+  return t.length > 100 ? `${t.slice(0, 97)}...` : t;
+}
