@@ -17,7 +17,7 @@ import type { Callbacks, Flow } from "../api.js";
 import type { L3L4 } from "../engine.js";
 import type { TunApp, TunRunner } from "../tun/runner.js";
 import { runUntilSignal, type Command } from "./command.js";
-import { startDevice, type DeviceSource, type RunningDevice } from "./device.js";
+import { describeDevice, startDevice, type DeviceSource, type RunningDevice } from "./device.js";
 import { DEVICE_OPTIONS, DEVICE_USAGE, DEVICE_USAGE_FOOTER, deviceOptions, parseCommandLine, type DeviceOptions } from "./options.js";
 
 /** What is still to be echoed on a TCP flow whose send buffer was full. */
@@ -177,7 +177,7 @@ export const ECHO_COMMAND: Command = {
     const options = deviceOptions(values);
     return runUntilSignal("echo", io, () => {
       const server = startEchoServer(options, { log: io.log });
-      io.log(`l3l4 echo: echoing on ${server.device.name} (mtu ${server.device.mtu}); Ctrl-C to stop`);
+      io.log(`l3l4 echo: echoing on ${describeDevice(server.device)}; Ctrl-C to stop`);
       if (!options.quiet) {
         let last = { ...server.app.counters };
         const status = setInterval(() => {
