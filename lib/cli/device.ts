@@ -22,9 +22,20 @@ export interface DeviceSource {
   faultSeed?: number;
 }
 
-/** The device, as the options say: opened (created or attached), MTU set, up. Throws TunError. */
-export function openDevice(options: Pick<DeviceOptions, "tun" | "mtu">): TunDevice {
-  return openTun({ name: options.tun, ...(options.mtu === undefined ? {} : { mtu: options.mtu }) });
+/** The device, as the options say: opened (created or attached), MTU, txqueuelen and offloads set, up. Throws TunError. */
+export function openDevice(options: Pick<DeviceOptions, "tun" | "mtu" | "offload" | "txQueueLength">): TunDevice {
+  return openTun({
+    name: options.tun,
+    offload: options.offload,
+    ...(options.mtu === undefined ? {} : { mtu: options.mtu }),
+    ...(options.txQueueLength === undefined ? {} : { txQueueLength: options.txQueueLength }),
+  });
+}
+
+/** "tun0 (mtu 1500, txqueuelen 4096, offloads csum tso4 tso6)", for the start line. */
+export function describeDevice(device: TunDevice): string {
+  const offloads = device.vnetHeader ? `, offloads ${device.offloads.length === 0 ? "none (the kernel took none)" : device.offloads.join(" ")}` : "";
+  return `${device.name} (mtu ${device.mtu}, txqueuelen ${device.txQueueLength}${offloads})`;
 }
 
 /** An engine for a device of this MTU. */

@@ -12,7 +12,7 @@
 import { EchoApp } from "../debug/echo-app.js";
 import type { TunRunner } from "../tun/runner.js";
 import { runUntilSignal, type Command } from "./command.js";
-import { startDevice, type DeviceSource, type RunningDevice } from "./device.js";
+import { describeDevice, startDevice, type DeviceSource, type RunningDevice } from "./device.js";
 import { DEVICE_OPTIONS, DEVICE_USAGE, DEVICE_USAGE_FOOTER, deviceOptions, parseCommandLine, type DeviceOptions } from "./options.js";
 
 
@@ -53,7 +53,7 @@ export const ECHO_COMMAND: Command = {
     const options = deviceOptions(values);
     return runUntilSignal("echo", io, () => {
       const server = startEchoServer(options, { log: io.log });
-      io.log(`l3l4 echo: echoing on ${server.device.name} (mtu ${server.device.mtu}); Ctrl-C to stop`);
+      io.log(`l3l4 echo: echoing on ${describeDevice(server.device)}; Ctrl-C to stop`);
       if (!options.quiet) {
         let last = { ...server.app.counters };
         const status = setInterval(() => {

@@ -22,7 +22,7 @@ import http from "node:http";
 import { Pattern, PATTERN_PERIOD } from "../debug/echo-pair.js";
 import { NetStack } from "../stream/net-stack.js";
 import { runUntilSignal, type Command } from "./command.js";
-import { startDevice, type DeviceSource, type RunningDevice } from "./device.js";
+import { describeDevice, startDevice, type DeviceSource, type RunningDevice } from "./device.js";
 import { DEVICE_OPTIONS, DEVICE_USAGE, DEVICE_USAGE_FOOTER, deviceOptions, formatRate, parseCommandLine, type DeviceOptions } from "./options.js";
 
 /** Largest GET /bytes/N. */
@@ -153,7 +153,7 @@ export const HTTP_COMMAND: Command = {
     const options = deviceOptions(values);
     return runUntilSignal("http", io, () => {
       const running = startHttpServer(options, { log: io.log });
-      io.log(`l3l4 http: answering every address on ${running.device.name} (mtu ${running.device.mtu}); Ctrl-C to stop`);
+      io.log(`l3l4 http: answering every address on ${describeDevice(running.device)}; Ctrl-C to stop`);
       if (options.quiet) return running;
       let last = { ...running.counters, at: performance.now() };
       const status = setInterval(() => {

@@ -8,6 +8,8 @@
  *   --pcap FILE       write every packet read and sent to FILE (pcap, LINKTYPE_RAW: IPv4 and IPv6)
  *   --trace           print a one-line description of every packet
  *   --faults SPEC     inject faults between device and engine, both ways: "loss=0.02,reorder=0.05,delay=5"
+ *   --offload         open the device with IFF_VNET_HDR and the kernel's checksum and segmentation offloads
+ *   --txqueuelen N    the device's queue of packets for us (default 4096; Linux's own is 500)
  *   --tcp-buffer N    bytes buffered per TCP flow each way (default: the engine's)
  *   --udp-idle-timeout S   forget a UDP flow after S seconds without a datagram (default: the engine's)
  *   --quiet           no status lines
@@ -20,6 +22,7 @@
 import { isIP } from "node:net";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { parseFaults, type Faults } from "../debug/faults.js";
+import { DEFAULT_TX_QUEUE_LENGTH } from "../tun/tun.js";
 
 /** A mistake on the command line: printed as one line, exit status 2. */
 export class UsageError extends Error {
@@ -39,6 +42,10 @@ export interface DeviceOptions {
   pcap: string | undefined;
   trace: boolean;
   faults: Faults | undefined;
+  /** --offload: IFF_VNET_HDR with checksum and segmentation offloads. */
+  offload: boolean;
+  /** --txqueuelen; undefined: openTun's default. */
+  txQueueLength: number | undefined;
   tcpBufferSize: number | undefined;
   udpIdleTimeout: number | undefined;
   quiet: boolean;
@@ -60,6 +67,8 @@ export const DEVICE_OPTIONS = {
   pcap: { type: "string" },
   trace: { type: "boolean", default: false },
   faults: { type: "string" },
+  offload: { type: "boolean", default: false },
+  txqueuelen: { type: "string" },
   "tcp-buffer": { type: "string" },
   "udp-idle-timeout": { type: "string" },
   quiet: { type: "boolean", default: false },
@@ -74,6 +83,9 @@ export const DEVICE_USAGE: readonly string[] = [
   "  --trace           print one line per packet",
   '  --faults SPEC     inject faults both ways between device and engine, e.g. "loss=0.02,reorder=0.05,delay=5"',
   "                    (keys: loss duplicate reorder corrupt corrupt-unit delay jitter hold mtu)",
+  "  --offload         TUN offloads: the kernel hands over 64 KiB TCP/UDP super-packets and leaves checksums",
+  "                    to us (IFF_VNET_HDR, TUNSETOFFLOAD csum tso4 tso6 tso-ecn uso4 uso6, what the kernel takes)",
+  `  --txqueuelen N    packets the kernel queues for us before it drops (default ${DEFAULT_TX_QUEUE_LENGTH}; Linux's is 500)`,
   "  --tcp-buffer N    bytes buffered per TCP flow in each direction",
   "  --udp-idle-timeout S  forget a UDP flow (and close its socket) after S seconds without a datagram",
   "  --quiet           no status lines",
@@ -103,6 +115,8 @@ export function deviceOptions(v: {
   pcap?: string | undefined;
   trace?: boolean | undefined;
   faults?: string | undefined;
+  offload?: boolean | undefined;
+  txqueuelen?: string | undefined;
   "tcp-buffer"?: string | undefined;
   "udp-idle-timeout"?: string | undefined;
   quiet?: boolean | undefined;
@@ -124,6 +138,8 @@ export function deviceOptions(v: {
     pcap: v.pcap,
     trace: v.trace === true,
     faults,
+    offload: v.offload === true,
+    txQueueLength: integerOption("txqueuelen", v.txqueuelen, 1, 1_000_000),
     tcpBufferSize: integerOption("tcp-buffer", v["tcp-buffer"], 1, 0x4000_0000),
     udpIdleTimeout: integerOption("udp-idle-timeout", v["udp-idle-timeout"], 1, 86_400),
     quiet: v.quiet === true,

@@ -26,7 +26,7 @@ import {
 } from "../proxy/options.js";
 import { ProxyApp } from "../proxy/proxy.js";
 import { runUntilSignal, type Command } from "./command.js";
-import { startDevice, type DeviceSource, type RunningDevice } from "./device.js";
+import { describeDevice, startDevice, type DeviceSource, type RunningDevice } from "./device.js";
 import {
   choiceOption,
   DEVICE_OPTIONS,
@@ -193,7 +193,7 @@ export const PROXY_COMMAND: Command = {
       const server = startProxy(line.device, line.proxy, { log: io.log });
       const upstream = server.app.upstream.name;
       const to = line.proxy.destination === undefined ? upstream : `${line.proxy.destination.host}:${line.proxy.destination.port} via ${upstream}`;
-      io.log(`l3l4 proxy: ${server.device.name} (mtu ${server.device.mtu}) -> ${to}; dns ${line.proxy.dns}; Ctrl-C to stop`);
+      io.log(`l3l4 proxy: ${describeDevice(server.device)} -> ${to}; dns ${line.proxy.dns}; Ctrl-C to stop`);
       let api: ApiServer | undefined;
       if (line.api !== undefined) {
         try {

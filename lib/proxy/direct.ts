@@ -18,39 +18,90 @@ import {
   type UdpSink,
 } from "./upstream.js";
 
-/** A node:net connection to `target` (any host:port), reported to `sink`; `what` prefixes reasons. */
+/**
+ * A node:net connection to `target` (any host:port), reported to `sink`, read into `sink.reads` when
+ * it has them; `what` prefixes reasons.
+ */
 export function dialSocket(target: Endpoint, timeoutMs: number, what: string, sink: TcpSink): Dial & { readonly socket: Socket } {
-  const socket = upstreamSocket().connect({ host: target.host, port: target.port });
-  let settled = false;
-  const timer = setTimeout(() => {
-    settled = true;
-    socket.destroy();
-    sink.upstreamFailed(`${what}: connect ${timeoutReason(timeoutMs)}`);
-  }, timeoutMs);
-  const onError = (error: Error): void => {
-    if (settled) return;
-    settled = true;
-    clearTimeout(timer);
-    sink.upstreamFailed(`${what}: ${describeError(error)}`);
-  };
-  socket.once("error", onError);
-  socket.once("connect", () => {
-    if (settled) return;
-    settled = true;
-    clearTimeout(timer);
-    socket.off("error", onError);
-    sink.upstreamConnected(socket, undefined);
-  });
-  return {
-    socket,
-    cancel() {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-    },
-  };
+  return new SocketDial(target, timeoutMs, what, sink);
 }
+
+/** The dial's own listeners find it through the socket: no closure per connection. */
+const DIAL = Symbol("l3l4.dial");
+type DialSocket = Socket & { [DIAL]?: SocketDial };
+
+function onDialConnect(this: Socket): void {
+  (this as DialSocket)[DIAL]?.connected();
+}
+function onDialError(this: Socket, error: Error): void {
+  (this as DialSocket)[DIAL]?.failed(error);
+}
+function onDialTimeout(dial: SocketDial): void {
+  dial.timedOut();
+}
+
+class SocketDial implements Dial {
+  readonly socket: Socket;
+  private settled = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    target: Endpoint,
+    private readonly timeoutMs: number,
+    private readonly what: string,
+    private readonly sink: TcpSink,
+  ) {
+    const socket = upstreamSocket(sink.reads);
+    this.socket = socket;
+    sink.adopt?.(socket);
+    (socket as DialSocket)[DIAL] = this;
+    socket.on("error", onDialError);
+    socket.on("connect", onDialConnect);
+    socket.connect(target.port, target.host);
+    this.timer = setTimeout(onDialTimeout, timeoutMs, this);
+  }
+
+  /** Settle once: stop the timer and hand the socket's events over to the sink. */
+  private settle(): void {
+    this.settled = true;
+    clearTimeout(this.timer);
+    const socket = this.socket;
+    (socket as DialSocket)[DIAL] = undefined;
+    socket.off("error", onDialError);
+    socket.off("connect", onDialConnect);
+  }
+
+  connected(): void {
+    if (this.settled) return;
+    this.settle();
+    this.sink.upstreamConnected(this.socket, undefined);
+  }
+
+  failed(error: Error): void {
+    if (this.settled) return;
+    this.settle();
+    // An error after this one (none is expected) must not go unhandled.
+    this.socket.on("error", ignoreError);
+    this.sink.upstreamFailed(`${this.what}: ${describeError(error)}`);
+  }
+
+  timedOut(): void {
+    if (this.settled) return;
+    this.settle();
+    this.socket.on("error", ignoreError);
+    this.socket.destroy();
+    this.sink.upstreamFailed(`${this.what}: connect ${timeoutReason(this.timeoutMs)}`);
+  }
+
+  cancel(): void {
+    if (this.settled) return;
+    this.settle();
+    this.socket.on("error", ignoreError);
+    this.socket.destroy();
+  }
+}
+
+function ignoreError(): void {}
 
 export class DirectTcp implements TcpDialer {
   constructor(private readonly timeoutMs: number) {}

@@ -10,26 +10,71 @@
  *   says the socket's buffer is full, l4PauseRx stops the engine delivering until 'drain'.
  * - Upstream -> device: each chunk the socket reads goes to l4Tx; what the flow's send buffer does
  *   not take is kept and the socket paused (the kernel closes the upstream's window), and l4TxReady
- *   sends the rest and resumes the socket.
+ *   sends the rest and resumes the socket. A direct connection reads into one buffer shared by every
+ *   relay (`reads`: node:net's onread), so a read allocates nothing; only what l4Tx does not take is
+ *   copied out, into a staging block, until l4TxReady. Sockets that ran a handshake (SOCKS5, HTTP
+ *   CONNECT) come with 'data' events, whose chunks are the relay's to keep.
  * - Half-close: the client's FIN (l4RemoteClosed) ends the socket's writing side after the staged
  *   data; the upstream's FIN ('end') becomes l4LocalClose after what is queued for the flow.
  * - The end: a flow that goes away (l4Rx null: closed, reset, timed out) destroys its socket, with a
  *   RST unless both sides had finished (then the socket flushes and closes by itself).
  *
- * Nothing is allocated per chunk but the view socket.write() needs; the event handlers are made once
- * per relay.
+ * Nothing is allocated per chunk but the views socket.write() and l4Tx need. The socket's event
+ * handlers (and its onread callback) are functions of this module, shared by every relay: each finds
+ * its relay through the socket (`this` is the socket for an EventEmitter listener and for onread),
+ * so a connection costs no closure per event; the one closure per relay is the write callback.
  */
 import type { Socket } from "node:net";
 import type { Flow } from "../api.js";
 import type { Endpoint } from "./options.js";
 import type { RelayHost, RelayInfo } from "./relay-host.js";
-import type { StagingBlock } from "./staging.js";
-import type { Dial, TcpDialer, TcpSink } from "./upstream.js";
+import { BLOCK_BYTES, type StagingBlock } from "./staging.js";
+import type { BorrowedReads, Dial, TcpDialer, TcpSink } from "./upstream.js";
 
 /** A socket whose writes are not done after both sides finished gets this long before destroy. */
 export const LINGER_MS = 30_000;
 
+/**
+ * What every direct upstream socket reads into (one read at a time: the bytes are handed to l4Tx, or
+ * copied out, before the next read of any socket). A staging block holds a whole read.
+ */
+const READ_BUFFER = Buffer.allocUnsafeSlow(BLOCK_BYTES);
+
 type Phase = "dialing" | "open" | "closing";
+
+/** The relay a socket carries, for the shared handlers below. */
+const RELAY = Symbol("l3l4.relay");
+type RelaySocket = Socket & { [RELAY]?: TcpRelay };
+
+function relayOf(socket: Socket): TcpRelay | undefined {
+  return (socket as RelaySocket)[RELAY];
+}
+
+function onSocketData(this: Socket, chunk: Buffer): void {
+  relayOf(this)?.upstreamData(chunk);
+}
+function onSocketRead(this: Socket, bytes: number, buffer: Uint8Array): boolean {
+  const relay = relayOf(this);
+  return relay === undefined ? false : relay.upstreamRead(bytes, buffer);
+}
+function onSocketDrain(this: Socket): void {
+  relayOf(this)?.upstreamDrained();
+}
+function onSocketEnd(this: Socket): void {
+  relayOf(this)?.upstreamEnd();
+}
+function onSocketError(this: Socket): void {
+  relayOf(this)?.upstreamBroke();
+}
+function onSocketClose(this: Socket): void {
+  relayOf(this)?.upstreamClosed();
+}
+
+/**
+ * TcpSink.reads of every relay: a direct socket reads into READ_BUFFER, and the callback finds the
+ * relay through the socket (dialSocket has the relay adopt it before its first read).
+ */
+const SHARED_READS: BorrowedReads = { buffer: READ_BUFFER, callback: onSocketRead };
 
 export class TcpRelay implements TcpSink, RelayInfo {
   readonly kind = "tcp";
@@ -52,7 +97,9 @@ export class TcpRelay implements TcpSink, RelayInfo {
   /** We paused the flow: not connected yet, or socket.write() said its buffer is full. */
   private rxPaused = false;
   /** Upstream -> device bytes l4Tx did not take yet (the socket is paused meanwhile). */
-  private toDevice: Buffer | undefined;
+  private toDevice: Uint8Array | undefined;
+  /** The staging block toDevice lies in, when it was copied out of READ_BUFFER. */
+  private toDeviceBlock: StagingBlock | undefined;
   private remoteClosed = false;
   private upstreamEnded = false;
   private localClosed = false;
@@ -71,6 +118,16 @@ export class TcpRelay implements TcpSink, RelayInfo {
     this.dial = dialer.dial(target, this);
   }
 
+  /** TcpSink.reads: a direct socket reads into the shared buffer. */
+  get reads(): BorrowedReads {
+    return SHARED_READS;
+  }
+
+  /** TcpSink.adopt: the socket being dialled belongs to this relay (before it can read or fail). */
+  adopt(socket: Socket): void {
+    (socket as RelaySocket)[RELAY] = this;
+  }
+
   // ---------------------------------------------------------------- the upstream (TcpSink)
 
   upstreamConnected(socket: Socket, head: Buffer | undefined): void {
@@ -81,12 +138,13 @@ export class TcpRelay implements TcpSink, RelayInfo {
     }
     this.socket = socket;
     this.phase = "open";
-    socket.on("data", this.onData);
-    socket.on("drain", this.onDrain);
-    socket.on("end", this.onEnd);
-    socket.on("error", this.onError);
-    socket.on("close", this.onClose);
-    if (head !== undefined) this.fromUpstream(head);
+    this.adopt(socket);
+    socket.on("data", onSocketData);
+    socket.on("drain", onSocketDrain);
+    socket.on("end", onSocketEnd);
+    socket.on("error", onSocketError);
+    socket.on("close", onSocketClose);
+    if (head !== undefined) this.fromUpstream(head, false);
     if (this.gone) return;
     // What the client sent while we dialled: write it, then let the engine deliver again.
     this.flush();
@@ -122,7 +180,8 @@ export class TcpRelay implements TcpSink, RelayInfo {
     const rest = this.toDevice;
     if (rest === undefined) return;
     this.toDevice = undefined;
-    this.fromUpstream(rest);
+    this.fromUpstream(rest, false);
+    if (this.toDevice === undefined) this.releaseToDeviceBlock();
   }
 
   /** l4RemoteClosed: everything the client sent came before its FIN: write it, then FIN upstream. */
@@ -237,11 +296,12 @@ export class TcpRelay implements TcpSink, RelayInfo {
     this.app.engine.l4ResumeRx(this.app.cb, this.flow); // may deliver at once: received() runs again
   }
 
-  private readonly onDrain = (): void => {
+  /** 'drain': the socket took what it held; the engine may deliver again. */
+  upstreamDrained(): void {
     if (this.gone || !this.rxPaused) return;
     this.resumeFlow();
     this.app.schedule();
-  };
+  }
 
   private endSocket(): void {
     if (this.socketEnded) return;
@@ -251,14 +311,27 @@ export class TcpRelay implements TcpSink, RelayInfo {
 
   // ---------------------------------------------------------------- upstream -> device
 
-  private readonly onData = (chunk: Buffer): void => {
+  /** 'data' (a socket that ran a handshake): the chunk is ours to keep. */
+  upstreamData(chunk: Buffer): void {
     if (this.gone) return;
-    this.fromUpstream(chunk);
+    this.fromUpstream(chunk, false);
     this.app.schedule();
-  };
+  }
 
-  /** l4Tx; what it does not take waits, with the socket paused, for l4TxReady. */
-  private fromUpstream(chunk: Buffer): void {
+  /** A read into READ_BUFFER (direct sockets): l4Tx copies it, and what it does not take is copied out. */
+  upstreamRead(bytes: number, buffer: Uint8Array): boolean {
+    if (this.gone) return false;
+    this.fromUpstream(buffer.subarray(0, bytes), true);
+    this.app.schedule();
+    return true;
+  }
+
+  /**
+   * l4Tx; what it does not take waits, with the socket paused, for l4TxReady. `borrowed`: the chunk
+   * is READ_BUFFER's, so the rest is copied into a staging block; else the chunk is ours to keep
+   * (node gives each 'data' event a buffer of its own).
+   */
+  private fromUpstream(chunk: Uint8Array, borrowed: boolean): void {
     const app = this.app;
     const taken = app.engine.l4Tx(app.cb, this.flow, chunk);
     if (taken === undefined) return; // the flow is gone; l4Rx(flow, null) destroys the socket
@@ -266,7 +339,14 @@ export class TcpRelay implements TcpSink, RelayInfo {
     app.counters.bytesDown += taken;
     const socket = this.socket!;
     if (taken < chunk.length) {
-      this.toDevice = chunk.subarray(taken); // node gives each read its own buffer: safe to keep
+      const rest = chunk.subarray(taken);
+      if (borrowed) {
+        const block = (this.toDeviceBlock ??= app.pool.acquire());
+        block.bytes.set(rest, 0);
+        this.toDevice = block.bytes.subarray(0, rest.length);
+      } else {
+        this.toDevice = rest;
+      }
       if (!socket.isPaused()) {
         socket.pause();
         app.counters.socketPauses++;
@@ -277,12 +357,20 @@ export class TcpRelay implements TcpSink, RelayInfo {
     else if (socket.isPaused()) socket.resume();
   }
 
-  private readonly onEnd = (): void => {
+  private releaseToDeviceBlock(): void {
+    const block = this.toDeviceBlock;
+    if (block === undefined) return;
+    this.toDeviceBlock = undefined;
+    this.app.pool.release(block);
+  }
+
+  /** 'end': the upstream's FIN. */
+  upstreamEnd(): void {
     this.upstreamEnded = true;
     if (this.gone) return;
     if (this.toDevice === undefined) this.closeFlow(); // else txReady() closes after the rest
     this.app.schedule();
-  };
+  }
 
   private closeFlow(): void {
     if (this.localClosed) return;
@@ -292,22 +380,24 @@ export class TcpRelay implements TcpSink, RelayInfo {
   }
 
   /** The open connection broke (reset by the far side, EPIPE): the client gets a RST, as from the server itself. */
-  private readonly onError = (): void => {
+  upstreamBroke(): void {
     if (this.gone) return;
     this.app.counters.upstreamResets++;
     this.app.engine.l4Abort(this.app.cb, this.flow);
     this.app.schedule();
-  };
+  }
 
-  private readonly onClose = (): void => {
-    // Closed without FIN or error (destroyed elsewhere): the flow cannot go on.
+  /** 'close' without FIN or error (destroyed elsewhere): the flow cannot go on. */
+  upstreamClosed(): void {
     if (this.gone || this.upstreamEnded) return;
     this.app.engine.l4Abort(this.app.cb, this.flow);
     this.app.schedule();
-  };
+  }
 
   /** The flow is gone: blocks without writes in flight go back to the pool now, the rest on completion. */
   private releaseBlocks(): void {
+    this.toDevice = undefined;
+    this.releaseToDeviceBlock();
     const pool = this.app.pool;
     const block = this.block;
     this.block = undefined;

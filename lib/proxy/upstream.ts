@@ -15,6 +15,26 @@ export interface TcpSink {
   /** The upstream connection now carries the flow; `head`: bytes the handshake read past its end. */
   upstreamConnected(socket: Socket, head: Buffer | undefined): void;
   upstreamFailed(reason: string): void;
+  /**
+   * Where a dialer that reads nothing itself (direct) has the socket read into, instead of 'data'
+   * events with a new buffer per read. A dialer that runs a handshake over the socket ignores it.
+   */
+  readonly reads?: BorrowedReads;
+  /**
+   * The socket a dialer is about to connect for this sink, before it reads or fails: a sink whose
+   * `reads` callback is shared by every sink finds itself from the socket (`this` in the callback).
+   */
+  adopt?(socket: Socket): void;
+}
+
+/**
+ * node:net's `onread`: every read of the socket goes into `buffer`, and `callback(bytes, buffer)`
+ * gets the bytes (valid only during the call: the next read of any socket sharing the buffer
+ * overwrites them), with `this` the socket. No buffer, no stream chunk, no 'data' event per read.
+ */
+export interface BorrowedReads {
+  readonly buffer: Uint8Array;
+  readonly callback: (bytes: number, buffer: Uint8Array) => boolean;
 }
 
 /** A dial in progress: cancel() gives up on it (the flow went away), and no sink method follows. */
@@ -77,10 +97,11 @@ export const UPSTREAM_WRITE_HIGH_WATER = 512 * 1024;
 /**
  * A socket for an upstream connection: half-open capable (the relay passes each side's FIN on), no
  * Nagle, UPSTREAM_WRITE_HIGH_WATER (net.Socket hands its options to stream.Duplex; @types/node does
- * not list the stream options).
+ * not list the stream options); with `reads`, read into that buffer (onread) rather than by 'data'.
  */
-export function upstreamSocket(): Socket {
-  const socket = new Socket({ allowHalfOpen: true, writableHighWaterMark: UPSTREAM_WRITE_HIGH_WATER } as SocketConstructorOpts);
+export function upstreamSocket(reads?: BorrowedReads): Socket {
+  const options = { allowHalfOpen: true, writableHighWaterMark: UPSTREAM_WRITE_HIGH_WATER, onread: reads };
+  const socket = new Socket(options as SocketConstructorOpts);
   socket.setNoDelay(true);
   return socket;
 }

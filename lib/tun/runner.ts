@@ -13,6 +13,18 @@
  * writability), l3TxBuffer returns undefined and the engine keeps its data queued; the turn that
  * follows the flush polls the engine again.
  *
+ * Read batches start at INITIAL_RX_BATCH packets and double, up to rxSlots, each time a read fills
+ * the batch (the device is busy): a quiet device holds a small pool, a busy one is drained in few
+ * reads.
+ *
+ * A device opened with offloads (device.vnetHeader) puts a virtio-net header before every packet.
+ * Read: offload.ts checks it, completes checksums the kernel left to us and cuts super-packets
+ * (TSO/USO, up to 64 KiB: rx slots are that large then) into the packets l3Rx takes. Written: the
+ * engine's packet goes behind a header (offload.ts writeTxHeader: TCP and UDP as NEEDS_CSUM under
+ * checksum offload, so that the kernel skips verifying them; else zeros); l3TxBufferMut hands the
+ * engine the slot after the header. Without offloads, the bytes read and written are exactly the
+ * packets.
+ *
  * An application that calls the engine outside the runner's callbacks (NetStack's sockets, from a
  * stream's write()) is handed the runner, an EngineDriver, through TunApp.attach before the first
  * turn: the callbacks to use, schedule(), track() and setRef(). TunApp.afterRx, when present, runs after each
@@ -22,7 +34,9 @@
 import { constants as osConstants } from "node:os";
 import type { Callbacks, EngineDriver, Flow } from "../api.js";
 import { InvalidArgumentError } from "../errors.js";
-import { VNET_HEADER_ROOM } from "./tun.js";
+import { VNET_HEADER_LENGTH } from "../wire/virtio-net.js";
+import { RxOffload, writeTxHeader } from "./offload.js";
+import { MAX_OFFLOAD_PACKET, VNET_HEADER_ROOM } from "./tun.js";
 
 /** What the runner needs of the engine: the methods of L3L4<T>, with T = slot index. */
 export interface EngineLike<T> {
@@ -49,6 +63,10 @@ export interface RunnerDevice {
   /** false: polling the device does not keep the process alive (TunDevice.setRef). */
   setRef?(on: boolean): void;
   close(): void;
+  /** Opened with IFF_VNET_HDR: a virtio-net header before every packet, both ways. Default false. */
+  readonly vnetHeader?: boolean;
+  /** The offloads on (TunDevice.offloads): with "tso4", "tso6", "uso4" or "uso6", reads may be super-packets. */
+  readonly offloads?: readonly string[];
 }
 
 export type PacketDirection = "rx" | "tx";
@@ -100,7 +118,7 @@ export interface SignalOptions extends ShutdownOptions {
 }
 
 export interface RunTunOptions {
-  /** Packets read per batch, and rx pool slots. Default 256. */
+  /** The most packets read per batch (rx pool slots, allocated as batches grow). Default 256. */
   rxSlots?: number;
   /** Outgoing packet slots (sent, queued or being written). Default 1024. */
   txSlots?: number;
@@ -119,6 +137,8 @@ export const DEFAULT_RX_SLOTS = 256;
 /** Turns run in one nextTick tail before schedule() falls back to setImmediate (no starving the loop). */
 const MAX_TAIL_TURNS = 4;
 export const DEFAULT_TX_SLOTS = 1024;
+/** The first read batch; doubled (up to rxSlots) whenever a read fills it. */
+export const INITIAL_RX_BATCH = 16;
 
 export interface TunRunnerStats {
   rxPackets: number;
@@ -133,6 +153,13 @@ export interface TunRunnerStats {
   txOversize: number;
   /** Times the deadline timer fired. */
   timerFires: number;
+  /** The read batch now (grows up to rxSlots while the device is busy). */
+  rxBatchLimit: number;
+  /** Offloads: checksums completed, super-packets cut and the pieces made, packets dropped for a bad virtio-net header. */
+  rxChecksumsCompleted: number;
+  rxSuperPackets: number;
+  rxPieces: number;
+  rxBadVnetHeaders: number;
 }
 
 export interface TunRunner extends EngineDriver<number> {
@@ -145,6 +172,8 @@ export interface TunRunner extends EngineDriver<number> {
   readonly txSlotsFree: number;
   /** Packets queued for writing. */
   readonly txQueued: number;
+  /** Packets dropped for a bad virtio-net header, by reason (offloads only; {} without). */
+  readonly vnetDrops: Readonly<Record<string, number>>;
   /**
    * Flows the runner will close at shutdown. Flows the engine accepted are tracked already; track
    * the ones you open (l4Connect) yourself.
@@ -180,6 +209,12 @@ export function runTun(
   const txSlots = positiveInteger(options.txSlots, DEFAULT_TX_SLOTS, "txSlots");
   const slotSize = positiveInteger(options.slotSize, device.mtu + VNET_HEADER_ROOM, "slotSize");
   const tap = app.packetTap;
+  const vnet = device.vnetHeader === true;
+  /** Bytes before each packet in a tx slot: the virtio-net header. */
+  const txHeadroom = vnet ? VNET_HEADER_LENGTH : 0;
+  const segmentation = vnet && (device.offloads ?? []).some((o) => o !== "csum");
+  const partialChecksums = vnet && (device.offloads ?? []).includes("csum");
+  const rxSlotSize = segmentation ? Math.max(slotSize, VNET_HEADER_LENGTH + MAX_OFFLOAD_PACKET) : slotSize;
   const afterRx = app.afterRx === undefined ? undefined : () => app.afterRx!();
 
   const stats: TunRunnerStats = {
@@ -191,20 +226,26 @@ export function runTun(
     txPoolExhausted: 0,
     txOversize: 0,
     timerFires: 0,
+    rxBatchLimit: Math.min(INITIAL_RX_BATCH, rxSlots),
+    rxChecksumsCompleted: 0,
+    rxSuperPackets: 0,
+    rxPieces: 0,
+    rxBadVnetHeaders: 0,
   };
 
   // --- rx: one pool, and per slot the views of its last two packet lengths (full-sized segments
-  // and pure ACKs repeat, so most packets reuse a view instead of allocating a subarray).
-  const rxPool = new Uint8Array(rxSlots * slotSize);
-  const rxLengths = new Int32Array(rxSlots);
-  const rxViews: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(2 * rxSlots).fill(undefined);
-  const rxViewLengths = new Int32Array(2 * rxSlots).fill(-1);
+  // and pure ACKs repeat, so most packets reuse a view instead of allocating a subarray). It grows
+  // with the batch.
+  let rxPool = new Uint8Array(stats.rxBatchLimit * rxSlotSize);
+  let rxLengths = new Int32Array(stats.rxBatchLimit);
+  let rxViews: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(2 * stats.rxBatchLimit).fill(undefined);
+  let rxViewLengths = new Int32Array(2 * stats.rxBatchLimit).fill(-1);
 
   function rxView(slot: number, length: number): Uint8Array {
     const a = 2 * slot;
     if (rxViewLengths[a] === length) return rxViews[a]!;
     if (rxViewLengths[a + 1] === length) return rxViews[a + 1]!;
-    const start = slot * slotSize;
+    const start = slot * rxSlotSize;
     const view = rxPool.subarray(start, start + length);
     rxViews[a + 1] = rxViews[a];
     rxViewLengths[a + 1] = rxViewLengths[a]!;
@@ -213,10 +254,29 @@ export function runTun(
     return view;
   }
 
-  // --- tx: one pool, a view per slot made once, a stack of free slots, and a FIFO write queue.
+  /** The batch filled up: double it (a new, larger pool; the next read fills it). */
+  function growRxBatch(): void {
+    const limit = Math.min(2 * stats.rxBatchLimit, rxSlots);
+    if (limit === stats.rxBatchLimit) return;
+    stats.rxBatchLimit = limit;
+    rxPool = new Uint8Array(limit * rxSlotSize);
+    rxLengths = new Int32Array(limit);
+    rxViews = new Array<Uint8Array | undefined>(2 * limit).fill(undefined);
+    rxViewLengths = new Int32Array(2 * limit).fill(-1);
+  }
+
+  const rxOffload = vnet
+    ? new RxOffload((packet) => {
+        if (tap !== undefined) tap("rx", packet);
+        engine.l3Rx(callbacks, packet);
+      })
+    : undefined;
+
+  // --- tx: one pool, a view per slot made once (after the header room), a stack of free slots,
+  // and a FIFO write queue.
   const txPool = new Uint8Array(txSlots * slotSize);
   const txViews: Uint8Array[] = [];
-  for (let slot = 0; slot < txSlots; slot++) txViews.push(txPool.subarray(slot * slotSize, (slot + 1) * slotSize));
+  for (let slot = 0; slot < txSlots; slot++) txViews.push(txPool.subarray(slot * slotSize + txHeadroom, (slot + 1) * slotSize));
   const freeSlots = new Int32Array(txSlots);
   for (let i = 0; i < txSlots; i++) freeSlots[i] = txSlots - 1 - i;
   let freeCount = txSlots;
@@ -255,7 +315,7 @@ export function runTun(
 
   const callbacks: Callbacks<number> = {
     l3TxBuffer(size: number): number | undefined {
-      if (size > slotSize) {
+      if (size > slotSize - txHeadroom) {
         stats.txOversize++;
         return undefined;
       }
@@ -276,9 +336,10 @@ export function runTun(
       }
       queueSlots[queued] = slot;
       queueOffsets[queued] = slot * slotSize;
-      queueLengths[queued] = length;
+      queueLengths[queued] = length + txHeadroom;
       queued++;
       if (tap !== undefined) tap("tx", txViews[slot]!.subarray(0, length));
+      if (vnet) writeTxHeader(txPool, slot * slotSize + VNET_HEADER_LENGTH, length, partialChecksums);
       if (!inTurn) schedule();
     },
     l4Rx(flow: Flow, data: Uint8Array | null): void {
@@ -393,9 +454,10 @@ export function runTun(
 
   /** One read batch into l3Rx. Returns false when nothing was read (or the runner failed). */
   function readIntoEngine(): boolean {
+    const limit = stats.rxBatchLimit;
     let count: number;
     try {
-      count = device.readBatch(rxPool, slotSize, rxSlots, rxLengths);
+      count = device.readBatch(rxPool, rxSlotSize, limit, rxLengths);
     } catch (error) {
       fail(error);
       return false;
@@ -403,12 +465,25 @@ export function runTun(
     if (count === 0) return false;
     stats.rxBatches++;
     stats.rxPackets += count;
+    const pool = rxPool;
+    const lengths = rxLengths;
     inTurn = true;
     try {
-      for (let i = 0; i < count; i++) {
-        const packet = rxView(i, rxLengths[i]!);
-        if (tap !== undefined) tap("rx", packet);
-        engine.l3Rx(callbacks, packet);
+      if (rxOffload === undefined) {
+        for (let i = 0; i < count; i++) {
+          const packet = rxView(i, lengths[i]!);
+          if (tap !== undefined) tap("rx", packet);
+          engine.l3Rx(callbacks, packet);
+        }
+      } else {
+        for (let i = 0; i < count; i++) rxOffload.receive(pool, i * rxSlotSize, lengths[i]!);
+        const o = rxOffload.stats;
+        stats.rxChecksumsCompleted = o.checksumsCompleted;
+        stats.rxSuperPackets = o.superPackets;
+        stats.rxPieces = o.pieces;
+        let bad = 0;
+        for (const reason in o.drops) bad += o.drops[reason]!;
+        stats.rxBadVnetHeaders = bad;
       }
     } catch (error) {
       // An application callback threw: what is queued still goes out, in a later turn.
@@ -425,6 +500,7 @@ export function runTun(
         inTurn = false;
       }
     }
+    if (count === limit) growRxBatch();
     return true;
   }
 
@@ -573,6 +649,9 @@ export function runTun(
     },
     get txQueued() {
       return queued;
+    },
+    get vnetDrops() {
+      return rxOffload === undefined ? {} : rxOffload.stats.drops;
     },
     track(flow: Flow): void {
       flows.add(flow);

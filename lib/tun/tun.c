@@ -10,6 +10,14 @@
  * Errors throw a JS Error whose `code` is the errno name ("ENOENT", "EPERM",
  * ...), with `errno` (negative, as Node's own system errors) and `syscall`.
  *
+ * Offloads: opened with OPEN_VNET_HDR, every packet read or written starts
+ * with a 12-byte virtio-net header (IFF_VNET_HDR, TUNSETVNETHDRSZ 12,
+ * little-endian by TUNSETVNETLE); setOffload (TUNSETOFFLOAD) then tells the
+ * kernel what it may hand us: packets whose checksum is left to us
+ * (TUN_F_CSUM) and super-packets of up to 64 KiB (TSO, USO). The header's
+ * contents are the caller's business (lib/wire/virtio-net.ts): here it is
+ * bytes like the rest.
+ *
  * See Documentation/networking/tuntap.rst in the Linux tree for TUNSETIFF.
  */
 #define _GNU_SOURCE
@@ -32,7 +40,7 @@
 /* Flags of open(), ours rather than the kernel's, so that the JS side never
  * depends on <linux/if_tun.h> values. */
 #define OPEN_MULTI_QUEUE 1u /* IFF_MULTI_QUEUE: one fd per queue */
-#define OPEN_VNET_HDR 2u    /* IFF_VNET_HDR: virtio-net header before each packet (offloads); not yet */
+#define OPEN_VNET_HDR 2u    /* IFF_VNET_HDR: virtio-net header before each packet (offloads) */
 #define OPEN_KNOWN (OPEN_MULTI_QUEUE | OPEN_VNET_HDR)
 
 /* Events passed to the poll callback. */
@@ -40,6 +48,17 @@
 #define EVENT_WRITABLE 2
 
 #define TUN_PATH "/dev/net/tun"
+
+/* struct virtio_net_hdr_v1 (with num_buffers): 12 bytes, which keeps the IP header 4-byte aligned. */
+#define VNET_HDR_SIZE 12
+
+/* UDP segmentation offload (Linux 6.2); older headers lack them. */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
 
 /* ------------------------------------------------------------------------- */
 /* Errors                                                                     */
@@ -193,12 +212,6 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     throw_errno(env, EINVAL, "TUNSETIFF", "(unknown open flags)");
     return NULL;
   }
-  if ((uint32_t)flags & OPEN_VNET_HDR) {
-    /* Offloads need the virtio-net header parsed and written per packet: not yet. */
-    throw_errno(env, EOPNOTSUPP, "TUNSETIFF", "(IFF_VNET_HDR is not implemented yet)");
-    return NULL;
-  }
-
   int fd = open(TUN_PATH, O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     throw_errno(env, errno, "open", TUN_PATH);
@@ -208,12 +221,34 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   memset(&ifr, 0, sizeof ifr);
   ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
   if ((uint32_t)flags & OPEN_MULTI_QUEUE) ifr.ifr_flags |= IFF_MULTI_QUEUE;
+  if ((uint32_t)flags & OPEN_VNET_HDR) ifr.ifr_flags |= IFF_VNET_HDR;
   memcpy(ifr.ifr_name, name, IFNAMSIZ);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
     close(fd);
     throw_errno(env, err, "TUNSETIFF", name);
     return NULL;
+  }
+  if ((uint32_t)flags & OPEN_VNET_HDR) {
+    int size = VNET_HDR_SIZE;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &size) < 0) {
+      int err = errno;
+      close(fd);
+      throw_errno(env, err, "TUNSETVNETHDRSZ", name);
+      return NULL;
+    }
+    /* The header's 16-bit fields little-endian whatever the host (lib/wire/virtio-net.ts reads them so);
+     * a kernel without TUNSETVNETLE is little-endian-only anyway on the hosts it matters for. */
+    int le = 1;
+    if (ioctl(fd, TUNSETVNETLE, &le) < 0) {
+      const uint16_t probe = 1;
+      if (*(const uint8_t *)&probe != 1) {
+        int err = errno;
+        close(fd);
+        throw_errno(env, err, "TUNSETVNETLE", name);
+        return NULL;
+      }
+    }
   }
 
   ifr.ifr_name[IFNAMSIZ - 1] = '\0';
@@ -279,6 +314,53 @@ static napi_value js_get_mtu(napi_env env, napi_callback_info info) {
   if (!get_ifname(env, argv[0], ifr.ifr_name)) return NULL;
   if (!interface_ioctl(env, SIOCGIFMTU, "SIOCGIFMTU", &ifr)) return NULL;
   return make_int32(env, ifr.ifr_mtu);
+}
+
+/* getTxQueueLen(name: string): number; the kernel's queue of packets for us to read */
+static napi_value js_get_tx_queue_len(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (!get_ifname(env, argv[0], ifr.ifr_name)) return NULL;
+  if (!interface_ioctl(env, SIOCGIFTXQLEN, "SIOCGIFTXQLEN", &ifr)) return NULL;
+  return make_int32(env, ifr.ifr_qlen);
+}
+
+/* setTxQueueLen(name: string, length: number): void (ip link set NAME txqueuelen N) */
+static napi_value js_set_tx_queue_len(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (!get_ifname(env, argv[0], ifr.ifr_name)) return NULL;
+  int32_t length;
+  if (!get_int32(env, argv[1], "length", &length)) return NULL;
+  if (length < 0) {
+    throw_range(env, "length must be >= 0");
+    return NULL;
+  }
+  ifr.ifr_qlen = length;
+  if (!interface_ioctl(env, SIOCSIFTXQLEN, "SIOCSIFTXQLEN", &ifr)) return NULL;
+  return make_undefined(env);
+}
+
+/*
+ * setOffload(fd, flags: number): void; TUNSETOFFLOAD with TUN_F_* bits (offloadFlags). The kernel
+ * refuses bits it does not know with EINVAL: the caller retries with fewer.
+ */
+static napi_value js_set_offload(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  int fd;
+  int32_t flags;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_int32(env, argv[1], "flags", &flags)) return NULL;
+  if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)(uint32_t)flags) < 0) {
+    throw_errno(env, errno, "TUNSETOFFLOAD", NULL);
+    return NULL;
+  }
+  return make_undefined(env);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -640,7 +722,8 @@ NAPI_MODULE_INIT() {
       {"open", js_open},           {"setUp", js_set_up},           {"setMtu", js_set_mtu},
       {"getMtu", js_get_mtu},      {"readBatch", js_read_batch},   {"writeBatch", js_write_batch},
       {"poll", js_poll},           {"pollWritable", js_poll_writable}, {"setRef", js_set_ref},
-      {"close", js_close},
+      {"close", js_close},         {"setOffload", js_set_offload}, {"getTxQueueLen", js_get_tx_queue_len},
+      {"setTxQueueLen", js_set_tx_queue_len},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
@@ -656,6 +739,16 @@ NAPI_MODULE_INIT() {
   set_int(env, events, "READABLE", EVENT_READABLE);
   set_int(env, events, "WRITABLE", EVENT_WRITABLE);
   napi_set_named_property(env, exports, "pollEvents", events);
+  napi_value offload;
+  napi_create_object(env, &offload);
+  set_int(env, offload, "CSUM", TUN_F_CSUM);
+  set_int(env, offload, "TSO4", TUN_F_TSO4);
+  set_int(env, offload, "TSO6", TUN_F_TSO6);
+  set_int(env, offload, "TSO_ECN", TUN_F_TSO_ECN);
+  set_int(env, offload, "USO4", TUN_F_USO4);
+  set_int(env, offload, "USO6", TUN_F_USO6);
+  napi_set_named_property(env, exports, "offloadFlags", offload);
+  set_int(env, exports, "VNET_HDR_SIZE", VNET_HDR_SIZE);
   set_int(env, exports, "IFNAMSIZ", IFNAMSIZ);
   return exports;
 }

@@ -6,6 +6,14 @@
  * Packet I/O is batched and allocation-free: readBatch fills consecutive slots of a pool the
  * caller owns, writeBatch writes a queue of packets out of a pool. Readiness comes from the libuv
  * loop (a uv_poll_t on the fd), so a device costs no thread and no busy polling.
+ *
+ * Offloads (`openTun({ offload: true })`): the device is opened with IFF_VNET_HDR, so every packet
+ * read and written starts with a 12-byte virtio-net header (lib/wire/virtio-net.ts), and TUNSETOFFLOAD
+ * asks the kernel for checksum offload and TCP/UDP segmentation offload (TSO, USO): it may then hand
+ * us packets whose L4 checksum is left to us and super-packets of up to 64 KiB, and take ours the
+ * same way. What the kernel refuses is dropped from the request one feature at a time; `offloads`
+ * says what is on. The kernel's queue of packets for us (txqueuelen, 500 by default) is raised to
+ * DEFAULT_TX_QUEUE_LENGTH unless asked otherwise.
  */
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -23,10 +31,25 @@ export const ADDON_PATH_ENV = "L3L4_TUN_ADDON";
 export const IFNAMSIZ = 16;
 
 /**
- * Room kept in every packet slot beyond the MTU for a virtio-net header (struct
- * virtio_net_hdr_v1: 12 bytes), for when IFF_VNET_HDR offloads come.
+ * Room kept in every packet slot beyond the MTU for a virtio-net header (struct virtio_net_hdr_v1:
+ * 12 bytes), which a device opened with offloads puts before every packet.
  */
 export const VNET_HEADER_ROOM = 12;
+
+/**
+ * The txqueuelen openTun sets: the kernel queues this many packets for us before it drops. Linux's
+ * default for TUN (500) is less than the windows of a few fast flows add up to (1500-byte packets).
+ */
+export const DEFAULT_TX_QUEUE_LENGTH = 4096;
+
+/** The largest packet a device with segmentation offload may hand us: 64 KiB (Linux's gso_max_size) of IP. */
+export const MAX_OFFLOAD_PACKET = 65535;
+
+/** Offloads, as TUNSETOFFLOAD names them (TUN_F_*). */
+export type TunOffload = "csum" | "tso4" | "tso6" | "tso-ecn" | "uso4" | "uso6";
+
+/** Every offload the runner handles, most wanted first. */
+export const ALL_OFFLOADS: readonly TunOffload[] = ["csum", "tso4", "tso6", "tso-ecn", "uso4", "uso6"];
 
 /** IPv4's minimum MTU (RFC 791: every host takes 68-byte datagrams) up to the largest IP packet. */
 export const MIN_MTU = 68;
@@ -42,7 +65,7 @@ export const PollEvent = {
 export const TunOpenFlag = {
   /** IFF_MULTI_QUEUE: the device takes one fd per queue. */
   multiQueue: 1,
-  /** IFF_VNET_HDR: a virtio-net header before each packet (offloads). Not implemented yet. */
+  /** IFF_VNET_HDR: a virtio-net header before each packet (offloads). */
   vnetHeader: 2,
 } as const;
 
@@ -61,6 +84,10 @@ export interface TunAddon {
     count: number,
     errors?: Int32Array,
   ): number;
+  setOffload(fd: number, flags: number): void;
+  getTxQueueLen(name: string): number;
+  setTxQueueLen(name: string, length: number): void;
+  readonly offloadFlags: Readonly<Record<"CSUM" | "TSO4" | "TSO6" | "TSO_ECN" | "USO4" | "USO6", number>>;
   poll(fd: number, callback: (events: number, error?: string) => void, ref?: boolean): void;
   pollWritable(fd: number, on: boolean): void;
   setRef(fd: number, on: boolean): void;
@@ -209,6 +236,13 @@ export interface OpenTunOptions {
   multiQueue?: boolean;
   /** false: polling the device does not keep the Node process alive. Default true. */
   ref?: boolean;
+  /**
+   * IFF_VNET_HDR and TUNSETOFFLOAD: true asks for every offload in ALL_OFFLOADS, a list for those;
+   * what the kernel refuses is left out (see TunDevice.offloads). Default false: no header, no offload.
+   */
+  offload?: boolean | readonly TunOffload[];
+  /** The device's txqueuelen; default DEFAULT_TX_QUEUE_LENGTH; 0 keeps what the device has. */
+  txQueueLength?: number;
   /** The addon file to load instead of searching for it. */
   addonPath?: string;
 }
@@ -236,6 +270,12 @@ export class TunDevice {
   readonly name: string;
   readonly fd: number;
   readonly mtu: number;
+  /** Opened with IFF_VNET_HDR: every packet read or written starts with a VNET_HEADER_ROOM-byte header. */
+  readonly vnetHeader: boolean;
+  /** The offloads the kernel took (TUNSETOFFLOAD), [] without. */
+  readonly offloads: readonly TunOffload[];
+  /** The device's txqueuelen when it was opened. */
+  readonly txQueueLength: number;
   /** Packets writeBatch dropped for errors other than EAGAIN (EINVAL: malformed; EIO: link down). */
   get writeErrors(): number {
     return this.errorCounts[0]!;
@@ -256,12 +296,22 @@ export class TunDevice {
   private errorHandler: ErrorHandler | undefined;
 
   /** Use openTun. */
-  constructor(addon: TunAddon, fd: number, name: string, mtu: number, ref: boolean) {
+  constructor(
+    addon: TunAddon,
+    fd: number,
+    name: string,
+    mtu: number,
+    ref: boolean,
+    offload: { vnetHeader: boolean; offloads: readonly TunOffload[]; txQueueLength: number } = { vnetHeader: false, offloads: [], txQueueLength: 0 },
+  ) {
     this.addon = addon;
     this.fd = fd;
     this.name = name;
     this.mtu = mtu;
     this.ref = ref;
+    this.vnetHeader = offload.vnetHeader;
+    this.offloads = offload.offloads;
+    this.txQueueLength = offload.txQueueLength;
   }
 
   get isClosed(): boolean {
@@ -371,8 +421,17 @@ export function openTun(options: OpenTunOptions = {}): TunDevice {
   if (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= MIN_MTU && mtu <= MAX_MTU)) {
     throw new TunError("EINVAL", `MTU ${mtu} is not an integer in [${MIN_MTU}, ${MAX_MTU}]`);
   }
+  const txQueueLength = options.txQueueLength ?? DEFAULT_TX_QUEUE_LENGTH;
+  if (!Number.isInteger(txQueueLength) || txQueueLength < 0 || txQueueLength > 0x7fff_ffff) {
+    throw new TunError("EINVAL", `txqueuelen ${txQueueLength} is not an integer >= 0`);
+  }
+  const wanted = options.offload === true ? ALL_OFFLOADS : options.offload === false || options.offload === undefined ? [] : options.offload;
+  for (const offload of wanted) {
+    if (!ALL_OFFLOADS.includes(offload)) throw new TunError("EINVAL", `unknown offload ${JSON.stringify(offload)} (known: ${ALL_OFFLOADS.join(", ")})`);
+  }
+  const vnetHeader = options.offload !== undefined && options.offload !== false;
   const addon = loadTunAddon(options.addonPath);
-  const flags = options.multiQueue === true ? TunOpenFlag.multiQueue : 0;
+  const flags = (options.multiQueue === true ? TunOpenFlag.multiQueue : 0) | (vnetHeader ? TunOpenFlag.vnetHeader : 0);
 
   let opened: { fd: number; name: string };
   try {
@@ -381,12 +440,44 @@ export function openTun(options: OpenTunOptions = {}): TunDevice {
     throw toTunError(error, `open TUN device ${JSON.stringify(name)}`);
   }
   try {
+    const offloads = vnetHeader ? negotiateOffloads(addon, opened.fd, wanted) : [];
     if (mtu !== undefined) addon.setMtu(opened.name, mtu);
+    if (txQueueLength > 0) addon.setTxQueueLen(opened.name, txQueueLength);
     if (options.up !== false) addon.setUp(opened.name);
     const actualMtu = addon.getMtu(opened.name);
-    return new TunDevice(addon, opened.fd, opened.name, actualMtu, options.ref !== false);
+    const queue = addon.getTxQueueLen(opened.name);
+    return new TunDevice(addon, opened.fd, opened.name, actualMtu, options.ref !== false, { vnetHeader, offloads, txQueueLength: queue });
   } catch (error) {
     addon.close(opened.fd);
     throw toTunError(error, `set up TUN device ${opened.name}`);
+  }
+}
+
+const OFFLOAD_BITS: Readonly<Record<TunOffload, "CSUM" | "TSO4" | "TSO6" | "TSO_ECN" | "USO4" | "USO6">> = {
+  csum: "CSUM",
+  tso4: "TSO4",
+  tso6: "TSO6",
+  "tso-ecn": "TSO_ECN",
+  uso4: "USO4",
+  uso6: "USO6",
+};
+
+/**
+ * TUNSETOFFLOAD with `wanted`, then, while the kernel says EINVAL (a bit it does not know, such as
+ * USO before Linux 6.2), without the last feature asked for. Segmentation offloads need checksum
+ * offload (the kernel ignores them without it): they are only asked for with "csum". Returns what
+ * was taken.
+ */
+function negotiateOffloads(addon: TunAddon, fd: number, wanted: readonly TunOffload[]): TunOffload[] {
+  let asked = wanted.includes("csum") ? ALL_OFFLOADS.filter((o) => wanted.includes(o)) : [];
+  for (;;) {
+    const bits = asked.reduce((sum, o) => sum | addon.offloadFlags[OFFLOAD_BITS[o]], 0);
+    try {
+      addon.setOffload(fd, bits);
+      return asked;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== "EINVAL" || asked.length === 0) throw error;
+      asked = asked.slice(0, -1);
+    }
   }
 }

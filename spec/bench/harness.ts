@@ -12,6 +12,8 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
+import type { TunTableOptions } from "./tun-table.js";
+
 export interface Row {
   /** Which bench file produced it ("wire", "engine", "tun"). */
   group: string;
@@ -28,6 +30,8 @@ export interface Row {
 export interface BenchOptions {
   /** Every bench once, tiny sizes, one run, no warm-up (the figures mean nothing). */
   smoke: boolean;
+  /** The tun group's options from the command line (translators, MTUs, repeats, seconds, churn runs). */
+  tun?: TunTableOptions;
 }
 
 export const FULL: BenchOptions = { smoke: false };

@@ -4,13 +4,17 @@
  * (min..max), and how it was measured (a legend per method under the table).
  *
  *   filter           run only the benches whose group name contains it ("wire", "engine", "flood",
- *                    "stream", "tun", "tun2socks"); "soak" (10 minutes) runs only when named
+ *                    "flow", "stream", "tun", "tun2socks"); "soak" (10 minutes) runs only when named
  *   --against REF    build and run a second checkout of the git ref REF (a commit, branch or tag) in
  *                    a temporary directory, in the same run (group by group, REF first), and compare
  *   --baseline FILE  compare against figures saved earlier with --save
  *   --save FILE      write the figures (every run of each) to FILE
  *   --smoke          every bench once on tiny sizes (what spec/bench/smoke.spec.ts checks; the
  *                    figures mean nothing)
+ *
+ * The tun group (root: the proxy next to pasta, slirp4netns and a veth, tun-table.ts) also takes
+ *   --translators A,B  of veth, pasta, slirp4netns, l3l4, l3l4-offload (default: all there are)
+ *   --mtus 1500,65520  --repeat 3  --seconds 5 (per measurement)  --churn 8 (wrk runs back to back)
  *
  * A comparison prints the change and calls it better or worse only beyond the noise: the larger
  * spread of the two sides' runs ((max - min) / median, at least 1%); below it, "same"
@@ -26,11 +30,13 @@ import { benchAgainst, type RefRun } from "./against.js";
 import { BenchUsageError, figureKey, readSaved, verdict, writeSaved, type Baseline } from "./compare.js";
 import { benchEngine } from "./engine.js";
 import { benchFlood } from "./flood.js";
+import { benchFlow } from "./flow.js";
 import { FULL, isMain, SMOKE, type BenchOptions, type Row } from "./harness.js";
 import { benchSoak } from "./soak.js";
 import { benchStream } from "./stream.js";
-import { benchTunIperf, SECONDS } from "./tun-iperf.js";
+import { SECONDS } from "./tun-paths.js";
 import { benchTun2socks } from "./tun2socks.js";
+import { benchTunTable, type TunTableOptions } from "./tun-table.js";
 import { benchWire } from "./wire.js";
 
 export const BENCHES: ReadonlyArray<readonly [string, (o: BenchOptions) => Promise<Row[]>]> = [
@@ -38,10 +44,13 @@ export const BENCHES: ReadonlyArray<readonly [string, (o: BenchOptions) => Promi
   ["engine", benchEngine],
   // A million SYNs from random sources: heap, SYN rate, a legitimate client, a bulk flow during it. About 40 s.
   ["flood", (o) => benchFlood(o)],
+  // Flow table lookups after millions of inserts and removes, next to a fresh table. About 15 s.
+  ["flow", benchFlow],
   // NetStack next to raw callbacks, both over joinEngines on the real clock. About 20 s.
   ["stream", benchStream],
-  // Root only (netns, TUN); without root it says why and adds no rows. About 3 minutes.
-  ["tun", (o) => benchTunIperf(SECONDS, o)],
+  // Root only (netns, TUN, pasta, slirp4netns, nginx, wrk, iperf3): the translator table; without
+  // them it says why and adds no rows. About 25 minutes with every translator, both MTUs, 3 repeats.
+  ["tun", benchTunTable],
   // Root, danted, wrk and nginx: SOCKS5 through dante next to direct, new connections/s, RSS under churn.
   ["tun2socks", (o) => benchTun2socks(SECONDS, o)],
   // Only when named (`npm run bench -- soak`, root): 10,000 flows through `l3l4 proxy` for 10 minutes.
@@ -94,6 +103,8 @@ interface Parsed {
   baseline: string | undefined;
   save: string | undefined;
   smoke: boolean;
+  /** The tun group's options. */
+  tun: TunTableOptions;
 }
 
 export function parseBenchArgs(argv: readonly string[]): Parsed {
@@ -102,20 +113,61 @@ export function parseBenchArgs(argv: readonly string[]): Parsed {
     parsed = parseArgs({
       args: [...argv],
       allowPositionals: true,
-      options: { against: { type: "string" }, baseline: { type: "string" }, save: { type: "string" }, smoke: { type: "boolean" } },
+      options: {
+        against: { type: "string" },
+        baseline: { type: "string" },
+        save: { type: "string" },
+        smoke: { type: "boolean" },
+        translators: { type: "string" },
+        mtus: { type: "string" },
+        repeat: { type: "string" },
+        seconds: { type: "string" },
+        churn: { type: "string" },
+      },
     });
   } catch (error) {
-    throw new BenchUsageError(`${(error as Error).message} (usage: run.js [filter] [--against REF] [--baseline FILE] [--save FILE] [--smoke])`);
+    throw new BenchUsageError(
+      `${(error as Error).message} (usage: run.js [filter] [--against REF] [--baseline FILE] [--save FILE] [--smoke] [tun options])`,
+    );
   }
   const { values, positionals } = parsed;
   if (positionals.length > 1) throw new BenchUsageError(`one filter at most, got ${positionals.join(" ")}`);
   if (values.against !== undefined && values.baseline !== undefined) throw new BenchUsageError("--against and --baseline: choose one");
-  return { filter: positionals[0], against: values.against, baseline: values.baseline, save: values.save, smoke: values.smoke ?? false };
+  return {
+    filter: positionals[0],
+    against: values.against,
+    baseline: values.baseline,
+    save: values.save,
+    smoke: values.smoke ?? false,
+    tun: tunOptions(values),
+  };
+}
+
+function count(name: string, text: string | undefined, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min) throw new BenchUsageError(`--${name} must be an integer >= ${min}: ${text}`);
+  return n;
+}
+
+/** The tun group's options out of the command line. */
+function tunOptions(values: Record<string, string | boolean | undefined>): TunTableOptions {
+  const text = (name: string) => values[name] as string | undefined;
+  const options: TunTableOptions = {};
+  if (text("translators") !== undefined) options.translators = text("translators")!.split(",").map((s) => s.trim());
+  if (text("mtus") !== undefined) options.mtus = text("mtus")!.split(",").map((s) => count("mtus", s.trim(), 576)!);
+  const repeat = count("repeat", text("repeat"), 1);
+  const seconds = count("seconds", text("seconds"), 2);
+  const churn = count("churn", text("churn"), 0);
+  if (repeat !== undefined) options.repeat = repeat;
+  if (seconds !== undefined) options.seconds = seconds;
+  if (churn !== undefined) options.churn = churn;
+  return options;
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
   const args = parseBenchArgs(argv);
-  const o = args.smoke ? SMOKE : FULL;
+  const o: BenchOptions = { ...(args.smoke ? SMOKE : FULL), tun: args.tun };
   const cpu = os.cpus()[0]?.model ?? "unknown cpu";
   console.log(`l3l4 bench: node ${process.version}, ${cpu}, ${os.cpus().length} cpus${args.smoke ? " (smoke: tiny sizes, one run, not a measurement)" : ""}`);
   let baseline = args.baseline === undefined ? undefined : readSaved(args.baseline);

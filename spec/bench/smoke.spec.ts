@@ -12,11 +12,14 @@ import { resolveRef } from "./against.js";
 import { MIN_NOISE, noise, verdict } from "./compare.js";
 import { benchEngine } from "./engine.js";
 import { benchFlood } from "./flood.js";
+import { benchFlow } from "./flow.js";
 import { SMOKE, SMOKE_METHOD, type Row } from "./harness.js";
 import { main, parseBenchArgs, table } from "./run.js";
 import { benchSoak, soakMissing } from "./soak.js";
 import { benchStream } from "./stream.js";
-import { benchTunIperf, SECONDS, tunIperfMissing } from "./tun-iperf.js";
+import { proxyTakes } from "./translators.js";
+import { SECONDS } from "./tun-paths.js";
+import { allTranslators, benchTunTable, tunTableProblems } from "./tun-table.js";
 import { benchTun2socks, tun2socksMissing } from "./tun2socks.js";
 import { benchWire } from "./wire.js";
 
@@ -42,19 +45,50 @@ describe("bench smoke: every bench once, tiny and untimed", () => {
     expectSane(await benchEngine(SMOKE), "engine", [/^bulk TCP, 1 flow, MTU 1500$/, /^l3Rx TCP data segment .*zero-copy/, /^handshakes/, /^heap per idle/]);
   });
 
+  it("flow: lookups in a fresh table, after churn and after a peak; remove + insert", async () => {
+    const rows = await benchFlow(SMOKE);
+    expectSane(rows, "flow", [/fresh table \(baseline\)/, /after .* inserts \+ removes/, /after a peak of/, /^remove \+ insert/]);
+    expect(rows).toHaveLength(4);
+  });
+
   it("stream: NetStack next to raw callbacks over joinEngines", async () => {
     const rows = await benchStream(SMOKE);
     expectSane(rows, "stream", [/raw callbacks/, /NetStack FlowSockets \+ pipe\(\)/, /share of raw, wall clock/, /share of raw, per CPU second/]);
     expect(rows).toHaveLength(4);
   });
 
-  it("tun: iperf3 over veth and through the proxy over TUN (root, netns, iperf3)", async (ctx) => {
-    const missing = tunIperfMissing();
-    skipOrFailInCi(ctx, missing === "" ? undefined : missing);
-    const rows = await benchTunIperf(1, SMOKE);
-    expectSane(rows, "tun", [/^iperf3 veth mtu 1500 up$/, /^iperf3 proxy mtu 1500 down/, /^iperf3 proxy mtu 65520 --tcp-buffer/]);
-    expect(rows).toHaveLength(10);
-  }, 120_000);
+  it("tun: the proxy (with and without offloads), pasta, slirp4netns and a veth, no namespace left (root, passt, slirp4netns, nginx, wrk, iperf3)", async (ctx) => {
+    // What the bench needs, and every translator's own needs (passt, slirp4netns, the compiled command).
+    const problems = [...tunTableProblems(), ...allTranslators().flatMap((t) => t.problems())];
+    skipOrFailInCi(ctx, problems.length === 0 ? undefined : problems.join("; "));
+    expect(proxyTakes("--offload")).toBe(true); // else the bench has no offload row
+    const rows = await benchTunTable(SMOKE);
+    const value = (name: string) => rows.find((r) => r.name === name)?.value;
+    for (const r of rows) {
+      expect(r.group).toBe("tun");
+      expect(r.method).toBe(SMOKE_METHOD);
+      expect(r.runs).toHaveLength(1);
+    }
+    for (const t of ["veth", "pasta", "slirp4netns", "l3l4", "l3l4-offload"]) {
+      for (const figure of ["TCP up", "TCP down", "4 up", "new conn/s", "ping", "churn last/first"]) {
+        expect(value(`${t} mtu 1500 ${figure}`), `${t} ${figure}`).toBeGreaterThanOrEqual(0);
+      }
+    }
+    // Ours carry data both ways, and their CPU time and RSS are read from /proc.
+    for (const t of ["l3l4", "l3l4-offload"]) {
+      expect(value(`${t} mtu 1500 TCP up`)).toBeGreaterThan(0);
+      expect(value(`${t} mtu 1500 TCP down`)).toBeGreaterThan(0);
+      expect(value(`${t} mtu 1500 new conn/s`)).toBeGreaterThan(0);
+      expect(value(`${t} mtu 1500 CPU µs/conn`)).toBeGreaterThan(0);
+      expect(value(`${t} mtu 1500 CPU ms/Gbit down`)).toBeGreaterThan(0);
+      expect(Number.isFinite(value(`${t} mtu 1500 RSS growth under churn`))).toBe(true);
+    }
+    const ours = execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
+      .split("\n")
+      .map((line) => line.split(" ")[0]!)
+      .filter((name) => name.startsWith(`l3l4-bt-c-${process.pid}-`) || name.startsWith(`l3l4-bt-s-${process.pid}-`));
+    expect(ours).toEqual([]);
+  }, 600_000);
 
   it("tun2socks: iperf3 and wrk through dante next to direct, RSS under churn (root, danted, wrk, nginx)", async (ctx) => {
     const missing = tun2socksMissing();

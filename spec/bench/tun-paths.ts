@@ -14,8 +14,27 @@ import { parseProxyArgs, startProxy, type ProxyServer } from "../../lib/cli/prox
 import { Netns } from "../support/netns.js";
 import { deleteVeths, killChildren, runIn, serverNamespace, spawnIn, testAddresses, tunInNamespace } from "../integration/harness.js";
 import { deletePLinks, removeNetnsFiles, SOCKS_PORT, startDante, startL3l4Proxy, testUser, tun2socksTopology } from "../integration/proxy-servers.js";
-import { startIperfServer } from "../integration/topology.js";
-import { median, type Row } from "./harness.js";
+import { iperf, startIperfServer } from "../integration/topology.js";
+import { canUseNetns, hasCommand, type Capability } from "../support/privileges.js";
+import { addonBuilt } from "../integration/harness.js";
+import { FULL, median, SMOKE_METHOD, type BenchOptions, type Row } from "./harness.js";
+
+export const SECONDS = 3;
+export const IPERF_RUNS = 3;
+export const OMIT_SECONDS = 1;
+export const MTUS = [1500, 65520] as const;
+const SMOKE_BYTES = 8 << 20;
+
+/** How the iperf3 rows are measured (the label under the table). */
+export function iperfMethod(seconds: number, o: BenchOptions = FULL): string {
+  if (o.smoke) return SMOKE_METHOD;
+  return `median of ${IPERF_RUNS} iperf3 runs of ${seconds} s after ${OMIT_SECONDS} s omitted (-O ${OMIT_SECONDS}), receiver's rate`;
+}
+
+/** What the TUN benches need; an empty list when the machine has it all. */
+export function tunBenchProblems(extra: readonly (() => Capability)[] = []): string[] {
+  return [canUseNetns, addonBuilt, hasCommand("iperf3", ["--version"], "iperf3"), ...extra].map((check) => check()).filter((c) => !c.ok).map((c) => c.why);
+}
 
 export const NGINX_PORT = 8081;
 
@@ -93,6 +112,32 @@ export async function socksPath(mtu: number, extraArgs: readonly string[] = [], 
       removeNetnsFiles();
     },
   };
+}
+
+/** iperf3 up and down, IPERF_RUNS times each, alternating: [up runs, down runs] in bits/s. */
+async function upAndDown(client: Netns, host: string, seconds: number, o: BenchOptions): Promise<[number[], number[]]> {
+  const how = o.smoke ? { bytes: SMOKE_BYTES } : { omitSeconds: OMIT_SECONDS };
+  const up: number[] = [];
+  const down: number[] = [];
+  for (let r = 0; r < (o.smoke ? 1 : IPERF_RUNS); r++) {
+    up.push(await iperf(client, host, seconds, false, how));
+    down.push(await iperf(client, host, seconds, true, how));
+  }
+  return [up, down];
+}
+
+/** iperf3 up and down over `path` (made and closed here); rows named "iperf3 NAME mtu M[ label] up". */
+export async function iperfThrough(make: () => Promise<BenchPath>, mtu: number, seconds: number, label = "", o: BenchOptions = FULL): Promise<Row[]> {
+  const path = await make();
+  try {
+    await iperfServer(path);
+    const [up, down] = await upAndDown(path.client, path.host, seconds, o);
+    const name = `iperf3 ${path.name} mtu ${mtu}${label}`;
+    const method = iperfMethod(seconds, o);
+    return [gbitRow(`${name} up`, up, method), gbitRow(`${name} down (-R)`, down, method)];
+  } finally {
+    await path.close();
+  }
 }
 
 /** iperf3 -s in S (once per path). */

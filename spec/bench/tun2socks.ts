@@ -2,7 +2,7 @@
  * tun2socks figures, measured in the same run as the direct proxy: the SOCKS5 path through dante
  * (tun-paths.ts) next to direct://.
  *
- * - iperf3 up and down (Gbit/s) through SOCKS5 at MTU 1500 and 65520 (direct's are tun-iperf.ts's rows);
+ * - iperf3 up and down (Gbit/s) through SOCKS5 at MTU 1500 and 65520 (direct's and the peers' are tun-table.ts's);
  * - new connections per second: wrk with `Connection: close` against nginx in S, direct and SOCKS5;
  * - RSS under churn: the process's resident set after a warm-up round of wrk through SOCKS5 and after
  *   two more, and how much it grew between them (flat is the target).
@@ -10,30 +10,17 @@
  * The anchor (the issue, same machine): hev-socks5-tunnel through dante gave 3.4/3.4 Gbit/s up/down at
  * MTU 1500, 3.7/3.2 at 65520, and 240 new connections/s.
  *
- * iperf3 rows are medians of IPERF_RUNS runs with -O 1 (tun-iperf.ts); conn/s the median of WRK_RUNS
+ * iperf3 rows are medians of IPERF_RUNS runs with -O 1 (tun-paths.ts); conn/s the median of WRK_RUNS
  * wrk runs. Smoke: iperf3 8 MiB each way once, wrk once for 1 s with 4 connections and 1 s of churn.
  *
  * Needs root, the TUN addon, iperf3, danted, wrk and nginx; without them it says why and adds no rows.
  * Alone: `npx tsc -b && node --expose-gc dist/spec/bench/tun2socks.js [seconds]`.
  */
-import { execFileSync } from "node:child_process";
-import { hasCommand, type Capability } from "../support/privileges.js";
+import { hasCommand } from "../support/privileges.js";
 import { hasProxyServers } from "../integration/proxy-servers.js";
 import { FULL, isMain, median, SMOKE_METHOD, type BenchOptions, type Row } from "./harness.js";
-import { iperfThrough, MTUS, SECONDS, tunBenchProblems } from "./tun-iperf.js";
-import { directPath, nginxServer, socksPath, wrk, type BenchPath } from "./tun-paths.js";
-
-/** wrk has no --version that exits 0: look it up on PATH. */
-function onPath(command: string, debianPackage: string): () => Capability {
-  return () => {
-    try {
-      execFileSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" });
-      return { ok: true, why: "" };
-    } catch {
-      return { ok: false, why: `the ${command} command (apt-get install ${debianPackage})` };
-    }
-  };
-}
+import { onPath } from "./translators.js";
+import { directPath, iperfThrough, MTUS, nginxServer, SECONDS, socksPath, tunBenchProblems, wrk, type BenchPath } from "./tun-paths.js";
 
 export const WRK_RUNS = 3;
 const CONNECTIONS = 64;

@@ -23,6 +23,8 @@ describe("device options", () => {
       pcap: undefined,
       trace: false,
       faults: undefined,
+      offload: false,
+      txQueueLength: undefined,
       tcpBufferSize: undefined,
       udpIdleTimeout: undefined,
       quiet: false,
@@ -32,13 +34,15 @@ describe("device options", () => {
   it("reads every option", () => {
     const options = parse([
       "--tun", "prx0", "--mtu", "65520", "--pcap", "/tmp/x.pcap", "--trace", "--faults", "loss=0.1,delay=5",
-      "--tcp-buffer", "1048576", "--udp-idle-timeout", "30", "--quiet",
+      "--tcp-buffer", "1048576", "--udp-idle-timeout", "30", "--quiet", "--offload", "--txqueuelen", "10000",
     ]);
     expect(options).toMatchObject({
       tun: "prx0",
       mtu: 65520,
       pcap: "/tmp/x.pcap",
       trace: true,
+      offload: true,
+      txQueueLength: 10000,
       tcpBufferSize: 1 << 20,
       udpIdleTimeout: 30,
       quiet: true,
@@ -49,6 +53,8 @@ describe("device options", () => {
   it.each([
     [["--mtu", "500"], /--mtu must be an integer in 576\.\.65535/],
     [["--mtu", "15x"], /--mtu/],
+    [["--txqueuelen", "0"], /--txqueuelen must be an integer in 1\.\.1000000/],
+    [["--txqueuelen", "many"], /--txqueuelen/],
     [["--faults", "loss=2"], /--faults: .*probability/],
     [["--faults", "rate=10M"], /rate and queue are not modelled/],
     [["--faults", "queue=10"], /rate and queue are not modelled/],

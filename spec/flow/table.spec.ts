@@ -55,6 +55,11 @@ const keyArb: fc.Arbitrary<Key> = fc
     return { protocol, family, remote, local, remotePort, localPort };
   });
 
+/** IPv4 TCP key number `i` (unique for i < 2^24). */
+function v4Key(i: number): Key {
+  return { protocol: "tcp", family: 4, remote: [10, (i >> 16) & 255, (i >> 8) & 255, i & 255], local: [10, 0, 0, 1], remotePort: 40000, localPort: 80 };
+}
+
 describe("FlowTable", () => {
   it("finds an inserted flow from packet bytes at any offset, and not its reverse", () => {
     const t = new FlowTable(16, 1);
@@ -205,5 +210,82 @@ describe("FlowTable", () => {
     }
     expect(t.size).toBe(200);
     for (const [k, f] of live) expect(lookup(t, k)).toBe(f);
+  });
+  it("halves once flows go away, never below its initial capacity, and keeps the rest reachable", () => {
+    const t = new FlowTable(64, 3);
+    expect(t.slots).toBe(64);
+    const all: [Key, FlowRecord][] = [];
+    for (let i = 0; i < 100_000; i++) {
+      const k = v4Key(i);
+      const f = record(k);
+      t.insert(f);
+      all.push([k, f]);
+    }
+    // Grown to hold them below MAX_LOAD (0.625): 100,000 / 0.625 = 160,000 -> 262,144.
+    expect(t.slots).toBe(262_144);
+    let failed = 0;
+    for (let i = 1000; i < all.length; i++) if (!t.remove(all[i]![1])) failed++;
+    expect(failed).toBe(0);
+    // 1,000 left: halved each time fewer than 1/4 of the slots were in use, down to 2,048 (1,000 >= 512).
+    expect(t.size).toBe(1000);
+    expect(t.slots).toBe(2048);
+    for (let i = 0; i < all.length; i++) if (lookup(t, all[i]![0]) !== (i < 1000 ? all[i]![1] : undefined)) failed++;
+    expect(failed).toBe(0);
+    for (let i = 0; i < 1000; i++) t.remove(all[i]![1]);
+    expect(t.size).toBe(0);
+    expect(t.slots).toBe(64);
+    // And it still works from empty.
+    const f = record(all[5]![0]);
+    expect(t.insert(f)).toBe(true);
+    expect(lookup(t, all[5]![0])).toBe(f);
+  });
+
+  it("stays bounded and correct through 2 million inserts and removes, growing and shrinking", () => {
+    const t = new FlowTable(16, 11);
+    // A pool of live flows whose size swings between 0 and 5,000 twenty times.
+    const live: [Key, FlowRecord][] = [];
+    const OPS = 2_000_000;
+    const SWING = 100_000;
+    let next = 0;
+    let maxSlots = 0;
+    let resizes = 0;
+    let lastSlots = t.slots;
+    const problems: string[] = [];
+    for (let r = 0; r < OPS; r++) {
+      const want = Math.round(2500 - 2500 * Math.cos((r / SWING) * Math.PI * 2));
+      if (live.length < want || live.length === 0) {
+        const k = v4Key(next++);
+        const f = record(k);
+        if (!t.insert(f)) problems.push(`op ${r}: insert refused`);
+        live.push([k, f]);
+      } else {
+        // Remove from anywhere in the pool, not only the oldest.
+        const at = (r * 2654435761) % live.length;
+        const victim = live[at]!;
+        live[at] = live[live.length - 1]!;
+        live.pop();
+        if (!t.remove(victim[1])) problems.push(`op ${r}: remove missed`);
+      }
+      const slots = t.slots;
+      if (slots !== lastSlots) {
+        resizes++;
+        lastSlots = slots;
+      }
+      maxSlots = Math.max(maxSlots, slots);
+      // Between MIN_LOAD (1/4) and MAX_LOAD (0.625) of the slots in use, or at the initial 16.
+      if (t.size > slots * 0.625 || (slots > 16 && t.size < slots / 4)) problems.push(`op ${r}: ${t.size} flows in ${slots} slots`);
+      if (r % 50_000 === 0) for (const [k, f] of live) if (lookup(t, k) !== f) problems.push(`op ${r}: a live flow not found`);
+      if (problems.length > 5) break;
+    }
+    expect(problems).toEqual([]);
+    expect(t.size).toBe(live.length);
+    for (const [k, f] of live) if (lookup(t, k) !== f) problems.push("a live flow not found at the end");
+    expect(problems).toEqual([]);
+    // A million inserts and about as many removes.
+    expect(next).toBeGreaterThanOrEqual(OPS / 2 - 5000);
+    // 5,000 flows at most: 5,000 / 0.625 = 8,000 -> 8,192 slots, however many went through.
+    expect(maxSlots).toBe(8192);
+    // Twenty swings, each growing the table from 16 to 8,192 and back (9 doublings, 9 halvings).
+    expect(resizes).toBe(20 * 18);
   });
 });

@@ -18,7 +18,7 @@ import { startEchoServer, type EchoServer } from "../../lib/cli/echo.js";
 import { DEVICE_OPTIONS, deviceOptions, parseCommandLine } from "../../lib/cli/options.js";
 import type { Flow } from "../../lib/api.js";
 import type { L3L4 } from "../../lib/engine.js";
-import { openTun, tunAddonAvailable, type TunDevice } from "../../lib/tun/tun.js";
+import { openTun, tunAddonAvailable, type OpenTunOptions, type TunDevice } from "../../lib/tun/tun.js";
 import { randomSubnet, run, uniqueInterfaceName, type CommandResult, type Netns } from "../support/netns.js";
 import type { Capability } from "../support/privileges.js";
 
@@ -202,9 +202,9 @@ export function testAddresses(): Addresses {
  * A new TUN device moved into `ns` with the test's addresses, up, and the routed prefixes going
  * into it: the kernel in `ns` sends everything for those prefixes to the engine.
  */
-export function tunInNamespace(ns: Netns, addresses: Addresses, mtu = 1500): TunDevice {
+export function tunInNamespace(ns: Netns, addresses: Addresses, mtu = 1500, open: Pick<OpenTunOptions, "offload" | "txQueueLength"> = {}): TunDevice {
   const name = uniqueInterfaceName();
-  const device = openTun({ name, mtu });
+  const device = openTun({ name, mtu, ...open });
   try {
     moveTunInto(ns, name, addresses, mtu);
   } catch (error) {

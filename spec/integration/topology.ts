@@ -46,14 +46,14 @@ export interface ProxyTopology {
 export async function proxyTopology(
   netns: () => Netns,
   proxies: ProxyServer[],
-  options: { args?: (addresses: Addresses) => string[]; file?: string; mtu?: number; faultSeed?: number } = {},
+  options: { args?: (addresses: Addresses) => string[]; file?: string; mtu?: number; faultSeed?: number; offload?: boolean } = {},
 ): Promise<ProxyTopology> {
   const client = netns();
   const server = netns();
   const addresses = testAddresses();
   const mtu = options.mtu ?? 1500;
   const veth = serverNamespace(server, addresses, mtu);
-  const device = tunInNamespace(client, addresses, mtu);
+  const device = tunInNamespace(client, addresses, mtu, { offload: options.offload === true });
   const parsed = parseProxyArgs(["--quiet", "--udp-idle-timeout", "1", ...(options.args?.(addresses) ?? [])]);
   const proxy = startProxy(parsed.device, parsed.proxy, {
     device,

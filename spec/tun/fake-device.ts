@@ -25,12 +25,22 @@ export class FakeDevice implements RunnerDevice {
   private readableHandler: (() => void) | undefined;
   private writableHandler: (() => void) | undefined;
 
-  constructor(mtu = 1500) {
+  /** As a device opened with offloads: a virtio-net header before every packet (the test writes it). */
+  readonly vnetHeader: boolean;
+  readonly offloads: readonly string[];
+
+  constructor(mtu = 1500, offloads?: readonly string[]) {
     this.mtu = mtu;
+    this.vnetHeader = offloads !== undefined;
+    this.offloads = offloads ?? [];
   }
+
+  /** The slotSize of the last readBatch call. */
+  lastSlotSize = 0;
 
   readBatch(pool: Uint8Array, slotSize: number, maxCount: number, lengths: Int32Array): number {
     this.readCalls.push(maxCount);
+    this.lastSlotSize = slotSize;
     if (this.readError !== undefined) throw this.readError;
     let count = 0;
     while (count < maxCount && this.inbound.length > 0) {

@@ -4,6 +4,7 @@ import { InvalidArgumentError } from "../../lib/errors.js";
 import type { EngineDriver } from "../../lib/api.js";
 import { runTun, type TunApp, type TunRunner } from "../../lib/tun/runner.js";
 import { VNET_HEADER_ROOM } from "../../lib/tun/tun.js";
+import { VNET_HEADER_LENGTH, VnetFlag, VnetGso, writeVnetHeader } from "../../lib/wire/virtio-net.js";
 import { FakeDevice } from "./fake-device.js";
 import { EchoEngine, echoRequest, echoRequestLength, testFlow } from "./icmp-echo.js";
 
@@ -469,5 +470,87 @@ describe("runTun", () => {
       expect(device.refCalls).toEqual([false, true]);
       timeouts.mockRestore();
     });
+  });
+
+  it("grows the read batch while the device is busy: 16 packets, then 32, ... up to rxSlots", () => {
+    const device = new FakeDevice();
+    const engine = new EchoEngine();
+    runner = runTun(engine, device, quietApp, { rxSlots: 64 });
+    device.receive(...requests(200));
+    for (let i = 0; i < 5; i++) device.receive();
+    expect(device.readCalls).toEqual([16, 32, 64, 64, 64, 64]);
+    expect(engine.received).toBe(200);
+    expect(runner.stats.rxBatchLimit).toBe(64);
+  });
+
+  it("keeps the read batch when reads do not fill it", () => {
+    const device = new FakeDevice();
+    runner = runTun(new EchoEngine(), device, quietApp, { rxSlots: 64 });
+    for (let i = 0; i < 3; i++) device.receive(...requests(15));
+    expect(device.readCalls).toEqual([16, 16, 16]);
+  });
+});
+
+describe("runTun on a device with offloads (virtio-net headers)", () => {
+  let runner: TunRunner | undefined;
+
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_000_000 });
+  });
+
+  afterEach(() => {
+    runner?.stop();
+    runner = undefined;
+    vi.useRealTimers();
+  });
+
+  function withHeader(packet: Uint8Array, flags = 0): Uint8Array {
+    const read = new Uint8Array(VNET_HEADER_LENGTH + packet.length);
+    writeVnetHeader(read, 0, flags);
+    read.set(packet, VNET_HEADER_LENGTH);
+    return read;
+  }
+
+  it("hands l3Rx the packet after the header, and writes each reply behind a header of zeros", () => {
+    const device = new FakeDevice(1500, ["csum"]);
+    const engine = new EchoEngine();
+    runner = runTun(engine, device, quietApp);
+    const sent = requests(3);
+    device.receive(...sent.map((p) => withHeader(p, VnetFlag.DATA_VALID)));
+    expect(engine.received).toBe(3);
+    expect(device.written).toHaveLength(3);
+    device.written.forEach((written, i) => {
+      expect(written.subarray(0, VNET_HEADER_LENGTH)).toEqual(new Uint8Array(VNET_HEADER_LENGTH));
+      expect(isReplyTo(written.subarray(VNET_HEADER_LENGTH), sent[i]!)).toBe(true);
+    });
+  });
+
+  it("gives the engine the slot after the header room: MTU-sized packets fit, larger ones do not", () => {
+    runner = runTun(new EchoEngine(), new FakeDevice(1500, ["csum"]), quietApp, { txSlots: 2 });
+    const slot = runner.callbacks.l3TxBuffer(1500)!;
+    expect(runner.callbacks.l3TxBufferMut(slot).length).toBe(1500 + VNET_HEADER_ROOM - VNET_HEADER_LENGTH);
+    expect(runner.callbacks.l3TxBuffer(1501)).toBeUndefined();
+    expect(runner.stats.txOversize).toBe(1);
+  });
+
+  it("drops and counts a read whose header is bad; the next packets still go through", () => {
+    const device = new FakeDevice(1500, ["csum", "tso4"]);
+    const engine = new EchoEngine();
+    runner = runTun(engine, device, quietApp);
+    const bad = withHeader(requests(1)[0]!);
+    bad[1] = VnetGso.TCPV4; // TSO on an ICMP packet
+    device.receive(bad, withHeader(requests(1)[0]!));
+    expect(engine.received).toBe(1);
+    expect(runner.stats.rxBadVnetHeaders).toBe(1);
+    expect(runner.vnetDrops).toMatchObject({ bad_csum_offsets: 1 });
+  });
+
+  it("reads super-packets into 64 KiB slots when segmentation offload is on", () => {
+    const device = new FakeDevice(1500, ["csum", "tso4"]);
+    runner = runTun(new EchoEngine(), device, quietApp);
+    const big = new Uint8Array(VNET_HEADER_LENGTH + 60_000);
+    device.receive(big);
+    expect(device.readCalls).toEqual([16]);
+    expect(device.lastSlotSize).toBeGreaterThanOrEqual(VNET_HEADER_LENGTH + 65535);
   });
 });
