@@ -15,7 +15,6 @@ import { runUntilSignal, type Command } from "./command.js";
 import { describeDevice, startDevice, type DeviceSource, type RunningDevice } from "./device.js";
 import { DEVICE_OPTIONS, DEVICE_USAGE, DEVICE_USAGE_FOOTER, deviceOptions, parseCommandLine, type DeviceOptions } from "./options.js";
 
-
 export interface EchoServer extends RunningDevice {
   readonly app: EchoApp;
 }
