@@ -7,6 +7,7 @@
 import type { CongestionControlName, EngineConfig } from "./config.js";
 import { DEFAULT_CONFIG } from "./config.js";
 import { L3L4 } from "./engine.js";
+import { MAX_TIME_WAIT_LIMIT } from "./tcp/time-wait.js";
 
 /** Largest TCP buffer: a window cannot exceed 2^30 bytes (RFC 7323 §2.3, window scale 14). */
 export const MAX_TCP_BUFFER_SIZE = 0x4000_0000;
@@ -108,6 +109,16 @@ export class L3L4Builder<T> {
   maxFlows(n: number): this {
     this.config.maxFlows = n;
     this.checks.set("maxFlows", () => integerIn("maxFlows", n, 1, MAX_FLOWS_LIMIT));
+    return this;
+  }
+
+  /**
+   * Most TIME-WAIT records (RFC 9293 §3.6.1) kept at once, about 100 bytes each; past it the oldest
+   * is reused and counted (stats().tcpTimeWaitOverflow). Default 262,144 (Linux tcp_max_tw_buckets).
+   */
+  maxTimeWait(n: number): this {
+    this.config.maxTimeWait = n;
+    this.checks.set("maxTimeWait", () => integerIn("maxTimeWait", n, 1, MAX_TIME_WAIT_LIMIT));
     return this;
   }
 

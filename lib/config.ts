@@ -43,6 +43,11 @@ export interface EngineConfig {
   udpMaxQueuedDatagrams: number;
   /** Most flows (TCP + UDP) at once; new ones are refused past it. */
   maxFlows: number;
+  /**
+   * Most TIME-WAIT records kept at once (about 100 bytes each); past it the oldest is reused. Linux's
+   * tcp_max_tw_buckets defaults to 262144 on a machine this size (it drops the new one instead).
+   */
+  maxTimeWait: number;
   /** IP reassembly: datagrams being reassembled at once, and their timeout (RFC 791: 15 s; Linux ipfrag_time 30 s). */
   maxReassemblies: number;
   reassemblyTimeoutMs: number;
@@ -76,6 +81,7 @@ export const DEFAULT_CONFIG: Readonly<EngineConfig> = Object.freeze({
   udpIdleTimeoutMs: 300_000,
   udpMaxQueuedDatagrams: 256,
   maxFlows: 1_000_000,
+  maxTimeWait: 262_144,
   maxReassemblies: 256,
   reassemblyTimeoutMs: 30_000,
   maxDatagramSize: 65535,

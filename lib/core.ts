@@ -25,7 +25,7 @@ import type { TcpConnection } from "./tcp/connection.js";
 import type { CloseCause, TcpContext, TcpEndpoint, TcpOutSegment } from "./tcp/context.js";
 import { TcpDemux } from "./tcp/demux.js";
 import { IsnGenerator } from "./tcp/isn.js";
-import type { TimeWait } from "./tcp/time-wait.js";
+import type { TimeWaitTable } from "./tcp/time-wait.js";
 import { TcpSegmentWriter } from "./tcp/writer.js";
 import { TimerHeap } from "./timer-heap.js";
 import { UdpLayer } from "./udp/input.js";
@@ -36,8 +36,8 @@ import { IpProtocol } from "./wire/ip-protocol.js";
 /** Packets passed to l3Rx from inside callbacks, held until the outermost call returns. */
 const MAX_DEFERRED_PACKETS = 1024;
 
-/** What the timer heap holds: every flow state, and the fragment-reassembly sweeper. */
-type Timed = FlowState | Reassembler;
+/** What the timer heap holds: every flow state, the TIME-WAIT queue, and the fragment-reassembly sweeper. */
+type Timed = FlowState | TimeWaitTable | Reassembler;
 
 /**
  * Everything behind the public API: the dispatch, and the TCP connections' context.
@@ -183,7 +183,10 @@ export class Core implements TcpContext, ReassemblyListener {
     const { family, addr } = connectTuple(o);
     const protocol = o.protocol === "tcp" ? IpProtocol.TCP : IpProtocol.UDP;
     // A TIME-WAIT record counts as taken: its 2*MSL protects the new incarnation (RFC 9293 §3.4.2).
-    if (this.table.lookup(family, protocol, addr, 0, 16, o.dstPort, o.srcPort) !== undefined) {
+    const taken =
+      this.table.lookup(family, protocol, addr, 0, 16, o.dstPort, o.srcPort) !== undefined ||
+      (protocol === IpProtocol.TCP && this.tcp.timeWaitUnderLastKey());
+    if (taken) {
       throw new FlowExistsError(`a ${o.protocol} flow ${o.srcIp}:${o.srcPort} > ${o.dstIp}:${o.dstPort} exists`);
     }
     const flow = flowFromAddresses(this.owner, o.protocol, family, addr, o.dstPort, o.srcPort, true);
@@ -223,7 +226,10 @@ export class Core implements TcpContext, ReassemblyListener {
         if (item.flow.state === item) this.udp.timer(item, now);
         return;
       case "time-wait":
-        if (item.flow.state === item) this.tcp.timeWaitTimer(item, now);
+        if (item.flow !== null && item.flow.state === item) this.tcp.heldTimer(item, now);
+        return;
+      case "time-wait-queue":
+        this.tcp.timeWaitsDue(now);
         return;
       case "reassembly":
         this.ip.expire(now);
@@ -261,7 +267,7 @@ export class Core implements TcpContext, ReassemblyListener {
     this.events.fire(this.cb);
   }
 
-  reschedule(item: TcpConnection | TimeWait): void {
+  reschedule(item: TcpConnection): void {
     if (item.flow.state === item) this.heap.update(item);
   }
 

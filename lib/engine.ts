@@ -163,7 +163,7 @@ export class L3L4<T> {
       case "tcp":
         return st.state;
       case "time-wait":
-        return "TIME-WAIT";
+        return st.held !== null || this.#core.tcp.timeWaitAlive(flow) ? "TIME-WAIT" : undefined;
       case "udp":
         return "ESTABLISHED";
     }
@@ -219,7 +219,8 @@ export class L3L4<T> {
    * else a new object. Undefined when the flow is gone; UnknownFlowError for another engine's flow.
    */
   l4Info(flow: Flow, out?: FlowInfo): FlowInfo | undefined {
-    const st = this.#own(flow).state;
+    const f = this.#own(flow);
+    const st = f.state;
     if (st === null) return undefined;
     const o = out ?? newFlowInfo();
     switch (st.kind) {
@@ -231,7 +232,8 @@ export class L3L4<T> {
         break;
       case "time-wait":
         if (st.held !== null) st.held.info(o);
-        else timeWaitInfo(o);
+        else if (this.#core.tcp.timeWaitAlive(f)) timeWaitInfo(o);
+        else return undefined;
         break;
     }
     return o;

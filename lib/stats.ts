@@ -80,6 +80,8 @@ export interface EngineStats {
   tcpDupAcksSent: number;
   tcpOutOfOrderSegments: number;
   tcpTimeWait: number;
+  /** TIME-WAIT records reused past maxTimeWait (the oldest gives way; Linux counts TCPTimeWaitOverflow). */
+  tcpTimeWaitOverflow: number;
   tcpKeepAlivesSent: number;
   tcpZeroWindowProbes: number;
   tcpAborts: number;
@@ -118,6 +120,7 @@ export class Counters {
   tcpDupAcksSent = 0;
   tcpOutOfOrderSegments = 0;
   tcpTimeWait = 0;
+  tcpTimeWaitOverflow = 0;
   tcpKeepAlivesSent = 0;
   tcpZeroWindowProbes = 0;
   tcpAborts = 0;
@@ -168,6 +171,7 @@ export class Counters {
       tcpDupAcksSent: this.tcpDupAcksSent,
       tcpOutOfOrderSegments: this.tcpOutOfOrderSegments,
       tcpTimeWait: this.tcpTimeWait,
+      tcpTimeWaitOverflow: this.tcpTimeWaitOverflow,
       tcpKeepAlivesSent: this.tcpKeepAlivesSent,
       tcpZeroWindowProbes: this.tcpZeroWindowProbes,
       tcpAborts: this.tcpAborts,

@@ -11,7 +11,7 @@
 import { inspect } from "node:util";
 import type { Flow } from "../api.js";
 import type { TcpConnection } from "../tcp/connection.js";
-import type { TimeWait } from "../tcp/time-wait.js";
+import type { TimeWaitState } from "../tcp/time-wait.js";
 import type { UdpFlow } from "../udp/udp-flow.js";
 import { read32 } from "../wire/bytes.js";
 import { ipv4ToString } from "../wire/ipv4.js";
@@ -22,13 +22,12 @@ import { ipv6ToString } from "../wire/ipv6.js";
  * active close, or a UDP flow. The engine switches on `kind`; a new kind makes every such switch a
  * compile error until it is handled.
  */
-export type FlowState = TcpConnection | TimeWait | UdpFlow;
+export type FlowState = TcpConnection | TimeWaitState | UdpFlow;
 
-/** Live flows by protocol, and TIME-WAIT records (which are not flows): what maxFlows bounds. */
+/** Live flows by protocol: what maxFlows bounds (TIME-WAIT records are not flows). */
 export class FlowCounts {
   tcp = 0;
   udp = 0;
-  timeWait = 0;
 
   get flows(): number {
     return this.tcp + this.udp;
@@ -50,6 +49,7 @@ export class FlowRecord implements Flow {
   readonly #owner: object;
   #state: FlowState | null = null;
   #closeReason = -1;
+  #timeWaitRef = -1;
 
   /** @internal */
   constructor(
@@ -137,6 +137,18 @@ export class FlowRecord implements Flow {
 
   set closeReason(r: number) {
     this.#closeReason = r;
+  }
+
+  /**
+   * The flow's TIME-WAIT row (tcp/time-wait.ts TimeWaitTable.ref), once it has one; -1 before.
+   * @internal
+   */
+  get timeWaitRef(): number {
+    return this.#timeWaitRef;
+  }
+
+  set timeWaitRef(r: number) {
+    this.#timeWaitRef = r;
   }
 
   toString(): string {

@@ -56,6 +56,8 @@ export class FlowTable {
   private readonly minCapacity: number;
   /** The key being looked up or inserted. */
   private readonly scratch = new Int32Array(KEY_WORDS);
+  /** The hash of `scratch`. */
+  private scratchHash = 0;
 
   /** `seed`: for reproducible tests only; by default a random one. */
   constructor(initialCapacity = MIN_CAPACITY, seed?: number) {
@@ -70,7 +72,25 @@ export class FlowTable {
     this.seed = seed === undefined ? randomSeed() : seed | 0;
   }
 
-  /** Flows (and TIME-WAIT records) in the table. */
+  /**
+   * The key of the last lookup, insert, remove or keyOf, and its hash: the TIME-WAIT table
+   * (tcp/time-wait.ts) finds its records by the same key without computing it again.
+   */
+  get key(): Int32Array {
+    return this.scratch;
+  }
+
+  get keyHash(): number {
+    return this.scratchHash;
+  }
+
+  /** Load `flow`'s key (see `key`); returns its hash. */
+  keyOf(flow: FlowRecord): number {
+    this.loadFlowKey(flow);
+    return this.hashScratch();
+  }
+
+  /** Flows (and held TIME-WAIT connections) in the table. */
   get size(): number {
     return this.count;
   }
@@ -196,6 +216,7 @@ export class FlowTable {
     h ^= h >>> 13;
     h = Math.imul(h, 0xc2b2ae35);
     h ^= h >>> 16;
+    this.scratchHash = h;
     return h;
   }
 

@@ -20,13 +20,12 @@ import type { AnyCallbacks } from "../ip/output.js";
 import type { TcpOptions, TcpPacket } from "../wire/tcp.js";
 import { CloseCause } from "./context.js";
 import { acceptSyn, connect } from "./open.js";
-import { output, sendReset, windowField } from "./output.js";
+import { output, sendReset } from "./output.js";
 import { fireDrain, fireRx, maybeWindowUpdate, queueDelivery } from "./receive.js";
 import { segmentArrives } from "./segment-arrives.js";
 import { seq, seqAdd, seqGt, seqLt, seqMax, seqSub } from "./seq.js";
 import { canSend, finish, hasEnded, isSynchronized, setState } from "./state.js";
 import { Tcb } from "./tcb.js";
-import { TimeWait } from "./time-wait.js";
 import { onTimer, updateDeadline } from "./timers.js";
 
 export class TcpConnection extends Tcb implements EventTarget {
@@ -167,19 +166,6 @@ export class TcpConnection extends Tcb implements EventTarget {
 
   get localAndRemoteClosed(): boolean {
     return this.finReceived && this.finQueued;
-  }
-
-  /** At TIME-WAIT: the compact record (time-wait.ts) the engine keeps in the connection's place. */
-  toTimeWait(): TimeWait {
-    const tw = new TimeWait(this.flow);
-    tw.sndNxt = this.sndMax;
-    tw.rcvNxt = this.rcvNxt;
-    tw.tsOk = this.tsOk;
-    tw.tsRecent = this.tsRecent;
-    tw.tsOffset = this.tsOffset;
-    tw.window = windowField(this);
-    tw.deadline = this.ctx.now + this.ctx.config.tcpTimeWaitMs;
-    return tw;
   }
 
   /** Bytes of heap this connection holds in buffers (for memory accounting and tests). */

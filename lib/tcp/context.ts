@@ -14,7 +14,6 @@ import type { TcpOptions } from "../wire/tcp.js";
 import type { TcpConnection } from "./connection.js";
 import type { IsnGenerator } from "./isn.js";
 import type { SendBuffer } from "./send-buffer.js";
-import type { TimeWait } from "./time-wait.js";
 
 /** One segment to send. The connection fills one scratch record and hands it to `transmit`. */
 export interface TcpOutSegment {
@@ -103,9 +102,9 @@ export interface TcpContext extends EventSink {
    * (l3TxBuffer returned undefined): nothing was sent, the caller retries later.
    */
   transmit(conn: TcpEndpoint, seg: TcpOutSegment): boolean;
-  /** The `deadline` of a connection or TIME-WAIT record changed. */
-  reschedule(item: TcpConnection | TimeWait): void;
-  /** The connection enters TIME-WAIT: a TIME-WAIT record (time-wait.ts) takes its place in the flow table. */
+  /** The `deadline` of a connection changed. */
+  reschedule(item: TcpConnection): void;
+  /** The connection enters TIME-WAIT holding data for the application: its TIME-WAIT row is made (time-wait.ts). */
   timeWait(conn: TcpConnection): void;
   /**
    * The connection is finished: it leaves the flow table (a live connection closed with

@@ -24,8 +24,9 @@ import { IpProtocol } from "../wire/ip-protocol.js";
 import { parseTcpOptions, TcpFlag, TcpOptions, TcpPacket } from "../wire/tcp.js";
 import { TcpConnection } from "./connection.js";
 import { CloseCause, tcpOutSegment, type TcpContext } from "./context.js";
+import { windowField } from "./output.js";
 import { finish, isSynchronized } from "./state.js";
-import { TimeWait, TimeWaitVerdict } from "./time-wait.js";
+import { TIME_WAIT, TimeWaitState, TimeWaitTable, TimeWaitVerdict } from "./time-wait.js";
 import type { TcpSegmentWriter } from "./writer.js";
 
 export class TcpDemux implements IcmpErrorSink {
@@ -33,6 +34,8 @@ export class TcpDemux implements IcmpErrorSink {
   private readonly opts = new TcpOptions();
   /** The RST answering a segment for no flow. */
   private readonly rst = tcpOutSegment();
+  /** Every TIME-WAIT record (time-wait.ts). */
+  readonly timeWaits: TimeWaitTable;
 
   constructor(
     private readonly config: EngineConfig,
@@ -45,7 +48,9 @@ export class TcpDemux implements IcmpErrorSink {
     private readonly ctx: TcpContext,
     /** The public engine: FlowRecord.owner of every flow. */
     private readonly owner: object,
-  ) {}
+  ) {
+    this.timeWaits = new TimeWaitTable(writer, config.maxTimeWait);
+  }
 
   /**
    * A TCP segment from IP input. Returns its flow if it is established: past the handshake
@@ -72,7 +77,8 @@ export class TcpDemux implements IcmpErrorSink {
     if (badOpts !== Drop.OK) return this.dropped(badOpts);
     this.counters.tcpSegmentsIn++;
 
-    const flow = this.table.lookup(p.family, IpProtocol.TCP, bytes, p.srcOffset, p.dstOffset, srcPort, dstPort);
+    const table = this.table;
+    const flow = table.lookup(p.family, IpProtocol.TCP, bytes, p.srcOffset, p.dstOffset, srcPort, dstPort);
     const st = flow === undefined ? null : flow.state;
     if (st !== null) {
       switch (st.kind) {
@@ -80,14 +86,24 @@ export class TcpDemux implements IcmpErrorSink {
           st.segmentArrives(seg, opts);
           return this.reportable(st.flow);
         case "time-wait":
-          if (st.segmentArrives(this.ctx, seg, opts) !== TimeWaitVerdict.NEW_SYN) {
-            return st.flow.state === st ? st.flow : undefined;
-          }
-          // RFC 9293 §3.10.7.4 / RFC 6191: the record gives way to a new incarnation.
-          this.forgetTimeWait(st);
-          break;
+          // A held connection's row (time-wait.ts): never reopened while it holds data.
+          this.timeWaits.segmentArrives(cb, st.row, seg, opts, this.ctx.now, this.config.tcpTimeWaitMs);
+          return flow;
         case "udp":
           break; // not under a TCP key
+      }
+    } else {
+      // Not a flow: perhaps a TIME-WAIT record, found with the key and hash the lookup just made.
+      const tw = this.timeWaits;
+      const r = tw.find(table.key, table.keyHash, this.ctx.now);
+      if (r >= 0) {
+        if (tw.segmentArrives(cb, r, seg, opts, this.ctx.now, this.config.tcpTimeWaitMs) !== TimeWaitVerdict.NEW_SYN) {
+          this.scheduleTimeWaits();
+          return undefined; // the flow ended for the application with its l4Rx(flow, null)
+        }
+        // RFC 9293 §3.10.7.4 / RFC 6191: the record gives way to a new incarnation.
+        tw.forget(r);
+        this.scheduleTimeWaits();
       }
     }
     return this.noFlow(cb, p, seg, opts);
@@ -175,33 +191,39 @@ export class TcpDemux implements IcmpErrorSink {
   }
 
   /**
-   * The connection enters TIME-WAIT with data or its FIN still to deliver: its TIME-WAIT record takes
-   * its place in the flow table and the timer heap, holding it until the application has taken
-   * everything (closed() then ends it).
+   * The connection enters TIME-WAIT with data or its FIN still to deliver: its TIME-WAIT row is made
+   * now, and the connection stays in the flow table, held, until the application has taken everything
+   * (closed() then lists the row).
    */
   timeWait(conn: TcpConnection): void {
-    if (conn.flow.state === conn) this.swapInTimeWait(conn, true);
-  }
-
-  /**
-   * A TIME-WAIT record in the connection's place, for 2*MSL. Records are bounded like flows (Linux
-   * tcp_max_tw_buckets): past the bound the flow is forgotten at once, unless the connection still
-   * holds data for the application (then it is a live flow, and counted as one).
-   */
-  private swapInTimeWait(conn: TcpConnection, hold: boolean): void {
     const flow = conn.flow;
+    if (flow.state !== conn) return;
     this.heap.remove(conn);
     this.counters.tcpTimeWait++;
-    if (this.counts.timeWait >= this.config.maxFlows && !hold) {
-      this.table.remove(flow);
-      flow.state = null;
-      return;
+    const now = this.ctx.now;
+    const expiry = now + this.config.tcpTimeWaitMs;
+    const r = this.timeWaits.add(this.table.key, this.table.keyOf(flow), expiry, conn, windowField(conn), false, this.overflowed);
+    const st = new TimeWaitState(flow, conn, r);
+    st.deadline = expiry;
+    flow.state = st;
+    flow.timeWaitRef = this.timeWaits.ref(r);
+    this.heap.add(st);
+  }
+
+  private readonly overflowed = (): void => {
+    this.counters.tcpTimeWaitOverflow++;
+  };
+
+  /** The TIME-WAIT queue's item in the timer heap stands at its oldest record's expiry (none: out). */
+  private scheduleTimeWaits(): void {
+    const tw = this.timeWaits;
+    const t = tw.nextExpiry;
+    if (t === Infinity) {
+      this.heap.remove(tw);
+    } else {
+      tw.deadline = t;
+      this.heap.add(tw);
     }
-    const tw = conn.toTimeWait();
-    if (hold) tw.held = conn;
-    flow.state = tw;
-    this.counts.timeWait++;
-    this.heap.add(tw);
   }
 
   /**
@@ -212,15 +234,27 @@ export class TcpDemux implements IcmpErrorSink {
     const flow = conn.flow;
     const st = flow.state;
     if (st === conn) {
+      this.heap.remove(conn);
+      this.table.remove(flow);
+      flow.state = null;
       if (reason === CloseCause.TIME_WAIT) {
-        this.swapInTimeWait(conn, false);
-      } else {
-        this.heap.remove(conn);
-        this.table.remove(flow);
-        flow.state = null;
+        // The connection leaves the flow table and its row takes its place (time-wait.ts).
+        this.counters.tcpTimeWait++;
+        const expiry = this.ctx.now + this.config.tcpTimeWaitMs;
+        const tw = this.timeWaits;
+        const r = tw.add(this.table.key, this.table.keyHash, expiry, conn, windowField(conn), true, this.overflowed);
+        flow.state = TIME_WAIT;
+        flow.timeWaitRef = tw.ref(r);
+        this.scheduleTimeWaits();
       }
     } else if (st !== null && st.kind === "time-wait" && st.held === conn) {
-      st.held = null; // the record stays for the rest of its 2*MSL
+      // The held connection is over: its row joins the others for the rest of its 2*MSL.
+      this.heap.remove(st);
+      this.table.remove(flow);
+      st.held = null;
+      flow.state = TIME_WAIT;
+      this.timeWaits.release(st.row, this.overflowed);
+      this.scheduleTimeWaits();
     } else {
       return; // closed already: l4Rx(flow, null) went out once
     }
@@ -245,31 +279,40 @@ export class TcpDemux implements IcmpErrorSink {
     this.ctx.event(AppEvent.CLOSED, conn, null);
   }
 
-  /**
-   * A TIME-WAIT record's timer: 2*MSL are over. A record whose connection still holds data for the
-   * application stays until it is taken, as long as a half-closed connection would wait
-   * (tcpHalfOpenIdleTimeout after its last data); then the connection ends as idle.
-   */
-  timeWaitTimer(tw: TimeWait, now: number): void {
-    const held = tw.held;
-    if (tw.deadline > now || held !== null) {
-      if (held !== null && tw.deadline <= now) {
-        if (now - held.lastDataAt >= this.config.tcpHalfOpenIdleTimeoutMs) finish(held, CloseCause.IDLE);
-        tw.deadline = now + this.config.tcpTimeWaitMs;
-      }
-      this.heap.add(tw);
-      return;
-    }
-    this.forgetTimeWait(tw);
+  /** The TIME-WAIT queue is due: the records whose 2*MSL is over are forgotten (time-wait.ts). */
+  timeWaitsDue(now: number): void {
+    this.timeWaits.expire(now);
+    this.scheduleTimeWaits();
   }
 
-  private forgetTimeWait(tw: TimeWait): void {
-    const flow = tw.flow;
-    if (flow.state !== tw) return;
-    this.table.remove(flow);
-    this.heap.remove(tw);
-    flow.state = null;
-    this.counts.timeWait--;
+  /**
+   * A held connection's timer (time-wait.ts): it stays until the application has taken what it holds,
+   * as long as a half-closed connection would wait (tcpHalfOpenIdleTimeout after its last data); then
+   * it ends as idle (and closed() lists its row).
+   */
+  heldTimer(st: TimeWaitState, now: number): void {
+    const held = st.held;
+    if (held === null) return;
+    const tw = this.timeWaits;
+    if (tw.expiryOf(st.row) <= now) {
+      if (now - held.lastDataAt >= this.config.tcpHalfOpenIdleTimeoutMs) {
+        finish(held, CloseCause.IDLE);
+        return;
+      }
+      tw.setExpiry(st.row, now + this.config.tcpTimeWaitMs);
+    }
+    st.deadline = tw.expiryOf(st.row);
+    this.heap.add(st);
+  }
+
+  /** Does the flow's TIME-WAIT record still live (l4State, l4Info)? */
+  timeWaitAlive(flow: FlowRecord): boolean {
+    return this.timeWaits.alive(flow.timeWaitRef, this.ctx.now);
+  }
+
+  /** Is there a TIME-WAIT record under the key the flow table looked up last (l4Connect)? */
+  timeWaitUnderLastKey(): boolean {
+    return this.timeWaits.find(this.table.key, this.table.keyHash, this.ctx.now) >= 0;
   }
 
   /** An ICMP error quoting a segment we sent (icmp/icmp.ts IcmpErrorSink): to its connection. */

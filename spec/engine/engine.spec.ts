@@ -7,7 +7,7 @@ import { FlowRecord } from "../../lib/flow/flow.js";
 import { TcpConnection } from "../../lib/tcp/connection.js";
 import { CloseCause, tcpOutSegment, type TcpEndpoint } from "../../lib/tcp/context.js";
 import { SendBuffer } from "../../lib/tcp/send-buffer.js";
-import { TimeWait, TimeWaitVerdict } from "../../lib/tcp/time-wait.js";
+import { TimeWaitTable, TimeWaitVerdict } from "../../lib/tcp/time-wait.js";
 import { TcpOptions } from "../../lib/wire/tcp.js";
 import { Capture } from "../support/capture.js";
 import { engineFixture } from "../support/engine-fixture.js";
@@ -339,8 +339,9 @@ describe("TCP: the engine's side of closing", () => {
     expect(engine.l4IsRemoteClosed(flow)).toBe(true);
     expect(engine.l4IsLocalAndRemoteClosed(flow)).toBe(true);
     expect(engine.stats().tcpTimeWait).toBe(1);
-    const twSpy = vi.spyOn(TimeWait.prototype, "segmentArrives").mockReturnValue(TimeWaitVerdict.DROP);
-    expect(engine.l3Rx(cap, tcp({ ...V4, srcPort: 40000, dstPort: 443, flags: "FA", seq: 5 }))).toBe(flow);
+    const twSpy = vi.spyOn(TimeWaitTable.prototype, "segmentArrives").mockReturnValue(TimeWaitVerdict.DROP);
+    // The flow ended for the application (l4Rx(flow, null)): l3Rx no longer reports it.
+    expect(engine.l3Rx(cap, tcp({ ...V4, srcPort: 40000, dstPort: 443, flags: "FA", seq: 5 }))).toBeUndefined();
     expect(twSpy).toHaveBeenCalledTimes(1);
     expect(cap.sent).toHaveLength(0);
     const deadline = engine.l4Poll(cap)!;
@@ -358,7 +359,7 @@ describe("TCP: the engine's side of closing", () => {
     const flow = openTcp(fx);
     const conn = connOf(flow);
     conn.ctx.closed(conn, CloseCause.TIME_WAIT);
-    vi.spyOn(TimeWait.prototype, "segmentArrives").mockReturnValue(TimeWaitVerdict.NEW_SYN);
+    vi.spyOn(TimeWaitTable.prototype, "segmentArrives").mockReturnValue(TimeWaitVerdict.NEW_SYN);
     const accept = vi.spyOn(TcpConnection.prototype, "acceptSyn").mockImplementation(() => {});
     cap.acceptIf(() => true);
     engine.l3Rx(cap, tcp({ ...V4, srcPort: 40000, dstPort: 443, flags: "S", seq: 9_000_000 }));
