@@ -1,0 +1,145 @@
+/**
+ * TIME-WAIT records as rows (lib/tcp/time-wait.ts): their index against a model, expiry in order by
+ * the FIFO (one timer-heap item), 2*MSL restarted by a retransmitted FIN moving a row to the tail, the
+ * maxTimeWait bound (the oldest reused, counted), and the heap a record costs. The RFC behaviours
+ * (RFC 9293 §3.10.7.4, RFC 1337, RFC 6191) are in close.spec.ts and reset.spec.ts.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { Callbacks } from "../../lib/api.js";
+import { L3L4Builder } from "../../lib/builder.js";
+import { VirtualClock } from "../../lib/debug/virtual-clock.js";
+import { TimeWaitTable } from "../../lib/tcp/time-wait.js";
+import type { TcpSegmentWriter } from "../../lib/tcp/writer.js";
+import { Flag as TcpFlag } from "../support/oracle/numbers.js";
+import { parse, tcp } from "../support/packets.js";
+import { skipOrFailInCi } from "../support/privileges.js";
+import { fillTimeWait, timeWaitPeer } from "../support/time-wait-fill.js";
+
+const gc = (globalThis as { gc?: () => void }).gc;
+const CONN = { sndMax: 1, rcvNxt: 2, tsOk: false, tsRecent: 0, tsOffset: 0 };
+
+function capture(): Callbacks<Uint8Array> & { sent: Uint8Array[] } {
+  const tx = new Uint8Array(2048);
+  const sent: Uint8Array[] = [];
+  return {
+    sent,
+    l3TxBuffer: () => tx,
+    l3TxBufferMut: (b) => b,
+    l3Tx: (b, len) => {
+      sent.push(b.slice(0, len));
+    },
+    l4Rx: () => {},
+  };
+}
+
+describe("TimeWaitTable rows", () => {
+  it("finds exactly the rows it holds through any order of adds and forgets (backward-shift index, growth)", () => {
+    const writer = { write: () => true } as unknown as TcpSegmentWriter;
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 300 })), { maxLength: 600 }), (ops) => {
+        const t = new TimeWaitTable(writer, 1 << 20);
+        const model = new Map<number, number>();
+        const key = new Int32Array(10);
+        // A few hashes on purpose, so probe runs are long and deletions shift.
+        const keyOf = (k: number) => {
+          key.fill(0);
+          key[0] = (4 << 8) | 6;
+          key[1] = k;
+          return k & 7;
+        };
+        for (const [add, k] of ops) {
+          const h = keyOf(k);
+          if (add && !model.has(k)) model.set(k, t.add(key, h, 1e9, CONN, 0, true, () => {}));
+          else if (!add && model.has(k)) {
+            t.forget(model.get(k)!);
+            model.delete(k);
+          }
+        }
+        expect(t.size).toBe(model.size);
+        for (let k = 0; k <= 300; k++) {
+          const h = keyOf(k);
+          expect(t.find(key, h, 0)).toBe(model.has(k) ? model.get(k) : -1);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("a reference goes stale when its row is forgotten and reused", () => {
+    const t = new TimeWaitTable({ write: () => true } as unknown as TcpSegmentWriter, 8);
+    const key = new Int32Array(10);
+    const r = t.add(key, 1, 100, CONN, 0, true, () => {});
+    const ref = t.ref(r);
+    expect(t.alive(ref, 0)).toBe(true);
+    expect(t.alive(ref, 100)).toBe(false); // its 2*MSL is over
+    t.forget(r);
+    key[1] = 9;
+    expect(t.add(key, 2, 100, CONN, 0, true, () => {})).toBe(r);
+    expect(t.alive(ref, 0)).toBe(false);
+  });
+});
+
+describe("TIME-WAIT expiry and bound through the engine", () => {
+  it("records expire oldest first from one timer; a retransmitted FIN restarts 2*MSL and moves its record to the end", () => {
+    const clock = new VirtualClock(1000);
+    const engine = new L3L4Builder<Uint8Array>().clock(clock.now).build();
+    const cb = capture();
+    fillTimeWait(engine, 1, 0); // A, expires at 61 s
+    clock.set(11_000);
+    fillTimeWait(engine, 1, 1); // B, expires at 71 s
+    expect(engine.l4Poll(cb)).toBe(61_000);
+    clock.set(21_000);
+    engine.l3Rx(cb, tcp({ ...timeWaitPeer(0), seq: 1001, ack: 5, flags: TcpFlag.FIN | TcpFlag.ACK }));
+    expect(cb.sent.map((p) => parse(p).tcp!.flags)).toEqual([TcpFlag.ACK]);
+    // A now expires at 81 s, after B: the queue's timer still stands at 61 s, finds B first and moves on.
+    clock.set(61_000);
+    expect(engine.l4Poll(cb)).toBe(71_000);
+    clock.set(71_000);
+    expect(engine.l4Poll(cb)).toBe(81_000);
+    // B is gone: a stray ACK gets a RST (RFC 9293 §3.10.7.1); A still answers a FIN.
+    cb.sent.length = 0;
+    engine.l3Rx(cb, tcp({ ...timeWaitPeer(1), seq: 1002, ack: 5, flags: TcpFlag.ACK }));
+    expect(cb.sent.map((p) => parse(p).tcp!.flags)).toEqual([TcpFlag.RST]);
+    clock.set(81_000);
+    expect(engine.l4Poll(cb)).toBeUndefined();
+    expect(engine.stats().tcpTimeWait).toBe(2);
+  });
+
+  it("past maxTimeWait the oldest record is reused and counted (tcpTimeWaitOverflow)", () => {
+    const clock = new VirtualClock(1000);
+    const engine = new L3L4Builder<Uint8Array>().clock(clock.now).maxTimeWait(3).build();
+    const flows = fillTimeWait(engine, 5, 0, true);
+    expect(flows.map((f) => engine.l4State(f))).toEqual([undefined, undefined, "TIME-WAIT", "TIME-WAIT", "TIME-WAIT"]);
+    expect(engine.stats()).toMatchObject({ tcpTimeWait: 5, tcpTimeWaitOverflow: 2 });
+    // The 4-tuple whose record was reused is free again: l4Connect may take it.
+    const p = timeWaitPeer(0);
+    const again = engine.l4Connect(capture(), { protocol: "tcp", srcIp: p.dst, srcPort: p.dstPort, dstIp: p.src, dstPort: p.srcPort });
+    expect(engine.l4State(again)).toBe("SYN-SENT");
+    const q = timeWaitPeer(4);
+    expect(() => engine.l4Connect(capture(), { protocol: "tcp", srcIp: q.dst, srcPort: q.dstPort, dstIp: q.src, dstPort: q.srcPort })).toThrow(/exists/);
+  });
+
+  it("maxTimeWait is checked by build()", () => {
+    expect(() => new L3L4Builder().maxTimeWait(0).build()).toThrow(RangeError);
+    expect(() => new L3L4Builder().maxTimeWait(1.5).build()).toThrow(RangeError);
+  });
+
+  it("20,000 TIME-WAIT records cost at most 256 bytes of heap each (a FlowRecord and an object each cost ~770)", (ctx) => {
+    skipOrFailInCi(ctx, gc === undefined ? "global.gc (run node with --expose-gc, as spec/vitest.config.ts does)" : undefined);
+    const heap = () => {
+      for (let i = 0; i < 3; i++) gc!();
+      const m = process.memoryUsage();
+      return m.heapUsed + m.arrayBuffers;
+    };
+    const clock = new VirtualClock(1000);
+    const engine = new L3L4Builder<Uint8Array>().clock(clock.now).build();
+    const before = heap();
+    fillTimeWait(engine, 20_000);
+    const each = (heap() - before) / 20_000;
+    console.log(`memory: 20000 TIME-WAIT records, ${each.toFixed(0)} bytes each`);
+    expect(engine.flowCount).toBe(0);
+    expect(engine.stats().tcpTimeWait).toBe(20_000);
+    expect(each).toBeLessThan(256);
+  });
+});
