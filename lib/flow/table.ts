@@ -17,10 +17,11 @@
  * A lookup reads the words into a scratch array of the table, hashes and compares them: no string and
  * no object is made.
  *
- * Under churn (millions of inserts and deletes, a TIME-WAIT record for each closed connection) the
- * table stays as fast as a fresh one: backward-shift deletion leaves no tombstones, and the table
- * halves once fewer than MIN_LOAD of its slots are in use, so the memory of a peak goes back too
- * (spec/bench/flow.ts measures lookups after 4 million of each).
+ * Under churn (millions of inserts and deletes: every connection comes and goes, while TIME-WAIT
+ * records live in their own table, tcp/time-wait.ts) the table stays as fast as a fresh one:
+ * backward-shift deletion leaves no tombstones, and the table halves once fewer than MIN_LOAD of its
+ * slots are in use, so the memory of a peak goes back too (spec/bench/flow.ts measures lookups after
+ * 4 million of each).
  */
 import type { FlowRecord } from "./flow.js";
 

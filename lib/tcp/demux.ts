@@ -295,11 +295,11 @@ export class TcpDemux implements IcmpErrorSink {
     if (held === null) return;
     const tw = this.timeWaits;
     if (tw.expiryOf(st.row) <= now) {
+      tw.setExpiry(st.row, now + this.config.tcpTimeWaitMs);
       if (now - held.lastDataAt >= this.config.tcpHalfOpenIdleTimeoutMs) {
-        finish(held, CloseCause.IDLE);
+        finish(held, CloseCause.IDLE); // closed() lists the row for its new 2*MSL
         return;
       }
-      tw.setExpiry(st.row, now + this.config.tcpTimeWaitMs);
     }
     st.deadline = tw.expiryOf(st.row);
     this.heap.add(st);

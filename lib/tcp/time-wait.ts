@@ -127,14 +127,6 @@ export class TimeWaitTable {
     return this.listed;
   }
 
-  /** Typed-array bytes allocated now (for the memory spec and the bench). */
-  get bytes(): number {
-    let n = this.index.byteLength;
-    for (const a of [this.keys, this.hashes, this.sndNxt, this.rcvNxt, this.tsRecent, this.tsOffset, this.window]) n += a.byteLength;
-    for (const a of [this.bits, this.gen, this.expiry, this.lastOowAckAt, this.prev, this.next]) n += a.byteLength;
-    return n;
-  }
-
   /** The row holding `key` (hash `h`, both as flow/table.ts computes them), or -1. An expired row is freed here. */
   find(key: Int32Array, h: number, now: number): number {
     const mask = this.mask;
