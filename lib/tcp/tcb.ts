@@ -26,6 +26,16 @@ export const DEFAULT_MSS_V4 = 536;
 export const DEFAULT_MSS_V6 = 1220;
 /** RFC 7323 §2.3: shift counts above 14 are treated as 14. */
 export const MAX_WINDOW_SCALE = 14;
+/**
+ * RFC 7323 §2.2: the smallest shift that lets the window field express the whole buffer. It depends
+ * on the configuration alone: a SYN cookie's ACK (syn-backlog.ts) finds the shift its SYN-ACK offered.
+ */
+export function rcvWscaleFor(bufferSize: number): number {
+  let shift = 0;
+  while (shift < MAX_WINDOW_SCALE && bufferSize >>> shift > 0xffff) shift++;
+  return shift;
+}
+
 /** Linux's quick-ACK at the start of a connection: ACK every segment while the peer's cwnd grows. */
 const QUICKACK_SEGMENTS = 16;
 
@@ -98,6 +108,8 @@ export class Tcb {
   hasPendingFin = false;
   /** l4RemoteClosed was called. */
   remoteClosedNotified = false;
+  /** A passive open counted in the SYN backlog until its handshake completes or it ends (open.ts). */
+  inSynBacklog = false;
 
   // --- The application's side ---
   rxPaused = false;
@@ -171,10 +183,7 @@ export class Tcb {
     // RFC 6298 §2.2-2.4: G is the clock granularity (the engine clock counts ms); the floor is tcpMinRtoMs.
     this.rtt = new RttEstimator(1, cfg.tcpMinRtoMs);
     this.cc = createCongestionControl(cfg.tcpCongestionControl, Math.min(this.mtuMss(), DEFAULT_MSS_V4));
-    // RFC 7323 §2.2: the smallest shift that lets the window field express the whole buffer.
-    let shift = 0;
-    while (shift < MAX_WINDOW_SCALE && cfg.tcpBufferSize >>> shift > 0xffff) shift++;
-    this.rcvWscale = shift;
+    this.rcvWscale = rcvWscaleFor(cfg.tcpBufferSize);
     const now = ctx.now;
     this.lastDataAt = now;
     this.lastRecvAt = now;
