@@ -19,7 +19,7 @@ import { ReceiveBuffer } from "./receive-buffer.js";
 import { RttEstimator } from "./rtt.js";
 import type { SackScoreboard } from "./sack-scoreboard.js";
 import { SendBuffer } from "./send-buffer.js";
-import { seq, seqAdd, seqSub, type Seq } from "./seq.js";
+import { seqAdd, SEQ_ZERO, seqSub, UINT32_FIELD_ZERO, type Seq } from "./seq.js";
 
 /** RFC 9293 §3.7.1 / RFC 1122: the MSS assumed when the peer sends none: 536 (IPv4), 1220 (IPv6, RFC 8200 §5). */
 export const DEFAULT_MSS_V4 = 536;
@@ -43,15 +43,15 @@ export class Tcb {
   state: TcpState = "CLOSED";
 
   // --- Send sequence variables (RFC 9293 §3.3.1) ---
-  iss: Seq = seq(0);
-  sndUna: Seq = seq(0);
-  sndNxt: Seq = seq(0);
+  iss: Seq = SEQ_ZERO;
+  sndUna: Seq = SEQ_ZERO;
+  sndNxt: Seq = SEQ_ZERO;
   /** Highest sequence number sent plus one (sndNxt can move back after an RTO; this cannot). */
-  sndMax: Seq = seq(0);
+  sndMax: Seq = SEQ_ZERO;
   /** Peer's window in bytes (already scaled). */
   sndWnd = 0;
-  sndWl1: Seq = seq(0);
-  sndWl2: Seq = seq(0);
+  sndWl1: Seq = SEQ_ZERO;
+  sndWl2: Seq = SEQ_ZERO;
   /** Largest window the peer ever offered (RFC 9293 §3.8.6.2.1 Max(SND.WND); RFC 5961 §5.2 MAX.SND.WND). */
   maxSndWnd = 0;
   /** Shift applied to the peer's window fields (RFC 7323 Snd.Wind.Shift). */
@@ -60,10 +60,10 @@ export class Tcb {
   sndMss = DEFAULT_MSS_V4;
 
   // --- Receive sequence variables ---
-  irs: Seq = seq(0);
-  rcvNxt: Seq = seq(0);
+  irs: Seq = SEQ_ZERO;
+  rcvNxt: Seq = SEQ_ZERO;
   /** Right edge of the window we last advertised (RCV.NXT + RCV.WND then): never moved left (RFC 7323 §2.4). */
-  rcvAdv: Seq = seq(0);
+  rcvAdv: Seq = SEQ_ZERO;
   /** Shift applied to our window fields (RFC 7323 Rcv.Wind.Shift). */
   rcvWscale = 0;
   /** Both sides sent the window scale option (RFC 7323 §2.2). */
@@ -71,15 +71,15 @@ export class Tcb {
   /** Largest segment the peer has sent us (Linux's rcv_mss): what "full-sized" means for delayed ACKs. */
   rcvMss = 536;
   /** The ACK number we last sent (RFC 7323 §4.3 Last.ACK.sent). */
-  lastAckSent: Seq = seq(0);
+  lastAckSent: Seq = SEQ_ZERO;
 
   // --- Options negotiated ---
   tsOk = false;
   sackOk = false;
   /** RFC 7323 §4.3 TS.Recent. */
-  tsRecent = 0;
+  tsRecent = UINT32_FIELD_ZERO;
   /** Per-connection offset added to our timestamp clock (RFC 7323 §5.4). */
-  tsOffset = 0;
+  tsOffset = UINT32_FIELD_ZERO;
 
   // --- Buffers ---
   readonly sendBuffer: SendBuffer;
@@ -90,11 +90,11 @@ export class Tcb {
   finQueued = false;
   /** Our FIN has been sent at least once (its sequence number is `finSeq`). */
   finSent = false;
-  finSeq: Seq = seq(0);
+  finSeq: Seq = SEQ_ZERO;
   /** The peer's FIN has been received and acknowledged (RCV.NXT covers it). */
   finReceived = false;
   /** The peer's FIN arrived ahead of missing data: where it sits. */
-  pendingFinSeq: Seq = seq(0);
+  pendingFinSeq: Seq = SEQ_ZERO;
   hasPendingFin = false;
   /** l4RemoteClosed was called. */
   remoteClosedNotified = false;
@@ -137,7 +137,7 @@ export class Tcb {
   readonly rtt: RttEstimator;
   cc: CongestionControl;
   /** Karn's algorithm timing without timestamps: the sequence number being timed and when it left. */
-  rttSeq: Seq = seq(0);
+  rttSeq: Seq = SEQ_ZERO;
   rttTime = 0;
   rttTiming = false;
   /** When our SYN (or SYN-ACK) was sent, if it was sent only once; -1 after a retransmission (Karn). */
@@ -147,7 +147,7 @@ export class Tcb {
   dupAcks = 0;
   inRecovery = false;
   /** RFC 6582 "recover" / RFC 6675 RecoveryPoint. */
-  recover: Seq = seq(0);
+  recover: Seq = SEQ_ZERO;
   scoreboard: SackScoreboard | null = null;
 
   // --- Per-flow counters (l4Info, like Linux's tcp_info) ---
