@@ -26,7 +26,7 @@
  */
 import { InvalidArgumentError } from "../errors.js";
 import { checkInt, isIndex } from "./copy.js";
-import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, SEQ_ZERO } from "./seq.js";
+import { seq, seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax } from "./seq.js";
 import type { Seq } from "./seq.js";
 
 /** RFC 6675 §2 DupThresh (RFC 5681 §3.2): duplicate ACKs, or SACKed segments, that signal loss. */
@@ -63,16 +63,16 @@ export class SackScoreboard {
   private edges: Uint32Array | null = null;
   private count = 0;
   private sacked = 0;
-  private una: Seq = SEQ_ZERO;
+  private una: Seq = seq(0);
   private forgotten = 0;
 
   /** A recovery episode begun by `enterRecovery` is running: HighRxt and RescueRxt mean something. */
   private recovering = false;
-  private highRxtEnd: Seq = SEQ_ZERO;
-  private rescueEnd: Seq = SEQ_ZERO;
-  private recoveryEnd: Seq = SEQ_ZERO;
+  private highRxtEnd: Seq = seq(0);
+  private rescueEnd: Seq = seq(0);
+  private recoveryEnd: Seq = seq(0);
 
-  private segSeq: Seq = SEQ_ZERO;
+  private segSeq: Seq = seq(0);
   private segLen = 0;
 
   /** @param maxRanges bound on the ranges kept (default 64), an integer in [1, 4096]. */

@@ -28,6 +28,10 @@ export const SEQ_SPACE = 0x1_0000_0000;
  * deoptimises each function that has seen it: a round of deopts per field, all through the hot
  * path (the handshake bench ran at half speed). A field that starts as a double never changes. It
  * is -0 because a literal +0 is a small integer; -0 === 0, and arithmetic on it gives +0.
+ * A double field costs a 16-byte box per object: only the fields that every connection fills with a
+ * random 32-bit value at its handshake (ISS, IRS and those that follow them, the timestamps) start
+ * this way. Those that only some connections use (finSeq, rttSeq, the SACK scoreboard's) start as
+ * seq(0) and stay small integers, and boxless, until a connection needs them.
  */
 export const UINT32_FIELD_ZERO = -0;
 /** UINT32_FIELD_ZERO as a sequence number. */

@@ -19,7 +19,7 @@ import { ReceiveBuffer } from "./receive-buffer.js";
 import { RttEstimator } from "./rtt.js";
 import type { SackScoreboard } from "./sack-scoreboard.js";
 import { SendBuffer } from "./send-buffer.js";
-import { seqAdd, SEQ_ZERO, seqSub, UINT32_FIELD_ZERO, type Seq } from "./seq.js";
+import { seq, seqAdd, SEQ_ZERO, seqSub, UINT32_FIELD_ZERO, type Seq } from "./seq.js";
 
 /** RFC 9293 §3.7.1 / RFC 1122: the MSS assumed when the peer sends none: 536 (IPv4), 1220 (IPv6, RFC 8200 §5). */
 export const DEFAULT_MSS_V4 = 536;
@@ -90,11 +90,11 @@ export class Tcb {
   finQueued = false;
   /** Our FIN has been sent at least once (its sequence number is `finSeq`). */
   finSent = false;
-  finSeq: Seq = SEQ_ZERO;
+  finSeq: Seq = seq(0);
   /** The peer's FIN has been received and acknowledged (RCV.NXT covers it). */
   finReceived = false;
   /** The peer's FIN arrived ahead of missing data: where it sits. */
-  pendingFinSeq: Seq = SEQ_ZERO;
+  pendingFinSeq: Seq = seq(0);
   hasPendingFin = false;
   /** l4RemoteClosed was called. */
   remoteClosedNotified = false;
@@ -137,7 +137,7 @@ export class Tcb {
   readonly rtt: RttEstimator;
   cc: CongestionControl;
   /** Karn's algorithm timing without timestamps: the sequence number being timed and when it left. */
-  rttSeq: Seq = SEQ_ZERO;
+  rttSeq: Seq = seq(0);
   rttTime = 0;
   rttTiming = false;
   /** When our SYN (or SYN-ACK) was sent, if it was sent only once; -1 after a retransmission (Karn). */
