@@ -13,7 +13,7 @@ import type { TcpConnection } from "./connection.js";
 import { TcpFlag, TcpOptions, type TcpPacket } from "../wire/tcp.js";
 import { tcpOutSegment, type TcpContext } from "./context.js";
 import { OOW_ACK_INTERVAL_MS } from "./output.js";
-import { seq, seqGt, type Seq } from "./seq.js";
+import { seq, seqGt, SEQ_ZERO, UINT32_FIELD_ZERO, type Seq } from "./seq.js";
 import { tsClock } from "./timestamps.js";
 
 /** What the engine does with a segment that hit a TIME-WAIT record. */
@@ -31,11 +31,11 @@ export class TimeWait {
   deadline = Infinity;
   heapIndex = -1;
   readonly flow: FlowRecord;
-  sndNxt: Seq = seq(0);
-  rcvNxt: Seq = seq(0);
+  sndNxt: Seq = SEQ_ZERO;
+  rcvNxt: Seq = SEQ_ZERO;
   tsOk = false;
-  tsRecent = 0;
-  tsOffset = 0;
+  tsRecent = UINT32_FIELD_ZERO;
+  tsOffset = UINT32_FIELD_ZERO;
   /** The window field we last sent, repeated on our ACKs. */
   window = 0;
   /** When the last ACK answering a bare ACK went out. */
