@@ -24,7 +24,11 @@ export interface Callbacks<T> {
   l3Tx(buffer: T, length: number): void;
   /** Data in order (a view valid only during the call); null: the flow is gone, exactly once per flow. */
   l4Rx(flow: Flow, data: Uint8Array | null): void;
-  /** A new flow (TCP SYN, first UDP datagram); false refuses it: TCP answers RST, UDP answers ICMP port unreachable. */
+  /**
+   * A new flow (TCP SYN, first UDP datagram); false refuses it: TCP answers RST, UDP answers ICMP port
+   * unreachable. Past the SYN backlog (synBacklog) a TCP flow is offered when the ACK returning its
+   * SYN cookie arrives, and a refusal answers that ACK with RST.
+   */
   l4Accept?(flow: Flow): boolean;
   /** Send space opened on a flow whose last l4Tx took fewer bytes than offered. */
   l4TxReady?(flow: Flow): void;

@@ -122,6 +122,17 @@ export class L3L4Builder<T> {
     return this;
   }
 
+  /**
+   * Most half-open TCP connections (SYN received, SYN-ACK sent, no ACK yet) at once; default 4096.
+   * Past it a SYN is answered with a SYN cookie (RFC 4987 §3.6) and nothing is kept until the ACK that
+   * completes the handshake; then l4Accept is asked. Integer in 0..2^24 (0: every SYN gets a cookie).
+   */
+  synBacklog(n: number): this {
+    this.config.synBacklog = n;
+    this.checks.set("synBacklog", () => integerIn("synBacklog", n, 0, MAX_FLOWS_LIMIT));
+    return this;
+  }
+
   /** Verify IP/TCP/UDP/ICMP checksums of incoming packets; turn off only behind checksum offload. Default true. */
   verifyChecksums(on: boolean): this {
     this.config.verifyChecksums = on;

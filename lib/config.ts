@@ -48,6 +48,11 @@ export interface EngineConfig {
    * tcp_max_tw_buckets defaults to 262144 on a machine this size (it drops the new one instead).
    */
   maxTimeWait: number;
+  /**
+   * Passive opens in SYN-RECEIVED at once (Linux's tcp_max_syn_backlog, whose default on a machine
+   * with memory to spare is 4096); past it a SYN is answered with a SYN cookie (RFC 4987 §3.6).
+   */
+  synBacklog: number;
   /** IP reassembly: datagrams being reassembled at once, and their timeout (RFC 791: 15 s; Linux ipfrag_time 30 s). */
   maxReassemblies: number;
   reassemblyTimeoutMs: number;
@@ -82,6 +87,7 @@ export const DEFAULT_CONFIG: Readonly<EngineConfig> = Object.freeze({
   udpMaxQueuedDatagrams: 256,
   maxFlows: 1_000_000,
   maxTimeWait: 262_144,
+  synBacklog: 4096,
   maxReassemblies: 256,
   reassemblyTimeoutMs: 30_000,
   maxDatagramSize: 65535,

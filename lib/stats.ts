@@ -86,6 +86,16 @@ export interface EngineStats {
   tcpZeroWindowProbes: number;
   tcpAborts: number;
   tcpIdleTimeouts: number;
+  /** SYNs that would open a connection (no ACK, no flow), whatever became of them. */
+  tcpSynsReceived: number;
+  /** SYN-ACKs carrying a SYN cookie (RFC 4987 §3.6): the SYN backlog was full. */
+  tcpSynCookiesSent: number;
+  /** ACKs that carried a valid SYN cookie back: each rebuilt a connection (unless l4Accept refused it). */
+  tcpSynCookiesValidated: number;
+  /** ACKs for no flow, while cookies were in use, that carried no valid cookie: answered with RST. */
+  tcpSynCookiesRejected: number;
+  /** Passive opens in SYN-RECEIVED now: what synBacklog bounds. */
+  tcpHalfOpen: number;
   udpDatagramsIn: number;
   udpDatagramsOut: number;
   icmpEchoReplies: number;
@@ -125,6 +135,12 @@ export class Counters {
   tcpZeroWindowProbes = 0;
   tcpAborts = 0;
   tcpIdleTimeouts = 0;
+  tcpSynsReceived = 0;
+  tcpSynCookiesSent = 0;
+  tcpSynCookiesValidated = 0;
+  tcpSynCookiesRejected = 0;
+  /** A gauge, not a counter: passive opens in SYN-RECEIVED (tcp/syn-backlog.ts keeps it). */
+  tcpHalfOpen = 0;
   udpDatagramsIn = 0;
   udpDatagramsOut = 0;
   icmpEchoReplies = 0;
@@ -176,6 +192,11 @@ export class Counters {
       tcpZeroWindowProbes: this.tcpZeroWindowProbes,
       tcpAborts: this.tcpAborts,
       tcpIdleTimeouts: this.tcpIdleTimeouts,
+      tcpSynsReceived: this.tcpSynsReceived,
+      tcpSynCookiesSent: this.tcpSynCookiesSent,
+      tcpSynCookiesValidated: this.tcpSynCookiesValidated,
+      tcpSynCookiesRejected: this.tcpSynCookiesRejected,
+      tcpHalfOpen: this.tcpHalfOpen,
       udpDatagramsIn: this.udpDatagramsIn,
       udpDatagramsOut: this.udpDatagramsOut,
       icmpEchoReplies: this.icmpEchoReplies,

@@ -175,8 +175,8 @@ export class FlowRecord implements Flow {
 }
 
 /**
- * The flow of a packet from `packet[srcOff..]` to `packet[dstOff..]` (the peer opened it): its
- * address strings are made here, once per flow.
+ * The flow of a packet from `packet[srcOff..]` to `packet[dstOff..]` (the peer opened it, unless
+ * `activeOpen`): its address strings are made here, once per flow.
  */
 export function flowFromPacket(
   owner: object,
@@ -187,12 +187,13 @@ export function flowFromPacket(
   dstOff: number,
   srcPort: number,
   dstPort: number,
+  activeOpen = false,
 ): FlowRecord {
   const n = family === 4 ? 4 : 16;
   const addr = new Uint8Array(32);
   addr.set(packet.subarray(srcOff, srcOff + n), 0);
   addr.set(packet.subarray(dstOff, dstOff + n), 16);
-  return flowFromAddresses(owner, protocol, family, addr, srcPort, dstPort, false);
+  return flowFromAddresses(owner, protocol, family, addr, srcPort, dstPort, activeOpen);
 }
 
 /** The flow for `addr` (remote at 0, local at 16, as FlowRecord.addr) and ports; `activeOpen` for l4Connect. */

@@ -19,10 +19,11 @@ import { IcmpErrorKind } from "../icmp/icmp.js";
 import type { AnyCallbacks } from "../ip/output.js";
 import type { TcpOptions, TcpPacket } from "../wire/tcp.js";
 import { CloseCause } from "./context.js";
-import { acceptSyn, connect } from "./open.js";
+import { acceptCookie, acceptSyn, connect } from "./open.js";
 import { output, sendReset } from "./output.js";
 import { fireDrain, fireRx, maybeWindowUpdate, queueDelivery } from "./receive.js";
 import { segmentArrives } from "./segment-arrives.js";
+import type { CookieOptions } from "./syn-cookie.js";
 import { seq, seqAdd, seqGt, seqLt, seqMax, seqSub } from "./seq.js";
 import { canSend, finish, hasEnded, isSynchronized, setState } from "./state.js";
 import { Tcb } from "./tcb.js";
@@ -32,6 +33,14 @@ export class TcpConnection extends Tcb implements EventTarget {
   /** RFC 9293 §3.10.7.2 LISTEN, a SYN arrives: go to SYN-RECEIVED and send <SYN,ACK>. */
   acceptSyn(seg: TcpPacket, opts: TcpOptions): void {
     acceptSyn(this, seg, opts);
+  }
+
+  /**
+   * RFC 4987 §3.6: the ACK returning a valid SYN cookie rebuilds the connection its SYN-ACK agreed,
+   * and the handshake completes (ESTABLISHED); the segment itself goes through segmentArrives next.
+   */
+  acceptCookie(seg: TcpPacket, opts: TcpOptions, mss: number, cookie: CookieOptions): void {
+    acceptCookie(this, seg, opts, mss, cookie);
   }
 
   /** RFC 9293 §3.10.1 OPEN (active): send <SYN>, go to SYN-SENT. */

@@ -6,8 +6,9 @@
  * Per segment nothing is allocated: one TCP view and one option record are re-pointed, the flow is
  * found from the packet bytes, and a RST is written straight into the caller's buffer.
  *
- * The SYN of a new connection is where a SYN backlog and SYN cookies (RFC 4987 §3.6) would sit: see
- * `noFlow`.
+ * The SYN of a new connection makes one while the SYN backlog has room; past it the SYN is answered
+ * with a SYN cookie and the ACK that returns it rebuilds the connection (RFC 4987 §3.6,
+ * tcp/syn-backlog.ts): see `noFlow`.
  */
 import type { EngineConfig } from "../config.js";
 import { AppEvent } from "../events.js";
@@ -24,8 +25,10 @@ import { IpProtocol } from "../wire/ip-protocol.js";
 import { parseTcpOptions, TcpFlag, TcpOptions, TcpPacket } from "../wire/tcp.js";
 import { TcpConnection } from "./connection.js";
 import { CloseCause, tcpOutSegment, type TcpContext } from "./context.js";
+import { leaveSynBacklog } from "./open.js";
 import { windowField } from "./output.js";
 import { finish, isSynchronized } from "./state.js";
+import { SynBacklog } from "./syn-backlog.js";
 import { TIME_WAIT, TimeWaitState, TimeWaitTable, TimeWaitVerdict } from "./time-wait.js";
 import type { TcpSegmentWriter } from "./writer.js";
 
@@ -36,6 +39,7 @@ export class TcpDemux implements IcmpErrorSink {
   private readonly rst = tcpOutSegment();
   /** Every TIME-WAIT record (time-wait.ts). */
   readonly timeWaits: TimeWaitTable;
+  private readonly backlog: SynBacklog;
 
   constructor(
     private readonly config: EngineConfig,
@@ -50,6 +54,7 @@ export class TcpDemux implements IcmpErrorSink {
     private readonly owner: object,
   ) {
     this.timeWaits = new TimeWaitTable(writer, config.maxTimeWait);
+    this.backlog = new SynBacklog(config, counters, ctx.isn, writer);
   }
 
   /**
@@ -99,7 +104,7 @@ export class TcpDemux implements IcmpErrorSink {
       if (r >= 0) {
         if (tw.segmentArrives(cb, r, seg, opts, this.ctx.now, this.config.tcpTimeWaitMs) !== TimeWaitVerdict.NEW_SYN) {
           this.scheduleTimeWaits();
-          return undefined; // the flow ended for the application with its l4Rx(flow, null)
+          return this.timeWaitFlow(p, seg, r);
         }
         // RFC 9293 §3.10.7.4 / RFC 6191: the record gives way to a new incarnation.
         tw.forget(r);
@@ -110,43 +115,95 @@ export class TcpDemux implements IcmpErrorSink {
   }
 
   /**
+   * l3Rx returns the flow of a segment that reached a TIME-WAIT record, as it always has (the pinned
+   * API: "TIME-WAIT included"). A record keeps no object, so this rare segment (a retransmitted FIN, a
+   * stray ACK) gets a Flow made for it: the same six fields, l4State "TIME-WAIT" while the record
+   * lives, but not the object the application had before its l4Rx(flow, null).
+   */
+  private timeWaitFlow(p: L4Packet, seg: TcpPacket, r: number): FlowRecord {
+    const tw = this.timeWaits;
+    const flow = flowFromPacket(this.owner, "tcp", p.family, p.bytes, p.srcOffset, p.dstOffset, seg.srcPort, seg.dstPort, tw.activeOpen(r));
+    flow.state = TIME_WAIT;
+    flow.timeWaitRef = tw.ref(r);
+    return flow;
+  }
+
+  /**
    * RFC 9293 §3.10.7.1 (the segment belongs to no connection): a RST is dropped; a SYN without ACK
-   * opens a flow if the application accepts it; anything else, and a refused SYN, is answered with a
-   * RST.
+   * opens a flow if the application accepts it (or gets a SYN cookie past the SYN backlog); an ACK may
+   * bring a SYN cookie back; anything else, and a refused SYN, is answered with a RST.
    */
   private noFlow(cb: AnyCallbacks, p: L4Packet, seg: TcpPacket, opts: TcpOptions): FlowRecord | undefined {
     const flags = seg.flags;
     if ((flags & TcpFlag.RST) !== 0) return this.dropped(EngineDrop.NO_FLOW_RST);
-    if ((flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN) {
-      // RFC 9293 §3.10.7.2 LISTEN. A SYN backlog, and SYN cookies beyond it (RFC 4987 §3.6), would
-      // go here: the cookie answers without state, and the ACK that echoes it rebuilds the connection.
+    const synAck = flags & (TcpFlag.SYN | TcpFlag.ACK);
+    if (synAck === TcpFlag.SYN) {
+      this.counters.tcpSynsReceived++;
       return this.accept(cb, p, seg, opts);
     }
+    if (synAck === TcpFlag.ACK && this.backlog.cookiesOut(this.ctx.now)) return this.acceptCookie(cb, p, seg, opts);
     this.resetFor(cb, p, seg);
     return this.dropped(EngineDrop.NO_FLOW);
   }
 
-  /** A SYN for no flow: a new connection in SYN-RECEIVED, or a RST if refused. */
+  /**
+   * RFC 9293 §3.10.7.2 LISTEN, a SYN arrives: a new connection in SYN-RECEIVED, or a RST if refused;
+   * past the SYN backlog a SYN cookie, and l4Accept is asked when its ACK comes back.
+   */
   private accept(cb: AnyCallbacks, p: L4Packet, seg: TcpPacket, opts: TcpOptions): FlowRecord | undefined {
     // At the limit the SYN is dropped unanswered, as a full Linux backlog does: the peer retries.
     if (this.counts.flows >= this.config.maxFlows) return this.dropped(EngineDrop.FLOW_LIMIT);
+    if (this.backlog.full) {
+      this.backlog.sendCookie(cb, p, seg, opts, this.ctx.now);
+      return undefined;
+    }
+    const conn = this.open(cb, p, seg);
+    if (conn === undefined) return undefined;
+    conn.acceptSyn(seg, opts);
+    return this.reportable(conn.flow);
+  }
+
+  /**
+   * An ACK for no flow while SYN cookies are out (tcp/syn-backlog.ts): a valid cookie rebuilds the
+   * connection its SYN-ACK agreed (if the application accepts it now: a refusal answers the ACK with
+   * a RST), and the segment is processed as the connection's first (its data and FIN). An invalid one
+   * is answered with a RST, as any ACK for no flow. At maxFlows the ACK is dropped unanswered: the
+   * peer retransmits, and its cookie holds for the rest of its life.
+   */
+  private acceptCookie(cb: AnyCallbacks, p: L4Packet, seg: TcpPacket, opts: TcpOptions): FlowRecord | undefined {
+    const mss = this.backlog.check(p, seg, opts, this.ctx.now);
+    if (mss < 0) {
+      this.resetFor(cb, p, seg);
+      return this.dropped(EngineDrop.NO_FLOW);
+    }
+    if (this.counts.flows >= this.config.maxFlows) return this.dropped(EngineDrop.FLOW_LIMIT);
+    const conn = this.open(cb, p, seg);
+    if (conn === undefined) return undefined;
+    conn.acceptCookie(seg, opts, mss, this.backlog.options);
+    conn.segmentArrives(seg, opts);
+    return this.reportable(conn.flow);
+  }
+
+  /** The flow of a passive open, if l4Accept takes it (else a RST): its connection, in the table and the heap. */
+  private open(cb: AnyCallbacks, p: L4Packet, seg: TcpPacket): TcpConnection | undefined {
     const flow = flowFromPacket(this.owner, "tcp", p.family, p.bytes, p.srcOffset, p.dstOffset, seg.srcPort, seg.dstPort);
     if (cb.l4Accept !== undefined && !cb.l4Accept(flow)) {
       this.resetFor(cb, p, seg);
-      return this.dropped(EngineDrop.REFUSED);
+      this.dropped(EngineDrop.REFUSED);
+      return undefined;
     }
     const conn = new TcpConnection(this.ctx, flow);
     flow.state = conn;
     // l4Accept may have opened the same 5-tuple with l4Connect.
     if (!this.table.insert(flow)) {
       flow.state = null;
-      return this.dropped(EngineDrop.FLOW_EXISTS);
+      this.dropped(EngineDrop.FLOW_EXISTS);
+      return undefined;
     }
     this.counts.tcp++;
     this.counters.tcpFlowsOpened++;
     this.heap.add(conn);
-    conn.acceptSyn(seg, opts);
-    return this.reportable(flow);
+    return conn;
   }
 
   /** RFC 9293 §3.10.7.1: if ACK, <SEQ=SEG.ACK><CTL=RST>; else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. */
@@ -258,6 +315,7 @@ export class TcpDemux implements IcmpErrorSink {
     } else {
       return; // closed already: l4Rx(flow, null) went out once
     }
+    leaveSynBacklog(conn);
     this.counts.tcp--;
     flow.closeReason = reason;
     const c = this.counters;

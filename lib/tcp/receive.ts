@@ -29,6 +29,15 @@ const DROP = false;
  * is left to process.
  */
 export function trimToWindow(c: TcpConnection, s: Arrival): boolean {
+  // The common case first: text at RCV.NXT that fits the window, in ESTABLISHED; nothing to trim.
+  if (s.seq === c.rcvNxt && s.dataLen > 0 && s.dataLen <= seqSub(c.rcvAdv, s.seq) && c.state === "ESTABLISHED") {
+    return CONTINUE;
+  }
+  return trimOther(c, s);
+}
+
+/** trimToWindow for every other segment. */
+function trimOther(c: TcpConnection, s: Arrival): boolean {
   const before = seqSub(c.rcvNxt, s.seq);
   if (before > 0) {
     const cut = before >= s.dataLen ? s.dataLen : before;
@@ -55,10 +64,9 @@ export function trimToWindow(c: TcpConnection, s: Arrival): boolean {
 
 /** The seventh step proper: take the text (trimmed to the window) and note where a FIN sits. */
 export function receiveText(c: TcpConnection, s: Arrival): void {
-  const counters = c.ctx.counters;
-  const rb = c.recvBuffer;
   const len = s.dataLen;
   const offset = seqSub(s.seq, c.rcvNxt);
+  const rb = c.recvBuffer;
   if (len > 0 && offset === 0 && rb.readable === 0 && !rb.hasOutOfOrder && !c.rxPaused) {
     // The common case: in order, nothing held, delivery running. The application gets the segment's
     // own bytes, when the step is complete, instead of a copy through the buffer.
@@ -68,38 +76,52 @@ export function receiveText(c: TcpConnection, s: Arrival): void {
     countSegmentForAck(c, len);
     c.ctx.event(AppEvent.RX, c, s.seg.bytes.subarray(s.dataOff, s.dataOff + len));
   } else if (len > 0) {
-    const hadGap = rb.hasOutOfOrder;
-    const grown = rb.insert(offset, s.seg.bytes, s.dataOff, len);
-    if (grown < 0) {
-      counters.drop(EngineDrop.REASSEMBLY_FULL);
-      c.ackNow = true;
-      return;
-    }
-    c.lastDataAt = c.ctx.now;
-    if (offset > 0) {
-      // Out of order: RFC 5681 §4.2 "an immediate duplicate ACK SHOULD be sent" (with SACK blocks).
-      counters.tcpOutOfOrderSegments++;
-      c.ackNow = true;
-      counters.tcpDupAcksSent++;
-    } else {
-      c.rcvNxt = seqAdd(c.rcvNxt, grown);
-      c.bytesIn += grown;
-      // RFC 5681 §4.2: an ACK SHOULD be sent at once when a segment fills (part of) a gap.
-      if (hadGap) c.ackNow = true;
-      else countSegmentForAck(c, len);
-    }
+    receiveIntoBuffer(c, s, offset, len);
   }
-  if (s.fin) {
-    // The FIN may arrive ahead of missing data: it takes effect once RCV.NXT reaches it.
-    c.pendingFinSeq = seqAdd(s.seq, len);
-    c.hasPendingFin = true;
-    if (offset > 0) c.ackNow = true;
+  if (s.fin) finArrives(c, s, offset, len);
+}
+
+/** Text that is out of order, or arrives while data is held or delivery paused: into the receive buffer. */
+function receiveIntoBuffer(c: TcpConnection, s: Arrival, offset: number, len: number): void {
+  const counters = c.ctx.counters;
+  const rb = c.recvBuffer;
+  const hadGap = rb.hasOutOfOrder;
+  const grown = rb.insert(offset, s.seg.bytes, s.dataOff, len);
+  if (grown < 0) {
+    counters.drop(EngineDrop.REASSEMBLY_FULL);
+    c.ackNow = true;
+    return;
   }
+  c.lastDataAt = c.ctx.now;
+  if (offset > 0) {
+    // Out of order: RFC 5681 §4.2 "an immediate duplicate ACK SHOULD be sent" (with SACK blocks).
+    counters.tcpOutOfOrderSegments++;
+    c.ackNow = true;
+    counters.tcpDupAcksSent++;
+  } else {
+    c.rcvNxt = seqAdd(c.rcvNxt, grown);
+    c.bytesIn += grown;
+    // RFC 5681 §4.2: an ACK SHOULD be sent at once when a segment fills (part of) a gap.
+    if (hadGap) c.ackNow = true;
+    else countSegmentForAck(c, len);
+  }
+}
+
+/** The FIN may arrive ahead of missing data: it takes effect once RCV.NXT reaches it (checkFin). */
+function finArrives(c: TcpConnection, s: Arrival, offset: number, len: number): void {
+  c.pendingFinSeq = seqAdd(s.seq, len);
+  c.hasPendingFin = true;
+  if (offset > 0) c.ackNow = true;
 }
 
 /** RFC 9293 §3.10.7.4 eighth step: the FIN bit, once the text before it has all arrived. */
 export function checkFin(c: TcpConnection): void {
-  if (!c.hasPendingFin || c.pendingFinSeq !== c.rcvNxt || c.finReceived) return;
+  if (!c.hasPendingFin) return;
+  if (c.pendingFinSeq === c.rcvNxt && !c.finReceived) finReached(c);
+}
+
+/** checkFin, RCV.NXT has reached the peer's FIN. */
+function finReached(c: TcpConnection): void {
   c.finReceived = true;
   c.hasPendingFin = false;
   // "advance RCV.NXT over the FIN, and send an acknowledgment for the FIN".

@@ -159,7 +159,13 @@ function synchronizedArrives(c: TcpConnection, s: Arrival): void {
  * ACK (RFC 9293 §3.10.7.4 first check); Linux does the same (tcp_check_req: "retransmitted SYN").
  */
 function retransmittedSyn(c: TcpConnection, s: Arrival): boolean {
-  if (!s.syn || (s.flags & (ACK | RST)) !== 0 || c.state !== "SYN-RECEIVED" || s.seq !== c.irs) return CONTINUE;
+  if (!s.syn) return CONTINUE;
+  return synAgain(c, s);
+}
+
+/** retransmittedSyn, a segment with SYN: the peer's SYN again, in SYN-RECEIVED, gets the SYN-ACK again. */
+function synAgain(c: TcpConnection, s: Arrival): boolean {
+  if ((s.flags & (ACK | RST)) !== 0 || c.state !== "SYN-RECEIVED" || s.seq !== c.irs) return CONTINUE;
   c.sndNxt = c.iss;
   sendSyn(c);
   return DROP;
@@ -167,8 +173,13 @@ function retransmittedSyn(c: TcpConnection, s: Arrival): boolean {
 
 /** RFC 7323 §5.3 R1: PAWS, before the sequence check. A RST is exempt (§5.3 R1 / Linux). */
 function checkPaws(c: TcpConnection, s: Arrival): boolean {
-  if (!c.tsOk || !s.opts.hasTimestamps || (s.flags & RST) !== 0 || c.state === "SYN-RECEIVED") return CONTINUE;
-  if (((s.opts.tsVal - c.tsRecent) | 0) >= 0) return CONTINUE;
+  if (!c.tsOk || ((s.opts.tsVal - c.tsRecent) | 0) >= 0) return CONTINUE;
+  return pawsFails(c, s);
+}
+
+/** checkPaws, a TSval older than TS.Recent: PAWS drops it unless the segment is exempt. */
+function pawsFails(c: TcpConnection, s: Arrival): boolean {
+  if (!s.opts.hasTimestamps || (s.flags & RST) !== 0 || c.state === "SYN-RECEIVED") return CONTINUE;
   c.ctx.counters.drop(EngineDrop.PAWS);
   ackUnacceptable(c, s.dataLen > 0 || s.syn || s.fin);
   return DROP;
@@ -183,6 +194,13 @@ function updateTsRecent(c: TcpConnection, s: Arrival): void {
 
 /** RFC 9293 §3.10.7.4 first: the sequence number, by the four cases of the acceptability test. */
 function checkSequence(c: TcpConnection, s: Arrival): boolean {
+  // The common case first: text at RCV.NXT inside an open window.
+  if (s.seq === c.rcvNxt && s.len > 0 && seqSub(c.rcvAdv, c.rcvNxt) > 0) return CONTINUE;
+  return sequenceOther(c, s);
+}
+
+/** checkSequence for every other segment: the four cases in full. */
+function sequenceOther(c: TcpConnection, s: Arrival): boolean {
   const rcvWnd = c.rcvWnd();
   if (acceptable(c, s.seq, s.len, rcvWnd)) return CONTINUE;
   // A zero window still takes valid ACKs, URGs and RSTs: a segment exactly at RCV.NXT has its text
@@ -210,6 +228,11 @@ function acceptable(c: TcpConnection, segSeq: Seq, segLen: number, rcvWnd: numbe
 /** RFC 9293 §3.10.7.4 second: the RST bit, as RFC 5961 §3.2 narrows it. */
 function checkRst(c: TcpConnection, s: Arrival): boolean {
   if (!(s.flags & RST)) return CONTINUE;
+  return rstArrives(c, s);
+}
+
+/** checkRst, the RST bit set: exactly at RCV.NXT it resets the connection, else a challenge ACK. */
+function rstArrives(c: TcpConnection, s: Arrival): boolean {
   if (s.seq === c.rcvNxt) {
     finish(c, CloseCause.RESET_RECEIVED);
   } else {
@@ -223,6 +246,10 @@ function checkRst(c: TcpConnection, s: Arrival): boolean {
 /** RFC 9293 §3.10.7.4 fourth: the SYN bit. RFC 5961 §4.2: any SYN in a synchronized state gets a challenge ACK. */
 function checkSyn(c: TcpConnection, s: Arrival): boolean {
   if (!s.syn) return CONTINUE;
+  return synInWindow(c);
+}
+
+function synInWindow(c: TcpConnection): boolean {
   c.ctx.counters.drop(EngineDrop.SYN_IN_WINDOW);
   challengeAck(c);
   return DROP;

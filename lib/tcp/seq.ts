@@ -20,6 +20,23 @@ export type Seq = number & { readonly __seq: unique symbol };
 /** 2**32: the size of the sequence space. */
 export const SEQ_SPACE = 0x1_0000_0000;
 
+/**
+ * The starting value of a field that holds a uint32 (a sequence number, a timestamp) in an object made
+ * per connection: zero, as a double. Half of all such values are 2**31 or more, which V8 cannot keep
+ * as small integers; a field that starts as the small integer 0 must change to a double the first
+ * time it holds one, and that deprecates the hidden class of every object of the class and
+ * deoptimises each function that has seen it: a round of deopts per field, all through the hot
+ * path (the handshake bench ran at half speed). A field that starts as a double never changes. It
+ * is -0 because a literal +0 is a small integer; -0 === 0, and arithmetic on it gives +0.
+ * A double field costs a 16-byte box per object: only the fields that every connection fills with a
+ * random 32-bit value at its handshake (ISS, IRS and those that follow them, the timestamps) start
+ * this way. Those that only some connections use (finSeq, rttSeq, the SACK scoreboard's) start as
+ * seq(0) and stay small integers, and boxless, until a connection needs them.
+ */
+export const UINT32_FIELD_ZERO = -0;
+/** UINT32_FIELD_ZERO as a sequence number. */
+export const SEQ_ZERO = UINT32_FIELD_ZERO as Seq;
+
 /** Brands `n` as a sequence number, reduced modulo 2**32 (so `seq(-1)` is 0xffffffff). */
 export function seq(n: number): Seq {
   return (n >>> 0) as Seq;

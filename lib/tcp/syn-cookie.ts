@@ -36,6 +36,11 @@ const COOKIE_MASK = (1 << COOKIE_BITS) - 1;
 export const COOKIE_PERIOD_MS = 64_000;
 /** A cookie is good for the period it was made in and the next (Linux MAX_SYNCOOKIE_AGE). */
 const MAX_AGE = 2;
+/**
+ * How long a cookie sent may come back: while one went out this recently, an ACK for no flow is
+ * checked for one (Linux's tcp_synq_no_recent_overflow).
+ */
+export const COOKIE_LIFETIME_MS = MAX_AGE * COOKIE_PERIOD_MS;
 
 /** TSval low bits (Linux TSBITS): window scale 0-3, SACK 4, ECN 5. */
 export const COOKIE_TS_BITS = 6;

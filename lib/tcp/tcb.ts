@@ -19,13 +19,23 @@ import { ReceiveBuffer } from "./receive-buffer.js";
 import { RttEstimator } from "./rtt.js";
 import type { SackScoreboard } from "./sack-scoreboard.js";
 import { SendBuffer } from "./send-buffer.js";
-import { seq, seqAdd, seqSub, type Seq } from "./seq.js";
+import { seq, seqAdd, SEQ_ZERO, seqSub, UINT32_FIELD_ZERO, type Seq } from "./seq.js";
 
 /** RFC 9293 §3.7.1 / RFC 1122: the MSS assumed when the peer sends none: 536 (IPv4), 1220 (IPv6, RFC 8200 §5). */
 export const DEFAULT_MSS_V4 = 536;
 export const DEFAULT_MSS_V6 = 1220;
 /** RFC 7323 §2.3: shift counts above 14 are treated as 14. */
 export const MAX_WINDOW_SCALE = 14;
+/**
+ * RFC 7323 §2.2: the smallest shift that lets the window field express the whole buffer. It depends
+ * on the configuration alone: a SYN cookie's ACK (syn-backlog.ts) finds the shift its SYN-ACK offered.
+ */
+export function rcvWscaleFor(bufferSize: number): number {
+  let shift = 0;
+  while (shift < MAX_WINDOW_SCALE && bufferSize >>> shift > 0xffff) shift++;
+  return shift;
+}
+
 /** Linux's quick-ACK at the start of a connection: ACK every segment while the peer's cwnd grows. */
 const QUICKACK_SEGMENTS = 16;
 
@@ -43,15 +53,15 @@ export class Tcb {
   state: TcpState = "CLOSED";
 
   // --- Send sequence variables (RFC 9293 §3.3.1) ---
-  iss: Seq = seq(0);
-  sndUna: Seq = seq(0);
-  sndNxt: Seq = seq(0);
+  iss: Seq = SEQ_ZERO;
+  sndUna: Seq = SEQ_ZERO;
+  sndNxt: Seq = SEQ_ZERO;
   /** Highest sequence number sent plus one (sndNxt can move back after an RTO; this cannot). */
-  sndMax: Seq = seq(0);
+  sndMax: Seq = SEQ_ZERO;
   /** Peer's window in bytes (already scaled). */
   sndWnd = 0;
-  sndWl1: Seq = seq(0);
-  sndWl2: Seq = seq(0);
+  sndWl1: Seq = SEQ_ZERO;
+  sndWl2: Seq = SEQ_ZERO;
   /** Largest window the peer ever offered (RFC 9293 §3.8.6.2.1 Max(SND.WND); RFC 5961 §5.2 MAX.SND.WND). */
   maxSndWnd = 0;
   /** Shift applied to the peer's window fields (RFC 7323 Snd.Wind.Shift). */
@@ -60,10 +70,10 @@ export class Tcb {
   sndMss = DEFAULT_MSS_V4;
 
   // --- Receive sequence variables ---
-  irs: Seq = seq(0);
-  rcvNxt: Seq = seq(0);
+  irs: Seq = SEQ_ZERO;
+  rcvNxt: Seq = SEQ_ZERO;
   /** Right edge of the window we last advertised (RCV.NXT + RCV.WND then): never moved left (RFC 7323 §2.4). */
-  rcvAdv: Seq = seq(0);
+  rcvAdv: Seq = SEQ_ZERO;
   /** Shift applied to our window fields (RFC 7323 Rcv.Wind.Shift). */
   rcvWscale = 0;
   /** Both sides sent the window scale option (RFC 7323 §2.2). */
@@ -71,15 +81,15 @@ export class Tcb {
   /** Largest segment the peer has sent us (Linux's rcv_mss): what "full-sized" means for delayed ACKs. */
   rcvMss = 536;
   /** The ACK number we last sent (RFC 7323 §4.3 Last.ACK.sent). */
-  lastAckSent: Seq = seq(0);
+  lastAckSent: Seq = SEQ_ZERO;
 
   // --- Options negotiated ---
   tsOk = false;
   sackOk = false;
   /** RFC 7323 §4.3 TS.Recent. */
-  tsRecent = 0;
+  tsRecent = UINT32_FIELD_ZERO;
   /** Per-connection offset added to our timestamp clock (RFC 7323 §5.4). */
-  tsOffset = 0;
+  tsOffset = UINT32_FIELD_ZERO;
 
   // --- Buffers ---
   readonly sendBuffer: SendBuffer;
@@ -98,6 +108,8 @@ export class Tcb {
   hasPendingFin = false;
   /** l4RemoteClosed was called. */
   remoteClosedNotified = false;
+  /** A passive open counted in the SYN backlog until its handshake completes or it ends (open.ts). */
+  inSynBacklog = false;
 
   // --- The application's side ---
   rxPaused = false;
@@ -147,7 +159,7 @@ export class Tcb {
   dupAcks = 0;
   inRecovery = false;
   /** RFC 6582 "recover" / RFC 6675 RecoveryPoint. */
-  recover: Seq = seq(0);
+  recover: Seq = SEQ_ZERO;
   scoreboard: SackScoreboard | null = null;
 
   // --- Per-flow counters (l4Info, like Linux's tcp_info) ---
@@ -171,10 +183,7 @@ export class Tcb {
     // RFC 6298 §2.2-2.4: G is the clock granularity (the engine clock counts ms); the floor is tcpMinRtoMs.
     this.rtt = new RttEstimator(1, cfg.tcpMinRtoMs);
     this.cc = createCongestionControl(cfg.tcpCongestionControl, Math.min(this.mtuMss(), DEFAULT_MSS_V4));
-    // RFC 7323 §2.2: the smallest shift that lets the window field express the whole buffer.
-    let shift = 0;
-    while (shift < MAX_WINDOW_SCALE && cfg.tcpBufferSize >>> shift > 0xffff) shift++;
-    this.rcvWscale = shift;
+    this.rcvWscale = rcvWscaleFor(cfg.tcpBufferSize);
     const now = ctx.now;
     this.lastDataAt = now;
     this.lastRecvAt = now;

@@ -49,6 +49,8 @@ const TS_OK = 1;
 const LISTED = 2;
 /** The row is in use (held or listed). */
 const IN_USE = 4;
+/** We opened the connection (l4Connect): the flow's source is our end. */
+const ACTIVE_OPEN = 8;
 
 /**
  * A flow's state while its TIME-WAIT record lives (flow/flow.ts FlowState). Shared by every record
@@ -151,6 +153,11 @@ export class TimeWaitTable {
     return this.gen[r]! * ROW_SPACE + r;
   }
 
+  /** Did we open row `r`'s connection (its flow's source is our end)? */
+  activeOpen(r: number): boolean {
+    return (this.bits[r]! & ACTIVE_OPEN) !== 0;
+  }
+
   /** Does `ref` still name a live row? */
   alive(ref: number, now: number): boolean {
     if (ref < 0) return false;
@@ -167,7 +174,7 @@ export class TimeWaitTable {
     key: Int32Array,
     h: number,
     expiry: number,
-    conn: { readonly sndMax: number; readonly rcvNxt: number; readonly tsOk: boolean; readonly tsRecent: number; readonly tsOffset: number },
+    conn: { readonly sndMax: number; readonly rcvNxt: number; readonly tsOk: boolean; readonly tsRecent: number; readonly tsOffset: number; readonly flow: { readonly activeOpen: boolean } },
     window: number,
     listed: boolean,
     overflowed: () => void,
@@ -185,7 +192,7 @@ export class TimeWaitTable {
     this.tsRecent[r] = conn.tsRecent;
     this.tsOffset[r] = conn.tsOffset;
     this.window[r] = window;
-    this.bits[r] = conn.tsOk ? TS_OK | IN_USE : IN_USE;
+    this.bits[r] = (conn.tsOk ? TS_OK | IN_USE : IN_USE) | (conn.flow.activeOpen ? ACTIVE_OPEN : 0);
     this.expiry[r] = expiry;
     this.lastOowAckAt[r] = -Infinity;
     if (listed) this.list(r);

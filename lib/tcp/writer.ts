@@ -1,7 +1,7 @@
 /**
  * The one TCP segment writer. Every segment the engine sends goes through `write`: data, pure ACKs,
- * SYN and SYN-ACK, FIN, and RST, from a connection, a TIME-WAIT record or the no-flow path of
- * tcp/demux.ts. The caller decides *what* (a TcpOutSegment: flags, numbers, window, options and where
+ * SYN and SYN-ACK, FIN, and RST, from a connection, a TIME-WAIT record, the no-flow path of
+ * tcp/demux.ts or the cookie SYN-ACK of tcp/syn-backlog.ts. The caller decides *what* (a TcpOutSegment: flags, numbers, window, options and where
  * the payload is); this writes it, in the order lib/wire asks: size first, the buffer from
  * l3TxBuffer, every header byte (the buffer holds stale bytes), the payload copied straight from the
  * send buffer, the checksum last (RFC 9293 §3.1 over the pseudo-header).

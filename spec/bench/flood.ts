@@ -4,7 +4,8 @@
  * - heap growth for FLOOD_SYNS SYNs from random sources (random IPv4 address and port each, Linux's
  *   options), arriving at 160,000 a second of virtual time (timers run: SYN-ACKs are retransmitted,
  *   half-open flows time out after the handshake timeout), and the SYN rate (SYNs per wall second);
- * - whether a legitimate client connects once the flood is in (SYN, SYN-ACK, ACK: ESTABLISHED?);
+ * - whether a legitimate client connects in the middle of the flood and once it is in (SYN, SYN-ACK,
+ *   ACK: ESTABLISHED?); past the SYN backlog its SYN-ACK carries a SYN cookie;
  * - an established flow's throughput (64 MiB between two engines) alone and with a flood of SYNs
  *   arriving between its packets (FLOOD_PER_ROUND per round of the wire), as a ratio.
  *
@@ -27,6 +28,8 @@ export const FLOOD_SYNS = 1_000_000;
 /** Smoke (spec/bench/smoke.spec.ts): tiny, to show the bench still runs. */
 const SMOKE_SYNS = 2_000;
 const SMOKE_BULK_BYTES = 256 * 1024;
+/** The smoke's SYN backlog: half its SYNs, so it takes the cookie path too (the full flood keeps the default). */
+export const SMOKE_SYN_BACKLOG = 1_000;
 /** The flood's arrival rate in virtual time: the engine's SYN rate the issue measured. */
 const SYNS_PER_VIRTUAL_SECOND = 160_000;
 const HEAP_CAP = 1536 * 1024 * 1024;
@@ -105,13 +108,32 @@ interface FloodResult {
   heapGrowth: number;
   flowCount: number;
   stoppedEarly: boolean;
+  /** A legitimate client's handshake half-way through the flood, and after it. */
+  during: string;
   legitimate: string;
 }
 
+/** A legitimate client from `port`: SYN, the engine's answer, and (for a SYN-ACK) the ACK. */
+function legitimateClient(engine: L3L4<Uint8Array>, cb: Sink, port: number): string {
+  const segment = (flags: string, seq: number, ack: number) =>
+    tcp({ src: "203.0.113.9", dst: SERVER, srcPort: port, dstPort: 443, flags, seq, ack, options: flags === "S" ? { mss: 1460 } : {} });
+  const sentBefore = cb.sent;
+  engine.l3Rx(cb, segment("S", 1000, 0));
+  if (cb.sent === sentBefore) return "no answer";
+  if ((cb.last[33]! & 0x12) === 0x12) {
+    const iss = read32(cb.last, 24);
+    const flow: Flow | undefined = engine.l3Rx(cb, segment("A", 1001, (iss + 1) >>> 0));
+    return flow !== undefined && engine.l4State(flow) === "ESTABLISHED" ? "connected" : "SYN-ACK, then not established";
+  }
+  return (cb.last[33]! & 0x04) !== 0 ? "refused (RST)" : "other answer";
+}
+
 /** `syns` SYNs into one engine at 160k per virtual second, then a legitimate client's handshake. */
-function flood(gc: Gc, syns: number): FloodResult {
+function flood(gc: Gc, syns: number, synBacklog: number | undefined): FloodResult {
   const clock = new VirtualClock(0);
-  const engine: L3L4<Uint8Array> = new L3L4Builder<Uint8Array>().clock(clock.now).build();
+  const builder = new L3L4Builder<Uint8Array>().clock(clock.now);
+  if (synBacklog !== undefined) builder.synBacklog(synBacklog);
+  const engine: L3L4<Uint8Array> = builder.build();
   const cb = new Sink();
   const stamp = new SynStamp();
   gc();
@@ -121,7 +143,9 @@ function flood(gc: Gc, syns: number): FloodResult {
   const t0 = process.hrtime.bigint();
   let i = 0;
   let stoppedEarly = false;
+  let during = "not tried (the flood stopped early)";
   for (; i < syns; i++) {
+    if (i === syns >> 1) during = legitimateClient(engine, cb, 5554);
     engine.l3Rx(cb, stamp.next());
     if (i % perMs === perMs - 1) {
       clock.advance(1);
@@ -137,19 +161,8 @@ function flood(gc: Gc, syns: number): FloodResult {
   gc();
   const heapGrowth = heapBytes() - before;
   const flowCount = engine.flowCount;
-  // A legitimate client now: SYN, the engine's answer, and (for a SYN-ACK) the ACK.
-  const synOf = (flags: string, seq: number, ack: number) =>
-    tcp({ src: "203.0.113.9", dst: SERVER, srcPort: 5555, dstPort: 443, flags, seq, ack, options: flags === "S" ? { mss: 1460 } : {} });
-  const sentBefore = cb.sent;
-  engine.l3Rx(cb, synOf("S", 1000, 0));
-  let legitimate: string;
-  if (cb.sent === sentBefore) legitimate = "no answer";
-  else if ((cb.last[33]! & 0x12) === 0x12) {
-    const iss = read32(cb.last, 24);
-    const flow: Flow | undefined = engine.l3Rx(cb, synOf("A", 1001, (iss + 1) >>> 0));
-    legitimate = flow !== undefined && engine.l4State(flow) === "ESTABLISHED" ? "connected" : "SYN-ACK, then not established";
-  } else legitimate = (cb.last[33]! & 0x04) !== 0 ? "refused (RST)" : "other answer";
-  return { syns: i, seconds, heapGrowth, flowCount, stoppedEarly, legitimate };
+  const legitimate = legitimateClient(engine, cb, 5555);
+  return { syns: i, seconds, heapGrowth, flowCount, stoppedEarly, during, legitimate };
 }
 
 /** Gbit/s for `bytes` on one flow between two engines, with `floodPerRound` SYNs into B per round of the wire. */
@@ -212,11 +225,11 @@ export async function benchFlood(o: BenchOptions = FULL, syns = o.smoke ? SMOKE_
     console.log("flood bench skipped: needs node --expose-gc");
     return [];
   }
-  const r = flood(gc, syns);
+  const r = flood(gc, syns, o.smoke ? SMOKE_SYN_BACKLOG : undefined);
   const mib = r.heapGrowth / (1024 * 1024);
   console.log(
     `flood: ${r.syns} SYNs in ${r.seconds.toFixed(1)} s${r.stoppedEarly ? ` (stopped early: heap past ${HEAP_CAP >> 20} MiB)` : ""}; ` +
-      `heap +${mib.toFixed(1)} MiB (${Math.round(r.heapGrowth / r.syns)} B/SYN), ${r.flowCount} flows; a legitimate client then: ${r.legitimate}`,
+      `heap +${mib.toFixed(1)} MiB (${Math.round(r.heapGrowth / r.syns)} B/SYN), ${r.flowCount} flows; a legitimate client during it: ${r.during}, after it: ${r.legitimate}`,
   );
   // Alone and flooded in turns, BULK_RUNS each: the medians, and the ratio of each pair.
   const alone: number[] = [];
@@ -240,6 +253,7 @@ export async function benchFlood(o: BenchOptions = FULL, syns = o.smoke ? SMOKE_
     one("heap growth per 1 M SYNs from random sources", "MiB", (mib * 1e6) / r.syns),
     one("SYN rate", "SYN/s", r.syns / r.seconds),
     one("flows after the flood", "flows", r.flowCount),
+    one("legitimate client connects during the flood (1 = yes)", "bool", r.during === "connected" ? 1 : 0),
     one("legitimate client connects after the flood (1 = yes)", "bool", r.legitimate === "connected" ? 1 : 0),
     { group: "flood", name: "bulk throughput alone", value: med(alone), unit: "Gbit/s", runs: alone, method: bulkMethod },
     { group: "flood", name: `bulk throughput, ${FLOOD_PER_ROUND} SYNs per wire round`, value: med(flooded), unit: "Gbit/s", runs: flooded, method: bulkMethod },

@@ -340,8 +340,11 @@ describe("TCP: the engine's side of closing", () => {
     expect(engine.l4IsLocalAndRemoteClosed(flow)).toBe(true);
     expect(engine.stats().tcpTimeWait).toBe(1);
     const twSpy = vi.spyOn(TimeWaitTable.prototype, "segmentArrives").mockReturnValue(TimeWaitVerdict.DROP);
-    // The flow ended for the application (l4Rx(flow, null)): l3Rx no longer reports it.
-    expect(engine.l3Rx(cap, tcp({ ...V4, srcPort: 40000, dstPort: 443, flags: "FA", seq: 5 }))).toBeUndefined();
+    // The record keeps no object: l3Rx reports the segment's flow as one made for it, the same six
+    // fields, in TIME-WAIT while the record lives.
+    const again = engine.l3Rx(cap, tcp({ ...V4, srcPort: 40000, dstPort: 443, flags: "FA", seq: 5 }));
+    expect(JSON.stringify(again)).toBe(JSON.stringify(flow));
+    expect(engine.l4State(again!)).toBe("TIME-WAIT");
     expect(twSpy).toHaveBeenCalledTimes(1);
     expect(cap.sent).toHaveLength(0);
     const deadline = engine.l4Poll(cap)!;
@@ -351,6 +354,20 @@ describe("TCP: the engine's side of closing", () => {
     expect(engine.l4Poll(cap)).toBeUndefined();
     expect(engine.l4State(flow)).toBeUndefined();
     expect(cap.closes(flow)).toBe(1);
+  });
+
+  it("a segment for the TIME-WAIT record of a connection we opened reports a flow with our end as its source", () => {
+    const fx = engineFixture();
+    const { engine, cap } = fx;
+    const flow = engine.l4Connect(cap, { protocol: "tcp", srcIp: V4.dst, srcPort: 50000, dstIp: V4.src, dstPort: 80 });
+    cap.take();
+    const conn = connOf(flow);
+    conn.ctx.closed(conn, CloseCause.TIME_WAIT);
+    vi.spyOn(TimeWaitTable.prototype, "segmentArrives").mockReturnValue(TimeWaitVerdict.DROP);
+    const again = engine.l3Rx(cap, tcp({ ...V4, srcPort: 80, dstPort: 50000, flags: "FA", seq: 5 }));
+    expect(JSON.stringify(again)).toBe(JSON.stringify(flow));
+    expect(again).toMatchObject({ srcIp: V4.dst, srcPort: 50000, dstIp: V4.src, dstPort: 80 });
+    expect(engine.l4State(again!)).toBe("TIME-WAIT");
   });
 
   it("a SYN the TIME-WAIT record lets through (NEW_SYN) opens a new flow", () => {

@@ -17,7 +17,7 @@ import { skipOrFailInCi } from "../support/privileges.js";
 import { fillTimeWait, timeWaitPeer } from "../support/time-wait-fill.js";
 
 const gc = (globalThis as { gc?: () => void }).gc;
-const CONN = { sndMax: 1, rcvNxt: 2, tsOk: false, tsRecent: 0, tsOffset: 0 };
+const CONN = { sndMax: 1, rcvNxt: 2, tsOk: false, tsRecent: 0, tsOffset: 0, flow: { activeOpen: false } };
 
 function capture(): Callbacks<Uint8Array> & { sent: Uint8Array[] } {
   const tx = new Uint8Array(2048);
