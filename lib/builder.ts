@@ -113,7 +113,7 @@ export class L3L4Builder<T> {
   }
 
   /**
-   * Most TIME-WAIT records (RFC 9293 §3.6.1) kept at once, about 100 bytes each; past it the oldest
+   * Most TIME-WAIT records (RFC 9293 §3.6.1) kept at once, about 240 bytes each; past it the oldest
    * is reused and counted (stats().tcpTimeWaitOverflow). Default 262,144 (Linux tcp_max_tw_buckets).
    */
   maxTimeWait(n: number): this {

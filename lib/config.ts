@@ -44,7 +44,7 @@ export interface EngineConfig {
   /** Most flows (TCP + UDP) at once; new ones are refused past it. */
   maxFlows: number;
   /**
-   * Most TIME-WAIT records kept at once (about 100 bytes each); past it the oldest is reused. Linux's
+   * Most TIME-WAIT records kept at once (about 240 bytes each); past it the oldest is reused. Linux's
    * tcp_max_tw_buckets defaults to 262144 on a machine this size (it drops the new one instead).
    */
   maxTimeWait: number;

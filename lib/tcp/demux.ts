@@ -104,7 +104,7 @@ export class TcpDemux implements IcmpErrorSink {
       if (r >= 0) {
         if (tw.segmentArrives(cb, r, seg, opts, this.ctx.now, this.config.tcpTimeWaitMs) !== TimeWaitVerdict.NEW_SYN) {
           this.scheduleTimeWaits();
-          return this.timeWaitFlow(p, seg, r);
+          return tw.flow(r) ?? this.timeWaitFlow(p, seg, r);
         }
         // RFC 9293 §3.10.7.4 / RFC 6191: the record gives way to a new incarnation.
         tw.forget(r);
@@ -115,10 +115,9 @@ export class TcpDemux implements IcmpErrorSink {
   }
 
   /**
-   * l3Rx returns the flow of a segment that reached a TIME-WAIT record, as it always has (the pinned
-   * API: "TIME-WAIT included"). A record keeps no object, so this rare segment (a retransmitted FIN, a
-   * stray ACK) gets a Flow made for it: the same six fields, l4State "TIME-WAIT" while the record
-   * lives, but not the object the application had before its l4Rx(flow, null).
+   * The flow of a segment that reached TIME-WAIT record `r` once the application's object is gone
+   * (collected: nobody holds it, so nobody can tell this one from it): the same six fields, in
+   * TIME-WAIT while the record lives. Made only for such rare segments (a retransmitted FIN, a stray ACK).
    */
   private timeWaitFlow(p: L4Packet, seg: TcpPacket, r: number): FlowRecord {
     const tw = this.timeWaits;

@@ -4,7 +4,8 @@
  * answers every segment from then on. A row keeps what is needed to re-acknowledge a retransmitted FIN
  * and to tell a new SYN for the same 4-tuple from an old duplicate (RFC 6191): the flow key (ten
  * words, as the flow table's), SND.NXT, RCV.NXT, the window we sent, TS.Recent and our timestamp
- * offset, the expiry, and when we last answered a bare ACK. About 100 bytes a record, no object.
+ * offset, the expiry, and when we last answered a bare ACK; and a weak reference to its flow (flow()).
+ * Under 256 bytes a record, no object of its own.
  *
  * Rows are found by their own open-addressing index (linear probing, backward-shift deletion, as
  * flow/table.ts), looked up with the key and hash the flow table just computed for the same packet.
@@ -96,6 +97,8 @@ export class TimeWaitTable {
   private tsOffset = new Uint32Array(0);
   private window = new Uint16Array(0);
   private bits = new Uint8Array(0);
+  /** Each row's flow, held weakly (see flow()). */
+  private readonly flows: (WeakRef<FlowRecord> | undefined)[] = [];
   private gen = new Uint32Array(0);
   private expiry = new Float64Array(0);
   private lastOowAckAt = new Float64Array(0);
@@ -153,6 +156,16 @@ export class TimeWaitTable {
     return this.gen[r]! * ROW_SPACE + r;
   }
 
+  /**
+   * Row `r`'s flow, which l3Rx returns for a segment that reaches the record: the application's object
+   * while anyone holds it (a Flow is one object for its whole life, TIME-WAIT included), held weakly so
+   * that a record does not keep the ~440 bytes of a FlowRecord alive; undefined once collected (no one
+   * can tell a new object from it then: see TcpDemux.timeWaitFlow).
+   */
+  flow(r: number): FlowRecord | undefined {
+    return this.flows[r]?.deref();
+  }
+
   /** Did we open row `r`'s connection (its flow's source is our end)? */
   activeOpen(r: number): boolean {
     return (this.bits[r]! & ACTIVE_OPEN) !== 0;
@@ -174,7 +187,7 @@ export class TimeWaitTable {
     key: Int32Array,
     h: number,
     expiry: number,
-    conn: { readonly sndMax: number; readonly rcvNxt: number; readonly tsOk: boolean; readonly tsRecent: number; readonly tsOffset: number; readonly flow: { readonly activeOpen: boolean } },
+    conn: { readonly sndMax: number; readonly rcvNxt: number; readonly tsOk: boolean; readonly tsRecent: number; readonly tsOffset: number; readonly flow: FlowRecord | undefined },
     window: number,
     listed: boolean,
     overflowed: () => void,
@@ -192,7 +205,8 @@ export class TimeWaitTable {
     this.tsRecent[r] = conn.tsRecent;
     this.tsOffset[r] = conn.tsOffset;
     this.window[r] = window;
-    this.bits[r] = (conn.tsOk ? TS_OK | IN_USE : IN_USE) | (conn.flow.activeOpen ? ACTIVE_OPEN : 0);
+    this.bits[r] = (conn.tsOk ? TS_OK | IN_USE : IN_USE) | (conn.flow?.activeOpen === true ? ACTIVE_OPEN : 0);
+    this.flows[r] = conn.flow === undefined ? undefined : new WeakRef(conn.flow);
     this.expiry[r] = expiry;
     this.lastOowAckAt[r] = -Infinity;
     if (listed) this.list(r);
@@ -217,6 +231,7 @@ export class TimeWaitTable {
       this.listed--;
     }
     this.bits[r] = 0;
+    this.flows[r] = undefined;
     this.gen[r] = (this.gen[r]! + 1) & 0x7fffffff;
     this.next[r] = this.free;
     this.free = r;
