@@ -10,7 +10,8 @@ import type { L3L4 } from "../engine.js";
 import { runTun, type PacketDirection, type RunnerDevice, type TunApp, type TunRunner } from "../tun/runner.js";
 import { openTun, TunError, type TunDevice } from "../tun/tun.js";
 import { describe } from "../wire/describe.js";
-import { MIN_DEVICE_MTU, UsageError, type DeviceOptions } from "./options.js";
+import { runUntilSignal, type Command } from "./command.js";
+import { DEVICE_OPTIONS, DEVICE_USAGE, DEVICE_USAGE_FOOTER, deviceOptions, MIN_DEVICE_MTU, parseCommandLine, UsageError, type DeviceOptions } from "./options.js";
 
 /** What start functions take besides the parsed options. */
 export interface DeviceSource {
@@ -154,4 +155,49 @@ export function explainStartError(error: unknown): string {
   }
   if (error instanceof UsageError) return error.message;
   return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}
+
+/** What a command that runs one app on one device (echo, http) says and does; see deviceCommand. */
+export interface DeviceCommandSpec<R extends RunningDevice> {
+  name: string;
+  /** One line for `l3l4 --help`. */
+  summary: string;
+  /** The usage line (options), and the paragraph under it. */
+  synopsis: string;
+  description: string;
+  start(options: DeviceOptions, source: DeviceSource): R;
+  /** What the start line says after "l3l4 NAME: " (before "; Ctrl-C to stop"). */
+  started(running: R): string;
+  /** A status line maker, called once at start; its function gives the line printed each second. */
+  status(running: R): () => string;
+}
+
+/**
+ * A device command: the usage from the spec and the device options, --help, the options parsed, and
+ * the app run until a signal, with a status line once a second unless --quiet.
+ */
+export function deviceCommand<R extends RunningDevice>(spec: DeviceCommandSpec<R>): Command {
+  const command: Command = {
+    name: spec.name,
+    summary: spec.summary,
+    usage: [spec.synopsis, "", spec.description, "", ...DEVICE_USAGE, "", ...DEVICE_USAGE_FOOTER].join("\n"),
+    run(argv, io) {
+      const values = parseCommandLine(argv, DEVICE_OPTIONS);
+      if (values.help === true) {
+        io.log(command.usage);
+        return Promise.resolve(0);
+      }
+      const options = deviceOptions(values);
+      return runUntilSignal(spec.name, io, () => {
+        const running = spec.start(options, { log: io.log });
+        io.log(`l3l4 ${spec.name}: ${spec.started(running)}; Ctrl-C to stop`);
+        if (options.quiet) return running;
+        const line = spec.status(running);
+        const status = setInterval(() => io.log(line()), 1000);
+        status.unref();
+        return { failed: running.failed, close: (graceMs?: number) => (clearInterval(status), running.close(graceMs)) };
+      });
+    },
+  };
+  return command;
 }

@@ -11,9 +11,8 @@
  */
 import { EchoApp } from "../debug/echo-app.js";
 import type { TunRunner } from "../tun/runner.js";
-import { runUntilSignal, type Command } from "./command.js";
-import { describeDevice, startDevice, type DeviceSource, type RunningDevice } from "./device.js";
-import { DEVICE_OPTIONS, DEVICE_USAGE, DEVICE_USAGE_FOOTER, deviceOptions, parseCommandLine, type DeviceOptions } from "./options.js";
+import { describeDevice, deviceCommand, startDevice, type DeviceSource, type RunningDevice } from "./device.js";
+import type { DeviceOptions } from "./options.js";
 
 export interface EchoServer extends RunningDevice {
   readonly app: EchoApp;
@@ -31,43 +30,22 @@ export function startEchoServer(options: DeviceOptions, source: DeviceSource = {
 
 const SUMMARY = "Echoes every TCP and UDP flow to any address and port that reaches the device, and answers ping (IPv4 and IPv6).";
 
-export const ECHO_COMMAND: Command = {
+export const ECHO_COMMAND = deviceCommand({
   name: "echo",
   summary: "echo every TCP and UDP flow that reaches a TUN device; answer ping",
-  usage: [
-    "usage: l3l4 echo [--tun NAME] [--mtu N] [--pcap FILE] [--trace] [--faults SPEC] [--tcp-buffer N] [--udp-idle-timeout S] [--quiet]",
-    "",
-    SUMMARY,
-    "",
-    ...DEVICE_USAGE,
-    "",
-    ...DEVICE_USAGE_FOOTER,
-  ].join("\n"),
-  run(argv, io) {
-    const values = parseCommandLine(argv, DEVICE_OPTIONS);
-    if (values.help === true) {
-      io.log(ECHO_COMMAND.usage);
-      return Promise.resolve(0);
-    }
-    const options = deviceOptions(values);
-    return runUntilSignal("echo", io, () => {
-      const server = startEchoServer(options, { log: io.log });
-      io.log(`l3l4 echo: echoing on ${describeDevice(server.device)}; Ctrl-C to stop`);
-      if (!options.quiet) {
-        let last = { ...server.app.counters };
-        const status = setInterval(() => {
-          const c = server.app.counters;
-          io.log(
-            `flows ${server.engine.flowCount}  tcp ${((c.tcpBytes - last.tcpBytes) / 1e6).toFixed(1)} MB/s  ` +
-              `udp ${c.udpDatagrams - last.udpDatagrams} datagrams/s  pauses ${c.pauses}`,
-          );
-          last = { ...c };
-        }, 1000);
-        status.unref();
-        const close = server.close;
-        return { failed: server.failed, close: (graceMs?: number) => (clearInterval(status), close(graceMs)) };
-      }
-      return server;
-    });
+  synopsis: "usage: l3l4 echo [--tun NAME] [--mtu N] [--pcap FILE] [--trace] [--faults SPEC] [--tcp-buffer N] [--udp-idle-timeout S] [--quiet]",
+  description: SUMMARY,
+  start: startEchoServer,
+  started: (server) => `echoing on ${describeDevice(server.device)}`,
+  status(server) {
+    let last = { ...server.app.counters };
+    return () => {
+      const c = server.app.counters;
+      const line =
+        `flows ${server.engine.flowCount}  tcp ${((c.tcpBytes - last.tcpBytes) / 1e6).toFixed(1)} MB/s  ` +
+        `udp ${c.udpDatagrams - last.udpDatagrams} datagrams/s  pauses ${c.pauses}`;
+      last = { ...c };
+      return line;
+    };
   },
-};
+});

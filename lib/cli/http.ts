@@ -21,9 +21,8 @@ import { createHash } from "node:crypto";
 import http from "node:http";
 import { Pattern, PATTERN_PERIOD } from "../debug/echo-pair.js";
 import { NetStack } from "../stream/net-stack.js";
-import { runUntilSignal, type Command } from "./command.js";
-import { describeDevice, startDevice, type DeviceSource, type RunningDevice } from "./device.js";
-import { DEVICE_OPTIONS, DEVICE_USAGE, DEVICE_USAGE_FOOTER, deviceOptions, formatRate, parseCommandLine, type DeviceOptions } from "./options.js";
+import { describeDevice, deviceCommand, startDevice, type DeviceSource, type RunningDevice } from "./device.js";
+import { formatRate, type DeviceOptions } from "./options.js";
 
 /** Largest GET /bytes/N. */
 export const MAX_DOWNLOAD = 2 ** 40;
@@ -132,42 +131,24 @@ const SUMMARY =
   "GET /bytes/N downloads N bytes, POST or PUT answers the body's size and sha256, anything else " +
   "says which address and port the client reached.";
 
-export const HTTP_COMMAND: Command = {
+export const HTTP_COMMAND = deviceCommand({
   name: "http",
   summary: "a node:http server answering every address and port that reaches a TUN device",
-  usage: [
-    "usage: l3l4 http [--tun NAME] [--mtu N] [--pcap FILE] [--trace] [--faults SPEC] [--tcp-buffer N] [--quiet]",
-    "",
-    SUMMARY,
-    "",
-    ...DEVICE_USAGE,
-    "",
-    ...DEVICE_USAGE_FOOTER,
-  ].join("\n"),
-  run(argv, io) {
-    const values = parseCommandLine(argv, DEVICE_OPTIONS);
-    if (values.help === true) {
-      io.log(HTTP_COMMAND.usage);
-      return Promise.resolve(0);
-    }
-    const options = deviceOptions(values);
-    return runUntilSignal("http", io, () => {
-      const running = startHttpServer(options, { log: io.log });
-      io.log(`l3l4 http: answering every address on ${describeDevice(running.device)}; Ctrl-C to stop`);
-      if (options.quiet) return running;
-      let last = { ...running.counters, at: performance.now() };
-      const status = setInterval(() => {
-        const c = running.counters;
-        const now = performance.now();
-        const seconds = (now - last.at) / 1000;
-        io.log(
-          `connections ${running.stack.endpointCount}  requests ${c.requests - last.requests}  ` +
-            `in ${formatRate(c.bytesIn - last.bytesIn, seconds)}  out ${formatRate(c.bytesOut - last.bytesOut, seconds)}`,
-        );
-        last = { ...c, at: now };
-      }, 1000);
-      status.unref();
-      return { failed: running.failed, close: (graceMs?: number) => (clearInterval(status), running.close(graceMs)) };
-    });
+  synopsis: "usage: l3l4 http [--tun NAME] [--mtu N] [--pcap FILE] [--trace] [--faults SPEC] [--tcp-buffer N] [--quiet]",
+  description: SUMMARY,
+  start: startHttpServer,
+  started: (running) => `answering every address on ${describeDevice(running.device)}`,
+  status(running) {
+    let last = { ...running.counters, at: performance.now() };
+    return () => {
+      const c = running.counters;
+      const now = performance.now();
+      const seconds = (now - last.at) / 1000;
+      const line =
+        `connections ${running.stack.endpointCount}  requests ${c.requests - last.requests}  ` +
+        `in ${formatRate(c.bytesIn - last.bytesIn, seconds)}  out ${formatRate(c.bytesOut - last.bytesOut, seconds)}`;
+      last = { ...c, at: now };
+      return line;
+    };
   },
-};
+});
