@@ -137,6 +137,39 @@ describeIntegration(
       expect(error).toMatchObject({ code: "ERR_TUN", errno: "EBADF" });
     });
 
+    it("reads and sets the interface's MTU and txqueuelen through the raw addon, as ip(8) shows them", () => {
+      const addon = loadTunAddon();
+      const device = openTun({ name: uniqueInterfaceName(), up: false });
+      opened.push(device);
+      addon.setMtu(device.name, 1333);
+      addon.setTxQueueLen(device.name, 777);
+      expect(addon.getMtu(device.name)).toBe(1333);
+      expect(addon.getTxQueueLen(device.name)).toBe(777);
+      expect(run("ip", ["-o", "link", "show", "dev", device.name])).toMatch(/mtu 1333 .*qlen 777/);
+    });
+
+    it("raw addon: a negative txqueuelen is a RangeError, a non-number a TypeError, the kernel's refusals errno errors", () => {
+      const addon = loadTunAddon();
+      const device = openTun({ name: uniqueInterfaceName(), up: false });
+      opened.push(device);
+      expect(caught(() => addon.setTxQueueLen(device.name, -1))).toMatchObject({
+        name: "RangeError",
+        message: "length must be >= 0",
+      });
+      expect(caught(() => addon.setMtu(device.name, "9000" as unknown as number))).toMatchObject({
+        name: "TypeError",
+        message: "mtu must be a number",
+      });
+      // A negative MTU is the kernel's to refuse (dev_validate_mtu: EINVAL), named after the ioctl.
+      expect(caught(() => addon.setMtu(device.name, -5))).toMatchObject({ code: "EINVAL", syscall: "SIOCSIFMTU" });
+      expect(caught(() => addon.getTxQueueLen("l3t-no-such"))).toMatchObject({
+        code: "ENODEV",
+        syscall: "SIOCGIFTXQLEN",
+      });
+      expect(caught(() => addon.getMtu("l3t-no-such"))).toMatchObject({ code: "ENODEV", syscall: "SIOCGIFMTU" });
+      expect(addon.getMtu(device.name)).toBe(device.mtu); // unchanged by the refusals
+    });
+
     it("refuses a pool too small for maxCount slots (RangeError, nothing read)", () => {
       const device = openTun({ name: uniqueInterfaceName(), up: false });
       opened.push(device);
