@@ -3,7 +3,7 @@
  * node:tls and undici run on it unchanged.
  *
  * Receiving. l4Rx hands a view valid only during the call: it is copied once (the Buffer the reader
- * gets) and pushed at the next flush. Pushing stops when push() says the reader is full, as
+ * gets, received-chunks.ts) and pushed at the next flush. Pushing stops when push() says the reader is full, as
  * net.Socket stops reading its fd: the copies not pushed wait, and the flow is paused (l4PauseRx),
  * so the engine keeps what arrives in its receive buffer and its advertised window closes (RFC 9293
  * §3.8.6.2.2). _read() pushes what waits and, once nothing does, resumes the flow (l4ResumeRx). The
@@ -35,6 +35,7 @@
 import { Duplex } from "node:stream";
 import type { CloseReason, Flow, FlowInfo } from "../api.js";
 import { closeReasonError, flowError } from "./errors.js";
+import { ReceivedChunks } from "./received-chunks.js";
 import {
   kEstablished,
   kFlush,
@@ -71,11 +72,6 @@ const EV_GONE = 8;
 
 type WriteCallback = (error?: Error | null) => void;
 
-const EMPTY = Buffer.alloc(0);
-
-/** Largest staging Buffer for received data (net reads at most 64 KiB at a time). */
-const MAX_STAGE = 64 * 1024;
-
 function family(flow: Flow): "IPv4" | "IPv6" {
   return flow.family === 4 ? "IPv4" : "IPv6";
 }
@@ -98,14 +94,8 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
   #announced = false;
   #events = 0;
   #dirty = false;
-  /** Copies of what l4Rx delivered and not yet pushed, from #rxHead. */
-  readonly #rx: Buffer[] = [];
-  #rxHead = 0;
-  /** The last #rx entry while it still has room, and how much of it is used (see #copyIn). */
-  #stage: Buffer | undefined;
-  #stageUsed = 0;
-  /** Bytes delivered since the last push. */
-  #rxSincePush = 0;
+  /** Copies of what l4Rx delivered and not yet pushed. */
+  readonly #rx = new ReceivedChunks();
   /** Inside #pushReceived (push() may run a handler that reads, and so _read). */
   #pushing = false;
   /** We called l4PauseRx and not yet l4ResumeRx. */
@@ -298,43 +288,8 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
     }
     // Data arrives only on a synchronized connection: the handshake is done.
     if (this.#connecting) this.#events |= EV_ESTABLISHED;
-    this.#copyIn(data);
+    this.#rx.copyIn(data);
     this.#record(0);
-  }
-
-  /**
-   * The one copy of delivered data. The first delivery since the last push gets a Buffer of its own
-   * size; later ones fill a staging Buffer sized to what came since the push (up to MAX_STAGE, as
-   * one read(2) of net's), so a busy flow pushes a few large chunks per turn instead of one per
-   * segment, and at most half of any Buffer is left unused.
-   */
-  #copyIn(data: Uint8Array): void {
-    const n = data.length;
-    this.#rxSincePush += n;
-    const stage = this.#stage;
-    if (stage !== undefined && stage.length - this.#stageUsed >= n) {
-      stage.set(data, this.#stageUsed);
-      this.#stageUsed += n;
-      return;
-    }
-    this.#closeStage();
-    const size = this.#rxSincePush === n ? n : Math.max(n, Math.min(MAX_STAGE, this.#rxSincePush));
-    const buffer = Buffer.allocUnsafe(size);
-    buffer.set(data);
-    this.#rx.push(buffer);
-    if (size > n) {
-      this.#stage = buffer;
-      this.#stageUsed = n;
-    }
-  }
-
-  /** The staging Buffer becomes the bytes it holds (the last #rx entry). */
-  #closeStage(): void {
-    const stage = this.#stage;
-    if (stage === undefined) return;
-    this.#rx[this.#rx.length - 1] = stage.subarray(0, this.#stageUsed);
-    this.#stage = undefined;
-    this.#stageUsed = 0;
   }
 
   [kTxReady](): void {
@@ -362,7 +317,7 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
     const events = this.#events;
     this.#events = 0;
     if ((events & EV_ESTABLISHED) !== 0) this.#established();
-    if (this.#rxHead < this.#rx.length) this.#pushReceived();
+    if (this.#rx.waiting) this.#pushReceived();
     if ((events & EV_END) !== 0) this.#pushEnd();
     if ((events & EV_TX_READY) !== 0) this.#continueWrite();
     if ((events & EV_GONE) !== 0) this.#flowGone();
@@ -393,16 +348,14 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
    * everything was pushed and the reader wants more.
    */
   #pushReceived(): boolean {
-    this.#closeStage();
-    this.#rxSincePush = 0;
     const rx = this.#rx;
+    rx.beginPush();
     const stats = this.#ctx.stats;
     let more = true;
     this.#pushing = true;
     try {
-      while (more && this.#rxHead < rx.length && !this.destroyed) {
-        const chunk = rx[this.#rxHead]!;
-        rx[this.#rxHead++] = EMPTY;
+      while (more && rx.waiting && !this.destroyed) {
+        const chunk = rx.take();
         this.#bytesRead += chunk.length;
         stats.bytesRead += chunk.length;
         more = this.push(chunk);
@@ -410,23 +363,19 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
     } finally {
       this.#pushing = false;
     }
-    if (this.#rxHead === rx.length) {
-      rx.length = 0;
-      this.#rxHead = 0;
-    }
     this.#touch();
     if (!more && !this.#rxPaused && !this.#gone && !this.destroyed) {
       this.#rxPaused = true;
       stats.rxPauses++;
       this.#ctx.engine.l4PauseRx(this.flow);
     }
-    return more && rx.length === 0;
+    return more && !rx.waiting;
   }
 
   /** The peer's FIN as push(null): after everything before it, and only while the reader's buffer has room. */
   #pushEnd(): void {
     if (!this.#remoteEnded || this.#endPushed || this.destroyed) return;
-    if (this.#rx.length > 0 || this.readableLength >= this.readableHighWaterMark) return; // _read comes back for it
+    if (this.#rx.waiting || this.readableLength >= this.readableHighWaterMark) return; // _read comes back for it
     this.#endPushed = true;
     this.push(null);
   }
@@ -467,7 +416,7 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
 
   override _read(): void {
     if (this.#pushing) return; // the loop pushing now goes on
-    if (this.#rxHead < this.#rx.length && !this.#pushReceived()) return; // still full
+    if (this.#rx.waiting && !this.#pushReceived()) return; // still full
     if (this.#rxPaused && !this.#gone) {
       this.#rxPaused = false;
       const ctx = this.#ctx;
@@ -475,7 +424,7 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
       // May deliver at once (into #rx): push it now, as net pushes what a read returns.
       ctx.engine.l4ResumeRx(ctx.callbacks, this.flow);
       ctx.wake();
-      if (this.#rxHead < this.#rx.length && !this.#pushReceived()) return;
+      if (this.#rx.waiting && !this.#pushReceived()) return;
     }
     // Never push(null) from inside read(): 'end' would follow the data that read() returns.
     if (this.#remoteEnded && !this.#endPushed) this.#record(EV_END);
@@ -594,16 +543,13 @@ export class FlowSocket extends Duplex implements FlowEndpoint {
 
   /** Received data the application has not read: in the stream, waiting for the flush, or held by the paused engine. */
   #hasUnread(): boolean {
-    if (this.readableLength > 0 || this.#rxHead < this.#rx.length) return true;
+    if (this.readableLength > 0 || this.#rx.waiting) return true;
     if (!this.#rxPaused || this.#gone) return false;
     return (this.#ctx.engine.l4Info(this.flow)?.recvQueue ?? 0) > 0;
   }
 
   #dropReceived(): void {
-    this.#rx.length = 0;
-    this.#rxHead = 0;
-    this.#stage = undefined;
-    this.#stageUsed = 0;
+    this.#rx.clear();
   }
 
   #reset(): void {
