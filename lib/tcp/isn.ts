@@ -10,8 +10,8 @@
  * ISN secret, gives each connection its timestamp offset (RFC 7323 §5.4: TSval need not reveal a
  * clock shared across connections), and is exported for SYN cookies.
  *
- * 64-bit SipHash arithmetic is done on pairs of 32-bit halves in a preallocated Uint32Array:
- * hashing allocates nothing.
+ * 64-bit SipHash arithmetic is done on pairs of 32-bit halves: the state lives in a preallocated
+ * Int32Array between blocks and in int32 locals during the rounds. Hashing allocates nothing.
  */
 import { randomBytes } from "node:crypto";
 import { InvalidArgumentError } from "../errors.js";
@@ -29,56 +29,77 @@ const TICKS_PER_MS = 250;
 const C_ROUNDS = 2;
 const D_ROUNDS = 4;
 
-// State lanes v0..v3, each as [hi, lo] at indices 2*lane, 2*lane + 1.
-const V0 = 0;
-const V1 = 1;
-const V2 = 2;
-const V3 = 3;
+// The state: lanes v0..v3, each as [hi, lo] at indices 2*lane, 2*lane + 1.
 
-/** v[a] += v[b] (mod 2**64). Uint32Array stores reduce each half mod 2**32. */
-function add(v: Uint32Array, a: number, b: number): void {
-  const lo = v[2 * a + 1]! + v[2 * b + 1]!;
-  v[2 * a + 1] = lo;
-  v[2 * a] = v[2 * a]! + v[2 * b]! + (lo > 0xffff_ffff ? 1 : 0);
-}
-
-/** v[a] ^= v[b]. */
-function xor(v: Uint32Array, a: number, b: number): void {
-  v[2 * a] = v[2 * a]! ^ v[2 * b]!;
-  v[2 * a + 1] = v[2 * a + 1]! ^ v[2 * b + 1]!;
-}
-
-/** v[a] = rotl64(v[a], n) for 0 < n < 32. */
-function rotl(v: Uint32Array, a: number, n: number): void {
-  const hi = v[2 * a]!;
-  const lo = v[2 * a + 1]!;
-  v[2 * a] = (hi << n) | (lo >>> (32 - n));
-  v[2 * a + 1] = (lo << n) | (hi >>> (32 - n));
-}
-
-/** v[a] = rotl64(v[a], 32): swap the halves. */
-function swap(v: Uint32Array, a: number): void {
-  const hi = v[2 * a]!;
-  v[2 * a] = v[2 * a + 1]!;
-  v[2 * a + 1] = hi;
-}
-
-/** SipRound, as the SipHash paper (§2) defines it. */
-function sipRound(v: Uint32Array): void {
-  add(v, V0, V1);
-  rotl(v, V1, 13);
-  xor(v, V1, V0);
-  swap(v, V0);
-  add(v, V2, V3);
-  rotl(v, V3, 16);
-  xor(v, V3, V2);
-  add(v, V0, V3);
-  rotl(v, V3, 21);
-  xor(v, V3, V0);
-  add(v, V2, V1);
-  rotl(v, V1, 17);
-  xor(v, V1, V2);
-  swap(v, V2);
+/**
+ * `rounds` SipRounds (the SipHash paper, §2) over the state v: each lane's halves are held in
+ * int32 locals for the whole call, so a round is register arithmetic, not 100 typed-array loads
+ * and stores. A 64-bit addition is the two 32-bit ones with the low half's carry (an unsigned sum
+ * that wrapped is below its first operand); a rotation by n < 32 moves bits across the halves;
+ * by 32 it swaps them.
+ */
+function sipRounds(v: Int32Array, rounds: number): void {
+  let v0h = v[0]!;
+  let v0l = v[1]!;
+  let v1h = v[2]!;
+  let v1l = v[3]!;
+  let v2h = v[4]!;
+  let v2l = v[5]!;
+  let v3h = v[6]!;
+  let v3l = v[7]!;
+  let t = 0;
+  for (let r = 0; r < rounds; r++) {
+    // v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32)
+    t = (v0l + v1l) | 0;
+    v0h = (v0h + v1h + (t >>> 0 < v0l >>> 0 ? 1 : 0)) | 0;
+    v0l = t;
+    t = v1h;
+    v1h = (t << 13) | (v1l >>> 19);
+    v1l = (v1l << 13) | (t >>> 19);
+    v1h ^= v0h;
+    v1l ^= v0l;
+    t = v0h;
+    v0h = v0l;
+    v0l = t;
+    // v2 += v3; v3 = rotl(v3, 16); v3 ^= v2
+    t = (v2l + v3l) | 0;
+    v2h = (v2h + v3h + (t >>> 0 < v2l >>> 0 ? 1 : 0)) | 0;
+    v2l = t;
+    t = v3h;
+    v3h = (t << 16) | (v3l >>> 16);
+    v3l = (v3l << 16) | (t >>> 16);
+    v3h ^= v2h;
+    v3l ^= v2l;
+    // v0 += v3; v3 = rotl(v3, 21); v3 ^= v0
+    t = (v0l + v3l) | 0;
+    v0h = (v0h + v3h + (t >>> 0 < v0l >>> 0 ? 1 : 0)) | 0;
+    v0l = t;
+    t = v3h;
+    v3h = (t << 21) | (v3l >>> 11);
+    v3l = (v3l << 21) | (t >>> 11);
+    v3h ^= v0h;
+    v3l ^= v0l;
+    // v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32)
+    t = (v2l + v1l) | 0;
+    v2h = (v2h + v1h + (t >>> 0 < v2l >>> 0 ? 1 : 0)) | 0;
+    v2l = t;
+    t = v1h;
+    v1h = (t << 17) | (v1l >>> 15);
+    v1l = (v1l << 17) | (t >>> 15);
+    v1h ^= v2h;
+    v1l ^= v2l;
+    t = v2h;
+    v2h = v2l;
+    v2l = t;
+  }
+  v[0] = v0h;
+  v[1] = v0l;
+  v[2] = v1h;
+  v[3] = v1l;
+  v[4] = v2h;
+  v[5] = v2l;
+  v[6] = v3h;
+  v[7] = v3l;
 }
 
 /** Little-endian 32-bit read. */
@@ -92,7 +113,7 @@ function le32(b: Uint8Array, o: number): number {
  */
 export class SipHash24 {
   private readonly k = new Uint32Array(4); // k0 hi, k0 lo, k1 hi, k1 lo
-  private readonly v = new Uint32Array(8);
+  private readonly v = new Int32Array(8);
   private resultHi = 0;
   private resultLo = 0;
 
@@ -174,7 +195,7 @@ export class SipHash24 {
     const v = this.v;
     v[6] = v[6]! ^ hi;
     v[7] = v[7]! ^ lo;
-    for (let r = 0; r < C_ROUNDS; r++) sipRound(v);
+    sipRounds(v, C_ROUNDS);
     v[0] = v[0]! ^ hi;
     v[1] = v[1]! ^ lo;
   }
@@ -183,7 +204,7 @@ export class SipHash24 {
   private finish(): number {
     const v = this.v;
     v[5] = v[5]! ^ 0xff;
-    for (let r = 0; r < D_ROUNDS; r++) sipRound(v);
+    sipRounds(v, D_ROUNDS);
     this.resultHi = (v[0]! ^ v[2]! ^ v[4]! ^ v[6]!) >>> 0;
     this.resultLo = (v[1]! ^ v[3]! ^ v[5]! ^ v[7]!) >>> 0;
     return this.resultLo;
