@@ -68,17 +68,24 @@ export function receiveText(c: TcpConnection, s: Arrival): void {
   const offset = seqSub(s.seq, c.rcvNxt);
   const rb = c.recvBuffer;
   if (len > 0 && offset === 0 && rb.readable === 0 && !rb.hasOutOfOrder && !c.rxPaused) {
-    // The common case: in order, nothing held, delivery running. The application gets the segment's
-    // own bytes, when the step is complete, instead of a copy through the buffer.
-    c.lastDataAt = c.ctx.now;
-    c.rcvNxt = seqAdd(c.rcvNxt, len);
-    c.bytesIn += len;
-    countSegmentForAck(c, len);
-    c.ctx.event(AppEvent.RX, c, s.seg.bytes.subarray(s.dataOff, s.dataOff + len));
+    takeInOrder(c, s.seg.bytes, s.dataOff, len);
   } else if (len > 0) {
     receiveIntoBuffer(c, s, offset, len);
   }
   if (s.fin) finArrives(c, s, offset, len);
+}
+
+/**
+ * The common case of the text step: `len` bytes at RCV.NXT, nothing held, delivery running. The
+ * application gets the segment's own bytes, when the step is complete, instead of a copy through the
+ * buffer. (Also the header prediction's text step, segment-arrives.ts `predicted`.)
+ */
+export function takeInOrder(c: TcpConnection, bytes: Uint8Array, off: number, len: number): void {
+  c.lastDataAt = c.ctx.now;
+  c.rcvNxt = seqAdd(c.rcvNxt, len);
+  c.bytesIn += len;
+  countSegmentForAck(c, len);
+  c.ctx.event(AppEvent.RX, c, bytes.subarray(off, off + len));
 }
 
 /** Text that is out of order, or arrives while data is held or delivery paused: into the receive buffer. */

@@ -14,7 +14,7 @@ import type { TcpConnection } from "./connection.js";
 import { CloseCause } from "./context.js";
 import { completeHandshake, negotiate } from "./open.js";
 import { ackUnacceptable, challengeAck, sendRawReset, sendSyn } from "./output.js";
-import { checkFin, queueDelivery, receiveText, trimToWindow } from "./receive.js";
+import { checkFin, queueDelivery, receiveText, takeInOrder, trimToWindow } from "./receive.js";
 import { onDupAck, onNewAck } from "./recovery.js";
 import { seq, seqAdd, seqGt, seqInWindow, seqLe, seqLt, seqSub, type Seq } from "./seq.js";
 import { enterTimeWait, finish, setState } from "./state.js";
@@ -63,11 +63,15 @@ export function segmentArrives(c: TcpConnection, seg: TcpPacket, opts: TcpOption
   c.segmentsIn++;
   c.lastRecvAt = c.ctx.now;
   c.keepAliveProbes = 0;
+  const flags = seg.flags;
+  const segSeq = seq(seg.seq);
+  const segAck = seq(seg.ack);
+  if (predicted(c, seg, opts, flags, segSeq, segAck)) return;
   a.seg = seg;
   a.opts = opts;
-  a.flags = seg.flags;
-  a.seq = seq(seg.seq);
-  a.ack = seq(seg.ack);
+  a.flags = flags;
+  a.seq = segSeq;
+  a.ack = segAck;
   a.dataOff = seg.payloadOffset;
   a.dataLen = seg.payloadLength;
   a.syn = (a.flags & SYN) !== 0;
@@ -82,6 +86,38 @@ export function segmentArrives(c: TcpConnection, seg: TcpPacket, opts: TcpOption
     default:
       synchronizedArrives(c, a);
   }
+}
+
+/**
+ * Header prediction, as Linux's tcp_rcv_established does it (RFC 9293 does not ask for one): the
+ * common segment of a connection that only receives, taken without the record and the eight steps.
+ * It is exact: it applies only when every step of `synchronizedArrives` would take its common case,
+ * and then does what those steps would do, through the same helpers; any other segment returns
+ * false and takes the general way. The segment is: ESTABLISHED; ACK, perhaps PSH, no other flag
+ * (so no SYN, RST, FIN or URG step applies); SEG.SEQ = RCV.NXT with 0 < SEG.LEN =< RCV.WND (the
+ * sequence check and the trim to the window pass untouched); no TSval older than TS.Recent (PAWS
+ * passes); SEG.ACK = SND.UNA (acceptable, nothing newly acknowledged: no RTT sample, no congestion
+ * step, and with text in the segment no duplicate ACK either); no SACK blocks (the scoreboard is
+ * untouched); nothing held in the receive buffer, delivery running and no FIN pending (the text goes
+ * straight to the application, the FIN step has nothing to do). ESTABLISHED has
+ * no state-specific ACK step.
+ */
+function predicted(c: TcpConnection, seg: TcpPacket, opts: TcpOptions, flags: number, segSeq: Seq, segAck: Seq): boolean {
+  if ((flags & ~TcpFlag.PSH) !== ACK || segSeq !== c.rcvNxt || segAck !== c.sndUna || c.state !== "ESTABLISHED") return false;
+  const len = seg.payloadLength;
+  if (len === 0 || len > seqSub(c.rcvAdv, segSeq)) return false;
+  if (c.tsOk && ((opts.tsVal - c.tsRecent) | 0) < 0) return false;
+  const rb = c.recvBuffer;
+  if (opts.sackCount > 0 || rb.readable !== 0 || rb.hasOutOfOrder || c.rxPaused || c.hasPendingFin) return false;
+  // Fifth step (the first four pass), RFC 7323 §4.3 first.
+  updateTsRecent(c, opts, segSeq);
+  c.probesOut = 0;
+  updateSendWindow(c, segSeq, segAck, 0, seg.window << c.sndWscale);
+  sendSpace(c);
+  // Seventh step; the eighth (FIN) has nothing to do; then what the general way ends with.
+  takeInOrder(c, seg.bytes, seg.payloadOffset, len);
+  queueDelivery(c);
+  return true;
 }
 
 /** RFC 9293 §3.10.7.3 SYN-SENT STATE. */
@@ -143,7 +179,7 @@ function synchronizedArrives(c: TcpConnection, s: Arrival): void {
   if (checkRst(c, s) === DROP) return;
   // Third, check security: RFC 9293 §3.10.7.4 "If the security/compartment ..."; we have none to check.
   if (checkSyn(c, s) === DROP) return;
-  updateTsRecent(c, s);
+  updateTsRecent(c, s.opts, s.seq);
   if (checkAck(c, s) === DROP) return;
   // Sixth, check the URG bit: RFC 6093 §5, urgent data is delivered in line; nothing to do.
   // Seventh, process the segment text; eighth, check the FIN bit (receive.ts).
@@ -186,9 +222,9 @@ function pawsFails(c: TcpConnection, s: Arrival): boolean {
 }
 
 /** RFC 7323 §4.3: TS.Recent follows the segment that covers Last.ACK.sent (a segment past the checks above). */
-function updateTsRecent(c: TcpConnection, s: Arrival): void {
-  if (c.tsOk && s.opts.hasTimestamps && seqLe(s.seq, c.lastAckSent) && ((s.opts.tsVal - c.tsRecent) | 0) >= 0) {
-    c.tsRecent = s.opts.tsVal;
+function updateTsRecent(c: TcpConnection, opts: TcpOptions, segSeq: Seq): void {
+  if (c.tsOk && opts.hasTimestamps && seqLe(segSeq, c.lastAckSent) && ((opts.tsVal - c.tsRecent) | 0) >= 0) {
+    c.tsRecent = opts.tsVal;
   }
 }
 
@@ -309,16 +345,7 @@ function checkAck(c: TcpConnection, s: Arrival): boolean {
   // This runs before the loss-recovery steps below, whose retransmissions must fit the window this
   // ACK advertises (RFC 9293 §3.8.6), as tcp_ack runs tcp_ack_update_window before
   // tcp_fastretrans_alert.
-  if (acked > 0 || (acked === 0 && (seqLt(c.sndWl1, s.seq) || (c.sndWl1 === s.seq && seqLe(c.sndWl2, segAck))))) {
-    c.sndWnd = window;
-    c.sndWl1 = s.seq;
-    c.sndWl2 = segAck;
-    if (window > c.maxSndWnd) c.maxSndWnd = window;
-    if (window > 0) {
-      c.persistAt = Infinity;
-      c.persistBackoff = 0;
-    }
-  }
+  updateSendWindow(c, s.seq, segAck, acked, window);
 
   // "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK": the sender's side (recovery.ts).
   if (acked > 0) onNewAck(c, segAck, acked, opts);
@@ -331,12 +358,7 @@ function checkAck(c: TcpConnection, s: Arrival): boolean {
     // RFC 5681 §2 DUPLICATE ACKNOWLEDGMENT (a) .. (e).
     onDupAck(c);
   }
-  // Send space freed: l4TxReady, fired after this step, so an l4Tx from it sizes its segments against
-  // the window just updated (as Linux's tcp_check_space runs after tcp_ack).
-  if (c.txWanted && c.sendBuffer.free > 0) {
-    c.txWanted = false;
-    c.ctx.event(AppEvent.TX_READY, c, null);
-  }
+  sendSpace(c);
 
   // The state-specific steps.
   const finAcked = c.finSent && seqGt(c.sndUna, c.finSeq);
@@ -356,5 +378,30 @@ function checkAck(c: TcpConnection, s: Arrival): boolean {
       return DROP;
     default:
       return CONTINUE;
+  }
+}
+
+/** checkAck: the send window update (SND.WND, SND.WL1, SND.WL2), by the rule quoted there. */
+function updateSendWindow(c: TcpConnection, segSeq: Seq, segAck: Seq, acked: number, window: number): void {
+  if (acked > 0 || (acked === 0 && (seqLt(c.sndWl1, segSeq) || (c.sndWl1 === segSeq && seqLe(c.sndWl2, segAck))))) {
+    c.sndWnd = window;
+    c.sndWl1 = segSeq;
+    c.sndWl2 = segAck;
+    if (window > c.maxSndWnd) c.maxSndWnd = window;
+    if (window > 0) {
+      c.persistAt = Infinity;
+      c.persistBackoff = 0;
+    }
+  }
+}
+
+/**
+ * checkAck: send space freed: l4TxReady, fired after this step, so an l4Tx from it sizes its segments
+ * against the window just updated (as Linux's tcp_check_space runs after tcp_ack).
+ */
+function sendSpace(c: TcpConnection): void {
+  if (c.txWanted && c.sendBuffer.free > 0) {
+    c.txWanted = false;
+    c.ctx.event(AppEvent.TX_READY, c, null);
   }
 }

@@ -49,6 +49,14 @@ class Inbox {
   }
 }
 
+/** The builder of every engine this module makes (spec/bench/ab-engine.ts gives another build's). */
+let newBuilder = (): L3L4Builder<number> => new L3L4Builder<number>();
+
+/** Make this module's engines with another build's builder (an A/B of two builds, ab-engine.ts). */
+export function useBuilder(make: () => L3L4Builder<number>): void {
+  newBuilder = make;
+}
+
 export class Pipe {
   readonly clock = new VirtualClock(0);
   readonly a: L3L4<number>;
@@ -63,8 +71,8 @@ export class Pipe {
   toAFilter: ((packet: Uint8Array, length: number) => boolean) | undefined;
 
   constructor(configure: (b: L3L4Builder<number>) => L3L4Builder<number>, handlersA: Handlers, handlersB: Handlers) {
-    this.a = configure(new L3L4Builder<number>().clock(this.clock.now)).build();
-    this.b = configure(new L3L4Builder<number>().clock(this.clock.now)).build();
+    this.a = configure(newBuilder().clock(this.clock.now)).build();
+    this.b = configure(newBuilder().clock(this.clock.now)).build();
     this.cbA = this.callbacks(this.toB, handlersA);
     this.cbB = this.callbacks(this.toA, handlersB);
   }
@@ -157,7 +165,7 @@ const STREAM = new Uint8Array(65536).map((_, i) => (i * 131 + 7) & 0xff);
 // ------------------------------------------------------------------------------------------------
 
 /** Gbit/s of wall-clock time for `bytes` from l4Connect to the last byte delivered. */
-function bulkOnce(mtu: number, bytes: number): number {
+export function bulkOnce(mtu: number, bytes: number): number {
   let received = 0;
   let flow: Flow | undefined;
   let sent = 0;
@@ -284,7 +292,7 @@ function l3RxRows(o: BenchOptions): Row[] {
 const REQUEST = STREAM.subarray(0, 64);
 
 /** Connections per second of wall-clock time: connect, accept, 64 B each way, close; `inFlight` at once. */
-function handshakesOnce(count: number, inFlight: number): number {
+export function handshakesOnce(count: number, inFlight: number): number {
   let opened = 0;
   let clientGone = 0;
   let serverGone = 0;
@@ -336,7 +344,7 @@ function memory(): number {
 }
 
 /** Bytes of heap (JS heap + array buffers) per established flow per engine, `n` idle flows on each. */
-function heapOnce(gc: Gc, n: number): number {
+export function heapOnce(gc: Gc, n: number): number {
   const pipe = new Pipe((b) => b, { l4Rx: () => {}, l4Accept: () => false }, { l4Rx: () => {} });
   // Warm the pipe's buffers and both engines' lazily made parts with one flow first.
   pipe.a.l4Connect(pipe.cbA, clientTuple(4, n));
