@@ -36,7 +36,8 @@ export function resolveRef(ref: string): string {
   }
 }
 
-export async function benchAgainst(ref: string, smoke: boolean): Promise<RefRun> {
+/** `tunArgv`: this run's tun options (--translators, --mtus, ...), given to REF's runner as they were given here. */
+export async function benchAgainst(ref: string, smoke: boolean, tunArgv: readonly string[] = []): Promise<RefRun> {
   const commit = resolveRef(ref);
   const root = git(["rev-parse", "--show-toplevel"]);
   const dir = mkdtempSync(join(os.tmpdir(), `l3l4-bench-${commit.slice(0, 8)}-`));
@@ -67,7 +68,7 @@ export async function benchAgainst(ref: string, smoke: boolean): Promise<RefRun>
     describe: `${ref} (${commit.slice(0, 12)}), built in ${dir}`,
     runGroup(group: string): Baseline {
       const file = join(dir, `bench-${group}.json`);
-      const argv = ["--expose-gc", runner, group, "--save", file, ...(smoke ? ["--smoke"] : [])];
+      const argv = ["--expose-gc", runner, group, "--save", file, ...(smoke ? ["--smoke"] : []), ...tunArgv];
       const r = spawnSync(process.execPath, argv, { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
       if (r.status !== 0 || !existsSync(file)) fail(`its bench runner failed on group ${group} (exit ${r.status}):\n${r.stdout}`);
       return readSaved(file, `against ${ref}`);

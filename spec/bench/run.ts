@@ -105,6 +105,8 @@ interface Parsed {
   smoke: boolean;
   /** The tun group's options. */
   tun: TunTableOptions;
+  /** The tun group's options as they were given, for REF's runner under --against. */
+  tunArgv: string[];
 }
 
 export function parseBenchArgs(argv: readonly string[]): Parsed {
@@ -140,8 +142,12 @@ export function parseBenchArgs(argv: readonly string[]): Parsed {
     save: values.save,
     smoke: values.smoke ?? false,
     tun: tunOptions(values),
+    tunArgv: TUN_OPTIONS.flatMap((name) => (values[name] === undefined ? [] : [`--${name}`, values[name] as string])),
   };
 }
+
+/** The options of the tun group, which --against hands on to REF's runner. */
+const TUN_OPTIONS = ["translators", "mtus", "repeat", "seconds", "churn"] as const;
 
 function count(name: string, text: string | undefined, min: number): number | undefined {
   if (text === undefined) return undefined;
@@ -173,7 +179,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   let baseline = args.baseline === undefined ? undefined : readSaved(args.baseline);
   const groups = BENCHES.filter(([name]) => (args.filter === undefined ? !ON_REQUEST.has(name) : name.includes(args.filter)));
   let ref: RefRun | undefined;
-  if (args.against !== undefined) ref = await benchAgainst(args.against, args.smoke);
+  if (args.against !== undefined) ref = await benchAgainst(args.against, args.smoke, args.tunArgv);
   if (baseline !== undefined) console.log(baseline.about);
   const rows: Row[] = [];
   const refFigures: Baseline = { about: "", figures: new Map() };

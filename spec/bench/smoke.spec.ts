@@ -183,6 +183,9 @@ describe("bench comparisons: better or worse only beyond the noise of the runs",
     expect(parseBenchArgs(["engine", "--against", "HEAD"])).toMatchObject({ filter: "engine", against: "HEAD", smoke: false });
     expect(() => parseBenchArgs(["--against", "HEAD", "--baseline", "f.json"])).toThrow(/choose one/);
     expect(() => parseBenchArgs(["--bogus"])).toThrow(/usage/);
+    // --against hands the tun options to REF's runner as they were given.
+    expect(parseBenchArgs(["tun", "--against", "HEAD", "--translators", "l3l4", "--seconds", "3"]).tunArgv).toEqual(["--translators", "l3l4", "--seconds", "3"]);
+    expect(parseBenchArgs(["tun"]).tunArgv).toEqual([]);
     expect(() => parseBenchArgs(["a", "b"])).toThrow(/one filter/);
     expect(resolveRef("HEAD")).toMatch(/^[0-9a-f]{40}$/);
     expect(() => resolveRef("no-such-ref-l3l4")).toThrow(/not a commit/);
