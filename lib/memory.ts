@@ -5,10 +5,14 @@
  * here one budget covers them all, so a flood of one kind cannot starve the others unnoticed.
  *
  * Under pressure the holders act in this order (issue 13):
- *   1. SHRINK  (from half the budget): receive windows grow no further, and shrink as data is read;
- *              never below what was already advertised (RFC 9293 §3.8.6: no window retraction);
- *   2. PRUNE   (from three quarters): out-of-order data is not accepted (RFC 2018 §8 allows reneging
- *              on data already SACKed; it is avoided: only new out-of-order data is refused);
+ *   1. SHRINK  (from half the budget): the receive window of a flow holding data is clamped to two
+ *              segments (tcp/output.ts offeredWindow; Linux tcp_clamp_window), so it shrinks as data
+ *              fills it; never below what was already advertised (RFC 9293 §3.8.6.2.2, RFC 7323 §2.4:
+ *              the right edge never moves left);
+ *   2. PRUNE   (from three quarters): out-of-order data that needs more storage is refused
+ *              (tcp/receive-buffer.ts reserve). RFC 2018 §8 allows reneging on data already SACKed;
+ *              Linux's tcp_prune_ofo_queue does it as a last resort; we never do: only new
+ *              out-of-order data is refused, and in-order data keeps its storage to the limit;
  *   3. REFUSE  (from 90 %): new flows are refused (TCP RST, UDP ICMP port unreachable), counted;
  * and nothing is ever charged past the limit: `tryCharge` says no, and the holder drops.
  *
