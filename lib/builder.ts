@@ -14,6 +14,9 @@ export const MAX_TCP_BUFFER_SIZE = 0x4000_0000;
 /** Largest maxFlows: the flow table's slot arrays stay below a few hundred MiB. */
 export const MAX_FLOWS_LIMIT = 1 << 24;
 
+/** Smallest maxMemory: a few segments' worth for each kind. */
+export const MIN_MEMORY_BUDGET = 65536;
+
 type Check = () => void;
 
 export class L3L4Builder<T> {
@@ -130,6 +133,22 @@ export class L3L4Builder<T> {
   synBacklog(n: number): this {
     this.config.synBacklog = n;
     this.checks.set("synBacklog", () => integerIn("synBacklog", n, 0, MAX_FLOWS_LIMIT));
+    return this;
+  }
+
+  /**
+   * A budget for everything peers can make the engine hold, in bytes: TCP send and receive buffers and
+   * out-of-order data, IP fragments, half-open and TIME-WAIT records, queued UDP datagrams. Under
+   * pressure receive windows stop growing (from half the budget), out-of-order data is refused (from
+   * three quarters), new flows are refused with RST or ICMP (from 90 %); nothing is charged past it.
+   * stats().memory reports the bytes in use by kind. An integer >= 65536, or Infinity (default:
+   * counted, never refused).
+   */
+  maxMemory(bytes: number): this {
+    this.config.maxMemory = bytes;
+    this.checks.set("maxMemory", () => {
+      if (bytes !== Infinity) integerIn("maxMemory", bytes, MIN_MEMORY_BUDGET, Number.MAX_SAFE_INTEGER);
+    });
     return this;
   }
 

@@ -53,6 +53,12 @@ export interface EngineConfig {
    * with memory to spare is 4096); past it a SYN is answered with a SYN cookie (RFC 4987 §3.6).
    */
   synBacklog: number;
+  /**
+   * The memory budget (lib/memory.ts): bytes peers can make the engine hold (TCP buffers and
+   * out-of-order data, fragments, half-open and TIME-WAIT records, UDP queues). Default Infinity:
+   * counted, never refused (the per-kind bounds above still hold).
+   */
+  maxMemory: number;
   /** IP reassembly: datagrams being reassembled at once, and their timeout (RFC 791: 15 s; Linux ipfrag_time 30 s). */
   maxReassemblies: number;
   reassemblyTimeoutMs: number;
@@ -88,6 +94,7 @@ export const DEFAULT_CONFIG: Readonly<EngineConfig> = Object.freeze({
   maxFlows: 1_000_000,
   maxTimeWait: 262_144,
   synBacklog: 4096,
+  maxMemory: Infinity,
   maxReassemblies: 256,
   reassemblyTimeoutMs: 30_000,
   maxDatagramSize: 65535,

@@ -27,6 +27,7 @@ import { TcpDemux } from "./tcp/demux.js";
 import { IsnGenerator } from "./tcp/isn.js";
 import type { TimeWaitTable } from "./tcp/time-wait.js";
 import { TcpSegmentWriter } from "./tcp/writer.js";
+import { MemoryBudget } from "./memory.js";
 import { TimerHeap } from "./timer-heap.js";
 import { UdpLayer } from "./udp/input.js";
 import { Drop } from "./wire/drop.js";
@@ -74,6 +75,7 @@ export class Core implements TcpContext, ReassemblyListener {
     /** The public engine: FlowRecord.owner of every flow. */
     private readonly owner: object,
   ) {
+    this.counters.memory = new MemoryBudget(config.maxMemory);
     this.out = new IpOutput(config, this.counters);
     this.writer = new TcpSegmentWriter(this.out, this.counters);
     this.tcp = new TcpDemux(config, this.counters, this.counts, this.table, this.heap, this.writer, this, owner);

@@ -5,14 +5,18 @@
  * here one budget covers them all, so a flood of one kind cannot starve the others unnoticed.
  *
  * Under pressure the holders act in this order (issue 13):
- *   1. SHRINK  (from half the budget): receive windows grow no further, and shrink as data is read;
- *              never below what was already advertised (RFC 9293 §3.8.6: no window retraction);
- *   2. PRUNE   (from three quarters): out-of-order data is not accepted (RFC 2018 §8 allows reneging
- *              on data already SACKed; it is avoided: only new out-of-order data is refused);
+ *   1. SHRINK  (from half the budget): the receive window of a flow holding data is clamped to two
+ *              segments (tcp/output.ts offeredWindow; Linux tcp_clamp_window), so it shrinks as data
+ *              fills it; never below what was already advertised (RFC 9293 §3.8.6.2.2, RFC 7323 §2.4:
+ *              the right edge never moves left);
+ *   2. PRUNE   (from three quarters): out-of-order data that needs more storage is refused
+ *              (tcp/receive-buffer.ts reserve). RFC 2018 §8 allows reneging on data already SACKed;
+ *              Linux's tcp_prune_ofo_queue does it as a last resort; we never do: only new
+ *              out-of-order data is refused, and in-order data keeps its storage to the limit;
  *   3. REFUSE  (from 90 %): new flows are refused (TCP RST, UDP ICMP port unreachable), counted;
  * and nothing is ever charged past the limit: `tryCharge` says no, and the holder drops.
  *
- * Allocation-free: counts in a Float64Array, kinds as small integers.
+ * Allocation-free and O(1) per charge: counts in a Float64Array, kinds as small integers.
  */
 import { InvalidArgumentError } from "./errors.js";
 
@@ -39,6 +43,13 @@ export type MemoryKindName = (typeof KIND_NAMES)[number];
 
 export const MemoryPressure = { NONE: 0, SHRINK: 1, PRUNE: 2, REFUSE: 3 } as const;
 export type MemoryPressure = (typeof MemoryPressure)[keyof typeof MemoryPressure];
+
+/** What a half-open (SYN-RECEIVED) connection is charged: its TcpConnection, FlowRecord and table slot, measured roughly. */
+export const HALF_OPEN_BYTES = 1024;
+/** What a TIME-WAIT record is charged (time-wait.ts: about 240 bytes a row at 20,000 rows). */
+export const TIME_WAIT_BYTES = 240;
+/** Overhead charged per queued UDP datagram and per held IP fragment, beyond its bytes (the copy's object). */
+export const RECORD_OVERHEAD_BYTES = 64;
 
 /** Where each pressure level starts, as a share of the limit. */
 const SHRINK_AT = 0.5;
@@ -87,6 +98,21 @@ export class MemoryBudget {
     this.used[kind]! += bytes;
     this.inUse += bytes;
     return true;
+  }
+
+  /** True when `bytes` more would fit under the limit now. */
+  fits(bytes: number): boolean {
+    return this.inUse + bytes <= this.limit;
+  }
+
+  /**
+   * Charges `bytes` whether or not they fit: only for a fixed-size record the caller checked with
+   * `fits` just before (a half-open connection), or a TIME-WAIT record when nothing older can give
+   * way (time-wait.ts). Never for data.
+   */
+  charge(kind: MemoryKind, bytes: number): void {
+    this.used[kind]! += bytes;
+    this.inUse += bytes;
   }
 
   /** Gives back what `tryCharge` took. */

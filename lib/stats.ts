@@ -2,6 +2,7 @@
  * Engine counters. Incremented in place on the hot path (plain number fields, no allocation);
  * `snapshot()` copies them into a fresh object for `L3L4.stats()`.
  */
+import { MemoryBudget, type MemoryKindName } from "./memory.js";
 import { dropReasonName } from "./wire/drop.js";
 
 /**
@@ -107,6 +108,26 @@ export interface EngineStats {
   txBufferUnavailable: number;
   /** Flows alive now (TCP, UDP). TIME-WAIT records are not flows. */
   flows: number;
+  /** Bytes charged to the memory budget now, by kind (lib/memory.ts); maxMemory bounds their sum. */
+  memory: Record<MemoryKindName, number>;
+  /** All of `memory` together. */
+  memoryInUse: number;
+  /** maxMemory (Infinity: unbounded). */
+  memoryLimit: number;
+  /** New flows refused for memory (TCP SYN answered with RST, UDP with ICMP port unreachable). */
+  memoryRefusedFlows: number;
+  /** Out-of-order TCP segments dropped for memory (the window was kept; RFC 2018 reneging avoided). */
+  memoryDroppedOutOfOrder: number;
+  /** In-order TCP segments dropped for memory (delivery paused and no storage left): the peer retransmits. */
+  memoryDroppedInOrder: number;
+  /** IP fragments dropped for memory, or past the per-source share. */
+  memoryDroppedFragments: number;
+  /** UDP datagrams dropped for memory on a paused flow. */
+  memoryDroppedDatagrams: number;
+  /** SYNs answered with a SYN cookie, not a half-open record, for memory. */
+  memorySynCookies: number;
+  /** Application writes (l4Tx) cut short because the send buffer could not grow under the budget. */
+  memorySendLimited: number;
 }
 
 export class Counters {
@@ -150,6 +171,15 @@ export class Counters {
   fragmentsOut = 0;
   reassembled = 0;
   txBufferUnavailable = 0;
+  /** The engine's memory budget (core.ts sets it from maxMemory); everything that charges reaches it here. */
+  memory = new MemoryBudget();
+  memoryRefusedFlows = 0;
+  memoryDroppedOutOfOrder = 0;
+  memoryDroppedInOrder = 0;
+  memoryDroppedFragments = 0;
+  memoryDroppedDatagrams = 0;
+  memorySynCookies = 0;
+  memorySendLimited = 0;
 
   drop(reason: number): void {
     this.drops[reason] = this.drops[reason]! + 1;
@@ -207,6 +237,16 @@ export class Counters {
       reassembled: this.reassembled,
       txBufferUnavailable: this.txBufferUnavailable,
       flows,
+      memory: this.memory.snapshot(),
+      memoryInUse: this.memory.total,
+      memoryLimit: this.memory.limit,
+      memoryRefusedFlows: this.memoryRefusedFlows,
+      memoryDroppedOutOfOrder: this.memoryDroppedOutOfOrder,
+      memoryDroppedInOrder: this.memoryDroppedInOrder,
+      memoryDroppedFragments: this.memoryDroppedFragments,
+      memoryDroppedDatagrams: this.memoryDroppedDatagrams,
+      memorySynCookies: this.memorySynCookies,
+      memorySendLimited: this.memorySendLimited,
     };
   }
 }

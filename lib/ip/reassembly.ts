@@ -29,10 +29,18 @@
  * that pointed at it taking the Fragment header's value), then the data. The engine dispatches it as
  * it would any packet.
  *
+ * The memory budget (lib/memory.ts): each fragment held is charged its bytes plus
+ * RECORD_OVERHEAD_BYTES (the first fragment's header copy too) when placed, and a datagram gives back
+ * all it was charged when it completes, is discarded (dead), times out or is evicted. A fragment the
+ * budget refuses is dropped (stats memoryDroppedFragments); so is one from a source already holding
+ * SOURCE_SHARE of the budget, so one source flooding fragments cannot starve the others (Linux has
+ * one ipfrag_high_thresh for all; the share is ours).
+ *
  * When a datagram times out and its first fragment (offset 0) was received, the listener hears of it
  * so the engine can send ICMP Time Exceeded, code 1 (RFC 792 "may"; RFC 1122 §3.3.2; RFC 8200 §4.5
  * "should ... be sent to the source of that fragment").
  */
+import { MemoryKind, RECORD_OVERHEAD_BYTES } from "../memory.js";
 import { LRUMapWithDelete } from "mnemonist";
 import type { EngineConfig } from "../config.js";
 import { EngineDrop, type Counters } from "../stats.js";
@@ -49,6 +57,9 @@ const MAX_LENGTH_FIELD = 65535;
  * trying to make us keep thousands of 8-byte pieces, so the datagram is discarded.
  */
 export const MAX_FRAGMENTS_PER_DATAGRAM = 256;
+
+/** The most of the memory budget one source address may hold in fragments. */
+export const SOURCE_SHARE = 0.25;
 
 /** Told about datagrams that timed out with their first fragment in hand. */
 export interface ReassemblyListener {
@@ -81,10 +92,14 @@ class PendingDatagram {
   upperProtocol = 0;
   /** Discarded (overlap or inconsistency): later fragments are dropped until the timeout. */
   dead = false;
+  /** Bytes charged to the memory budget for this datagram (and to its source's share). */
+  charged = 0;
 
   constructor(
     readonly family: 4 | 6,
     readonly expires: number,
+    /** The source address, as the key spells it: whose share this datagram counts in. */
+    readonly source: string,
   ) {}
 
   /** Fragments held, for counting them as dropped. */
@@ -99,6 +114,8 @@ export class Reassembler {
   deadline = Infinity;
   heapIndex = -1;
   private readonly table: LRUMapWithDelete<string, PendingDatagram> | null;
+  /** Bytes charged per source address (see SOURCE_SHARE); entries leave when they reach 0. */
+  private readonly bySource = new Map<string, number>();
 
   constructor(
     private readonly config: EngineConfig,
@@ -120,16 +137,17 @@ export class Reassembler {
   add4(ip: Ipv4Packet, now: number): Uint8Array | undefined {
     this.counters.fragmentsIn++;
     const b = ip.bytes;
-    const key = `4 ${ip.src} ${ip.dst} ${ip.protocol} ${ip.ident}`;
+    const source = `4 ${ip.src}`;
+    const key = `${source} ${ip.dst} ${ip.protocol} ${ip.ident}`;
     const offset = ip.fragmentOffset;
     const len = ip.payloadLength;
     const more = ip.moreFragments;
     const hl = ip.headerLength;
     if (more && (len === 0 || (len & 7) !== 0)) return this.dropFragment();
-    const d = this.datagram(key, 4, now);
+    const d = this.datagram(key, 4, now, source);
     if (d === undefined) return this.dropFragment();
     if (hl + offset + len > Math.min(MAX_LENGTH_FIELD, this.config.maxDatagramSize)) return this.kill(d, true);
-    if (!this.place(d, offset, len, more, b, ip.payloadOffset)) return undefined;
+    if (!this.place(d, offset, len, more, b, ip.payloadOffset, offset === 0 ? ip.totalLength : 0)) return undefined;
     if (offset === 0) {
       d.first = b.slice(ip.offset, ip.offset + ip.totalLength);
       d.headerLength = hl;
@@ -145,20 +163,21 @@ export class Reassembler {
     this.counters.fragmentsIn++;
     const b = ip.bytes;
     const base = ip.offset;
-    const key = `6 ${hex16(b, ip.srcOffset)} ${hex16(b, ip.dstOffset)} ${ip.fragmentIdent}`;
+    const source = `6 ${hex16(b, ip.srcOffset)}`;
+    const key = `${source} ${hex16(b, ip.dstOffset)} ${ip.fragmentIdent}`;
     const offset = ip.fragmentOffset;
     const more = ip.moreFragments;
     const dataOff = ip.fragmentHeaderOffset + IPV6_FRAGMENT_HEADER;
     const len = base + IPV6_HEADER + ip.payloadLength - dataOff;
     if (more && (len === 0 || (len & 7) !== 0)) return this.dropFragment();
-    const d = this.datagram(key, 6, now);
+    const d = this.datagram(key, 6, now, source);
     if (d === undefined) return this.dropFragment();
     const perFragment = ip.fragmentHeaderOffset - base;
     // RFC 8200 §4.5: a fragment whose reassembled Payload Length would exceed 65,535 is discarded.
     if (perFragment - IPV6_HEADER + offset + len > Math.min(MAX_LENGTH_FIELD, this.config.maxDatagramSize)) {
       return this.kill(d, true);
     }
-    if (!this.place(d, offset, len, more, b, dataOff)) return undefined;
+    if (!this.place(d, offset, len, more, b, dataOff, offset === 0 ? IPV6_HEADER + ip.payloadLength : 0)) return undefined;
     if (offset === 0) {
       const at = nextHeaderPointingAt(b, base, perFragment);
       if (at < 0) return this.kill(d, false);
@@ -185,6 +204,7 @@ export class Reassembler {
     }
     for (const [key, d] of expired) {
       table.delete(key);
+      this.uncharge(d);
       if (d.dead) continue;
       this.countDropped(d.fragmentCount);
       if (d.first !== null) this.listener.reassemblyTimedOut(d.family, d.first);
@@ -192,14 +212,17 @@ export class Reassembler {
   }
 
   /** The datagram for `key`, created if new (evicting the least recently used one when full). */
-  private datagram(key: string, family: 4 | 6, now: number): PendingDatagram | undefined {
+  private datagram(key: string, family: 4 | 6, now: number, source: string): PendingDatagram | undefined {
     const table = this.table;
     if (table === null) return undefined;
     const found = table.get(key);
     if (found !== undefined) return found;
-    const d = new PendingDatagram(family, now + this.config.reassemblyTimeoutMs);
+    const d = new PendingDatagram(family, now + this.config.reassemblyTimeoutMs, source);
     const evicted = table.setpop(key, d);
-    if (evicted !== null && evicted.evicted && !evicted.value.dead) this.countDropped(evicted.value.fragmentCount);
+    if (evicted !== null && evicted.evicted) {
+      this.uncharge(evicted.value);
+      if (!evicted.value.dead) this.countDropped(evicted.value.fragmentCount);
+    }
     if (d.expires < this.deadline) this.deadline = d.expires;
     return d;
   }
@@ -208,7 +231,15 @@ export class Reassembler {
    * Record one fragment's data in `d`. False when the fragment, or the whole datagram, was dropped
    * (and counted).
    */
-  private place(d: PendingDatagram, offset: number, len: number, more: boolean, b: Uint8Array, dataOff: number): boolean {
+  private place(
+    d: PendingDatagram,
+    offset: number,
+    len: number,
+    more: boolean,
+    b: Uint8Array,
+    dataOff: number,
+    firstCopy: number,
+  ): boolean {
     if (d.dead) {
       this.dropFragment();
       return false;
@@ -243,6 +274,7 @@ export class Reassembler {
       this.kill(d, true);
       return false;
     }
+    if (!this.chargeFragment(d, len + firstCopy + RECORD_OVERHEAD_BYTES)) return false;
     pieces.splice(i, 0, { offset, end, data: b.slice(dataOff, dataOff + len) });
     d.received += len;
     if (end > d.furthest) d.furthest = end;
@@ -254,6 +286,7 @@ export class Reassembler {
   private complete(key: string, d: PendingDatagram): Uint8Array | undefined {
     if (d.totalLength < 0 || d.received !== d.totalLength || d.first === null) return undefined;
     this.table!.delete(key);
+    this.uncharge(d);
     const hl = d.headerLength;
     const out = new Uint8Array(hl + d.totalLength);
     out.set(d.first.subarray(0, hl), 0);
@@ -276,12 +309,40 @@ export class Reassembler {
     if (!d.dead) {
       this.countDropped(d.fragmentCount);
       d.dead = true;
+      this.uncharge(d);
       d.pieces = [];
       d.first = null;
       d.received = 0;
     }
     if (countThisFragment) this.countDropped(1);
     return undefined;
+  }
+
+  /**
+   * Charge one fragment to the budget and to its source's share; false (dropped, counted) when the
+   * budget refuses or the source already holds its share.
+   */
+  private chargeFragment(d: PendingDatagram, bytes: number): boolean {
+    const memory = this.counters.memory;
+    const held = this.bySource.get(d.source) ?? 0;
+    if (held + bytes > memory.limit * SOURCE_SHARE || !memory.tryCharge(MemoryKind.FRAGMENTS, bytes)) {
+      this.counters.memoryDroppedFragments++;
+      this.countDropped(1);
+      return false;
+    }
+    this.bySource.set(d.source, held + bytes);
+    d.charged += bytes;
+    return true;
+  }
+
+  /** Give back all `d` was charged (it completed, died, timed out or was evicted). */
+  private uncharge(d: PendingDatagram): void {
+    if (d.charged === 0) return;
+    this.counters.memory.release(MemoryKind.FRAGMENTS, d.charged);
+    const left = (this.bySource.get(d.source) ?? 0) - d.charged;
+    if (left > 0) this.bySource.set(d.source, left);
+    else this.bySource.delete(d.source);
+    d.charged = 0;
   }
 
   private dropFragment(): undefined {

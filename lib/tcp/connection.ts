@@ -64,6 +64,8 @@ export class TcpConnection extends Tcb implements EventTarget {
     if (this.finQueued || !canSend(this.state)) return 0;
     const taken = this.sendBuffer.write(data, 0, data.length);
     this.txWanted = taken < data.length;
+    // Cut short with room left: the send buffer could not grow under the memory budget (send-buffer.ts).
+    if (taken < data.length && this.sendBuffer.free > 0) this.ctx.counters.memorySendLimited++;
     if (taken > 0) {
       this.lastDataAt = this.ctx.now;
       output(this);

@@ -10,6 +10,7 @@
  * with a SYN cookie and the ACK that returns it rebuilds the connection (RFC 4987 §3.6,
  * tcp/syn-backlog.ts): see `noFlow`.
  */
+import { HALF_OPEN_BYTES, MemoryPressure } from "../memory.js";
 import type { EngineConfig } from "../config.js";
 import { AppEvent } from "../events.js";
 import { flowFromPacket, type FlowCounts, type FlowRecord } from "../flow/flow.js";
@@ -53,7 +54,7 @@ export class TcpDemux implements IcmpErrorSink {
     /** The public engine: FlowRecord.owner of every flow. */
     private readonly owner: object,
   ) {
-    this.timeWaits = new TimeWaitTable(writer, config.maxTimeWait);
+    this.timeWaits = new TimeWaitTable(writer, config.maxTimeWait, counters.memory);
     this.backlog = new SynBacklog(config, counters, ctx.isn, writer);
   }
 
@@ -152,7 +153,16 @@ export class TcpDemux implements IcmpErrorSink {
   private accept(cb: AnyCallbacks, p: L4Packet, seg: TcpPacket, opts: TcpOptions): FlowRecord | undefined {
     // At the limit the SYN is dropped unanswered, as a full Linux backlog does: the peer retries.
     if (this.counts.flows >= this.config.maxFlows) return this.dropped(EngineDrop.FLOW_LIMIT);
-    if (this.backlog.full) {
+    const memory = this.counters.memory;
+    if (memory.pressure >= MemoryPressure.REFUSE) {
+      // The memory budget's third step (lib/memory.ts): new flows are refused, with a RST.
+      this.counters.memoryRefusedFlows++;
+      this.resetFor(cb, p, seg);
+      return this.dropped(EngineDrop.REFUSED);
+    }
+    if (this.backlog.full || !memory.fits(HALF_OPEN_BYTES)) {
+      // A SYN cookie holds nothing (RFC 4987 §3.6): the answer when the record would not fit either.
+      if (!this.backlog.full) this.counters.memorySynCookies++;
       this.backlog.sendCookie(cb, p, seg, opts, this.ctx.now);
       return undefined;
     }
@@ -176,6 +186,11 @@ export class TcpDemux implements IcmpErrorSink {
       return this.dropped(EngineDrop.NO_FLOW);
     }
     if (this.counts.flows >= this.config.maxFlows) return this.dropped(EngineDrop.FLOW_LIMIT);
+    if (this.counters.memory.pressure >= MemoryPressure.REFUSE) {
+      this.counters.memoryRefusedFlows++;
+      this.resetFor(cb, p, seg);
+      return this.dropped(EngineDrop.REFUSED);
+    }
     const conn = this.open(cb, p, seg);
     if (conn === undefined) return undefined;
     conn.acceptCookie(seg, opts, mss, this.backlog.options);

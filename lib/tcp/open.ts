@@ -9,6 +9,7 @@
  * synBacklog; tcp/syn-backlog.ts answers with cookies past it) until its handshake completes or it
  * ends: `leaveSynBacklog`, exactly once. A simultaneous open is not counted: it is our own.
  */
+import { HALF_OPEN_BYTES, MemoryKind } from "../memory.js";
 import type { TcpOptions, TcpPacket } from "../wire/tcp.js";
 import type { CookieOptions } from "./syn-cookie.js";
 import { createCongestionControl } from "./congestion/index.js";
@@ -30,6 +31,8 @@ export function acceptSyn(c: TcpConnection, seg: TcpPacket, opts: TcpOptions): v
   c.segmentsIn++;
   c.inSynBacklog = true;
   c.ctx.counters.tcpHalfOpen++;
+  // The memory budget: demux.ts accept checked that the record fits (else a SYN cookie went out).
+  c.ctx.counters.memory.charge(MemoryKind.HALF_OPEN, HALF_OPEN_BYTES);
   c.irs = seq(seg.seq);
   c.rcvNxt = seqAdd(c.irs, 1);
   c.rcvAdv = c.rcvNxt;
@@ -161,6 +164,7 @@ export function leaveSynBacklog(c: TcpConnection): void {
   if (!c.inSynBacklog) return;
   c.inSynBacklog = false;
   c.ctx.counters.tcpHalfOpen--;
+  c.ctx.counters.memory.release(MemoryKind.HALF_OPEN, HALF_OPEN_BYTES);
 }
 
 /** Record a timestamp-based RTT sample from the handshake's ACK (RFC 7323 §4), or the SYN's timing. */

@@ -9,6 +9,7 @@
  * single-threaded and a segment is written before the next is made).
  */
 import { MAX_SACK_BLOCKS, TcpFlag, TcpOptions } from "../wire/tcp.js";
+import { MemoryPressure } from "../memory.js";
 import type { TcpConnection } from "./connection.js";
 import { tcpOutSegment } from "./context.js";
 import { inFlight, sackRecoveryOutput } from "./recovery.js";
@@ -335,9 +336,28 @@ function fillAck(c: TcpConnection): void {
   if (seqGt(right, c.rcvAdv)) c.rcvAdv = right;
 }
 
-/** The window field: free receive space, scaled down, never moving the right edge left. */
-export function windowField(c: TcpConnection): number {
+/**
+ * The window we would offer now: the free receive space, clamped under memory pressure (lib/memory.ts,
+ * SHRINK and up) to two segments of the peer's, as Linux's tcp_clamp_window clamps rcv_ssthresh to
+ * 2 * rcv_mss under tcp_memory_pressure. The clamp only slows the right edge: `windowField` never
+ * moves it left (RFC 9293 §3.8.6.2.2, RFC 7323 §2.4), so a window already offered shrinks only as
+ * data fills it. Two segments keep every flow moving while the budget recovers. A flow holding no
+ * storage whose delivery runs is not clamped: its in-order data goes to the application straight
+ * from the packet and costs nothing.
+ */
+export function offeredWindow(c: TcpConnection): number {
   const free = c.recvBuffer.window;
+  // A flow that holds nothing and delivers as data comes costs the budget nothing: not clamped.
+  if (c.ctx.counters.memory.pressure === MemoryPressure.NONE || (c.recvBuffer.capacityBytes === 0 && !c.rxPaused)) {
+    return free;
+  }
+  const clamp = 2 * (c.rcvMss > 0 ? c.rcvMss : 536);
+  return free < clamp ? free : clamp;
+}
+
+/** The window field: free receive space (offeredWindow), scaled down, never moving the right edge left. */
+export function windowField(c: TcpConnection): number {
+  const free = offeredWindow(c);
   const promised = Math.max(0, seqSub(c.rcvAdv, c.rcvNxt));
   const field = free >= promised ? free >>> c.rcvWscale : Math.ceil(promised / (1 << c.rcvWscale));
   return Math.min(field, 0xffff);

@@ -26,6 +26,14 @@
  * data is stored once and the first copy of a byte wins: RFC 9293 §3.10.7.4 processes "only the
  * new parts" of a segment, and we apply the same rule to data held out of order, so a later
  * retransmission carrying different bytes cannot rewrite what was accepted.
+ *
+ * The memory budget (lib/memory.ts) is charged exactly the storage the ring holds, at the point it
+ * grows: as out-of-order data when an out-of-order segment made it grow, else as receive data; all of
+ * it is given back when the storage goes back to the pool. Growth the budget refuses stores nothing
+ * (MEMORY_REFUSED). From PRUNE pressure on, an out-of-order segment that would need the ring to grow
+ * is refused before anything else is (issue 13's order: out-of-order data goes first). Data already
+ * held, and SACKed, is never thrown away (RFC 2018 §8 allows reneging; we avoid it, as Linux's
+ * tcp_prune_ofo_queue is a last resort).
  */
 import { EMPTY } from "../wire/bytes.js";
 import { InvalidArgumentError } from "../errors.js";
@@ -33,9 +41,12 @@ import { checkInt, checkSpan, copyBytes, isIndex } from "./copy.js";
 import { MAX_TCP_BUFFER_BYTES } from "./send-buffer.js";
 import { grownSize, sharedStoragePool } from "./storage.js";
 import type { StoragePool } from "./storage.js";
+import { MemoryKind, MemoryPressure, type MemoryBudget } from "../memory.js";
 
 /** `insert` result: the segment needed a new out-of-order range and `maxRanges` are in use. Nothing was stored. */
 export const RECEIVE_REFUSED = -1;
+/** `insert` result: the ring would have had to grow and the memory budget refused. Nothing was stored. */
+export const MEMORY_REFUSED = -2;
 
 /** Default bound on out-of-order ranges (config.ts tcpMaxReassemblyRanges). */
 export const DEFAULT_MAX_OOO_RANGES = 32;
@@ -75,6 +86,8 @@ export class ReceiveBuffer {
   private oooHeld = 0;
   /** Last update stamp given to a range (recency order for SACK). */
   private clock = 0;
+  /** Of `buf.length`, what the budget was charged as out-of-order data (the rest as receive data). */
+  private oooCharged = 0;
 
   /**
    * @param capacity receive buffer size in bytes, an integer in [1, 2**30]: the largest window
@@ -82,7 +95,12 @@ export class ReceiveBuffer {
    * @param maxRanges bound on out-of-order ranges (default 32), an integer in [1, 4096].
    * @param pool where storage comes from and goes back to (default: the process-wide pool).
    */
-  constructor(capacity: number, maxRanges: number = DEFAULT_MAX_OOO_RANGES, pool: StoragePool = sharedStoragePool) {
+  constructor(
+    capacity: number,
+    maxRanges: number = DEFAULT_MAX_OOO_RANGES,
+    pool: StoragePool = sharedStoragePool,
+    private readonly budget: MemoryBudget | null = null,
+  ) {
     checkInt(capacity, 1, MAX_TCP_BUFFER_BYTES, "ReceiveBuffer capacity");
     checkInt(maxRanges, 1, MAX_OOO_RANGES, "ReceiveBuffer maxRanges");
     this.capacity = capacity;
@@ -164,7 +182,7 @@ export class ReceiveBuffer {
     }
     if (i === j && start > rcvEnd && n === this.maxRanges) return RECEIVE_REFUSED;
 
-    this.reserve(end - this.base);
+    if (!this.reserve(end - this.base, start > rcvEnd)) return MEMORY_REFUSED;
     // Copy only the bytes not already held: the gaps between ranges i..j-1 inside [start, end).
     let pos = start;
     for (let k = i; k < j; k++) {
@@ -277,11 +295,26 @@ export class ReceiveBuffer {
     this.release();
   }
 
-  /** Makes the ring at least `extent` bytes long (extent <= capacity), keeping what is held. */
-  private reserve(extent: number): void {
+  /**
+   * Makes the ring at least `extent` bytes long (extent <= capacity), keeping what is held; false
+   * (nothing changed) when the memory budget refuses the growth. `outOfOrder`: the growth is for data
+   * beyond a hole.
+   */
+  private reserve(extent: number, outOfOrder: boolean): boolean {
     const old = this.buf;
-    if (extent <= old.length) return;
-    const next = this.pool.take(grownSize(old.length, extent, this.capacity));
+    if (extent <= old.length) return true;
+    const size = grownSize(old.length, extent, this.capacity);
+    const budget = this.budget;
+    if (budget !== null) {
+      const grow = size - old.length;
+      if (outOfOrder) {
+        if (budget.pressure >= MemoryPressure.PRUNE || !budget.tryCharge(MemoryKind.OUT_OF_ORDER, grow)) return false;
+        this.oooCharged += grow;
+      } else if (!budget.tryCharge(MemoryKind.RECEIVE, grow)) {
+        return false;
+      }
+    }
+    const next = this.pool.take(size);
     // Everything held lies within [read position, held end): copy that much, holes included.
     const held = this.rangeCount > 0 ? this.ranges![(this.rangeCount - 1) * STRIDE + END]! - this.base : this.contiguous;
     if (held > 0) {
@@ -292,6 +325,7 @@ export class ReceiveBuffer {
     if (old !== EMPTY) this.pool.give(old);
     this.buf = next;
     this.head = 0;
+    return true;
   }
 
   /** Copies bytes for stream positions [from, to) from `src[srcOff..]` into the ring. */
@@ -327,7 +361,15 @@ export class ReceiveBuffer {
   }
 
   private release(): void {
-    if (this.buf !== EMPTY) this.pool.give(this.buf);
+    if (this.buf !== EMPTY) {
+      const budget = this.budget;
+      if (budget !== null) {
+        budget.release(MemoryKind.OUT_OF_ORDER, this.oooCharged);
+        budget.release(MemoryKind.RECEIVE, this.buf.length - this.oooCharged);
+      }
+      this.oooCharged = 0;
+      this.pool.give(this.buf);
+    }
     this.buf = EMPTY;
     this.head = 0;
     this.ranges = null;

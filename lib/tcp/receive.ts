@@ -10,6 +10,8 @@ import type { AnyCallbacks } from "../ip/output.js";
 import { AppEvent } from "../events.js";
 import { EngineDrop } from "../stats.js";
 import type { TcpConnection } from "./connection.js";
+import { MEMORY_REFUSED } from "./receive-buffer.js";
+import { offeredWindow } from "./output.js";
 import { CloseCause } from "./context.js";
 import { sendAck } from "./output.js";
 import type { Arrival } from "./segment-arrives.js";
@@ -95,7 +97,14 @@ function receiveIntoBuffer(c: TcpConnection, s: Arrival, offset: number, len: nu
   const hadGap = rb.hasOutOfOrder;
   const grown = rb.insert(offset, s.seg.bytes, s.dataOff, len);
   if (grown < 0) {
-    counters.drop(EngineDrop.REASSEMBLY_FULL);
+    if (grown === MEMORY_REFUSED) {
+      // The memory budget: dropped, the window kept as advertised (the peer retransmits; RFC 9293
+      // §3.8.6.2.2 never lets us take back the window instead). Linux: tcp_try_rmem_schedule fails.
+      if (offset > 0) counters.memoryDroppedOutOfOrder++;
+      else counters.memoryDroppedInOrder++;
+    } else {
+      counters.drop(EngineDrop.REASSEMBLY_FULL);
+    }
     c.ackNow = true;
     return;
   }
@@ -214,7 +223,7 @@ function countSegmentForAck(c: TcpConnection, len: number): void {
 export function maybeWindowUpdate(c: TcpConnection): void {
   const cap = c.recvBuffer.capacity;
   const advertised = seqSub(c.rcvAdv, c.rcvNxt);
-  const possible = c.recvBuffer.window;
+  const possible = offeredWindow(c);
   // Receiver SWS avoidance: move the right edge only by min(RCV.BUFF/2, Eff.snd.MSS) or more.
   if (possible - advertised >= Math.min(cap >>> 1, c.sndMss) && advertised < cap >>> 1) c.ackNow = true;
 }

@@ -9,12 +9,20 @@
  * Memory follows the data held (storage.ts): nothing while empty, then 4 KiB doubling up to
  * `maxBytes` (rounded up to a power of two), handed back to the storage pool as soon as everything
  * is acknowledged.
+ *
+ * The memory budget (lib/memory.ts) is charged exactly the storage held, at the point it grows, and
+ * given it all back when the storage goes back to the pool. Past the budget the ring does not grow and
+ * `write` takes what fits in the storage it has; only the first page of an empty buffer is charged
+ * regardless, so a connection can always make progress (l4TxReady needs an ACK to come back, and an
+ * empty buffer has nothing in flight to be acknowledged): the one way the budget is passed, by at most
+ * MIN_STORAGE_BYTES per connection, and only by what the application writes, never by a peer.
  */
 import { EMPTY } from "../wire/bytes.js";
 import { checkInt, checkSpan, copyBytes, isIndex } from "./copy.js";
 import { InvalidArgumentError } from "../errors.js";
 import { grownSize, sharedStoragePool } from "./storage.js";
 import type { StoragePool } from "./storage.js";
+import { MemoryKind, type MemoryBudget } from "../memory.js";
 
 /** The largest buffer: a TCP window can never exceed 2**30 octets (RFC 7323 §2.3). */
 export const MAX_TCP_BUFFER_BYTES = 0x4000_0000;
@@ -35,7 +43,11 @@ export class SendBuffer {
    * @param maxBytes the send buffer size, an integer in [1, 2**30].
    * @param pool where storage comes from and goes back to (default: the process-wide pool).
    */
-  constructor(maxBytes: number, pool: StoragePool = sharedStoragePool) {
+  constructor(
+    maxBytes: number,
+    pool: StoragePool = sharedStoragePool,
+    private readonly budget: MemoryBudget | null = null,
+  ) {
     checkInt(maxBytes, 1, MAX_TCP_BUFFER_BYTES, "SendBuffer maxBytes");
     this.maxBytes = maxBytes;
     this.pool = pool;
@@ -62,10 +74,13 @@ export class SendBuffer {
    */
   write(src: Uint8Array, srcOff: number, len: number): number {
     checkSpan(src, srcOff, len, "SendBuffer.write");
-    const n = len < this.maxBytes - this.held ? len : this.maxBytes - this.held;
+    let n = len < this.maxBytes - this.held ? len : this.maxBytes - this.held;
     if (n === 0) return 0;
+    if (this.held + n > this.buf.length && !this.grow(this.held + n)) {
+      n = this.buf.length - this.held; // the budget said no: what the storage held can take
+      if (n === 0) return 0;
+    }
     const needed = this.held + n;
-    if (needed > this.buf.length) this.grow(needed);
     const buf = this.buf;
     const size = buf.length;
     let tail = this.head + this.held;
@@ -121,10 +136,21 @@ export class SendBuffer {
     this.release();
   }
 
-  /** Moves to storage of at least `needed` bytes, unwrapping the held bytes to index 0. */
-  private grow(needed: number): void {
+  /** Moves to storage of at least `needed` bytes, unwrapping the held bytes to index 0; false if the budget refused. */
+  private grow(needed: number): boolean {
     const old = this.buf;
-    const next = this.pool.take(grownSize(old.length, needed, this.maxBytes));
+    let size = grownSize(old.length, needed, this.maxBytes);
+    const budget = this.budget;
+    if (budget !== null) {
+      if (old.length > 0) {
+        if (!budget.tryCharge(MemoryKind.SEND, size - old.length)) return false;
+      } else if (!budget.tryCharge(MemoryKind.SEND, size)) {
+        // The first page of an empty buffer, charged regardless (see the module comment).
+        size = grownSize(0, 1, this.maxBytes);
+        budget.charge(MemoryKind.SEND, size);
+      }
+    }
+    const next = this.pool.take(size);
     const held = this.held;
     if (held > 0) {
       const first = held < old.length - this.head ? held : old.length - this.head;
@@ -134,10 +160,14 @@ export class SendBuffer {
     if (old !== EMPTY) this.pool.give(old);
     this.buf = next;
     this.head = 0;
+    return true;
   }
 
   private release(): void {
-    if (this.buf !== EMPTY) this.pool.give(this.buf);
+    if (this.buf !== EMPTY) {
+      this.budget?.release(MemoryKind.SEND, this.buf.length);
+      this.pool.give(this.buf);
+    }
     this.buf = EMPTY;
     this.head = 0;
   }

@@ -18,6 +18,7 @@ import type { TcpContext } from "./context.js";
 import { ReceiveBuffer } from "./receive-buffer.js";
 import { RttEstimator } from "./rtt.js";
 import type { SackScoreboard } from "./sack-scoreboard.js";
+import { sharedStoragePool } from "./storage.js";
 import { SendBuffer } from "./send-buffer.js";
 import { seq, seqAdd, SEQ_ZERO, seqSub, UINT32_FIELD_ZERO, type Seq } from "./seq.js";
 
@@ -178,8 +179,9 @@ export class Tcb {
     this.ctx = ctx;
     this.flow = flow;
     const cfg = ctx.config;
-    this.sendBuffer = new SendBuffer(cfg.tcpBufferSize);
-    this.recvBuffer = new ReceiveBuffer(cfg.tcpBufferSize, cfg.tcpMaxReassemblyRanges);
+    const memory = ctx.counters.memory;
+    this.sendBuffer = new SendBuffer(cfg.tcpBufferSize, sharedStoragePool, memory);
+    this.recvBuffer = new ReceiveBuffer(cfg.tcpBufferSize, cfg.tcpMaxReassemblyRanges, sharedStoragePool, memory);
     // RFC 6298 §2.2-2.4: G is the clock granularity (the engine clock counts ms); the floor is tcpMinRtoMs.
     this.rtt = new RttEstimator(1, cfg.tcpMinRtoMs);
     this.cc = createCongestionControl(cfg.tcpCongestionControl, Math.min(this.mtuMss(), DEFAULT_MSS_V4));

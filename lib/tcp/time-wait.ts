@@ -24,6 +24,7 @@
  * l4RemoteClosed on l4ResumeRx, then ends (l4Rx(flow, null)), and only then does its row join the
  * index and the FIFO. tcp/demux.ts does that.
  */
+import { MemoryKind, TIME_WAIT_BYTES, type MemoryBudget } from "../memory.js";
 import type { FlowRecord } from "../flow/flow.js";
 import type { AnyCallbacks } from "../ip/output.js";
 import { TcpFlag, TcpOptions, type TcpPacket } from "../wire/tcp.js";
@@ -123,6 +124,8 @@ export class TimeWaitTable {
     private readonly writer: TcpSegmentWriter,
     /** maxTimeWait. */
     readonly max: number,
+    /** The memory budget: TIME_WAIT_BYTES a row in use (add charges, forget releases). */
+    private readonly memory: MemoryBudget | null = null,
   ) {
     this.grow(MIN_ROWS);
   }
@@ -196,6 +199,16 @@ export class TimeWaitTable {
       overflowed();
       this.forget(this.head);
     }
+    const memory = this.memory;
+    if (memory !== null && !memory.tryCharge(MemoryKind.TIME_WAIT, TIME_WAIT_BYTES)) {
+      // Past the memory budget the oldest record gives way, as past maxTimeWait; with none to give,
+      // the record is charged regardless (one record, 240 bytes: the only way TIME-WAIT passes it).
+      if (this.head >= 0) {
+        overflowed();
+        this.forget(this.head);
+      }
+      memory.charge(MemoryKind.TIME_WAIT, TIME_WAIT_BYTES);
+    }
     const r = this.take();
     const base = r * KEY_WORDS;
     for (let w = 0; w < KEY_WORDS; w++) this.keys[base + w] = key[w]!;
@@ -231,6 +244,7 @@ export class TimeWaitTable {
       this.listed--;
     }
     this.bits[r] = 0;
+    if (b & IN_USE) this.memory?.release(MemoryKind.TIME_WAIT, TIME_WAIT_BYTES);
     this.flows[r] = undefined;
     this.gen[r] = (this.gen[r]! + 1) & 0x7fffffff;
     this.next[r] = this.free;

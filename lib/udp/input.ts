@@ -6,6 +6,8 @@
  * Input checks the header and checksum (RFC 768; mandatory over IPv6, RFC 8200 §8.1), refuses port 0,
  * and answers a datagram nobody accepts with ICMP Port Unreachable (RFC 1122 §4.1.3.1).
  */
+import { MemoryPressure } from "../memory.js";
+import { NO_MEMORY, QUEUED } from "./udp-flow.js";
 import type { AnyCallbacks, IpOutput } from "../ip/output.js";
 import type { L4Packet } from "../ip/input.js";
 import type { EngineConfig } from "../config.js";
@@ -60,8 +62,11 @@ export class UdpLayer {
     let flow = this.table.lookup(p.family, IpProtocol.UDP, bytes, p.srcOffset, p.dstOffset, srcPort, dstPort);
     if (flow === undefined) {
       if (this.counts.flows >= this.config.maxFlows) return this.dropped(EngineDrop.FLOW_LIMIT);
+      const noMemory = this.counters.memory.pressure >= MemoryPressure.REFUSE;
       flow = flowFromPacket(this.owner, "udp", p.family, bytes, p.srcOffset, p.dstOffset, srcPort, dstPort);
-      if (cb.l4Accept !== undefined && !cb.l4Accept(flow)) {
+      if (noMemory || (cb.l4Accept !== undefined && !cb.l4Accept(flow))) {
+        // The memory budget's third step (lib/memory.ts) refuses new flows as a closed port would.
+        if (noMemory) this.counters.memoryRefusedFlows++;
         // RFC 1122 §4.1.3.1: a datagram for a port nobody listens on gets Port Unreachable.
         if (p.family === 4) {
           this.icmp.sendError(cb, now, bytes, 0, p.ipLength, Icmpv4Type.DEST_UNREACHABLE, Icmpv4UnreachCode.PORT, 0);
@@ -82,17 +87,18 @@ export class UdpLayer {
     if (!u.paused) {
       this.counters.udpDatagramsIn++;
       this.events.event(AppEvent.RX, u, payload);
-    } else if (u.enqueue(payload, this.config.udpMaxQueuedDatagrams)) {
-      this.counters.udpDatagramsIn++;
     } else {
-      this.counters.drop(EngineDrop.UDP_QUEUE_FULL);
+      const queued = u.enqueue(payload, this.config.udpMaxQueuedDatagrams, this.counters.memory);
+      if (queued === QUEUED) this.counters.udpDatagramsIn++;
+      else if (queued === NO_MEMORY) this.counters.memoryDroppedDatagrams++;
+      else this.counters.drop(EngineDrop.UDP_QUEUE_FULL);
     }
     return flow;
   }
 
   /** Put a new UDP flow in the table and the heap; false if its 5-tuple is taken. */
   open(flow: FlowRecord, now: number): boolean {
-    const u = new UdpFlow(flow, now, this.config.udpIdleTimeoutMs);
+    const u = new UdpFlow(flow, now, this.config.udpIdleTimeoutMs, this.counters.memory);
     flow.state = u;
     if (!this.table.insert(flow)) {
       flow.state = null;
@@ -121,6 +127,7 @@ export class UdpLayer {
     if (flow.state !== u) return;
     this.table.remove(flow);
     this.heap.remove(u);
+    u.dropQueue(this.counters.memory);
     flow.state = null;
     flow.closeReason = cause;
     this.counts.udp--;

@@ -9,8 +9,10 @@
  *
  * While the application has paused receive, datagrams are copied into a bounded queue
  * (`config.udpMaxQueuedDatagrams`); past it they are dropped (UDP_QUEUE_FULL), as a full socket
- * receive buffer drops them.
+ * receive buffer drops them. Each queued datagram is charged to the memory budget (its bytes plus
+ * RECORD_OVERHEAD_BYTES) when queued, and given back when delivered or when the flow is forgotten.
  */
+import { MemoryKind, RECORD_OVERHEAD_BYTES, type MemoryBudget } from "../memory.js";
 import type { EngineConfig } from "../config.js";
 import type { EventTarget } from "../events.js";
 import type { FlowRecord } from "../flow/flow.js";
@@ -25,6 +27,11 @@ import { emitUdpHeader, fillUdpChecksum, UDP_HEADER } from "../wire/udp.js";
 export const UDP_MAX_PAYLOAD_V4 = 65535 - IPV4_MIN_HEADER - UDP_HEADER;
 /** Largest UDP payload over IPv6: the Payload Length (65535) less the UDP header (no jumbograms). */
 export const UDP_MAX_PAYLOAD_V6 = 65535 - UDP_HEADER;
+
+/** `enqueue` results. */
+export const QUEUED = 0;
+export const QUEUE_FULL = 1;
+export const NO_MEMORY = 2;
 
 export class UdpFlow implements EventTarget {
   /** The FlowState tag (flow/flow.ts): on the prototype, so it costs the per-flow object nothing. */
@@ -50,6 +57,7 @@ export class UdpFlow implements EventTarget {
     readonly flow: FlowRecord,
     now: number,
     private readonly idleMs: number,
+    private readonly memory: MemoryBudget,
   ) {
     this.lastActivity = now;
     this.deadline = now + idleMs;
@@ -64,11 +72,20 @@ export class UdpFlow implements EventTarget {
     return this.queue.length - this.queueHead;
   }
 
-  /** Keep a copy of `data` for later delivery; false if the queue is full (the datagram is dropped). */
-  enqueue(data: Uint8Array, max: number): boolean {
-    if (this.queued >= max) return false;
+  /**
+   * Keep a copy of `data` for later delivery: QUEUED, or QUEUE_FULL / NO_MEMORY (the datagram is
+   * dropped) when `max` are queued or the memory budget refuses it.
+   */
+  enqueue(data: Uint8Array, max: number, memory: MemoryBudget): number {
+    if (this.queued >= max) return QUEUE_FULL;
+    if (!memory.tryCharge(MemoryKind.UDP_QUEUE, data.length + RECORD_OVERHEAD_BYTES)) return NO_MEMORY;
     this.queue.push(data.slice());
-    return true;
+    return QUEUED;
+  }
+
+  /** The flow is forgotten: what is still queued goes, and its charge with it. */
+  dropQueue(memory: MemoryBudget): void {
+    for (let d = this.dequeue(memory); d !== undefined; d = this.dequeue(memory));
   }
 
   // ---------------------------------------------------------------- events (events.ts)
@@ -82,7 +99,7 @@ export class UdpFlow implements EventTarget {
   fireDrain(cb: AnyCallbacks): void {
     const flow = this.flow;
     for (let n = this.queued; n > 0 && !this.paused && flow.state === this; n--) {
-      const d = this.dequeue();
+      const d = this.dequeue(this.memory);
       if (d === undefined) break;
       cb.l4Rx(flow, d);
     }
@@ -91,10 +108,11 @@ export class UdpFlow implements EventTarget {
   /** UDP has no send buffer to wait for. */
   fireTxReady(): void {}
 
-  /** The oldest queued datagram, or undefined. */
-  dequeue(): Uint8Array | undefined {
+  /** The oldest queued datagram (its charge given back), or undefined. */
+  dequeue(memory: MemoryBudget): Uint8Array | undefined {
     if (this.queueHead >= this.queue.length) return undefined;
     const d = this.queue[this.queueHead]!;
+    memory.release(MemoryKind.UDP_QUEUE, d.length + RECORD_OVERHEAD_BYTES);
     this.queue[this.queueHead++] = EMPTY_SLOT;
     if (this.queueHead === this.queue.length) {
       this.queue.length = 0;

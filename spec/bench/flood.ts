@@ -9,6 +9,8 @@
  * - an established flow's throughput (64 MiB between two engines) alone and with a flood of SYNs
  *   arriving between its packets (FLOOD_PER_ROUND per round of the wire), as a ratio.
  *
+ * - the memory budget (maxMemory) under an out-of-order flood and a fragment flood (memory-flood.ts).
+ *
  * The SYN-ACKs to the flood's sources go nowhere (as they would to spoofed addresses). Needs node
  * --expose-gc (npm run bench gives it). Stops early, and says so, if the heap grows past HEAP_CAP.
  */
@@ -22,6 +24,7 @@ import { checksum, pseudoSum4 } from "../../lib/wire/checksum.js";
 import { fillTcpChecksum } from "../../lib/wire/tcp.js";
 import { tcp } from "../support/packets.js";
 import { Pipe } from "./engine.js";
+import { memoryFloodRows } from "./memory-flood.js";
 import { FULL, isMain, SMOKE_METHOD, type BenchOptions, type Row } from "./harness.js";
 
 export const FLOOD_SYNS = 1_000_000;
@@ -213,6 +216,7 @@ function bulk(floodPerRound: number, bytes: number): { gbits: number; syns: numb
 }
 
 const FLOOD_METHOD = "1 run of the flood (a million SYNs; stopped early past 1.5 GiB of heap)";
+const MEMORY_METHOD = "1 run of each flood, heap after a full GC with the flows open";
 const BULK_METHOD = `median of ${BULK_RUNS} runs, alone and flooded in turns`;
 
 /** `smoke`: a few thousand SYNs and 256 KiB of bulk, once (the figures mean nothing). */
@@ -247,7 +251,9 @@ export async function benchFlood(o: BenchOptions = FULL, syns = o.smoke ? SMOKE_
     `flood: bulk ${alone.map((x) => x.toFixed(2)).join("/")} Gbit/s alone, ${flooded.map((x) => x.toFixed(2)).join("/")} Gbit/s ` +
       `with ${floodSyns} SYNs arriving during the ${bulkBytes / (1 << 20)} MiB`,
   );
+  const memoryRows = memoryFloodRows(gc, o.smoke, o.smoke ? SMOKE_METHOD : MEMORY_METHOD);
   return [
+    ...memoryRows,
     // Per million SYNs, so the row's name (its key for --baseline and --against) stays the same
     // when the heap cap stops a flood early; the line above gives the count.
     one("heap growth per 1 M SYNs from random sources", "MiB", (mib * 1e6) / r.syns),

@@ -105,8 +105,15 @@ describe("bench smoke: every bench once, tiny and untimed", () => {
     const rows = await benchFlood(SMOKE);
     // 2,000 SYNs into a backlog of 1,000: 1,000 half-open flows, the rest answered with cookies; the
     // client in the middle connects with a cookie (a flow), the one after it too (counted after).
-    expectSane(rows, "flood", [/^heap growth per 1 M SYNs/, /^SYN rate$/, /^flows after the flood$/, /^legitimate client connects/, /^bulk throughput alone$/, /^bulk throughput, 200 SYNs/]);
-    expect(rows).toHaveLength(7);
+    expectSane(
+      rows,
+      "flood",
+      [/^heap growth per 1 M SYNs/, /^SYN rate$/, /^flows after the flood$/, /^legitimate client connects/, /^bulk throughput alone$/, /^bulk throughput, 200 SYNs/, /^heap growth under an out-of-order flood/, /^accounted memory peak under a fragment flood/],
+      /^heap growth under /,
+    );
+    expect(rows).toHaveLength(15);
+    for (const r of rows) if (r.name.startsWith("accounted memory peak") && r.name.endsWith("maxMemory 16 MiB")) expect(r.value).toBeLessThanOrEqual(16);
+    for (const r of rows) if (r.name.startsWith("accounted memory peak") && r.name.endsWith("maxMemory 256 KiB")) expect(r.value).toBeLessThanOrEqual(0.25);
     const v = new Map(rows.map((r) => [r.name, r.value]));
     expect(v.get("legitimate client connects during the flood (1 = yes)")).toBe(1);
     expect(v.get("legitimate client connects after the flood (1 = yes)")).toBe(1);
