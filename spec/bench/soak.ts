@@ -19,8 +19,13 @@
  * everything (processes, namespaces, veths) is torn down after, whatever happened.
  *   npm run bench -- soak
  *   npx tsc -b && node dist/spec/bench/soak.js [--seconds 600] [--flows 10000]
+ *
+ * Debugging a stall: SOAK_ROUND_TIMEOUT_MS=15000 fails a round sooner than the default 90 s;
+ * SOAK_STALL_HOLD_MS=30000 makes a client report its stall at once and keep the socket open that much
+ * longer (a round that completes meanwhile is no failure), and this process writes the proxy's /flows
+ * rows for that client port and /stats to /tmp/soak-stall-PORT.json.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Netns, uniqueInterfaceName } from "../support/netns.js";
@@ -88,6 +93,21 @@ interface Sample {
   client: ClientReport | undefined;
 }
 
+/** Debugging (SOAK_STALL_HOLD_MS): the proxy's /flows and /stats when a client reports a stall, to /tmp/soak-stall-PORT.json. */
+async function dumpStalls(api: string, clients: Spawned, dumped: Set<number>): Promise<void> {
+  for (const m of clients.stdout().matchAll(/\{"stall":(\d+)[^\n]*/g)) {
+    const port = Number(m[1]);
+    if (dumped.has(port)) continue;
+    dumped.add(port);
+    const get = async (path: string): Promise<unknown> => (await fetch(`${api}${path}`, { headers: { connection: "close" } })).json();
+    const flows = (await get("/flows")) as unknown;
+    const text = JSON.stringify(flows);
+    const mine = (Array.isArray(flows) ? flows : ((flows as { flows?: unknown[] }).flows ?? [])).filter((f) => JSON.stringify(f).includes(`${port}`));
+    writeFileSync(`/tmp/soak-stall-${port}.json`, JSON.stringify({ stall: m[0], mine, stats: await get("/stats"), all: text.length }, null, 1));
+    console.log(`soak: stall on port ${port} dumped to /tmp/soak-stall-${port}.json`);
+  }
+}
+
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m === null ? NaN : Number(m[1]) / 1024;
@@ -104,7 +124,7 @@ async function proxyStats(api: string): Promise<ProxyStats> {
 }
 
 function lastReport(client: Spawned): ClientReport | undefined {
-  const lines = client.stdout().trim().split("\n").filter((l) => l.startsWith("{"));
+  const lines = client.stdout().trim().split("\n").filter((l) => l.startsWith('{"t":'));
   const last = lines.at(-1);
   return last === undefined ? undefined : (JSON.parse(last) as ClientReport);
 }
@@ -155,6 +175,7 @@ export async function benchSoak(
     await proxy.waitForOutput(/api on (http:\/\/\S+)\/flows/, 20_000);
     const api = /api on (http:\/\/\S+)\/flows/.exec(proxy.stdout())![1]!;
     const pid = proxy.child.pid!;
+    console.log(`soak: proxy api ${api}`);
     moveTunInto(client, tun, addresses);
     await sleep(1000);
     const fdsBefore = fdCount(pid);
@@ -173,7 +194,9 @@ export async function benchSoak(
       pauseMs: o.smoke ? [50, 300] : [500, 2500],
       rounds: o.smoke ? [2, 6] : [5, 40],
       reportMs: Math.min(5000, sampleMs),
-      roundTimeoutMs: o.smoke ? 60_000 : 90_000,
+      // SOAK_ROUND_TIMEOUT_MS (debugging): detect a stall sooner; SOAK_STALL_HOLD_MS keeps it open to be looked at.
+      roundTimeoutMs: Number(process.env.SOAK_ROUND_TIMEOUT_MS ?? (o.smoke ? 60_000 : 90_000)),
+      stallHoldMs: Number(process.env.SOAK_STALL_HOLD_MS ?? 0),
       drainMs: o.smoke ? 90_000 : 180_000,
     };
     const clients = spawnIn(client, ["sh", "-c", WITH_FDS, "sh", NODE, `${FIXTURES}soak-clients.mjs`, JSON.stringify(clientSpec)], limit);
@@ -199,10 +222,14 @@ export async function benchSoak(
       return s;
     };
     let done = false;
+    const dumped = new Set<number>();
     void clients.exited.then(() => (done = true));
     while (!done) {
       const waitUntil = performance.now() + sampleMs;
-      while (!done && performance.now() < waitUntil) await sleep(250);
+      while (!done && performance.now() < waitUntil) {
+        await sleep(250);
+        if (process.env.SOAK_STALL_HOLD_MS !== undefined) await dumpStalls(api, clients, dumped);
+      }
       if (proxy.child.exitCode !== null) throw new Error(`the proxy exited (${proxy.child.exitCode}): ${proxy.stderr().slice(-2000)}`);
       samples.push(await sample());
     }
