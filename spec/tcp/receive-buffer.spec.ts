@@ -238,6 +238,48 @@ describe("ReceiveBuffer", () => {
     expect(b.window).toBe(10_000);
   });
 
+  it("holds nothing for a segment that starts exactly at the window's right edge, or is empty", () => {
+    // RFC 9293 §3.10.7.4: a segment is acceptable only if it begins or ends inside the window
+    // (RCV.NXT =< SEG.SEQ < RCV.NXT + RCV.WND); none of one starting at the edge is kept.
+    const b = new ReceiveBuffer(100);
+    b.insert(0, bytes(40), 0, 40);
+    b.consume(30); // right edge: 130 from the start, 90 from RCV.NXT
+    expect(b.insert(90, bytes(10), 0, 10)).toBe(0);
+    expect(b.hasOutOfOrder).toBe(false);
+    expect(b.oooBytes).toBe(0);
+    expect(b.insert(20, bytes(10), 0, 0)).toBe(0);
+    expect(b.insert(0, bytes(10), 0, 0)).toBe(0);
+    expect(b.hasOutOfOrder).toBe(false);
+    expect(b.readable).toBe(10);
+    // One byte inside the edge is held.
+    expect(b.insert(89, bytes(10), 0, 10)).toBe(0);
+    expect(ranges(b)).toEqual([[89, 90]]);
+  });
+
+  it("keeps out-of-order data when the application has read everything before the hole", () => {
+    const b = new ReceiveBuffer(10_000);
+    const stream = bytes(300);
+    expect(b.insert(0, stream, 0, 100)).toBe(100);
+    expect(b.insert(100, stream, 200, 100)).toBe(0); // [200, 300) beyond the hole [100, 200)
+    expect(drain(b)).toEqual(Array.from(stream.subarray(0, 100)));
+    expect(b.oooRangeCount).toBe(1);
+    expect(ranges(b)).toEqual([[100, 200]]);
+    expect(b.insert(0, stream, 100, 100)).toBe(200);
+    expect(drain(b)).toEqual(Array.from(stream.subarray(100, 300)));
+    expect(b.capacityBytes).toBe(0);
+  });
+
+  it("reads on from the ring's start when a consume ends exactly at the ring's end", () => {
+    const b = new ReceiveBuffer(4096);
+    b.insert(0, bytes(4000), 0, 4000);
+    b.consume(2000);
+    b.insert(0, bytes(200, 4000), 0, 200); // [2000, 4200): wraps past the 4 KiB ring's end
+    b.consume(2096); // the read position is exactly at the ring's end
+    expect(b.readable).toBe(104);
+    expect(Array.from(b.peekContiguous())).toEqual(Array.from(bytes(104, 4096)));
+    expect(drain(b)).toEqual(Array.from(bytes(104, 4096)));
+  });
+
   it("rejects misuse with InvalidArgumentError", () => {
     expect(() => new ReceiveBuffer(0)).toThrow(InvalidArgumentError);
     expect(() => new ReceiveBuffer(100, 0)).toThrow(InvalidArgumentError);
