@@ -134,6 +134,7 @@ async function runPerFile() {
   for (const r of roots) {
     if (/[*?{]/.test(r)) usage(`--per-file takes files or folders, not globs: ${r}`);
     const full = join(ROOT, r);
+    if (!existsSync(full)) usage(`${r}: no such file or folder`);
     if (statSync(full).isDirectory()) {
       for (const f of readdirSync(full, { recursive: true })) {
         const p = join(r, String(f)).split("\\").join("/");
