@@ -11,6 +11,12 @@
  *   npm run mutate -- --ci                     the bounded subset .ci/run runs (CI_GLOBS below,
  *                                              their unit specs only): fails under CI_BREAK % or
  *                                              after CI_CAP_S seconds
+ *   npm run mutate -- --per-file [PATH ...]    one Stryker run per file (PATHs: files or folders,
+ *                                              default lib/tcp; largest file first), each report
+ *                                              kept in reports/mutation/per-file/, then --summary
+ *   npm run mutate -- --summary                the score per file and per directory over the
+ *                                              reports kept in reports/mutation/per-file/ (the
+ *                                              newest report of each file), and their survivors
  *
  * Runs are incremental (reports/stryker-incremental.json): a mutant whose code and covering specs are
  * unchanged keeps its result, so re-running after a new spec costs only what it touches. The spec
@@ -18,13 +24,15 @@
  * Reports: reports/mutation/mutation.html and .json.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CONFIG = "spec/mutate/stryker.config.mjs";
 const REPORT = join(ROOT, "reports", "mutation", "mutation.json");
+/** Where --per-file keeps one report per file (named after the file: lib_tcp_seq.ts.json). */
+const ARCHIVE = join(ROOT, "reports", "mutation", "per-file");
 
 /**
  * The CI subset: small modules with unit specs of their own (spec/mutate/vitest.ci.config.ts runs
@@ -42,7 +50,7 @@ const GROUPS = ["lib/tcp", "lib/ip", "lib/udp"];
 
 function usage(message) {
   console.error(`npm run mutate: ${message}`);
-  console.error("usage: npm run mutate -- [GLOB ...] [--ci] [--force] [--concurrency N]");
+  console.error("usage: npm run mutate -- [GLOB ...] [--ci] [--force] [--concurrency N] | --per-file [PATH ...] [--force] | --summary");
   process.exit(2);
 }
 
@@ -50,10 +58,14 @@ const args = process.argv.slice(2);
 const globs = [];
 let ci = false;
 let force = false;
+let perFile = false;
+let summaryOnly = false;
 let concurrency;
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   if (a === "--ci") ci = true;
+  else if (a === "--per-file") perFile = true;
+  else if (a === "--summary") summaryOnly = true;
   else if (a === "--force") force = true;
   else if (a === "--concurrency") {
     concurrency = Number(args[++i]);
@@ -62,6 +74,12 @@ for (let i = 0; i < args.length; i++) {
   else globs.push(a);
 }
 if (ci && globs.length > 0) usage("--ci chooses its own files: give no GLOB with it");
+if ([ci, perFile, summaryOnly].filter(Boolean).length > 1) usage("--ci, --per-file and --summary go alone");
+if (summaryOnly) {
+  if (globs.length > 0) usage("--summary reads the kept reports: give no GLOB with it");
+  summariseArchive();
+  process.exit(0);
+}
 // Stryker's --mutate is a comma-separated list, so braces are expanded here: a/{b,c}.ts -> a/b.ts, a/c.ts.
 const chosen = (ci ? CI_GLOBS : globs).flatMap(expandBraces);
 for (const g of chosen) {
@@ -69,14 +87,16 @@ for (const g of chosen) {
   if (!/[*?{]/.test(g) && !existsSync(join(ROOT, g))) usage(`${g}: no such file`);
 }
 
+const bin = join(ROOT, "node_modules", ".bin", "stryker");
+if (!existsSync(bin)) usage("Stryker is not installed: run npm ci");
+if (perFile) await runPerFile();
+
 const strykerArgs = ["run", CONFIG];
 if (chosen.length > 0) strykerArgs.push("--mutate", chosen.join(","));
 if (concurrency !== undefined || ci) strykerArgs.push("--concurrency", String(concurrency ?? CI_CONCURRENCY));
 if (force) strykerArgs.push("--force");
 if (ci && !force) strykerArgs.push("--force"); // the subset is judged on its own, never on earlier results
 const env = { ...process.env, ...(ci ? { L3L4_MUTATE_BREAK: String(CI_BREAK), L3L4_MUTATE_CI: "1" } : {}) };
-const bin = join(ROOT, "node_modules", ".bin", "stryker");
-if (!existsSync(bin)) usage("Stryker is not installed: run npm ci");
 
 const started = Date.now();
 console.log(`mutate: stryker ${strykerArgs.join(" ")}${ci ? ` (CI subset, at least ${CI_BREAK}%, at most ${CI_CAP_S} s)` : ""}`);
@@ -103,16 +123,116 @@ child.on("exit", (code, signal) => {
   process.exit(code ?? 1);
 });
 
+/**
+ * --per-file: one Stryker run per file, largest first (so that a run cut short has scored the files
+ * with the most mutants), each report copied to ARCHIVE as soon as it is written; then the summary
+ * over the archive. Never returns.
+ */
+async function runPerFile() {
+  const roots = globs.length > 0 ? globs : ["lib/tcp"];
+  const files = [];
+  for (const r of roots) {
+    if (/[*?{]/.test(r)) usage(`--per-file takes files or folders, not globs: ${r}`);
+    const full = join(ROOT, r);
+    if (!existsSync(full)) usage(`${r}: no such file or folder`);
+    if (statSync(full).isDirectory()) {
+      for (const f of readdirSync(full, { recursive: true })) {
+        const p = join(r, String(f)).split("\\").join("/");
+        if (p.endsWith(".ts") && !p.endsWith(".d.ts")) files.push(p);
+      }
+    } else files.push(r);
+  }
+  files.sort((a, b) => statSync(join(ROOT, b)).size - statSync(join(ROOT, a)).size);
+  mkdirSync(ARCHIVE, { recursive: true });
+  let failed = 0;
+  for (const [i, file] of files.entries()) {
+    const args = ["run", CONFIG, "--mutate", file, "--concurrency", String(concurrency ?? 1)];
+    if (force) args.push("--force");
+    const started = Date.now();
+    console.log(`mutate: [${i + 1}/${files.length}] ${file}`);
+    const code = await new Promise((resolve) => {
+      const child = spawn(bin, args, { cwd: ROOT, env: process.env, stdio: "inherit" });
+      const stop = (signal) => child.kill(signal);
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
+      child.on("exit", (c, signal) => {
+        process.off("SIGINT", stop);
+        process.off("SIGTERM", stop);
+        resolve(signal === null ? c : 128);
+      });
+    });
+    const seconds = Math.round((Date.now() - started) / 1000);
+    if (code !== 0 || !existsSync(REPORT)) {
+      failed++;
+      console.error(`mutate: ${file}: Stryker exited with ${code} after ${seconds} s; no report kept`);
+      if (code === 128) break;
+      continue;
+    }
+    copyFileSync(REPORT, join(ARCHIVE, `${file.split("/").join("_")}.json`));
+    console.log(`mutate: ${file} done in ${seconds} s, report kept`);
+  }
+  summariseArchive();
+  process.exit(failed > 0 ? 1 : 0);
+}
+
+/** --summary: the score per file and per directory over the reports in ARCHIVE. */
+function summariseArchive() {
+  if (!existsSync(ARCHIVE)) usage(`no reports kept in ${relative(ROOT, ARCHIVE)}: run --per-file first`);
+  // A report may hold several files (a run over a glob): each file's newest result counts.
+  const newest = new Map();
+  const names = readdirSync(ARCHIVE).filter((n) => n.endsWith(".json"));
+  for (const name of names) {
+    const path = join(ARCHIVE, name);
+    const mtime = statSync(path).mtimeMs;
+    const report = JSON.parse(readFileSync(path, "utf8"));
+    for (const [file, entry] of Object.entries(report.files)) {
+      const key = relative(ROOT, join(ROOT, file)).split("\\").join("/");
+      const had = newest.get(key);
+      if (had === undefined || had.mtime < mtime) newest.set(key, { mtime, entry });
+    }
+  }
+  const files = {};
+  for (const [file, { entry }] of newest) files[file] = entry;
+  console.log(`mutate: ${newest.size} files scored in ${names.length} reports (${relative(ROOT, ARCHIVE)})`);
+  console.log("\n  file                                   score   killed timeout survived no-cov  invalid");
+  for (const file of [...newest.keys()].sort()) {
+    const t = tallyOf(files[file].mutants);
+    const valid = t.killed + t.timeout + t.survived + t.noCoverage;
+    const score = valid === 0 ? "   -  " : `${((100 * (t.killed + t.timeout)) / valid).toFixed(2).padStart(6)}%`;
+    console.log(
+      `  ${file.padEnd(36)} ${score} ${String(t.killed).padStart(7)} ${String(t.timeout).padStart(7)} ` +
+        `${String(t.survived).padStart(8)} ${String(t.noCoverage).padStart(6)} ${String(t.other).padStart(8)}`,
+    );
+  }
+  report(files, undefined);
+}
+
+function tallyOf(mutants) {
+  const t = { killed: 0, survived: 0, noCoverage: 0, timeout: 0, other: 0 };
+  for (const m of mutants) {
+    if (m.status === "Killed") t.killed++;
+    else if (m.status === "Timeout") t.timeout++;
+    else if (m.status === "Survived") t.survived++;
+    else if (m.status === "NoCoverage") t.noCoverage++;
+    else t.other++;
+  }
+  return t;
+}
+
 /** Score per directory and the survivors, from Stryker's JSON report. */
 function summarise(seconds) {
   if (!existsSync(REPORT)) {
     console.log(`mutate: no report at ${relative(ROOT, REPORT)} (${seconds} s)`);
     return;
   }
-  const report = JSON.parse(readFileSync(REPORT, "utf8"));
+  report(JSON.parse(readFileSync(REPORT, "utf8")).files, seconds);
+}
+
+/** Score per directory of a report's `files`, and the survivors. */
+function report(reportFiles, seconds) {
   const tally = new Map(GROUPS.map((g) => [g, { killed: 0, survived: 0, noCoverage: 0, timeout: 0, other: 0 }]));
   const survivors = [];
-  for (const [file, { mutants }] of Object.entries(report.files)) {
+  for (const [file, { mutants }] of Object.entries(reportFiles)) {
     const path = relative(ROOT, join(ROOT, file)).split("\\").join("/");
     const group = GROUPS.find((g) => path.startsWith(`${g}/`));
     if (group === undefined) continue;
@@ -128,7 +248,7 @@ function summarise(seconds) {
       } else t.other++;
     }
   }
-  console.log(`\nmutate: score per directory (killed + timed out) / (killed + timed out + survived + no coverage), ${seconds} s:`);
+  console.log(`\nmutate: score per directory (killed + timed out) / (killed + timed out + survived + no coverage)${seconds === undefined ? "" : `, ${seconds} s`}:`);
   for (const [group, t] of tally) {
     const detected = t.killed + t.timeout;
     const valid = detected + t.survived + t.noCoverage;

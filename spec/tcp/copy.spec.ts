@@ -7,6 +7,9 @@ describe("copyBytes", () => {
 
   it.each([
     ["a short copy (loop)", 5, SHORT_COPY_BYTES - 1],
+    ["a copy of exactly the short-copy bound", 5, SHORT_COPY_BYTES],
+    ["a long copy from the start of the source, not all of it", 0, 150],
+    ["a long copy that ends at the end of the source, not all of it", 50, 150],
     ["a long copy of part of the source (view + set)", 3, 150],
     ["the whole source (set)", 0, 200],
   ])("copies %s", (_name, srcOff, len) => {
@@ -43,5 +46,11 @@ describe("argument checks", () => {
     expect(() => checkInt(5, 1, 10, "x")).not.toThrow();
     expect(() => checkInt(11, 1, 10, "x")).toThrow(InvalidArgumentError);
     expect(() => checkInt(2.5, 1, 10, "x")).toThrow(InvalidArgumentError);
+    // Both bounds are inclusive.
+    expect(() => checkInt(1, 1, 10, "x")).not.toThrow();
+    expect(() => checkInt(10, 1, 10, "x")).not.toThrow();
+    expect(() => checkInt(0, 1, 10, "x")).toThrow(InvalidArgumentError);
+    expect(() => checkSpan(b, 0, 11, "x")).toThrow(InvalidArgumentError);
+    expect(() => checkSpan(b, 0, -1, "x")).toThrow(InvalidArgumentError);
   });
 });

@@ -238,6 +238,127 @@ describe("ReceiveBuffer", () => {
     expect(b.window).toBe(10_000);
   });
 
+  it("holds nothing for a segment that starts exactly at the window's right edge, or is empty", () => {
+    // RFC 9293 §3.10.7.4: a segment is acceptable only if it begins or ends inside the window
+    // (RCV.NXT =< SEG.SEQ < RCV.NXT + RCV.WND); none of one starting at the edge is kept.
+    const b = new ReceiveBuffer(100);
+    b.insert(0, bytes(40), 0, 40);
+    b.consume(30); // right edge: 130 from the start, 90 from RCV.NXT
+    expect(b.insert(90, bytes(10), 0, 10)).toBe(0);
+    expect(b.hasOutOfOrder).toBe(false);
+    expect(b.oooBytes).toBe(0);
+    expect(b.insert(20, bytes(10), 0, 0)).toBe(0);
+    expect(b.insert(0, bytes(10), 0, 0)).toBe(0);
+    expect(b.hasOutOfOrder).toBe(false);
+    expect(b.readable).toBe(10);
+    // One byte inside the edge is held.
+    expect(b.insert(89, bytes(10), 0, 10)).toBe(0);
+    expect(ranges(b)).toEqual([[89, 90]]);
+  });
+
+  it("keeps out-of-order data when the application has read everything before the hole", () => {
+    const b = new ReceiveBuffer(10_000);
+    const stream = bytes(300);
+    expect(b.insert(0, stream, 0, 100)).toBe(100);
+    expect(b.insert(100, stream, 200, 100)).toBe(0); // [200, 300) beyond the hole [100, 200)
+    expect(drain(b)).toEqual(Array.from(stream.subarray(0, 100)));
+    expect(b.oooRangeCount).toBe(1);
+    expect(ranges(b)).toEqual([[100, 200]]);
+    expect(b.insert(0, stream, 100, 100)).toBe(200);
+    expect(drain(b)).toEqual(Array.from(stream.subarray(100, 300)));
+    expect(b.capacityBytes).toBe(0);
+  });
+
+  it("reads on from the ring's start when a consume ends exactly at the ring's end", () => {
+    const b = new ReceiveBuffer(4096);
+    b.insert(0, bytes(4000), 0, 4000);
+    b.consume(2000);
+    b.insert(0, bytes(200, 4000), 0, 200); // [2000, 4200): wraps past the 4 KiB ring's end
+    b.consume(2096); // the read position is exactly at the ring's end
+    expect(b.readable).toBe(104);
+    expect(Array.from(b.peekContiguous())).toEqual(Array.from(bytes(104, 4096)));
+    expect(drain(b)).toEqual(Array.from(bytes(104, 4096)));
+  });
+
+  it("writes in-order data that starts exactly at the ring's end at the ring's start", () => {
+    const b = new ReceiveBuffer(4096);
+    b.insert(0, bytes(4000), 0, 4000);
+    b.consume(2000);
+    b.insert(0, bytes(96, 4000), 0, 96); // the held data ends exactly at the ring's end
+    expect(b.insert(0, bytes(50, 4096), 0, 50)).toBe(50);
+    expect(drain(b)).toEqual(Array.from(bytes(2146, 2000)));
+  });
+
+  it("keeps the first copy of every byte a segment overlaps, across several ranges", () => {
+    const b = new ReceiveBuffer(10_000);
+    b.insert(10, new Uint8Array(10).fill(1), 0, 10); // [10, 20)
+    b.insert(30, new Uint8Array(10).fill(2), 0, 10); // [30, 40)
+    b.insert(50, new Uint8Array(10).fill(3), 0, 10); // [50, 60)
+    const later = bytes(60, 0x40); // covers [5, 65)
+    expect(b.insert(5, later, 0, 60)).toBe(0);
+    expect(ranges(b)).toEqual([[5, 65]]);
+    expect(b.insert(0, bytes(5), 0, 5)).toBe(65);
+    const want = [...bytes(5)];
+    for (let p = 5; p < 65; p++) {
+      if (p >= 10 && p < 20) want.push(1);
+      else if (p >= 30 && p < 40) want.push(2);
+      else if (p >= 50 && p < 60) want.push(3);
+      else want.push(later[p - 5]!);
+    }
+    expect(drain(b)).toEqual(want);
+  });
+
+  it("reports only the ranges asked for (RFC 2018 §3: at most the blocks that fit)", () => {
+    const b = new ReceiveBuffer(100_000);
+    b.insert(1000, bytes(100), 0, 100);
+    b.insert(3000, bytes(100), 0, 100);
+    b.insert(5000, bytes(100), 0, 100);
+    const out = new Uint32Array(8).fill(7);
+    expect(b.oooRanges(out, 2)).toBe(2);
+    expect(Array.from(out)).toEqual([5000, 5100, 3000, 3100, 7, 7, 7, 7]);
+    expect(b.oooRanges(out.fill(7), 8)).toBe(3);
+    expect(Array.from(out)).toEqual([5000, 5100, 3000, 3100, 1000, 1100, 7, 7]);
+  });
+
+  it("reports no range that in-order data has joined to RCV.NXT (RFC 2018 §4)", () => {
+    const b = new ReceiveBuffer(100_000);
+    b.insert(100, bytes(100), 0, 100); // A
+    b.insert(300, bytes(100), 0, 100); // B
+    b.insert(600, bytes(100), 0, 100); // C
+    b.insert(300, bytes(10), 0, 10); // B holds the latest segment
+    // Fill [0, 100) and [200, 300): A and B join the in-order data; only C is left.
+    expect(b.insert(200, bytes(100), 0, 100)).toBe(0);
+    expect(b.insert(0, bytes(100), 0, 100)).toBe(400);
+    expect(ranges(b)).toEqual([[200, 300]]);
+    const out = new Uint32Array(2);
+    expect(b.oooRanges(out, 1)).toBe(1);
+    expect(Array.from(out)).toEqual([200, 300]);
+  });
+
+  it("gives its smaller storage back to the pool when it grows, and keeps it when data fills it exactly", () => {
+    const pool = new StoragePool();
+    const b = new ReceiveBuffer(1 << 20, 32, pool);
+    b.insert(0, bytes(100), 0, 100);
+    const first = b.peekContiguous().buffer;
+    expect(b.insert(0, bytes(MIN_STORAGE_BYTES - 100, 100), 0, MIN_STORAGE_BYTES - 100)).toBe(MIN_STORAGE_BYTES - 100);
+    expect(b.peekContiguous().buffer).toBe(first);
+    expect(pool.pooledBytes).toBe(0);
+    b.insert(0, bytes(100), 0, 100);
+    expect(b.capacityBytes).toBe(2 * MIN_STORAGE_BYTES);
+    expect(pool.pooledBytes).toBe(MIN_STORAGE_BYTES);
+  });
+
+  it("names the argument in its errors", () => {
+    expect(() => new ReceiveBuffer(0)).toThrow(/ReceiveBuffer capacity/);
+    expect(() => new ReceiveBuffer(100, 0)).toThrow(/ReceiveBuffer maxRanges/);
+    const b = new ReceiveBuffer(100);
+    expect(() => b.insert(0, bytes(10), 5, 6)).toThrow(/ReceiveBuffer\.insert: range 5\+6/);
+    expect(() => b.insert(0.5, bytes(10), 0, 1)).toThrow(/ReceiveBuffer\.insert offset 0\.5/);
+    expect(() => b.consume(1)).toThrow(/ReceiveBuffer\.consume\(1\) with 0 bytes readable/);
+    b.insert(5, bytes(10), 0, 10);
+    expect(() => b.oooRanges(new Uint32Array(1), 1)).toThrow(/ReceiveBuffer\.oooRanges: room for 0 ranges, 1 asked/);
+  });
+
   it("rejects misuse with InvalidArgumentError", () => {
     expect(() => new ReceiveBuffer(0)).toThrow(InvalidArgumentError);
     expect(() => new ReceiveBuffer(100, 0)).toThrow(InvalidArgumentError);

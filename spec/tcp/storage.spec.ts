@@ -7,6 +7,9 @@ describe("grownSize", () => {
     expect(grownSize(0, 4097, 1 << 20)).toBe(8192);
     expect(grownSize(8192, 8193, 1 << 20)).toBe(16384);
     expect(grownSize(8192, 100_000, 1 << 20)).toBe(131072);
+    // A need of exactly a power of two fits in that size.
+    expect(grownSize(0, 4096, 1 << 20)).toBe(4096);
+    expect(grownSize(4096, 8192, 1 << 20)).toBe(8192);
   });
 
   it("never exceeds the limit rounded up to a power of two", () => {
@@ -39,6 +42,11 @@ describe("StoragePool", () => {
     pool.give(new Uint8Array(8192));
     pool.give(new Uint8Array(4096));
     expect(pool.pooledBytes).toBe(8192);
+    // The cap is inclusive: a pool of exactly one array's size keeps it.
+    const exact = new StoragePool(4096);
+    exact.give(new Uint8Array(4096));
+    expect(exact.pooledBytes).toBe(4096);
+    expect(new StoragePool(-1).maxPooledBytes).toBe(0);
     const off = new StoragePool(0);
     off.give(new Uint8Array(4096));
     expect(off.pooledBytes).toBe(0);
@@ -54,8 +62,10 @@ describe("StoragePool", () => {
 
   it("clear drops everything", () => {
     const pool = new StoragePool();
-    pool.give(new Uint8Array(4096));
+    const a = new Uint8Array(4096);
+    pool.give(a);
     pool.clear();
     expect(pool.pooledBytes).toBe(0);
+    expect(pool.take(4096)).not.toBe(a);
   });
 });
