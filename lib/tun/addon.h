@@ -45,7 +45,8 @@
 void throw_errno(napi_env env, int err, const char *syscall, const char *subject);
 void throw_type(napi_env env, const char *message);
 void throw_range(napi_env env, const char *message);
-bool get_args(napi_env env, napi_callback_info info, size_t required, napi_value *argv);
+/* Fetches up to MAX_ARGS arguments (undefined past the last) and, when `data` is not NULL, the callback data. */
+bool get_args(napi_env env, napi_callback_info info, size_t required, napi_value *argv, void **data);
 bool get_int32(napi_env env, napi_value value, const char *what, int32_t *out);
 bool get_fd(napi_env env, napi_value value, int *fd);
 bool get_ifname(napi_env env, napi_value value, char name[IFNAMSIZ]);

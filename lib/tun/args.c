@@ -40,11 +40,12 @@ void throw_range(napi_env env, const char *message) {
 /* ------------------------------------------------------------------------- */
 /* Arguments                                                                  */
 
-/* Fetches the arguments; false (with an exception pending) if fewer than `required`. */
-bool get_args(napi_env env, napi_callback_info info, size_t required, napi_value *argv) {
+/* Fetches the arguments (and the callback data when `data` is not NULL); false (with an exception
+ * pending) if fewer than `required`. */
+bool get_args(napi_env env, napi_callback_info info, size_t required, napi_value *argv, void **data) {
   size_t argc = MAX_ARGS;
   napi_value all[MAX_ARGS];
-  if (napi_get_cb_info(env, info, &argc, all, NULL, NULL) != napi_ok) return false;
+  if (napi_get_cb_info(env, info, &argc, all, NULL, data) != napi_ok) return false;
   if (argc < required) {
     throw_type(env, "too few arguments");
     return false;

@@ -20,7 +20,7 @@
 /* open(name: string, flags: number): { fd: number, name: string } */
 napi_value js_open(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
-  if (!get_args(env, info, 1, argv)) return NULL;
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
   char name[IFNAMSIZ];
   if (!get_ifname(env, argv[0], name)) return NULL;
   int32_t flags = 0;
@@ -96,12 +96,10 @@ static bool interface_ioctl(napi_env env, unsigned long request, const char *sys
   return true;
 }
 
-/* Reads the name argument into a zeroed ifreq; false with an exception pending. */
+/* Reads the arguments (and the callback data) and the name into a zeroed ifreq; false with an exception pending. */
 static bool interface_request(napi_env env, napi_callback_info info, size_t required, napi_value *argv,
                               struct ifreq *ifr, void **data) {
-  size_t argc = MAX_ARGS;
-  if (data != NULL && napi_get_cb_info(env, info, &argc, NULL, NULL, data) != napi_ok) return false;
-  if (!get_args(env, info, required, argv)) return false;
+  if (!get_args(env, info, required, argv, data)) return false;
   memset(ifr, 0, sizeof *ifr);
   return get_ifname(env, argv[0], ifr->ifr_name);
 }
@@ -175,7 +173,7 @@ napi_value js_set_attribute(napi_env env, napi_callback_info info) {
  */
 napi_value js_set_offload(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
-  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!get_args(env, info, 2, argv, NULL)) return NULL;
   int fd;
   int32_t flags;
   if (!get_fd(env, argv[0], &fd)) return NULL;

@@ -19,7 +19,7 @@
  */
 napi_value js_read_batch(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
-  if (!get_args(env, info, 5, argv)) return NULL;
+  if (!get_args(env, info, 5, argv, NULL)) return NULL;
   int fd;
   int32_t slot_size, max_count;
   void *pool_data, *lengths_data;
@@ -69,7 +69,7 @@ napi_value js_read_batch(napi_env env, napi_callback_info info) {
  */
 napi_value js_write_batch(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
-  if (!get_args(env, info, 5, argv)) return NULL;
+  if (!get_args(env, info, 5, argv, NULL)) return NULL;
   int fd;
   int32_t count;
   void *pool_data, *offsets_data, *lengths_data, *errors_data = NULL;

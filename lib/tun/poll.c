@@ -125,7 +125,7 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
  */
 napi_value js_poll(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
-  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!get_args(env, info, 2, argv, NULL)) return NULL;
   int fd;
   if (!get_fd(env, argv[0], &fd)) return NULL;
   napi_valuetype type;
@@ -179,22 +179,27 @@ napi_value js_poll(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
-static watch_t *watch_arg(napi_env env, napi_value value) {
+/* (fd, on: boolean): the fd's watch and the flag (`fallback` when not a boolean); NULL with an exception pending. */
+static watch_t *watch_and_flag(napi_env env, napi_callback_info info, bool fallback, bool *on) {
+  napi_value argv[MAX_ARGS];
+  if (!get_args(env, info, 2, argv, NULL)) return NULL;
   int fd;
-  if (!get_fd(env, value, &fd)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
   watch_t *w = find_watch(instance_of(env), fd);
-  if (w == NULL) throw_errno(env, ENOENT, "poll", "(fd is not polled)");
+  if (w == NULL) {
+    throw_errno(env, ENOENT, "poll", "(fd is not polled)");
+    return NULL;
+  }
+  *on = fallback;
+  napi_get_value_bool(env, argv[1], on);
   return w;
 }
 
 /* pollWritable(fd, on: boolean): void; also wait for writability, to flush a blocked queue. */
 napi_value js_poll_writable(napi_env env, napi_callback_info info) {
-  napi_value argv[MAX_ARGS];
-  if (!get_args(env, info, 2, argv)) return NULL;
-  watch_t *w = watch_arg(env, argv[0]);
+  bool on;
+  watch_t *w = watch_and_flag(env, info, false, &on);
   if (w == NULL) return NULL;
-  bool on = false;
-  napi_get_value_bool(env, argv[1], &on);
   int events = on ? (UV_READABLE | UV_WRITABLE) : UV_READABLE;
   if (events == w->events) return make_undefined(env);
   int rc = uv_poll_start(&w->handle, events, on_poll);
@@ -208,12 +213,9 @@ napi_value js_poll_writable(napi_env env, napi_callback_info info) {
 
 /* setRef(fd, on: boolean): void; an unref'd poll does not keep the loop alive. */
 napi_value js_set_ref(napi_env env, napi_callback_info info) {
-  napi_value argv[MAX_ARGS];
-  if (!get_args(env, info, 2, argv)) return NULL;
-  watch_t *w = watch_arg(env, argv[0]);
+  bool on;
+  watch_t *w = watch_and_flag(env, info, true, &on);
   if (w == NULL) return NULL;
-  bool on = true;
-  napi_get_value_bool(env, argv[1], &on);
   if (on) {
     uv_ref((uv_handle_t *)&w->handle);
   } else {
@@ -225,7 +227,7 @@ napi_value js_set_ref(napi_env env, napi_callback_info info) {
 /* close(fd): void; stops polling the fd (if polled) and closes it. */
 napi_value js_close(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
-  if (!get_args(env, info, 1, argv)) return NULL;
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
   int fd;
   if (!get_fd(env, argv[0], &fd)) return NULL;
   instance_t *inst = instance_of(env);

@@ -1,6 +1,6 @@
 /**
- * One side of spec/bench/ab-l3rx.ts: the engine bench's l3Rx loop (spec/bench/engine.ts l3RxRows)
- * over one build's public API. The driver imports this module once per build under a distinct URL,
+ * The engine bench's l3Rx loop over one build's public API: spec/bench/engine.ts l3RxRows runs it on
+ * this build, and spec/bench/ab-l3rx.ts on two. The driver imports this module once per build under a distinct URL,
  * so each build gets its own copy of these functions and no call site sees both builds.
  */
 import type { Callbacks } from "../../lib/api.js";
@@ -18,7 +18,13 @@ export interface Build {
 }
 
 /** An established flow (SYN, SYN-ACK, ACK, as the engine bench) and `run(n)`: n in-order 1448-byte segments. */
-export function l3RxLoop(build: Build): { run(n: number): void; delivered(): number } {
+export function l3RxLoop(build: Build): {
+  step(): void;
+  run(n: number): void;
+  delivered(): number;
+  segments(): number;
+  drops(): unknown;
+} {
   let now = 0;
   const engine = new build.L3L4Builder().clock(() => now).build();
   const out = new Uint8Array(65536);
@@ -45,17 +51,24 @@ export function l3RxLoop(build: Build): { run(n: number): void; delivered(): num
   const segment = tcp({ ...common, flags: "PA", seq: peerIsn + 1, options: { timestamps: [ts, synAck.options.tsVal] }, payload: STREAM });
   let seq = peerIsn + 1;
   let sink = 0;
+  let segments = 0;
+  /** One segment: its sequence number (and the checksum, RFC 1624) rewritten in place, then l3Rx. */
+  const step = (): void => {
+    const old = read32(segment, 24);
+    write32(segment, 24, seq);
+    write16(segment, 36, checksumUpdateU32(read16(segment, 36), old, seq));
+    sink += engine.l3Rx(cb, segment) === undefined ? 0 : 1;
+    seq = (seq + PAYLOAD) >>> 0;
+    segments++;
+  };
   return {
+    step,
     run(n: number): void {
-      for (let i = 0; i < n; i++) {
-        const old = read32(segment, 24);
-        write32(segment, 24, seq);
-        write16(segment, 36, checksumUpdateU32(read16(segment, 36), old, seq));
-        sink += engine.l3Rx(cb, segment) === undefined ? 0 : 1;
-        seq = (seq + PAYLOAD) >>> 0;
-      }
+      for (let i = 0; i < n; i++) step();
       if (sink < 0) throw new Error("unreachable");
     },
     delivered: () => delivered,
+    segments: () => segments,
+    drops: () => engine.stats().drops,
   };
 }

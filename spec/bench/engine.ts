@@ -18,10 +18,8 @@ import type { Callbacks, Flow } from "../../lib/api.js";
 import { L3L4Builder } from "../../lib/builder.js";
 import { VirtualClock } from "../../lib/debug/virtual-clock.js";
 import type { L3L4 } from "../../lib/engine.js";
-import { checksumUpdateU32 } from "../../lib/wire/checksum.js";
-import { read16, read32, write16, write32 } from "../../lib/wire/bytes.js";
 import { clientTuple } from "../../lib/debug/echo-pair.js";
-import { parse, tcp } from "../support/packets.js";
+import { l3RxLoop } from "./ab-l3rx-side.js";
 import { consume, figure, FULL, MACRO_METHOD, MICRO_METHOD, nsPerOp, row, SMOKE_METHOD, type BenchOptions, type Row } from "./harness.js";
 
 type Handlers = Pick<Callbacks<number>, "l4Rx" | "l4Accept" | "l4TxReady" | "l4RemoteClosed">;
@@ -205,79 +203,22 @@ export function bulkOnce(mtu: number, bytes: number): number {
 // l3Rx of one in-order data segment
 // ------------------------------------------------------------------------------------------------
 
-const PEER = "10.0.0.2";
-const LOCAL = "10.0.0.1";
 const PAYLOAD = 1448;
 
 /** ns per l3Rx of an in-order 1448-byte segment (IPv4, timestamps) on an established flow. */
 function l3RxRows(o: BenchOptions): Row[] {
-  const clock = new VirtualClock(0);
-  const engine = new L3L4Builder<number>().clock(clock.now).build();
-  const out = new Uint8Array(65536);
-  let sentPackets = 0;
-  let delivered = 0;
-  let lastOut = new Uint8Array(0);
-  const cb: Callbacks<number> = {
-    l3TxBuffer: () => 0,
-    l3TxBufferMut: () => out,
-    l3Tx: (_id, length) => {
-      sentPackets++;
-      if (lastOut.length === 0) lastOut = out.slice(0, length);
-    },
-    l4Rx: (_f, data) => {
-      if (data !== null) delivered += data.length;
-    },
-  };
-  // Handshake: SYN in, SYN-ACK out, ACK in.
-  const peerIsn = 1_000_000;
-  const ts = 5000;
-  engine.l3Rx(
-    cb,
-    tcp({
-      src: PEER,
-      dst: LOCAL,
-      srcPort: 40000,
-      dstPort: 80,
-      flags: "S",
-      seq: peerIsn,
-      window: 65535,
-      options: { mss: 1460, sackPermitted: true, timestamps: [ts, 0], windowScale: 7 },
-    }),
-  );
-  const synAck = parse(lastOut).tcp ?? bench("no SYN-ACK");
-  const iss = synAck.seq;
-  const tsEcr = synAck.options.tsVal;
-  const common = { src: PEER, dst: LOCAL, srcPort: 40000, dstPort: 80, ack: (iss + 1) >>> 0, window: 2048 };
-  engine.l3Rx(cb, tcp({ ...common, flags: "A", seq: peerIsn + 1, options: { timestamps: [ts, tsEcr] } }));
-  // One data segment, rewritten in place: its sequence number (and the checksum, RFC 1624) per call.
-  const segment = tcp({
-    ...common,
-    flags: "PA",
-    seq: peerIsn + 1,
-    options: { timestamps: [ts, tsEcr] },
-    payload: STREAM.subarray(0, PAYLOAD),
-  });
-  const seqAt = 20 + 4;
-  const csumAt = 20 + 16;
-  let seq = peerIsn + 1;
-  const op = (): void => {
-    const next = seq;
-    const old = read32(segment, seqAt);
-    write32(segment, seqAt, next);
-    write16(segment, csumAt, checksumUpdateU32(read16(segment, csumAt), old, next));
-    consume(engine.l3Rx(cb, segment) === undefined ? 0 : 1);
-    seq = (seq + PAYLOAD) >>> 0;
-  };
-  const before = delivered;
+  // The handshake (SYN in, SYN-ACK out, ACK in), then one data segment rewritten in place: its
+  // sequence number (and the checksum, RFC 1624) per call (ab-l3rx-side.ts, shared with the A/B).
+  const loop = l3RxLoop({ L3L4Builder });
+  const op = loop.step;
+  const before = loop.delivered();
   for (let i = 0; i < 100; i++) op();
-  if (delivered - before !== 100 * PAYLOAD) bench(`l3Rx setup: ${delivered - before} bytes delivered, stats ${JSON.stringify(engine.stats().drops)}`);
-  const deliveredBefore = delivered;
-  const segmentsBefore = seq;
+  if (loop.delivered() - before !== 100 * PAYLOAD) bench(`l3Rx setup: ${loop.delivered() - before} bytes delivered, stats ${JSON.stringify(loop.drops())}`);
+  const deliveredBefore = loop.delivered();
+  const segmentsBefore = loop.segments();
   const m = nsPerOp(op, 100, o);
-  const segments = ((seq - segmentsBefore) >>> 0) / PAYLOAD;
-  // Every segment was accepted in order and delivered (modulo 2^32 wrap of the byte count: none here).
-  if (delivered - deliveredBefore < segments * PAYLOAD - PAYLOAD) bench("l3Rx: segments were not all delivered");
-  consume(sentPackets);
+  // Every segment was accepted in order and delivered.
+  if (loop.delivered() - deliveredBefore < (loop.segments() - segmentsBefore) * PAYLOAD - PAYLOAD) bench("l3Rx: segments were not all delivered");
   const how = o.smoke ? SMOKE_METHOD : MICRO_METHOD;
   return [
     row("engine", "l3Rx TCP data segment (1448 B, in order, zero-copy delivery, ACK every 2nd)", "ns/pkt", m, how),
