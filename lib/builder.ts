@@ -116,6 +116,21 @@ export class L3L4Builder<T> {
   }
 
   /**
+   * Most flows one source may have open at once: TCP connections it opened (half-open included) and
+   * UDP flows its datagrams made; flows the application opened with l4Connect are not counted. A
+   * source is an IPv4 address, or an IPv6 address's /64 (one host may use its whole /64). Past it a
+   * new flow from that source is refused with a TCP RST or ICMP port unreachable, counted in
+   * stats().flowsRefusedPerSource. An integer in 1..2^24, or Infinity (default: off).
+   */
+  maxFlowsPerSource(n: number): this {
+    this.config.maxFlowsPerSource = n;
+    this.checks.set("maxFlowsPerSource", () => {
+      if (n !== Infinity) integerIn("maxFlowsPerSource", n, 1, MAX_FLOWS_LIMIT);
+    });
+    return this;
+  }
+
+  /**
    * Most TIME-WAIT records (RFC 9293 §3.6.1) kept at once, about 240 bytes each; past it the oldest
    * is reused and counted (stats().tcpTimeWaitOverflow). Default 262,144 (Linux tcp_max_tw_buckets).
    */

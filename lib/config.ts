@@ -44,6 +44,12 @@ export interface EngineConfig {
   /** Most flows (TCP + UDP) at once; new ones are refused past it. */
   maxFlows: number;
   /**
+   * Most flows one source (an IPv4 address, an IPv6 /64) may have opened at once (flow/sources.ts);
+   * past it its new flows are refused (TCP RST, UDP ICMP port unreachable). Infinity: off. Linux has
+   * no such setting in TCP itself; netfilter's connlimit is the usual way there.
+   */
+  maxFlowsPerSource: number;
+  /**
    * Most TIME-WAIT records kept at once (about 240 bytes each); past it the oldest is reused. Linux's
    * tcp_max_tw_buckets defaults to 262144 on a machine this size (it drops the new one instead).
    */
@@ -92,6 +98,7 @@ export const DEFAULT_CONFIG: Readonly<EngineConfig> = Object.freeze({
   udpIdleTimeoutMs: 300_000,
   udpMaxQueuedDatagrams: 256,
   maxFlows: 1_000_000,
+  maxFlowsPerSource: Infinity,
   maxTimeWait: 262_144,
   synBacklog: 4096,
   maxMemory: Infinity,

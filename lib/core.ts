@@ -15,6 +15,7 @@ import { AppEvents, type AppEvent, type EventTarget } from "./events.js";
 import { FlowExistsError } from "./errors.js";
 import { connectTuple, type ConnectOptions } from "./flow/connect.js";
 import { FlowCounts, flowFromAddresses, type FlowRecord, type FlowState } from "./flow/flow.js";
+import { FlowsPerSource } from "./flow/sources.js";
 import { FlowTable } from "./flow/table.js";
 import { Icmp } from "./icmp/icmp.js";
 import { IpInput } from "./ip/input.js";
@@ -76,6 +77,7 @@ export class Core implements TcpContext, ReassemblyListener {
     private readonly owner: object,
   ) {
     this.counters.memory = new MemoryBudget(config.maxMemory);
+    if (config.maxFlowsPerSource !== Infinity) this.counts.perSource = new FlowsPerSource(config.maxFlowsPerSource);
     this.out = new IpOutput(config, this.counters);
     this.writer = new TcpSegmentWriter(this.out, this.counters);
     this.tcp = new TcpDemux(config, this.counters, this.counts, this.table, this.heap, this.writer, this, owner);
@@ -282,7 +284,7 @@ export class Core implements TcpContext, ReassemblyListener {
   }
 
   stats(): EngineStats {
-    return this.counters.snapshot(this.flowCount);
+    return this.counters.snapshot(this.flowCount, this.counts.perSource?.sources ?? 0);
   }
 }
 

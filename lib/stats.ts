@@ -45,6 +45,8 @@ export const EngineDrop = {
   FLOW_EXISTS: 47,
   /** l3Rx from inside a callback while MAX_DEFERRED_PACKETS such packets already wait (core.ts). */
   REENTRANT_QUEUE_FULL: 48,
+  /** A new flow from a source that has maxFlowsPerSource flows already (answered with RST or ICMP). */
+  SOURCE_FLOW_LIMIT: 49,
 } as const;
 
 const ENGINE_DROP_NAMES: string[] = [];
@@ -128,6 +130,10 @@ export interface EngineStats {
   memorySynCookies: number;
   /** Application writes (l4Tx) cut short because the send buffer could not grow under the budget. */
   memorySendLimited: number;
+  /** New flows refused because their source had maxFlowsPerSource flows (TCP RST, UDP ICMP port unreachable). */
+  flowsRefusedPerSource: number;
+  /** Sources with flows counted against maxFlowsPerSource now (0 when it is off). */
+  flowSources: number;
 }
 
 export class Counters {
@@ -180,12 +186,13 @@ export class Counters {
   memoryDroppedDatagrams = 0;
   memorySynCookies = 0;
   memorySendLimited = 0;
+  flowsRefusedPerSource = 0;
 
   drop(reason: number): void {
     this.drops[reason] = this.drops[reason]! + 1;
   }
 
-  snapshot(flows: number): EngineStats {
+  snapshot(flows: number, flowSources: number): EngineStats {
     const drops: Record<string, number> = {};
     let dropped = 0;
     for (let i = 1; i < DROP_SLOTS; i++) {
@@ -247,6 +254,8 @@ export class Counters {
       memoryDroppedDatagrams: this.memoryDroppedDatagrams,
       memorySynCookies: this.memorySynCookies,
       memorySendLimited: this.memorySendLimited,
+      flowsRefusedPerSource: this.flowsRefusedPerSource,
+      flowSources,
     };
   }
 }

@@ -13,6 +13,7 @@ import type { Flow } from "../api.js";
 import type { TcpConnection } from "../tcp/connection.js";
 import type { TimeWaitState } from "../tcp/time-wait.js";
 import type { UdpFlow } from "../udp/udp-flow.js";
+import type { FlowsPerSource } from "./sources.js";
 import { read32 } from "../wire/bytes.js";
 import { ipv4ToString } from "../wire/ipv4.js";
 import { ipv6ToString } from "../wire/ipv6.js";
@@ -28,6 +29,8 @@ export type FlowState = TcpConnection | TimeWaitState | UdpFlow;
 export class FlowCounts {
   tcp = 0;
   udp = 0;
+  /** The flows peers opened, by source: what maxFlowsPerSource bounds (flow/sources.ts); null when off. */
+  perSource: FlowsPerSource | null = null;
 
   get flows(): number {
     return this.tcp + this.udp;

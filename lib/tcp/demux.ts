@@ -160,6 +160,8 @@ export class TcpDemux implements IcmpErrorSink {
       this.resetFor(cb, p, seg);
       return this.dropped(EngineDrop.REFUSED);
     }
+    // maxFlowsPerSource (flow/sources.ts): checked before a SYN cookie too, which would only be refused later.
+    if (this.sourceFull(p)) return this.refuseForSource(cb, p, seg);
     if (this.backlog.full || !memory.fits(HALF_OPEN_BYTES)) {
       // A SYN cookie holds nothing (RFC 4987 §3.6): the answer when the record would not fit either.
       if (!this.backlog.full) this.counters.memorySynCookies++;
@@ -191,6 +193,7 @@ export class TcpDemux implements IcmpErrorSink {
       this.resetFor(cb, p, seg);
       return this.dropped(EngineDrop.REFUSED);
     }
+    if (this.sourceFull(p)) return this.refuseForSource(cb, p, seg);
     const conn = this.open(cb, p, seg);
     if (conn === undefined) return undefined;
     conn.acceptCookie(seg, opts, mss, this.backlog.options);
@@ -215,9 +218,28 @@ export class TcpDemux implements IcmpErrorSink {
       return undefined;
     }
     this.counts.tcp++;
+    this.counts.perSource?.add(p.family, p.bytes, p.srcOffset);
     this.counters.tcpFlowsOpened++;
     this.heap.add(conn);
     return conn;
+  }
+
+  /** Has the segment's source maxFlowsPerSource flows already? */
+  private sourceFull(p: L4Packet): boolean {
+    const perSource = this.counts.perSource;
+    return perSource !== null && perSource.full(p.family, p.bytes, p.srcOffset);
+  }
+
+  /**
+   * A new connection from a source at maxFlowsPerSource is refused as a connection nobody accepts:
+   * with a RST (RFC 9293 §3.10.7.1; as l4Accept's refusal, and as netfilter's connlimit rule with
+   * `--reject-with tcp-reset`), so the peer learns at once instead of retrying its SYN for a minute.
+   * One RST a SYN: no amplification.
+   */
+  private refuseForSource(cb: AnyCallbacks, p: L4Packet, seg: TcpPacket): undefined {
+    this.counters.flowsRefusedPerSource++;
+    this.resetFor(cb, p, seg);
+    return this.dropped(EngineDrop.SOURCE_FLOW_LIMIT);
   }
 
   /** RFC 9293 §3.10.7.1: if ACK, <SEQ=SEG.ACK><CTL=RST>; else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. */
@@ -331,6 +353,7 @@ export class TcpDemux implements IcmpErrorSink {
     }
     leaveSynBacklog(conn);
     this.counts.tcp--;
+    if (!flow.activeOpen) this.counts.perSource?.remove(flow.family, flow.addr, 0);
     flow.closeReason = reason;
     const c = this.counters;
     c.tcpFlowsClosed++;

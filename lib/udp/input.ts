@@ -63,20 +63,25 @@ export class UdpLayer {
     if (flow === undefined) {
       if (this.counts.flows >= this.config.maxFlows) return this.dropped(EngineDrop.FLOW_LIMIT);
       const noMemory = this.counters.memory.pressure >= MemoryPressure.REFUSE;
+      const perSource = this.counts.perSource;
+      const sourceFull = !noMemory && perSource !== null && perSource.full(p.family, bytes, p.srcOffset);
       flow = flowFromPacket(this.owner, "udp", p.family, bytes, p.srcOffset, p.dstOffset, srcPort, dstPort);
-      if (noMemory || (cb.l4Accept !== undefined && !cb.l4Accept(flow))) {
-        // The memory budget's third step (lib/memory.ts) refuses new flows as a closed port would.
+      if (noMemory || sourceFull || (cb.l4Accept !== undefined && !cb.l4Accept(flow))) {
+        // The memory budget's third step (lib/memory.ts) and maxFlowsPerSource (flow/sources.ts)
+        // refuse new flows as a closed port would.
         if (noMemory) this.counters.memoryRefusedFlows++;
+        if (sourceFull) this.counters.flowsRefusedPerSource++;
         // RFC 1122 §4.1.3.1: a datagram for a port nobody listens on gets Port Unreachable.
         if (p.family === 4) {
           this.icmp.sendError(cb, now, bytes, 0, p.ipLength, Icmpv4Type.DEST_UNREACHABLE, Icmpv4UnreachCode.PORT, 0);
         } else {
           this.icmp.sendError(cb, now, bytes, 0, p.ipLength, Icmpv6Type.DEST_UNREACHABLE, Icmpv6UnreachCode.PORT, 0);
         }
-        return this.dropped(EngineDrop.REFUSED);
+        return this.dropped(sourceFull ? EngineDrop.SOURCE_FLOW_LIMIT : EngineDrop.REFUSED);
       }
       // l4Accept may have opened the same 5-tuple with l4Connect.
       if (!this.open(flow, now)) return this.dropped(EngineDrop.FLOW_EXISTS);
+      perSource?.add(p.family, bytes, p.srcOffset);
     }
     const u = flow.state;
     if (u === null || u.kind !== "udp") return undefined; // unreachable: the table holds UDP flows here
@@ -131,6 +136,7 @@ export class UdpLayer {
     flow.state = null;
     flow.closeReason = cause;
     this.counts.udp--;
+    if (!flow.activeOpen) this.counts.perSource?.remove(flow.family, flow.addr, 0);
     this.counters.udpFlowsClosed++;
     this.events.event(AppEvent.CLOSED, u, null);
   }
