@@ -51,6 +51,17 @@ export const TIME_WAIT_BYTES = 240;
 /** Overhead charged per queued UDP datagram and per held IP fragment, beyond its bytes (the copy's object). */
 export const RECORD_OVERHEAD_BYTES = 64;
 
+/**
+ * The most of the limit one TCP flow's out-of-order data may make its receive ring grow by
+ * (tcp/receive-buffer.ts). Out-of-order storage is the ring up to the furthest byte held, so one
+ * byte at the far edge of a 256 KiB window costs 256 KiB: without a share a handful of flows (one
+ * peer) could take the budget to PRUNE, and every other flow's reordering would then be refused. With
+ * an eighth it takes six flows to reach PRUNE (3/4), and maxFlowsPerSource can keep one peer below that.
+ * Linux bounds the same per socket (out-of-order skbs count in sk_rmem_alloc against sk_rcvbuf, and
+ * tcp_prune_ofo_queue drops from the far end when it is passed); the share is ours.
+ */
+export const FLOW_OUT_OF_ORDER_SHARE = 0.125;
+
 /** Where each pressure level starts, as a share of the limit. */
 const SHRINK_AT = 0.5;
 const PRUNE_AT = 0.75;

@@ -118,7 +118,10 @@ export interface EngineStats {
   memoryLimit: number;
   /** New flows refused for memory (TCP SYN answered with RST, UDP with ICMP port unreachable). */
   memoryRefusedFlows: number;
-  /** Out-of-order TCP segments dropped for memory (the window was kept; RFC 2018 reneging avoided). */
+  /**
+   * Out-of-order TCP segments dropped for memory, or past their flow's share of the budget (an eighth;
+   * the window was kept; RFC 2018 reneging avoided).
+   */
   memoryDroppedOutOfOrder: number;
   /** In-order TCP segments dropped for memory (delivery paused and no storage left): the peer retransmits. */
   memoryDroppedInOrder: number;

@@ -31,9 +31,14 @@
  * grows: as out-of-order data when an out-of-order segment made it grow, else as receive data; all of
  * it is given back when the storage goes back to the pool. Growth the budget refuses stores nothing
  * (MEMORY_REFUSED). From PRUNE pressure on, an out-of-order segment that would need the ring to grow
- * is refused before anything else is (issue 13's order: out-of-order data goes first). Data already
- * held, and SACKed, is never thrown away (RFC 2018 §8 allows reneging; we avoid it, as Linux's
- * tcp_prune_ofo_queue is a last resort).
+ * is refused before anything else is (issue 13's order: out-of-order data goes first). Per flow, the
+ * growth out-of-order data causes may not pass FLOW_OUT_OF_ORDER_SHARE of the budget (lib/memory.ts),
+ * so one flow cannot take the budget with a few bytes far beyond a hole; with `maxRanges`, that is
+ * the per-flow cap on out-of-order data (segments themselves cost nothing apart: they are copied into
+ * the ring, and adjacent ones join one range). Data already held, and SACKed, is never thrown away:
+ * RFC 2018 §8 allows the receiver to discard SACKed data ("reneging") when it runs out of buffer
+ * space but discourages it, since the sender must then keep and retransmit it all; Linux's
+ * tcp_prune_ofo_queue does it as a last resort, dropping from the far end. We refuse new data instead.
  */
 import { EMPTY } from "../wire/bytes.js";
 import { InvalidArgumentError } from "../errors.js";
@@ -41,7 +46,7 @@ import { checkInt, checkSpan, copyBytes, isIndex } from "./copy.js";
 import { MAX_TCP_BUFFER_BYTES } from "./send-buffer.js";
 import { grownSize, sharedStoragePool } from "./storage.js";
 import type { StoragePool } from "./storage.js";
-import { MemoryKind, MemoryPressure, type MemoryBudget } from "../memory.js";
+import { FLOW_OUT_OF_ORDER_SHARE, MemoryKind, MemoryPressure, type MemoryBudget } from "../memory.js";
 
 /** `insert` result: the segment needed a new out-of-order range and `maxRanges` are in use. Nothing was stored. */
 export const RECEIVE_REFUSED = -1;
@@ -308,7 +313,9 @@ export class ReceiveBuffer {
     if (budget !== null) {
       const grow = size - old.length;
       if (outOfOrder) {
-        if (budget.pressure >= MemoryPressure.PRUNE || !budget.tryCharge(MemoryKind.OUT_OF_ORDER, grow)) return false;
+        if (budget.pressure >= MemoryPressure.PRUNE) return false;
+        if (this.oooCharged + grow > budget.limit * FLOW_OUT_OF_ORDER_SHARE) return false;
+        if (!budget.tryCharge(MemoryKind.OUT_OF_ORDER, grow)) return false;
         this.oooCharged += grow;
       } else if (!budget.tryCharge(MemoryKind.RECEIVE, grow)) {
         return false;

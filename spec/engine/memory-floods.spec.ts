@@ -94,6 +94,34 @@ describe("maxMemory", () => {
     expect(Object.values(r.engine.stats().memory).every((v) => v === 0)).toBe(true);
   });
 
+  it("one flow's out-of-order data stops at its share of the budget (an eighth); another flow's is still held", () => {
+    const r = rig();
+    const hog = r.open(1);
+    for (let k = 1; k <= 150; k++) {
+      r.rx(tcp({ ...r.peer(1), seq: 1001 + k * 1460, ack: hog.ack, flags: TcpFlag.ACK, payload: bytes(1400, k) }));
+    }
+    const s = r.engine.stats();
+    expect(s.memory.outOfOrder).toBeLessThanOrEqual(LIMIT / 8);
+    expect(s.memoryDroppedOutOfOrder).toBeGreaterThan(0);
+    const other = r.open(2);
+    const before = r.engine.stats().memoryDroppedOutOfOrder;
+    r.rx(tcp({ ...r.peer(2), seq: 1001 + 1460, ack: other.ack, flags: TcpFlag.ACK, payload: bytes(1400, 1) }));
+    expect(r.engine.stats().memoryDroppedOutOfOrder).toBe(before);
+    expect(r.engine.l4Info(other.flow)!.recvQueue).toBe(1400);
+    // The hog fills its hole: what it was allowed to keep is delivered, in order, exactly.
+    const kept = r.engine.l4Info(hog.flow)!.recvQueue;
+    const first = bytes(1460, 0);
+    r.rx(tcp({ ...r.peer(1), seq: 1001, ack: hog.ack, flags: TcpFlag.ACK, payload: first }));
+    const got = Uint8Array.from(r.got.get(hog.flow) ?? []);
+    expect(got.length).toBeGreaterThan(1460);
+    expect(got.subarray(0, 1460)).toEqual(first);
+    expect(got.subarray(1460, 1460 + 1400)).toEqual(bytes(1400, 1));
+    expect(kept).toBeGreaterThan(0);
+    r.engine.l4Abort(r.cb, hog.flow);
+    r.engine.l4Abort(r.cb, other.flow);
+    expect(r.engine.stats().memoryInUse).toBe(0);
+  });
+
   it("paused flows fill their receive buffers only up to the budget, and deliver exactly what was accepted", () => {
     const r = rig(128 * 1024);
     const flows: { flow: Flow; ack: number; i: number; next: number }[] = [];

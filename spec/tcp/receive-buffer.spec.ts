@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../lib/errors.js";
-import { RECEIVE_REFUSED, ReceiveBuffer } from "../../lib/tcp/receive-buffer.js";
+import { FLOW_OUT_OF_ORDER_SHARE, MemoryBudget } from "../../lib/memory.js";
+import { MEMORY_REFUSED, RECEIVE_REFUSED, ReceiveBuffer } from "../../lib/tcp/receive-buffer.js";
 import { MIN_STORAGE_BYTES, StoragePool } from "../../lib/tcp/storage.js";
 
 function bytes(n: number, from = 0): Uint8Array {
@@ -476,5 +477,49 @@ describe("ReceiveBuffer", () => {
       }),
       { numRuns: 150 },
     );
+  });
+
+  describe("out-of-order data per flow, under a memory budget", () => {
+    const LIMIT = 256 * 1024; // a flow's share: 32 KiB
+    const share = LIMIT * FLOW_OUT_OF_ORDER_SHARE;
+
+    it("grows for out-of-order data up to the flow's share of the budget, not past it; in-order data still grows", () => {
+      const budget = new MemoryBudget(LIMIT);
+      const b = new ReceiveBuffer(256 * 1024, 32, new StoragePool(0), budget);
+      expect(b.insert(1, bytes(1000), 0, 1000)).toBe(0);
+      expect(budget.of(2)).toBe(MIN_STORAGE_BYTES);
+      // Up to exactly the share: the ring doubles to 32 KiB.
+      expect(b.insert(share - 1000, bytes(1000), 0, 1000)).toBe(0);
+      expect(b.capacityBytes).toBe(share);
+      // One byte further needs 64 KiB: refused, nothing stored, the ranges as they were.
+      expect(b.insert(share, bytes(1), 0, 1)).toBe(MEMORY_REFUSED);
+      expect(b.capacityBytes).toBe(share);
+      expect(ranges(b)).toEqual([
+        [share - 1000, share],
+        [1, 1001],
+      ]);
+      expect(budget.refused[2]).toBe(0); // refused by the share, before the budget was asked
+      // In-order data is not held to the share: the hole fills and beyond it the ring grows.
+      expect(b.insert(0, bytes(1), 0, 1)).toBe(1001);
+      expect(b.insert(0, bytes(share), 0, share)).toBe(share);
+      expect(b.readable).toBe(1001 + share);
+      expect(b.capacityBytes).toBe(2 * share);
+      expect(budget.of(2)).toBe(share);
+      expect(budget.of(1)).toBe(share);
+      b.clear();
+      expect(budget.total).toBe(0);
+    });
+
+    it("one byte at the far edge of the window does not cost a whole window's storage", () => {
+      const budget = new MemoryBudget(LIMIT);
+      const b = new ReceiveBuffer(256 * 1024, 32, new StoragePool(0), budget);
+      expect(b.insert(200_000, bytes(1), 0, 1)).toBe(MEMORY_REFUSED);
+      expect(b.capacityBytes).toBe(0);
+      expect(budget.total).toBe(0);
+      // Without a budget it is held (the window allows it).
+      const free = new ReceiveBuffer(256 * 1024, 32, new StoragePool(0), new MemoryBudget());
+      expect(free.insert(200_000, bytes(1), 0, 1)).toBe(0);
+      expect(free.capacityBytes).toBe(256 * 1024);
+    });
   });
 });
