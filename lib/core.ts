@@ -11,7 +11,7 @@
  * - The TcpContext every connection sees: framing (tcp/writer.ts), the heap, events, the end.
  */
 import type { EngineConfig } from "./config.js";
-import { AppEvents, type AppEvent, type EventTarget } from "./events.js";
+import { AppEvent, AppEvents, type EventTarget } from "./events.js";
 import { FlowExistsError } from "./errors.js";
 import { connectTuple, type ConnectOptions } from "./flow/connect.js";
 import { FlowCounts, flowFromAddresses, type FlowRecord, type FlowState } from "./flow/flow.js";
@@ -68,6 +68,8 @@ export class Core implements TcpContext, ReassemblyListener {
   /** Items popped from the heap in one l4Poll. */
   private readonly due: Timed[] = [];
   private readonly deferred: { cb: AnyCallbacks; packet: Uint8Array }[] = [];
+  /** Connections whose empty send buffer the memory budget refused a page (waitForMemory). */
+  private readonly memoryWaiters: TcpConnection[] = [];
   private draining = false;
 
   constructor(
@@ -77,6 +79,7 @@ export class Core implements TcpContext, ReassemblyListener {
     private readonly owner: object,
   ) {
     this.counters.memory = new MemoryBudget(config.maxMemory);
+    this.counters.memory.onRoom = this.memoryRoom;
     if (config.maxFlowsPerSource !== Infinity) this.counts.perSource = new FlowsPerSource(config.maxFlowsPerSource);
     this.out = new IpOutput(config, this.counters);
     this.writer = new TcpSegmentWriter(this.out, this.counters);
@@ -278,6 +281,31 @@ export class Core implements TcpContext, ReassemblyListener {
   timeWait(conn: TcpConnection): void {
     this.tcp.timeWait(conn);
   }
+
+  waitForMemory(conn: TcpConnection): void {
+    if (conn.waitingForMemory) return;
+    conn.waitingForMemory = true;
+    this.memoryWaiters.push(conn);
+    this.counters.memory.wantRoom(conn.sendBuffer.firstPage);
+  }
+
+  /**
+   * The memory budget has room for a page again (MemoryBudget.onRoom, called from a release inside
+   * some step): every waiting connection still open and still wanting gets l4TxReady, fired when that
+   * step is done. One whose write is refused again waits again.
+   */
+  private readonly memoryRoom = (): void => {
+    const waiters = this.memoryWaiters;
+    for (let i = 0; i < waiters.length; i++) {
+      const c = waiters[i]!;
+      c.waitingForMemory = false;
+      if (c.flow.state === c && c.txWanted) {
+        c.txWanted = false;
+        this.event(AppEvent.TX_READY, c, null);
+      }
+    }
+    waiters.length = 0;
+  };
 
   closed(conn: TcpConnection, reason: CloseCause): void {
     this.tcp.closed(conn, reason);

@@ -14,7 +14,8 @@
  *              Linux's tcp_prune_ofo_queue does it as a last resort; we never do: only new
  *              out-of-order data is refused, and in-order data keeps its storage to the limit;
  *   3. REFUSE  (from 90 %): new flows are refused (TCP RST, UDP ICMP port unreachable), counted;
- * and nothing is ever charged past the limit: `tryCharge` says no, and the holder drops.
+ * and nothing is ever charged past the limit: `tryCharge` is the only way to charge; it says no, and the
+ * holder drops (or, for an application's write, waits: `wantRoom`).
  *
  * Allocation-free and O(1) per charge: counts in a Float64Array, kinds as small integers.
  */
@@ -117,19 +118,26 @@ export class MemoryBudget {
   }
 
   /**
-   * Charges `bytes` whether or not they fit: only for a fixed-size record the caller checked with
-   * `fits` just before (a half-open connection), or a TIME-WAIT record when nothing older can give
-   * way (time-wait.ts). Never for data.
+   * Someone was refused `bytes` and has no other way to hear when they fit (an empty TCP send buffer:
+   * nothing in flight whose ACK would bring l4TxReady). `onRoom` is called once, from the `release`
+   * after which `bytes` fit again; the largest amount asked since the last call is what must fit.
    */
-  charge(kind: MemoryKind, bytes: number): void {
-    this.used[kind]! += bytes;
-    this.inUse += bytes;
+  wantRoom(bytes: number): void {
+    if (bytes > this.roomWanted) this.roomWanted = bytes;
   }
+
+  /** What `wantRoom` calls back (core.ts: the waiting connections get l4TxReady). */
+  onRoom: (() => void) | null = null;
+  private roomWanted = 0;
 
   /** Gives back what `tryCharge` took. */
   release(kind: MemoryKind, bytes: number): void {
     this.used[kind]! -= bytes;
     this.inUse -= bytes;
+    if (this.roomWanted > 0 && this.inUse + this.roomWanted <= this.limit) {
+      this.roomWanted = 0;
+      this.onRoom?.();
+    }
   }
 
   /** In use by kind, for stats(). */

@@ -65,7 +65,11 @@ export class TcpConnection extends Tcb implements EventTarget {
     const taken = this.sendBuffer.write(data, 0, data.length);
     this.txWanted = taken < data.length;
     // Cut short with room left: the send buffer could not grow under the memory budget (send-buffer.ts).
-    if (taken < data.length && this.sendBuffer.free > 0) this.ctx.counters.memorySendLimited++;
+    if (taken < data.length && this.sendBuffer.free > 0) {
+      this.ctx.counters.memorySendLimited++;
+      // Nothing held is nothing in flight, whose ACK would bring l4TxReady: it comes from the budget.
+      if (this.sendBuffer.length === 0) this.ctx.waitForMemory(this);
+    }
     if (taken > 0) {
       this.lastDataAt = this.ctx.now;
       output(this);

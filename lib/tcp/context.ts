@@ -104,6 +104,11 @@ export interface TcpContext extends EventSink {
   transmit(conn: TcpEndpoint, seg: TcpOutSegment): boolean;
   /** The `deadline` of a connection changed. */
   reschedule(item: TcpConnection): void;
+  /**
+   * The connection's empty send buffer could not take a page under the memory budget: l4TxReady is
+   * queued for it once the budget has room for one (core.ts).
+   */
+  waitForMemory(conn: TcpConnection): void;
   /** The connection enters TIME-WAIT holding data for the application: its TIME-WAIT row is made (time-wait.ts). */
   timeWait(conn: TcpConnection): void;
   /**

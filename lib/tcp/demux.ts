@@ -10,7 +10,7 @@
  * with a SYN cookie and the ACK that returns it rebuilds the connection (RFC 4987 §3.6,
  * tcp/syn-backlog.ts): see `noFlow`.
  */
-import { HALF_OPEN_BYTES, MemoryPressure } from "../memory.js";
+import { HALF_OPEN_BYTES, MemoryKind, MemoryPressure } from "../memory.js";
 import type { EngineConfig } from "../config.js";
 import { AppEvent } from "../events.js";
 import { flowFromPacket, type FlowCounts, type FlowRecord } from "../flow/flow.js";
@@ -162,14 +162,19 @@ export class TcpDemux implements IcmpErrorSink {
     }
     // maxFlowsPerSource (flow/sources.ts): checked before a SYN cookie too, which would only be refused later.
     if (this.sourceFull(p)) return this.refuseForSource(cb, p, seg);
-    if (this.backlog.full || !memory.fits(HALF_OPEN_BYTES)) {
+    // The half-open record is charged before the connection is made (l4Accept may make the engine
+    // hold more meanwhile), and given back if none is made (leaveSynBacklog gives it back otherwise).
+    if (this.backlog.full || !memory.tryCharge(MemoryKind.HALF_OPEN, HALF_OPEN_BYTES)) {
       // A SYN cookie holds nothing (RFC 4987 §3.6): the answer when the record would not fit either.
       if (!this.backlog.full) this.counters.memorySynCookies++;
       this.backlog.sendCookie(cb, p, seg, opts, this.ctx.now);
       return undefined;
     }
     const conn = this.open(cb, p, seg);
-    if (conn === undefined) return undefined;
+    if (conn === undefined) {
+      memory.release(MemoryKind.HALF_OPEN, HALF_OPEN_BYTES);
+      return undefined;
+    }
     conn.acceptSyn(seg, opts);
     return this.reportable(conn.flow);
   }
@@ -331,22 +336,25 @@ export class TcpDemux implements IcmpErrorSink {
       this.table.remove(flow);
       flow.state = null;
       if (reason === CloseCause.TIME_WAIT) {
-        // The connection leaves the flow table and its row takes its place (time-wait.ts).
+        // The connection leaves the flow table and its row takes its place (time-wait.ts), if the
+        // memory budget has room for one (else it is closed without, as Linux past its bound).
         this.counters.tcpTimeWait++;
         const expiry = this.ctx.now + this.config.tcpTimeWaitMs;
         const tw = this.timeWaits;
         const r = tw.add(this.table.key, this.table.keyHash, expiry, conn, windowField(conn), true, this.overflowed);
-        flow.state = TIME_WAIT;
-        flow.timeWaitRef = tw.ref(r);
-        this.scheduleTimeWaits();
+        if (r >= 0) {
+          flow.state = TIME_WAIT;
+          flow.timeWaitRef = tw.ref(r);
+          this.scheduleTimeWaits();
+        }
       }
     } else if (st !== null && st.kind === "time-wait" && st.held === conn) {
       // The held connection is over: its row joins the others for the rest of its 2*MSL.
       this.heap.remove(st);
       this.table.remove(flow);
       st.held = null;
-      flow.state = TIME_WAIT;
-      this.timeWaits.release(st.row, this.overflowed);
+      // No room in the memory budget for the row: the connection ends without TIME-WAIT (time-wait.ts).
+      flow.state = this.timeWaits.release(st.row, this.overflowed) ? TIME_WAIT : null;
       this.scheduleTimeWaits();
     } else {
       return; // closed already: l4Rx(flow, null) went out once

@@ -31,8 +31,8 @@ export function acceptSyn(c: TcpConnection, seg: TcpPacket, opts: TcpOptions): v
   c.segmentsIn++;
   c.inSynBacklog = true;
   c.ctx.counters.tcpHalfOpen++;
-  // The memory budget: demux.ts accept checked that the record fits (else a SYN cookie went out).
-  c.ctx.counters.memory.charge(MemoryKind.HALF_OPEN, HALF_OPEN_BYTES);
+  // The memory budget: demux.ts accept charged the record before making the connection (else a SYN
+  // cookie went out); leaveSynBacklog gives it back.
   c.irs = seq(seg.seq);
   c.rcvNxt = seqAdd(c.irs, 1);
   c.rcvAdv = c.rcvNxt;

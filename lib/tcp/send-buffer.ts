@@ -12,10 +12,10 @@
  *
  * The memory budget (lib/memory.ts) is charged exactly the storage held, at the point it grows, and
  * given it all back when the storage goes back to the pool. Past the budget the ring does not grow and
- * `write` takes what fits in the storage it has; only the first page of an empty buffer is charged
- * regardless, so a connection can always make progress (l4TxReady needs an ACK to come back, and an
- * empty buffer has nothing in flight to be acknowledged): the one way the budget is passed, by at most
- * MIN_STORAGE_BYTES per connection, and only by what the application writes, never by a peer.
+ * `write` takes what fits in the storage it has; an empty buffer takes the smallest page if a larger
+ * one does not fit, and nothing if that does not fit either. Nothing is charged past the budget. A
+ * connection whose empty buffer could take nothing has nothing in flight whose ACK would bring
+ * l4TxReady: it waits for the budget to have a page free again (MemoryBudget.wantRoom; core.ts).
  */
 import { EMPTY } from "../wire/bytes.js";
 import { checkInt, checkSpan, copyBytes, isIndex } from "./copy.js";
@@ -63,6 +63,11 @@ export class SendBuffer {
     return this.maxBytes - this.held;
   }
 
+  /** The storage an empty buffer takes at least (the budget must have this much for a write to go in). */
+  get firstPage(): number {
+    return grownSize(0, 1, this.maxBytes);
+  }
+
   /** Bytes of storage currently held (0 while empty): for memory accounting. */
   get capacityBytes(): number {
     return this.buf.length;
@@ -76,8 +81,10 @@ export class SendBuffer {
     checkSpan(src, srcOff, len, "SendBuffer.write");
     let n = len < this.maxBytes - this.held ? len : this.maxBytes - this.held;
     if (n === 0) return 0;
-    if (this.held + n > this.buf.length && !this.grow(this.held + n)) {
-      n = this.buf.length - this.held; // the budget said no: what the storage held can take
+    if (this.held + n > this.buf.length) {
+      // The budget may allow less growth than asked, or none: take what the storage holds then.
+      this.grow(this.held + n);
+      if (n > this.buf.length - this.held) n = this.buf.length - this.held;
       if (n === 0) return 0;
     }
     const needed = this.held + n;
@@ -136,19 +143,19 @@ export class SendBuffer {
     this.release();
   }
 
-  /** Moves to storage of at least `needed` bytes, unwrapping the held bytes to index 0; false if the budget refused. */
+  /**
+   * Moves to storage of at least `needed` bytes, unwrapping the held bytes to index 0; under the
+   * budget an empty buffer may get only the smallest page, and false (nothing changed) when the
+   * budget refuses.
+   */
   private grow(needed: number): boolean {
     const old = this.buf;
     let size = grownSize(old.length, needed, this.maxBytes);
     const budget = this.budget;
     if (budget !== null) {
-      if (old.length > 0) {
-        if (!budget.tryCharge(MemoryKind.SEND, size - old.length)) return false;
-      } else if (!budget.tryCharge(MemoryKind.SEND, size)) {
-        // The first page of an empty buffer, charged regardless (see the module comment).
-        size = grownSize(0, 1, this.maxBytes);
-        budget.charge(MemoryKind.SEND, size);
-      }
+      // An empty buffer: the smallest page, if the size asked does not fit (see the module comment).
+      if (old.length === 0 && !budget.fits(size)) size = grownSize(0, 1, this.maxBytes);
+      if (!budget.tryCharge(MemoryKind.SEND, size - old.length)) return false;
     }
     const next = this.pool.take(size);
     const held = this.held;

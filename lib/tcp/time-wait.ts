@@ -23,6 +23,13 @@
  * in the flow table beside its row, `held` by a TimeWaitState: it delivers what it holds and
  * l4RemoteClosed on l4ResumeRx, then ends (l4Rx(flow, null)), and only then does its row join the
  * index and the FIFO. tcp/demux.ts does that.
+ *
+ * The memory budget (lib/memory.ts) is charged TIME_WAIT_BYTES for every listed row, never past its
+ * limit: past it the oldest record gives way (as past maxTimeWait), and with none to give way the
+ * connection gets no TIME-WAIT at all, counted as tcpTimeWaitOverflow: what Linux's tcp_time_wait
+ * does when it cannot allocate the record ("just CLOSE this socket up", LINUX_MIB_TCPTIMEWAITOVERFLOW).
+ * A held row is charged when it is made if it fits, else when it is listed, under the same rule: until
+ * then it is part of a live connection, which the budget does not charge either.
  */
 import { MemoryKind, TIME_WAIT_BYTES, type MemoryBudget } from "../memory.js";
 import type { FlowRecord } from "../flow/flow.js";
@@ -53,6 +60,8 @@ const LISTED = 2;
 const IN_USE = 4;
 /** We opened the connection (l4Connect): the flow's source is our end. */
 const ACTIVE_OPEN = 8;
+/** The row is charged to the memory budget (every listed row is; a held one may not be yet). */
+const CHARGED = 16;
 
 /**
  * A flow's state while its TIME-WAIT record lives (flow/flow.ts FlowState). Shared by every record
@@ -184,7 +193,8 @@ export class TimeWaitTable {
   /**
    * A row for a connection entering TIME-WAIT, under `key` (hash `h`); `listed`: into the index and the
    * FIFO now (else held, see the module comment). Returns the row, and counts a reused oldest record
-   * through `overflowed`.
+   * through `overflowed`; -1 (counted too) for a listed row the memory budget has no room for: no
+   * TIME-WAIT. A held row is always made.
    */
   add(
     key: Int32Array,
@@ -199,15 +209,11 @@ export class TimeWaitTable {
       overflowed();
       this.forget(this.head);
     }
-    const memory = this.memory;
-    if (memory !== null && !memory.tryCharge(MemoryKind.TIME_WAIT, TIME_WAIT_BYTES)) {
-      // Past the memory budget the oldest record gives way, as past maxTimeWait; with none to give,
-      // the record is charged regardless (one record, 240 bytes: the only way TIME-WAIT passes it).
-      if (this.head >= 0) {
-        overflowed();
-        this.forget(this.head);
-      }
-      memory.charge(MemoryKind.TIME_WAIT, TIME_WAIT_BYTES);
+    // A held row is charged now only if that fits as it is (release charges it otherwise).
+    const charged = listed ? this.chargeRow(overflowed) : this.memory === null || this.memory.tryCharge(MemoryKind.TIME_WAIT, TIME_WAIT_BYTES);
+    if (!charged && listed) {
+      overflowed(); // no TIME-WAIT (see the module comment)
+      return -1;
     }
     const r = this.take();
     const base = r * KEY_WORDS;
@@ -218,7 +224,7 @@ export class TimeWaitTable {
     this.tsRecent[r] = conn.tsRecent;
     this.tsOffset[r] = conn.tsOffset;
     this.window[r] = window;
-    this.bits[r] = (conn.tsOk ? TS_OK | IN_USE : IN_USE) | (conn.flow?.activeOpen === true ? ACTIVE_OPEN : 0);
+    this.bits[r] = (conn.tsOk ? TS_OK | IN_USE : IN_USE) | (conn.flow?.activeOpen === true ? ACTIVE_OPEN : 0) | (charged ? CHARGED : 0);
     this.flows[r] = conn.flow === undefined ? undefined : new WeakRef(conn.flow);
     this.expiry[r] = expiry;
     this.lastOowAckAt[r] = -Infinity;
@@ -226,13 +232,39 @@ export class TimeWaitTable {
     return r;
   }
 
-  /** A held row's connection is over: the row joins the index and the FIFO for the rest of its 2*MSL. */
-  release(r: number, overflowed: () => void): void {
+  /**
+   * A held row's connection is over: the row joins the index and the FIFO for the rest of its 2*MSL.
+   * False when the budget has no room for it even after the oldest record gave way: the row is
+   * forgotten, counted through `overflowed` (see the module comment).
+   */
+  release(r: number, overflowed: () => void): boolean {
     if (this.listed >= this.max) {
       overflowed();
       this.forget(this.head);
     }
+    if ((this.bits[r]! & CHARGED) === 0) {
+      if (!this.chargeRow(overflowed)) {
+        overflowed();
+        this.forget(r);
+        return false;
+      }
+      this.bits[r]! |= CHARGED;
+    }
     this.list(r);
+    return true;
+  }
+
+  /**
+   * Charge one row to the budget; past it the oldest listed record gives way (its charge makes the
+   * room) and the charge is tried again. False when there is none to give way.
+   */
+  private chargeRow(overflowed: () => void): boolean {
+    const memory = this.memory;
+    if (memory === null || memory.tryCharge(MemoryKind.TIME_WAIT, TIME_WAIT_BYTES)) return true;
+    if (this.head < 0) return false;
+    overflowed();
+    this.forget(this.head);
+    return memory.tryCharge(MemoryKind.TIME_WAIT, TIME_WAIT_BYTES);
   }
 
   /** Drop a row (expired, reopened by a new SYN, or the oldest past the bound). */
@@ -244,7 +276,7 @@ export class TimeWaitTable {
       this.listed--;
     }
     this.bits[r] = 0;
-    if (b & IN_USE) this.memory?.release(MemoryKind.TIME_WAIT, TIME_WAIT_BYTES);
+    if (b & CHARGED) this.memory?.release(MemoryKind.TIME_WAIT, TIME_WAIT_BYTES);
     this.flows[r] = undefined;
     this.gen[r] = (this.gen[r]! + 1) & 0x7fffffff;
     this.next[r] = this.free;

@@ -20,6 +20,27 @@ describe("MemoryBudget", () => {
     expect(m.available).toBe(600);
   });
 
+  it("wantRoom: onRoom is called once, from the release after which the largest amount asked fits", () => {
+    const m = new MemoryBudget(1000);
+    let calls = 0;
+    m.onRoom = () => calls++;
+    m.tryCharge(MemoryKind.RECEIVE, 1000);
+    m.wantRoom(100);
+    m.wantRoom(300);
+    m.wantRoom(200);
+    m.release(MemoryKind.RECEIVE, 299);
+    expect(calls).toBe(0);
+    m.release(MemoryKind.RECEIVE, 1);
+    expect(calls).toBe(1);
+    m.release(MemoryKind.RECEIVE, 100);
+    expect(calls).toBe(1);
+    // Asked for again (a write refused again), heard again.
+    m.tryCharge(MemoryKind.RECEIVE, 400);
+    m.wantRoom(100);
+    m.release(MemoryKind.RECEIVE, 100);
+    expect(calls).toBe(2);
+  });
+
   it("moves through SHRINK, PRUNE and REFUSE as the total reaches 50, 75 and 90 %", () => {
     const m = new MemoryBudget(100);
     const levels: number[] = [];
