@@ -309,6 +309,14 @@ export class Core implements TcpContext, ReassemblyListener {
 
   closed(conn: TcpConnection, reason: CloseCause): void {
     this.tcp.closed(conn, reason);
+    if (conn.waitingForMemory) {
+      // Out of the waiting list, so that a budget that stays full holds no ended connections (rare: O(n)).
+      conn.waitingForMemory = false;
+      const w = this.memoryWaiters;
+      const i = w.indexOf(conn);
+      w[i] = w[w.length - 1]!;
+      w.pop();
+    }
   }
 
   stats(): EngineStats {

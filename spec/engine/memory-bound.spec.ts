@@ -89,6 +89,19 @@ describe("maxMemory is never passed", () => {
     expect(r.engine.stats().memoryInUse).toBe(LIMIT);
   });
 
+  it("a connection that ends while it waits for a page is forgotten: the others still hear", () => {
+    const r = rig();
+    const full = Array.from({ length: LIMIT / PAGE }, (_, i) => r.open(i));
+    const a = r.open(100);
+    const b = r.open(101);
+    for (const o of full) expect(r.write(o.flow, PAGE)).toBe(PAGE);
+    expect(r.write(a.flow, 10)).toBe(0);
+    expect(r.write(b.flow, 10)).toBe(0);
+    r.step(() => r.engine.l4Abort(r.cb, a.flow));
+    r.rx(tcp({ ...r.peer(0), seq: 1001, ack: (full[0]!.ack + PAGE) >>> 0, flags: "A", window: 65535 }));
+    expect(r.txReady).toEqual([b.flow]);
+  });
+
   it("a write into an empty buffer takes the smallest page when a bigger one does not fit, and only what that page holds", () => {
     const r = rig();
     const others = Array.from({ length: LIMIT / PAGE - 1 }, (_, i) => r.open(i));
