@@ -40,13 +40,18 @@ export function describeDevice(device: TunDevice): string {
 }
 
 /** An engine for a device of this MTU. */
-export function buildEngine(mtu: number, options: Pick<DeviceOptions, "tcpBufferSize" | "udpIdleTimeout">): L3L4<number> {
+export function buildEngine(
+  mtu: number,
+  options: Pick<DeviceOptions, "tcpBufferSize" | "udpIdleTimeout" | "maxMemory" | "maxFlowsPerSource">,
+): L3L4<number> {
   if (mtu < MIN_DEVICE_MTU) {
     throw new UsageError(`the device's MTU is ${mtu}; the engine needs at least ${MIN_DEVICE_MTU} (use --mtu)`);
   }
   const builder = new L3L4Builder<number>().mtu(mtu);
   if (options.tcpBufferSize !== undefined) builder.tcpBufferSize(options.tcpBufferSize);
   if (options.udpIdleTimeout !== undefined) builder.udpIdleTimeout(options.udpIdleTimeout);
+  if (options.maxMemory !== undefined) builder.maxMemory(options.maxMemory);
+  if (options.maxFlowsPerSource !== undefined) builder.maxFlowsPerSource(options.maxFlowsPerSource);
   return builder.build();
 }
 

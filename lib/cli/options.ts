@@ -12,6 +12,8 @@
  *   --txqueuelen N    the device's queue of packets for us (default 4096; Linux's own is 500)
  *   --tcp-buffer N    bytes buffered per TCP flow each way (default: the engine's)
  *   --udp-idle-timeout S   forget a UDP flow after S seconds without a datagram (default: the engine's)
+ *   --max-memory N    the engine's memory budget in bytes (maxMemory; default: none)
+ *   --max-flows-per-source N   flows one peer address (IPv6: /64) may have open (default: no limit)
  *   --quiet           no status lines
  *
  * The engine needs no addresses: it answers whatever destination the kernel routes into the
@@ -21,6 +23,7 @@
  */
 import { isIP } from "node:net";
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { MAX_FLOWS_LIMIT, MIN_MEMORY_BUDGET } from "../builder.js";
 import { parseFaults, type Faults } from "../debug/faults.js";
 import { DEFAULT_TX_QUEUE_LENGTH } from "../tun/tun.js";
 
@@ -48,6 +51,10 @@ export interface DeviceOptions {
   txQueueLength: number | undefined;
   tcpBufferSize: number | undefined;
   udpIdleTimeout: number | undefined;
+  /** --max-memory: the engine's maxMemory; undefined: its default. */
+  maxMemory: number | undefined;
+  /** --max-flows-per-source: the engine's maxFlowsPerSource; undefined: its default (off). */
+  maxFlowsPerSource: number | undefined;
   quiet: boolean;
 }
 
@@ -71,6 +78,8 @@ export const DEVICE_OPTIONS = {
   txqueuelen: { type: "string" },
   "tcp-buffer": { type: "string" },
   "udp-idle-timeout": { type: "string" },
+  "max-memory": { type: "string" },
+  "max-flows-per-source": { type: "string" },
   quiet: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const satisfies OptionsConfig;
@@ -88,6 +97,10 @@ export const DEVICE_USAGE: readonly string[] = [
   `  --txqueuelen N    packets the kernel queues for us before it drops (default ${DEFAULT_TX_QUEUE_LENGTH}; Linux's is 500)`,
   "  --tcp-buffer N    bytes buffered per TCP flow in each direction",
   "  --udp-idle-timeout S  forget a UDP flow (and close its socket) after S seconds without a datagram",
+  "  --max-memory N    bound what peers can make the engine hold, in bytes (>= 65536): windows shrink,",
+  "                    then out-of-order data is dropped, then new flows are refused (default: no bound)",
+  "  --max-flows-per-source N  flows one peer address (IPv6: its /64) may have open; past it new ones",
+  "                    are refused with RST or ICMP port unreachable (default: no limit)",
   "  --quiet           no status lines",
   "  --help            this text",
 ];
@@ -119,6 +132,8 @@ export function deviceOptions(v: {
   txqueuelen?: string | undefined;
   "tcp-buffer"?: string | undefined;
   "udp-idle-timeout"?: string | undefined;
+  "max-memory"?: string | undefined;
+  "max-flows-per-source"?: string | undefined;
   quiet?: boolean | undefined;
 }): DeviceOptions {
   let faults: Faults | undefined;
@@ -142,6 +157,8 @@ export function deviceOptions(v: {
     txQueueLength: integerOption("txqueuelen", v.txqueuelen, 1, 1_000_000),
     tcpBufferSize: integerOption("tcp-buffer", v["tcp-buffer"], 1, 0x4000_0000),
     udpIdleTimeout: integerOption("udp-idle-timeout", v["udp-idle-timeout"], 1, 86_400),
+    maxMemory: integerOption("max-memory", v["max-memory"], MIN_MEMORY_BUDGET, Number.MAX_SAFE_INTEGER),
+    maxFlowsPerSource: integerOption("max-flows-per-source", v["max-flows-per-source"], 1, MAX_FLOWS_LIMIT),
     quiet: v.quiet === true,
   };
 }

@@ -27,6 +27,8 @@ describe("device options", () => {
       txQueueLength: undefined,
       tcpBufferSize: undefined,
       udpIdleTimeout: undefined,
+      maxMemory: undefined,
+      maxFlowsPerSource: undefined,
       quiet: false,
     });
   });
@@ -35,6 +37,7 @@ describe("device options", () => {
     const options = parse([
       "--tun", "prx0", "--mtu", "65520", "--pcap", "/tmp/x.pcap", "--trace", "--faults", "loss=0.1,delay=5",
       "--tcp-buffer", "1048576", "--udp-idle-timeout", "30", "--quiet", "--offload", "--txqueuelen", "10000",
+      "--max-memory", "8388608", "--max-flows-per-source", "64",
     ]);
     expect(options).toMatchObject({
       tun: "prx0",
@@ -45,6 +48,8 @@ describe("device options", () => {
       txQueueLength: 10000,
       tcpBufferSize: 1 << 20,
       udpIdleTimeout: 30,
+      maxMemory: 8 << 20,
+      maxFlowsPerSource: 64,
       quiet: true,
     });
     expect(options.faults).toMatchObject({ loss: 0.1, delayMs: 5 });
@@ -55,6 +60,8 @@ describe("device options", () => {
     [["--mtu", "15x"], /--mtu/],
     [["--txqueuelen", "0"], /--txqueuelen must be an integer in 1\.\.1000000/],
     [["--txqueuelen", "many"], /--txqueuelen/],
+    [["--max-memory", "1000"], /--max-memory must be an integer in 65536\.\./],
+    [["--max-flows-per-source", "0"], /--max-flows-per-source must be an integer in 1\.\./],
     [["--faults", "loss=2"], /--faults: .*probability/],
     [["--faults", "rate=10M"], /rate and queue are not modelled/],
     [["--faults", "queue=10"], /rate and queue are not modelled/],
