@@ -196,7 +196,8 @@ describeIntegration(
           const result = await runIn(ns, [process.execPath, "-e", probe, host], 15_000);
           expect(result.stdout.trim()).toBe("ECONNREFUSED");
         }
-        expect(engine.stats().memoryRefusedFlows).toBe(refusedBefore + 2);
+        // At least the two probes (a sender that connected late is refused too).
+        expect(engine.stats().memoryRefusedFlows).toBeGreaterThanOrEqual(refusedBefore + 2);
         expect(watch.over).toBe(0);
       },
       60_000,
