@@ -50,7 +50,7 @@ function heapBytes(): number {
 }
 
 /** A SYN as Linux sends it, to be stamped with a source per SYN. */
-class SynStamp {
+export class SynStamp {
   readonly packet = tcp({ src: "198.18.0.1", dst: SERVER, srcPort: 1024, dstPort: 443, flags: "S", seq: 1, options: { mss: 1460, sackPermitted: true, timestamps: [1, 0], windowScale: 7 } });
   private x = 0x2545f491;
 
@@ -168,8 +168,11 @@ function flood(gc: Gc, syns: number, synBacklog: number | undefined): FloodResul
   return { syns: i, seconds, heapGrowth, flowCount, stoppedEarly, during, legitimate };
 }
 
-/** Gbit/s for `bytes` on one flow between two engines, with `floodPerRound` SYNs into B per round of the wire. */
-function bulk(floodPerRound: number, bytes: number): { gbits: number; syns: number } {
+/**
+ * Gbit/s for `bytes` on one flow between two engines, with `floodPerRound` SYNs into B per round of
+ * the wire; `segments`: the data segments B received.
+ */
+export function bulk(floodPerRound: number, bytes: number): { gbits: number; syns: number; segments: number } {
   let received = 0;
   let sent = 0;
   let flow: Flow | undefined;
@@ -212,7 +215,7 @@ function bulk(floodPerRound: number, bytes: number): { gbits: number; syns: numb
   );
   const ns = Number(process.hrtime.bigint() - t0);
   if (!ok) throw new Error(`flood bench: bulk stalled at ${received} of ${bytes} bytes (flood ${floodPerRound}/round)`);
-  return { gbits: (bytes * 8) / ns, syns };
+  return { gbits: (bytes * 8) / ns, syns, segments: pipe.b.stats().tcpSegmentsIn - syns };
 }
 
 const FLOOD_METHOD = "1 run of the flood (a million SYNs; stopped early past 1.5 GiB of heap)";
