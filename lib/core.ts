@@ -27,6 +27,7 @@ import { TcpDemux } from "./tcp/demux.js";
 import { IsnGenerator } from "./tcp/isn.js";
 import type { TimeWaitTable } from "./tcp/time-wait.js";
 import { TcpSegmentWriter } from "./tcp/writer.js";
+import { ReceiveBudget } from "./tcp/receive-budget.js";
 import { MemoryBudget } from "./memory.js";
 import { TimerHeap } from "./timer-heap.js";
 import { UdpLayer } from "./udp/input.js";
@@ -76,6 +77,7 @@ export class Core implements TcpContext, ReassemblyListener {
     private readonly owner: object,
   ) {
     this.counters.memory = new MemoryBudget(config.maxMemory);
+    this.counters.receiveBudget = new ReceiveBudget(config.receiveBudget);
     this.out = new IpOutput(config, this.counters);
     this.writer = new TcpSegmentWriter(this.out, this.counters);
     this.tcp = new TcpDemux(config, this.counters, this.counts, this.table, this.heap, this.writer, this, owner);

@@ -2,6 +2,7 @@
  * Engine counters. Incremented in place on the hot path (plain number fields, no allocation);
  * `snapshot()` copies them into a fresh object for `L3L4.stats()`.
  */
+import { ReceiveBudget } from "./tcp/receive-budget.js";
 import { MemoryBudget, type MemoryKindName } from "./memory.js";
 import { dropReasonName } from "./wire/drop.js";
 
@@ -128,6 +129,12 @@ export interface EngineStats {
   memorySynCookies: number;
   /** Application writes (l4Tx) cut short because the send buffer could not grow under the budget. */
   memorySendLimited: number;
+  /** Receive window advertised and not yet received, all TCP connections (as last measured; 0 without receiveBudget). */
+  receiveWindowPromised: number;
+  /** receiveBudget (Infinity: unbounded). */
+  receiveBudget: number;
+  /** Windows the receive budget offered smaller than the free buffer. */
+  receiveBudgetLimited: number;
 }
 
 export class Counters {
@@ -180,6 +187,8 @@ export class Counters {
   memoryDroppedDatagrams = 0;
   memorySynCookies = 0;
   memorySendLimited = 0;
+  /** The global receive budget (core.ts sets it from receiveBudget; tcp/receive-budget.ts). */
+  receiveBudget = new ReceiveBudget();
 
   drop(reason: number): void {
     this.drops[reason] = this.drops[reason]! + 1;
@@ -247,6 +256,9 @@ export class Counters {
       memoryDroppedDatagrams: this.memoryDroppedDatagrams,
       memorySynCookies: this.memorySynCookies,
       memorySendLimited: this.memorySendLimited,
+      receiveWindowPromised: this.receiveBudget.promised,
+      receiveBudget: this.receiveBudget.limit,
+      receiveBudgetLimited: this.receiveBudget.limited,
     };
   }
 }

@@ -83,6 +83,9 @@ export class Tcb {
   rcvMss = 536;
   /** The ACK number we last sent (RFC 7323 §4.3 Last.ACK.sent). */
   lastAckSent: Seq = SEQ_ZERO;
+  /** What the global receive budget holds for this connection (receive-budget.ts), and whether it counts it. */
+  rcvBudgetCharge = 0;
+  rcvBudgetCounted = false;
 
   // --- Options negotiated ---
   tsOk = false;
