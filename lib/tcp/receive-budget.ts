@@ -9,6 +9,11 @@
  * sum here is ours, for a userspace reader behind a device queue of fixed size.
  *
  * A connection's offered window (tcp/output.ts offeredWindow) is, besides its free buffer:
+ *   - at most its own growth limit, Linux's rcv_ssthresh (tcp_grow_window): 64 KiB at first (the
+ *     SYN-ACK's window), two segments more for each segment of data received. A window opens as its
+ *     flow shows it uses it: an idle connection (iperf3's control connection, a keep-alive) keeps
+ *     what it was first offered and does not sit on the budget the busy ones need, since a promise
+ *     once made is only ever given back by the data that fills it;
  *   - at most its fair share, limit / connections, so that a flow that came first does not keep the
  *     whole budget as its data arrives and it re-offers what it freed;
  *   - at most what it has promised already plus the room left under the limit;
@@ -30,6 +35,10 @@ import { seqSub } from "./seq.js";
 
 /** The least a connection may always offer, in the peer's segments (Linux tcp_clamp_window: 2 * rcv_mss). */
 export const FLOOR_SEGMENTS = 2;
+/** Where a connection's growth limit starts: the largest unscaled window, what a SYN-ACK offers (RFC 7323 §2.2). */
+export const INITIAL_GROWTH_LIMIT = 0xffff;
+/** Bytes the growth limit gains per byte of data received (Linux tcp_grow_window: 2 * advmss a segment). */
+const GROWTH_PER_BYTE = 2;
 
 export class ReceiveBudget {
   /** Bytes promised (charged) over all connections. */
@@ -64,6 +73,13 @@ export class ReceiveBudget {
     c.rcvBudgetCharge = promise;
   }
 
+  /** `len` bytes of data arrived: the connection's growth limit opens by twice as much (module comment). */
+  grow(c: Tcb, len: number): void {
+    if (this.limit === Infinity) return;
+    const limit = (c.rcvSsthresh === 0 ? INITIAL_GROWTH_LIMIT : c.rcvSsthresh) + GROWTH_PER_BYTE * len;
+    c.rcvSsthresh = limit < this.limit ? limit : this.limit;
+  }
+
   /** The connection ended: its charge is given back. */
   release(c: Tcb): void {
     if (!c.rcvBudgetCounted) return;
@@ -87,6 +103,8 @@ export class ReceiveBudget {
     let allowed = this.limit - (this.promisedBytes - c.rcvBudgetCharge);
     const share = Math.floor(this.limit / this.charged);
     if (allowed > share) allowed = share;
+    if (c.rcvSsthresh === 0) c.rcvSsthresh = INITIAL_GROWTH_LIMIT;
+    if (allowed > c.rcvSsthresh) allowed = c.rcvSsthresh;
     if (allowed < floor) allowed = floor;
     if (free <= allowed) return free;
     this.limited++;

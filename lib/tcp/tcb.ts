@@ -86,6 +86,8 @@ export class Tcb {
   /** What the global receive budget holds for this connection (receive-budget.ts), and whether it counts it. */
   rcvBudgetCharge = 0;
   rcvBudgetCounted = false;
+  /** How far the receive budget lets this connection's window grow (Linux's rcv_ssthresh); 0 until set. */
+  rcvSsthresh = 0;
 
   // --- Options negotiated ---
   tsOk = false;

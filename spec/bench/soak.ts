@@ -93,7 +93,7 @@ interface ClientReport {
 
 interface ProxyStats {
   flows: number;
-  engine: { flows: number; tcpRetransmits: number; dropped: number };
+  engine: { flows: number; tcpRetransmits: number; dropped: number; receiveWindowPromised: number; receiveBudget: number | null };
   totals: Record<string, number>;
   failures: number;
 }
@@ -286,6 +286,7 @@ export async function benchSoak(
       await sleep(o.smoke ? 1000 : 5000);
       after = await sample();
     }
+    const end = await proxyStats(api);
     const during = samples.filter((s) => s.t <= seconds);
     const half = Math.floor(during.length / 2);
     const peak = (xs: Sample[]) => Math.max(...xs.map((s) => s.rssMiB));
@@ -305,7 +306,7 @@ export async function benchSoak(
       `soak verdicts: bytes ${exact ? "exact" : `NOT exact (${final?.failed ?? "?"} failed: ${final?.errors.join("; ") ?? "no final report"})`}; ` +
         `RSS ${plateau ? "plateaued" : "GREW"} (median ${firstMedian.toFixed(1)} MiB in the first half, ${secondMedian.toFixed(1)} MiB in the second; ` +
         `peaks ${firstPeak.toFixed(1)} and ${secondPeak.toFixed(1)} MiB); ` +
-        `flowCount ${after.flowCount}, flow table ${after.flowTable} at the end; fds ${after.fds} (${fdsBefore} before: ${after.fds <= fdsBefore ? "no leak" : `${after.fds - fdsBefore} LEAKED`})`,
+        `flowCount ${after.flowCount}, flow table ${after.flowTable}, receive window promised ${end.engine.receiveWindowPromised} B at the end; TUN drops ${after.tunDrops}; fds ${after.fds} (${fdsBefore} before: ${after.fds <= fdsBefore ? "no leak" : `${after.fds - fdsBefore} LEAKED`})`,
     );
     return [
       // Units as compare.ts reads them: "flows" and "fds" lower is better, "conn" higher.

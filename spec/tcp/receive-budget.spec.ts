@@ -54,13 +54,15 @@ function harness(budget: number): TcpHarness {
 }
 
 describe("the global receive budget", () => {
-  it("a flow alone gets the whole budget; flows that come later get two segments, then each its share as data arrives, none retracted", () => {
+  it("a flow alone grows to the whole budget; flows that come later get two segments, then each its share as data arrives, none retracted", () => {
     const budget = 128 * 1024;
     const h = harness(budget);
     const edges = new Edges();
     const ports = [41000, 41001, 41002, 41003];
-    establish(h, { port: ports[0]! });
-    h.in({ flags: ".", data: MSS, port: ports[0]! });
+    const synAck = establish(h, { port: ports[0]! });
+    // The SYN-ACK offers 64 KiB (the growth limit starts there); each segment received opens it by two more.
+    expect(synAck.win).toBe(0xffff);
+    for (let i = 0; i < 30; i++) h.in({ flags: ".", data: MSS, port: ports[0]! });
     h.at(100);
     edges.take(h);
     // Alone: its whole share, the budget (the buffer, 256 KiB, is larger).
@@ -95,7 +97,27 @@ describe("the global receive budget", () => {
     expect(stats.receiveWindowPromised).toBeLessThanOrEqual(budget);
     expect(stats.receiveBudgetLimited).toBeGreaterThan(0);
     // Every byte arrived, in order.
-    for (const port of ports) h.expectRx(121 * MSS - (port === ports[0] ? 0 : MSS), port);
+    for (const port of ports) h.expectRx(120 * MSS + (port === ports[0] ? 30 * MSS : 0), port);
+  });
+
+  it("an idle connection keeps what it was first offered, and the busy one grows past it (iperf3's control and data connections)", () => {
+    const budget = 256 * 1024;
+    const h = harness(budget);
+    const edges = new Edges();
+    establish(h, { port: 45000 });
+    h.in({ flags: "P.", data: 37, port: 45000 });
+    h.at(50);
+    edges.take(h);
+    const dataSynAck = establish(h, { port: 45001 });
+    // The idle one holds 64 KiB: the room left lets the busy one start at 64 KiB too, not two segments.
+    expect(dataSynAck.win).toBe(0xffff);
+    for (let i = 0; i < 200; i++) h.in({ flags: ".", data: MSS, port: 45001 });
+    h.at(100);
+    edges.take(h);
+    expect(edges.promise(45000)).toBeLessThanOrEqual(0xffff + 2 * 37 + (1 << SHIFT));
+    // The busy one: its share, half the budget.
+    expect(edges.promise(45001)).toBeGreaterThan(budget / 2 - 2 * MSS);
+    expect(edges.retracted).toEqual([]);
   });
 
   it("past the budget every flow still gets two segments, and moves with them", () => {
