@@ -17,6 +17,9 @@ export const MAX_FLOWS_LIMIT = 1 << 24;
 /** Smallest maxMemory: a few segments' worth for each kind. */
 export const MIN_MEMORY_BUDGET = 65536;
 
+/** Smallest receiveBudget: one 64 KiB window. */
+export const MIN_RECEIVE_BUDGET = 65536;
+
 type Check = () => void;
 
 export class L3L4Builder<T> {
@@ -163,6 +166,22 @@ export class L3L4Builder<T> {
     this.config.maxMemory = bytes;
     this.checks.set("maxMemory", () => {
       if (bytes !== Infinity) integerIn("maxMemory", bytes, MIN_MEMORY_BUDGET, Number.MAX_SAFE_INTEGER);
+    });
+    return this;
+  }
+
+  /**
+   * The global receive budget (tcp/receive-budget.ts): the receive windows of all TCP connections
+   * together, advertised and not yet filled, stay within `bytes`, so that what every peer may send at
+   * once fits the queue the reader drains (a TUN device's txqueuelen: `l3l4 proxy` sets half of it,
+   * in segments). Each flow gets at most limit / flows, and always at least two segments (Linux's
+   * tcp_clamp_window floor); an advertised window is never retracted (RFC 9293 §3.8.6.2.2, RFC 7323
+   * §2.4). An integer >= 65536, or Infinity (default: every window bounded by its buffer alone).
+   */
+  receiveBudget(bytes: number): this {
+    this.config.receiveBudget = bytes;
+    this.checks.set("receiveBudget", () => {
+      if (bytes !== Infinity) integerIn("receiveBudget", bytes, MIN_RECEIVE_BUDGET, Number.MAX_SAFE_INTEGER);
     });
     return this;
   }

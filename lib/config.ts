@@ -65,6 +65,12 @@ export interface EngineConfig {
    * counted, never refused (the per-kind bounds above still hold).
    */
   maxMemory: number;
+  /**
+   * The global receive budget (tcp/receive-budget.ts): bytes of receive window all TCP connections
+   * together may have advertised and not yet received. Default Infinity: each window is bounded by its
+   * buffer alone.
+   */
+  receiveBudget: number;
   /** IP reassembly: datagrams being reassembled at once, and their timeout (RFC 791: 15 s; Linux ipfrag_time 30 s). */
   maxReassemblies: number;
   reassemblyTimeoutMs: number;
@@ -102,6 +108,7 @@ export const DEFAULT_CONFIG: Readonly<EngineConfig> = Object.freeze({
   maxTimeWait: 262_144,
   synBacklog: 4096,
   maxMemory: Infinity,
+  receiveBudget: Infinity,
   maxReassemblies: 256,
   reassemblyTimeoutMs: 30_000,
   maxDatagramSize: 65535,

@@ -28,6 +28,7 @@ import { TcpDemux } from "./tcp/demux.js";
 import { IsnGenerator } from "./tcp/isn.js";
 import type { TimeWaitTable } from "./tcp/time-wait.js";
 import { TcpSegmentWriter } from "./tcp/writer.js";
+import { ReceiveBudget } from "./tcp/receive-budget.js";
 import { MemoryBudget } from "./memory.js";
 import { TimerHeap } from "./timer-heap.js";
 import { UdpLayer } from "./udp/input.js";
@@ -81,6 +82,7 @@ export class Core implements TcpContext, ReassemblyListener {
     this.counters.memory = new MemoryBudget(config.maxMemory);
     this.counters.memory.onRoom = this.memoryRoom;
     if (config.maxFlowsPerSource !== Infinity) this.counts.perSource = new FlowsPerSource(config.maxFlowsPerSource);
+    this.counters.receiveBudget = new ReceiveBudget(config.receiveBudget);
     this.out = new IpOutput(config, this.counters);
     this.writer = new TcpSegmentWriter(this.out, this.counters);
     this.tcp = new TcpDemux(config, this.counters, this.counts, this.table, this.heap, this.writer, this, owner);

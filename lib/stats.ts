@@ -2,6 +2,7 @@
  * Engine counters. Incremented in place on the hot path (plain number fields, no allocation);
  * `snapshot()` copies them into a fresh object for `L3L4.stats()`.
  */
+import { ReceiveBudget } from "./tcp/receive-budget.js";
 import { MemoryBudget, type MemoryKindName } from "./memory.js";
 import { dropReasonName } from "./wire/drop.js";
 
@@ -137,6 +138,12 @@ export interface EngineStats {
   flowsRefusedPerSource: number;
   /** Sources with flows counted against maxFlowsPerSource now (0 when it is off). */
   flowSources: number;
+  /** Receive window advertised and not yet received, all TCP connections (as last measured; 0 without receiveBudget). */
+  receiveWindowPromised: number;
+  /** receiveBudget (Infinity: unbounded). */
+  receiveBudget: number;
+  /** Windows the receive budget offered smaller than the free buffer. */
+  receiveBudgetLimited: number;
 }
 
 export class Counters {
@@ -190,6 +197,8 @@ export class Counters {
   memorySynCookies = 0;
   memorySendLimited = 0;
   flowsRefusedPerSource = 0;
+  /** The global receive budget (core.ts sets it from receiveBudget; tcp/receive-budget.ts). */
+  receiveBudget = new ReceiveBudget();
 
   drop(reason: number): void {
     this.drops[reason] = this.drops[reason]! + 1;
@@ -259,6 +268,9 @@ export class Counters {
       memorySendLimited: this.memorySendLimited,
       flowsRefusedPerSource: this.flowsRefusedPerSource,
       flowSources,
+      receiveWindowPromised: this.receiveBudget.promised,
+      receiveBudget: this.receiveBudget.limit,
+      receiveBudgetLimited: this.receiveBudget.limited,
     };
   }
 }

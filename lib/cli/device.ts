@@ -3,7 +3,7 @@
  * says what to do when it cannot be opened, the engine built for the device's MTU, and the middleware
  * of the packet path: a pcap file, a trace line per packet, and injected faults.
  */
-import { L3L4Builder } from "../builder.js";
+import { L3L4Builder, MIN_RECEIVE_BUDGET } from "../builder.js";
 import { FaultyDevice } from "../debug/fault-device.js";
 import { PcapWriter } from "../debug/pcap.js";
 import type { L3L4 } from "../engine.js";
@@ -39,15 +39,27 @@ export function describeDevice(device: TunDevice): string {
   return `${device.name} (mtu ${device.mtu}, txqueuelen ${device.txQueueLength}${offloads})`;
 }
 
-/** An engine for a device of this MTU. */
+/**
+ * The receive budget (builder receiveBudget, tcp/receive-budget.ts) for a device that queues
+ * `txQueueLength` packets for us: half the queue in full segments (MTU less the IPv4 and TCP headers),
+ * the other half left for the ACKs of what we send, SYNs and datagrams. So the windows of all flows
+ * together never promise more than the queue holds. Infinity when the queue is not known (0).
+ */
+export function receiveBudgetFor(txQueueLength: number, mtu: number): number {
+  if (!(txQueueLength > 0)) return Infinity;
+  return Math.max(MIN_RECEIVE_BUDGET, Math.floor(txQueueLength / 2) * (mtu - 40));
+}
+
+/** An engine for a device of this MTU that queues `txQueueLength` packets for us (0: not known). */
 export function buildEngine(
   mtu: number,
   options: Pick<DeviceOptions, "tcpBufferSize" | "udpIdleTimeout" | "maxMemory" | "maxFlowsPerSource">,
+  txQueueLength = 0,
 ): L3L4<number> {
   if (mtu < MIN_DEVICE_MTU) {
     throw new UsageError(`the device's MTU is ${mtu}; the engine needs at least ${MIN_DEVICE_MTU} (use --mtu)`);
   }
-  const builder = new L3L4Builder<number>().mtu(mtu);
+  const builder = new L3L4Builder<number>().mtu(mtu).receiveBudget(receiveBudgetFor(txQueueLength, mtu));
   if (options.tcpBufferSize !== undefined) builder.tcpBufferSize(options.tcpBufferSize);
   if (options.udpIdleTimeout !== undefined) builder.udpIdleTimeout(options.udpIdleTimeout);
   if (options.maxMemory !== undefined) builder.maxMemory(options.maxMemory);
@@ -80,7 +92,7 @@ export function startDevice<A extends TunApp & { attach?(runner: TunRunner): voi
   const device = source.device ?? openDevice(options);
   let pcap: PcapWriter | undefined;
   try {
-    const engine = buildEngine(device.mtu, options);
+    const engine = buildEngine(device.mtu, options, device.txQueueLength);
     const log = source.log ?? ((line: string) => console.log(line));
     let faulty: FaultyDevice | undefined;
     let runnerDevice: RunnerDevice = device;

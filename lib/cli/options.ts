@@ -9,7 +9,8 @@
  *   --trace           print a one-line description of every packet
  *   --faults SPEC     inject faults between device and engine, both ways: "loss=0.02,reorder=0.05,delay=5"
  *   --offload         open the device with IFF_VNET_HDR and the kernel's checksum and segmentation offloads
- *   --txqueuelen N    the device's queue of packets for us (default 4096; Linux's own is 500)
+ *   --txqueuelen N    the device's queue of packets for us (default 4096; Linux's own is 500); the engine's
+ *                     receive budget is half of it in full segments (cli/device.ts receiveBudgetFor)
  *   --tcp-buffer N    bytes buffered per TCP flow each way (default: the engine's)
  *   --udp-idle-timeout S   forget a UDP flow after S seconds without a datagram (default: the engine's)
  *   --max-memory N    the engine's memory budget in bytes (maxMemory; default: none)
@@ -94,7 +95,8 @@ export const DEVICE_USAGE: readonly string[] = [
   "                    (keys: loss duplicate reorder corrupt corrupt-unit delay jitter hold mtu)",
   "  --offload         TUN offloads: the kernel hands over 64 KiB TCP/UDP super-packets and leaves checksums",
   "                    to us (IFF_VNET_HDR, TUNSETOFFLOAD csum tso4 tso6 tso-ecn uso4 uso6, what the kernel takes)",
-  `  --txqueuelen N    packets the kernel queues for us before it drops (default ${DEFAULT_TX_QUEUE_LENGTH}; Linux's is 500)`,
+  `  --txqueuelen N    packets the kernel queues for us before it drops (default ${DEFAULT_TX_QUEUE_LENGTH}; Linux's is 500);`,
+  "                    the flows' windows together stay within half of it: give 4 per concurrent flow",
   "  --tcp-buffer N    bytes buffered per TCP flow in each direction",
   "  --udp-idle-timeout S  forget a UDP flow (and close its socket) after S seconds without a datagram",
   "  --max-memory N    bound what peers can make the engine hold, in bytes (>= 65536): windows shrink,",

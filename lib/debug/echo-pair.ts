@@ -253,6 +253,8 @@ export interface EchoPairOptions {
   bToA?: FaultsInput;
   tcpBufferSize?: number;
   congestion?: CongestionControlName;
+  /** Both engines' receiveBudget (builder; default none). */
+  receiveBudget?: number;
   /** Largest l4Tx call of the client. */
   chunk?: number;
 }
@@ -324,6 +326,7 @@ export class EchoPair {
       const b = new L3L4Builder<number>().mtu(mtu).clock(this.link.clock.now);
       if (options.tcpBufferSize !== undefined) b.tcpBufferSize(options.tcpBufferSize);
       if (options.congestion !== undefined) b.tcpCongestionControl(options.congestion);
+      if (options.receiveBudget !== undefined) b.receiveBudget(options.receiveBudget);
       return b.build();
     };
     this.client = build();

@@ -68,6 +68,7 @@ export function acceptCookie(c: TcpConnection, seg: TcpPacket, opts: TcpOptions,
   c.lastAckSent = c.rcvNxt;
   // The SYN-ACK's window (syn-backlog.ts): the whole fresh buffer, unscaled, at most 65535.
   c.rcvAdv = seqAdd(c.rcvNxt, Math.min(c.recvBuffer.window, 0xffff));
+  c.ctx.counters.receiveBudget.account(c);
   c.tsOffset = c.ctx.isn.tsOffset(tupleWords, tupleOf(c));
   c.iss = seqAdd(seq(seg.ack), -1);
   c.sndUna = c.iss;

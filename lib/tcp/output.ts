@@ -213,12 +213,16 @@ export function sendSyn(c: TcpConnection): void {
   out.flags = passive ? SYN | ACK : SYN;
   out.seq = c.iss;
   out.ack = passive ? c.rcvNxt : 0;
-  // RFC 7323 §2.2: the window in a SYN or SYN-ACK is not scaled.
-  out.window = Math.min(c.recvBuffer.window, 0xffff);
+  // RFC 7323 §2.2: the window in a SYN or SYN-ACK is not scaled. A SYN-ACK's comes from the receive
+  // budget like any other (offeredWindow), and a retransmitted one repeats at least what the first offered.
+  out.window = passive ? Math.min(Math.max(offeredWindow(c), seqSub(c.rcvAdv, c.rcvNxt)), 0xffff) : Math.min(c.recvBuffer.window, 0xffff);
   out.options = o;
   out.payloadOffset = 0;
   out.payloadLength = 0;
-  if (passive) c.rcvAdv = seqAdd(c.rcvNxt, out.window);
+  if (passive) {
+    c.rcvAdv = seqAdd(c.rcvNxt, out.window);
+    c.ctx.counters.receiveBudget.account(c);
+  }
   // Karn (RFC 6298 §3): only a SYN sent once can be timed; sndMax is past the ISS once one went out.
   const first = c.sndMax === c.iss;
   c.synSentAt = first ? c.ctx.now : -1;
@@ -334,6 +338,7 @@ function fillAck(c: TcpConnection): void {
   // RFC 7323 §2.4 / RFC 9293 §3.8.6.2.2: never shrink the window (the right edge never moves left).
   const right = seqAdd(c.rcvNxt, out.window << c.rcvWscale);
   if (seqGt(right, c.rcvAdv)) c.rcvAdv = right;
+  c.ctx.counters.receiveBudget.account(c);
 }
 
 /**
@@ -346,7 +351,8 @@ function fillAck(c: TcpConnection): void {
  * from the packet and costs nothing.
  */
 export function offeredWindow(c: TcpConnection): number {
-  const free = c.recvBuffer.window;
+  // The global receive budget (receive-budget.ts) first: a share of it, never below two segments.
+  const free = c.ctx.counters.receiveBudget.clamp(c, c.recvBuffer.window);
   // A flow that holds nothing and delivers as data comes costs the budget nothing: not clamped.
   if (c.ctx.counters.memory.pressure === MemoryPressure.NONE || (c.recvBuffer.capacityBytes === 0 && !c.rxPaused)) {
     return free;

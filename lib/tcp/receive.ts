@@ -209,6 +209,7 @@ export function fireDrain(c: TcpConnection, cb: AnyCallbacks): void {
 function countSegmentForAck(c: TcpConnection, len: number): void {
   // Linux tcp_measure_rcv_mss: the largest segment seen, quick-ACK or not.
   if (len > c.rcvMss) c.rcvMss = len;
+  c.ctx.counters.receiveBudget.grow(c, len);
   if (c.quickAcks > 0) {
     c.quickAcks--;
     c.ackNow = true;

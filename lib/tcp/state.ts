@@ -58,6 +58,7 @@ export function finish(c: TcpConnection, reason: CloseCause): void {
   c.rtoAt = c.delayedAckAt = c.persistAt = c.keepAliveAt = c.txRetryAt = c.idleAt = Infinity;
   c.deadline = Infinity;
   c.ctx.closed(c, reason);
+  c.ctx.counters.receiveBudget.release(c);
   setState(c, "CLOSED");
   c.sendBuffer.clear();
   c.recvBuffer.clear();

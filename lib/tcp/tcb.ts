@@ -83,6 +83,11 @@ export class Tcb {
   rcvMss = 536;
   /** The ACK number we last sent (RFC 7323 §4.3 Last.ACK.sent). */
   lastAckSent: Seq = SEQ_ZERO;
+  /** What the global receive budget holds for this connection (receive-budget.ts), and whether it counts it. */
+  rcvBudgetCharge = 0;
+  rcvBudgetCounted = false;
+  /** How far the receive budget lets this connection's window grow (Linux's rcv_ssthresh); 0 until set. */
+  rcvSsthresh = 0;
 
   // --- Options negotiated ---
   tsOk = false;

@@ -18,12 +18,17 @@
  * Needs root, /dev/net/tun and the TUN addon. Bounded: the clients stop at SECONDS (+ a drain), and
  * everything (processes, namespaces, veths) is torn down after, whatever happened.
  *   npm run bench -- soak
- *   npx tsc -b && node dist/spec/bench/soak.js [--seconds 600] [--flows 10000]
+ *   npx tsc -b && node dist/spec/bench/soak.js [--seconds 600] [--flows 10000] [--txqueuelen N]
  *
  * Debugging a stall: SOAK_ROUND_TIMEOUT_MS=15000 fails a round sooner than the default 90 s;
  * SOAK_STALL_HOLD_MS=30000 makes a client report its stall at once and keep the socket open that much
  * longer (a round that completes meanwhile is no failure), and this process writes the proxy's /flows
- * rows for that client port and /stats to /tmp/soak-stall-PORT.json.
+ * rows for that client port and /stats to /tmp/soak-stall-PORT.json. SOAK_PCAP=FILE captures the client
+ * side of the TUN (tcpdump, headers only) into FILE for the whole run. SIGINT or SIGTERM stops the soak
+ * and tears everything down as the end does.
+ *
+ * The "TUN drops" column is the kernel's tx_dropped on the TUN in the client namespace: packets
+ * heading for the proxy that found the device's queue (txqueuelen) full.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -43,6 +48,7 @@ import {
   testAddresses,
   type Spawned,
 } from "../integration/harness.js";
+import { DEFAULT_TX_QUEUE_LENGTH } from "../../lib/tun/tun.js";
 import { FULL, isMain, SMOKE_METHOD, type BenchOptions, type Row } from "./harness.js";
 
 export const SOAK_SECONDS = 600;
@@ -53,6 +59,14 @@ const SMOKE_FLOWS = 40;
 /** A sample every 30 s; a shorter soak samples so that it has at least 8. */
 const SAMPLE_MS = 30_000;
 const ECHO_PORT = 7100;
+/**
+ * The TUN's queue the soak gives the proxy, per flow: the engine's receive budget is half the queue
+ * and each flow keeps at least two segments of window (lib/tcp/receive-budget.ts), so two packets a
+ * flow of data, and as many again for the ACKs of what the proxy sends. With less, the kernel drops
+ * at the queue whenever the flows' windows add up past it (issue 13's stalls: a third of the packets
+ * heading for the proxy, RTO backoffs past the 90 s round timeout, handshakes timing out).
+ */
+const QUEUE_PER_FLOW = 4;
 const ECHO_PORTS = 16;
 /**
  * The `l3l4` command as a user runs it: dist/lib/cli/main.js, beside this file when it runs compiled
@@ -79,7 +93,7 @@ interface ClientReport {
 
 interface ProxyStats {
   flows: number;
-  engine: { flows: number; tcpRetransmits: number; dropped: number };
+  engine: { flows: number; tcpRetransmits: number; dropped: number; receiveWindowPromised: number; receiveBudget: number | null };
   totals: Record<string, number>;
   failures: number;
 }
@@ -90,6 +104,7 @@ interface Sample {
   fds: number;
   flowCount: number;
   flowTable: number;
+  tunDrops: number;
   client: ClientReport | undefined;
 }
 
@@ -111,6 +126,15 @@ async function dumpStalls(api: string, clients: Spawned, dumped: Set<number>): P
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m === null ? NaN : Number(m[1]) / 1024;
+}
+
+/** Packets the kernel dropped at the TUN's queue towards the proxy (tx_dropped in the client namespace). */
+function tunDrops(ns: Netns, tun: string): number {
+  try {
+    return Number(ns.exec(["cat", `/sys/class/net/${tun}/statistics/tx_dropped`]).trim());
+  } catch {
+    return NaN;
+  }
 }
 
 function fdCount(pid: number): number {
@@ -149,6 +173,8 @@ export async function benchSoak(
   o: BenchOptions = FULL,
   seconds = o.smoke ? SMOKE_SECONDS : SOAK_SECONDS,
   flows = o.smoke ? SMOKE_FLOWS : SOAK_FLOWS,
+  /** The proxy's --txqueuelen; default QUEUE_PER_FLOW per flow (at least the proxy's own default). */
+  txQueueLength = Math.max(DEFAULT_TX_QUEUE_LENGTH, QUEUE_PER_FLOW * flows),
 ): Promise<Row[]> {
   const sampleMs = Math.max(1000, Math.min(SAMPLE_MS, Math.floor((seconds * 1000) / 8)));
   const method = o.smoke ? SMOKE_METHOD : `1 run of ${seconds} s, sampled every ${sampleMs / 1000} s`;
@@ -160,6 +186,18 @@ export async function benchSoak(
   }
   const client = Netns.create("l3l4-soak-c-");
   const server = Netns.create("l3l4-soak-s-");
+  const teardown = (): void => {
+    killChildren();
+    deleteVeths();
+    client.destroy();
+    server.destroy();
+  };
+  const interrupted = (signal: NodeJS.Signals): void => {
+    console.log(`soak: ${signal}, tearing down`);
+    teardown();
+    process.exit(130);
+  };
+  process.once("SIGINT", interrupted).once("SIGTERM", interrupted);
   try {
     const addresses = testAddresses();
     serverNamespace(server, addresses);
@@ -169,7 +207,10 @@ export async function benchSoak(
     const tun = uniqueInterfaceName("l3soak");
     const proxy = spawnIn(
       undefined,
-      ["sh", "-c", WITH_FDS, "sh", NODE, MAIN, "proxy", "--tun", tun, "--faults", INTEGRATION_FAULTS, "--api", "127.0.0.1:0", "--quiet"],
+      [
+        ...["sh", "-c", WITH_FDS, "sh", NODE, MAIN, "proxy", "--tun", tun, "--faults", INTEGRATION_FAULTS, "--api", "127.0.0.1:0", "--quiet"],
+        ...["--txqueuelen", String(txQueueLength)],
+      ],
       limit,
     );
     await proxy.waitForOutput(/api on (http:\/\/\S+)\/flows/, 20_000);
@@ -177,11 +218,15 @@ export async function benchSoak(
     const pid = proxy.child.pid!;
     console.log(`soak: proxy api ${api}`);
     moveTunInto(client, tun, addresses);
+    if (process.env.SOAK_PCAP !== undefined) {
+      spawnIn(client, ["tcpdump", "-i", tun, "-s", "96", "-n", "-w", process.env.SOAK_PCAP], limit);
+      console.log(`soak: capturing the TUN's client side into ${process.env.SOAK_PCAP}`);
+    }
     await sleep(1000);
     const fdsBefore = fdCount(pid);
     const rssBefore = rssMiB(pid);
     console.log(
-      `soak: ${flows} flows for ${seconds} s through l3l4 proxy (pid ${pid}) --faults ${INTEGRATION_FAULTS}; ` +
+      `soak: ${flows} flows for ${seconds} s through l3l4 proxy (pid ${pid}) --faults ${INTEGRATION_FAULTS} --txqueuelen ${txQueueLength}; ` +
         `before: RSS ${rssBefore.toFixed(1)} MiB, ${fdsBefore} fds`,
     );
     const targets = Array.from({ length: ECHO_PORTS }, (_, i) => ({ host: i % 4 === 3 ? addresses.v6(2) : addresses.v4(2), port: ECHO_PORT + i }));
@@ -202,7 +247,7 @@ export async function benchSoak(
     const clients = spawnIn(client, ["sh", "-c", WITH_FDS, "sh", NODE, `${FIXTURES}soak-clients.mjs`, JSON.stringify(clientSpec)], limit);
     const samples: Sample[] = [];
     const started = performance.now();
-    console.log("    t   RSS MiB    fds  flowCount  flow table   open clients  completed  failed  MB verified  retransmits");
+    console.log("    t   RSS MiB    fds  flowCount  flow table   open clients  completed  failed  MB verified  retransmits  TUN drops");
     const sample = async (): Promise<Sample> => {
       const stats = await proxyStats(api);
       const s: Sample = {
@@ -211,13 +256,14 @@ export async function benchSoak(
         fds: fdCount(pid),
         flowCount: stats.engine.flows,
         flowTable: stats.flows,
+        tunDrops: tunDrops(client, tun),
         client: lastReport(clients),
       };
       const c = s.client;
       console.log(
         `${String(s.t).padStart(5)} ${s.rssMiB.toFixed(1).padStart(9)} ${String(s.fds).padStart(6)} ${String(s.flowCount).padStart(10)} ${String(s.flowTable).padStart(11)} ` +
           `${String(c?.open ?? 0).padStart(14)} ${String(c?.completed ?? 0).padStart(10)} ${String(c?.failed ?? 0).padStart(7)} ` +
-          `${((c?.bytesVerified ?? 0) / 1e6).toFixed(0).padStart(12)} ${String(stats.engine.tcpRetransmits).padStart(12)}`,
+          `${((c?.bytesVerified ?? 0) / 1e6).toFixed(0).padStart(12)} ${String(stats.engine.tcpRetransmits).padStart(12)} ${String(s.tunDrops).padStart(10)}`,
       );
       return s;
     };
@@ -240,6 +286,7 @@ export async function benchSoak(
       await sleep(o.smoke ? 1000 : 5000);
       after = await sample();
     }
+    const end = await proxyStats(api);
     const during = samples.filter((s) => s.t <= seconds);
     const half = Math.floor(during.length / 2);
     const peak = (xs: Sample[]) => Math.max(...xs.map((s) => s.rssMiB));
@@ -259,7 +306,7 @@ export async function benchSoak(
       `soak verdicts: bytes ${exact ? "exact" : `NOT exact (${final?.failed ?? "?"} failed: ${final?.errors.join("; ") ?? "no final report"})`}; ` +
         `RSS ${plateau ? "plateaued" : "GREW"} (median ${firstMedian.toFixed(1)} MiB in the first half, ${secondMedian.toFixed(1)} MiB in the second; ` +
         `peaks ${firstPeak.toFixed(1)} and ${secondPeak.toFixed(1)} MiB); ` +
-        `flowCount ${after.flowCount}, flow table ${after.flowTable} at the end; fds ${after.fds} (${fdsBefore} before: ${after.fds <= fdsBefore ? "no leak" : `${after.fds - fdsBefore} LEAKED`})`,
+        `flowCount ${after.flowCount}, flow table ${after.flowTable}, receive window promised ${end.engine.receiveWindowPromised} B at the end; TUN drops ${after.tunDrops}; fds ${after.fds} (${fdsBefore} before: ${after.fds <= fdsBefore ? "no leak" : `${after.fds - fdsBefore} LEAKED`})`,
     );
     return [
       // Units as compare.ts reads them: "flows" and "fds" lower is better, "conn" higher.
@@ -275,15 +322,14 @@ export async function benchSoak(
       one("fds leaked", "fds", after.fds - fdsBefore),
     ];
   } finally {
-    killChildren();
-    deleteVeths();
-    client.destroy();
-    server.destroy();
+    process.off("SIGINT", interrupted).off("SIGTERM", interrupted);
+    teardown();
   }
 }
 
 if (isMain(import.meta.url)) {
-  const { values } = parseArgs({ options: { seconds: { type: "string" }, flows: { type: "string" } } });
-  const rows = await benchSoak(FULL, Number(values.seconds ?? SOAK_SECONDS), Number(values.flows ?? SOAK_FLOWS));
+  const { values } = parseArgs({ options: { seconds: { type: "string" }, flows: { type: "string" }, txqueuelen: { type: "string" } } });
+  const queue = values.txqueuelen === undefined ? undefined : Number(values.txqueuelen);
+  const rows = await benchSoak(FULL, Number(values.seconds ?? SOAK_SECONDS), Number(values.flows ?? SOAK_FLOWS), queue);
   for (const r of rows) console.log(`${r.name}: ${r.value} ${r.unit}`);
 }

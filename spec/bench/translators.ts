@@ -181,7 +181,7 @@ export function l3l4(name: string, extraArgs: readonly string[] = [], mainJs = M
     problems: () => (existsSync(mainJs) ? [] : [`${mainJs} (npx tsc -b)`]),
     async start(path, mtu) {
       const device = uniqueInterfaceName("l3p");
-      const argv = [process.execPath, ...(process.env["L3L4_BENCH_NODE_OPTIONS"] ?? "").split(" ").filter((s) => s !== ""), mainJs, "proxy", "--tun", device, "--mtu", String(mtu), "--quiet", ...extraArgs];
+      const argv = [process.execPath, ...(process.env["L3L4_BENCH_NODE_OPTIONS"] ?? "").split(" ").filter((s) => s !== ""), mainJs, "proxy", "--tun", device, "--mtu", String(mtu), "--quiet", ...extraArgs, ...proxyArgs()];
       const child = spawnIn(path.server, argv, 3_600_000);
       // The device is moved only once the proxy has it open and set up (else its ioctls miss it).
       await child.waitForOutput(/l3l4 proxy: /, 20_000);
@@ -194,6 +194,11 @@ export function l3l4(name: string, extraArgs: readonly string[] = [], mainJs = M
       return processRunning(child);
     },
   };
+}
+
+/** L3L4_BENCH_PROXY_ARGS="--txqueuelen 500 --tcp-buffer 4194304": more arguments for every proxy of ours (both sides of an A/B). */
+function proxyArgs(): string[] {
+  return (process.env["L3L4_BENCH_PROXY_ARGS"] ?? "").split(" ").filter((s) => s !== "");
 }
 
 /** Whether `l3l4 proxy` takes `option` (a build without it has no such row). */
