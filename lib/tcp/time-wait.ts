@@ -323,10 +323,15 @@ export class TimeWaitTable {
     const flags = seg.flags;
     if (flags & TcpFlag.RST) return TimeWaitVerdict.DROP;
     if (flags & TcpFlag.SYN && !(flags & TcpFlag.ACK)) {
-      const newer =
-        this.bits[r]! & TS_OK && opts.hasTimestamps
-          ? ((opts.tsVal - this.tsRecent[r]!) | 0) > 0
-          : seqGt(seq(seg.seq), seq(this.rcvNxt[r]!));
+      // RFC 6191 §2: with timestamps, a newer TSval; an equal TSval with a higher sequence number;
+      // without them, a higher sequence number (RFC 1122 §4.2.2.13). An older TSval is an old
+      // duplicate whatever its sequence number (PAWS, RFC 7323 §5). Linux tcp_timewait_state_process.
+      const seqNewer = seqGt(seq(seg.seq), seq(this.rcvNxt[r]!));
+      let newer = seqNewer;
+      if (this.bits[r]! & TS_OK && opts.hasTimestamps) {
+        const age = (opts.tsVal - this.tsRecent[r]!) | 0;
+        newer = age > 0 || (age === 0 && seqNewer);
+      }
       if (newer && this.bits[r]! & LISTED) return TimeWaitVerdict.NEW_SYN;
     } else if (flags & TcpFlag.FIN) {
       this.restart(r, now + msl2);

@@ -281,6 +281,23 @@ describe("TIME-WAIT record (RFC 9293 §3.6.1, §3.10.7.4)", () => {
     expect(h.state()).toBe("TIME-WAIT");
   });
 
+  it("a SYN with the same timestamp and a higher sequence number opens a new incarnation; an older timestamp does not (RFC 6191 §2)", () => {
+    const h = new TcpHarness();
+    toTimeWait(h);
+    // The peer's last segment (the FIN at 10 ms) carried TSval 110: TS.Recent.
+    h.at(1000).in({ flags: "S", seq: 100_000, mss: 1460, ts: [109, 0] });
+    h.out({ flags: ".", seq: 2, ack: 2 });
+    expect(h.accepted).toHaveLength(1);
+    h.at(3000).in({ flags: "S", seq: 2, mss: 1460, ts: [110, 0] });
+    h.out({ flags: ".", seq: 2, ack: 2 });
+    expect(h.accepted).toHaveLength(1);
+    h.in({ flags: "S", seq: 100_000, mss: 1460, ts: [110, 0] });
+    expect(h.accepted).toHaveLength(2);
+    const synAck = h.drain();
+    expect(synAck).toHaveLength(1);
+    expect(synAck[0]!.flags).toBe(0x12);
+  });
+
   it("a new SYN with a higher sequence number and newer timestamp opens a new incarnation (RFC 6191, RFC 9293 §3.10.7.4)", () => {
     const h = new TcpHarness();
     toTimeWait(h);
