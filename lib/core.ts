@@ -278,6 +278,10 @@ export class Core implements TcpContext, ReassemblyListener {
     this.events.fire(this.cb);
   }
 
+  fireRx(target: EventTarget, data: Uint8Array): void {
+    if (this.cb !== undefined) target.fireRx(this.cb, data);
+  }
+
   reschedule(item: TcpConnection): void {
     if (item.flow.state === item) this.heap.update(item);
   }
