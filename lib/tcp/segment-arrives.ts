@@ -71,6 +71,7 @@ export function segmentArrives(c: TcpConnection, seg: TcpPacket, opts: TcpOption
   const segSeq = seq(seg.seq);
   const segAck = seq(seg.ack);
   if (predicted(c, seg, opts, flags, segSeq, segAck)) return seg.payloadLength;
+  if (predictedAck(c, seg, opts, flags, segSeq, segAck)) return 0;
   a.seg = seg;
   a.opts = opts;
   a.flags = flags;
@@ -127,6 +128,30 @@ function predicted(c: TcpConnection, seg: TcpPacket, opts: TcpOptions, flags: nu
   // Seventh step (the text is handed over by the caller); the eighth (FIN) has nothing to do, and
   // neither has queueDelivery, which the general way ends with.
   advanceInOrder(c, len);
+  return true;
+}
+
+/**
+ * Header prediction's other half, as Linux's tcp_rcv_established takes a pure ACK: the common segment
+ * of a connection that only sends, an ACK of new data. Exact in the same way as `predicted`: the
+ * segment is ESTABLISHED; ACK, perhaps PSH, no other flag; no text; SEG.SEQ = RCV.NXT (acceptable
+ * whatever the window, RFC 9293 §3.10.7.4 first check); no TSval older than TS.Recent; SND.UNA <
+ * SEG.ACK =< SND.MAX (acceptable, RFC 5961 §5.2, and new: no duplicate ACK); no SACK blocks. The
+ * fifth step then does what `checkAck` does for it, through the same helpers (ESTABLISHED has no
+ * state-specific ACK step), and the seventh and eighth have nothing to do (`trimToWindow` would drop
+ * the empty segment).
+ */
+function predictedAck(c: TcpConnection, seg: TcpPacket, opts: TcpOptions, flags: number, segSeq: Seq, segAck: Seq): boolean {
+  if ((flags & ~TcpFlag.PSH) !== ACK || segSeq !== c.rcvNxt || c.state !== "ESTABLISHED" || seg.payloadLength !== 0) return false;
+  const acked = seqSub(segAck, c.sndUna);
+  if (acked <= 0 || seqGt(segAck, c.sndMax)) return false;
+  if (c.tsOk && ((opts.tsVal - c.tsRecent) | 0) < 0) return false;
+  if (opts.sackCount > 0) return false;
+  updateTsRecent(c, opts, segSeq);
+  c.probesOut = 0;
+  updateSendWindow(c, segSeq, segAck, acked, seg.window << c.sndWscale);
+  onNewAck(c, segAck, acked, opts);
+  sendSpace(c);
   return true;
 }
 
