@@ -43,6 +43,8 @@ export interface EventSink {
   event(kind: AppEvent, target: EventTarget, view: Uint8Array | null): void;
   /** Fire the events the API call in progress has queued so far. */
   fire(): void;
+  /** Fire an RX event now, with the callbacks of the API call in progress (none: nobody to tell). */
+  fireRx(target: EventTarget, data: Uint8Array): void;
 }
 
 const INITIAL_CAPACITY = 16;

@@ -50,8 +50,9 @@ export class TcpConnection extends Tcb implements EventTarget {
 
   /** RFC 9293 §3.10.7 SEGMENT ARRIVES. */
   segmentArrives(seg: TcpPacket, opts: TcpOptions): void {
-    segmentArrives(this, seg, opts);
-    this.afterStep();
+    const predictedText = segmentArrives(this, seg, opts);
+    const off = seg.payloadOffset;
+    this.afterStep(predictedText === 0 ? null : seg.bytes.subarray(off, off + predictedText));
   }
 
   /** RFC 9293 §3.10.8 TIMEOUTS: whichever of the connection's timers are due (timers.ts). */
@@ -226,11 +227,14 @@ export class TcpConnection extends Tcb implements EventTarget {
   }
 
   /**
-   * The end of every step that a segment starts: fire what it queued for the application, then, if
-   * the connection is still there (the step or the application may have ended it), send what is due.
+   * The end of every step that a segment starts: fire what it queued for the application, then the
+   * text the header prediction took (`predictedText`, the step's last event: segment-arrives.ts
+   * `predicted`) as its RX event would be; then, if the connection is still there (the step or the
+   * application may have ended it), send what is due.
    */
-  private afterStep(): void {
+  private afterStep(predictedText: Uint8Array | null): void {
     this.ctx.fire();
+    if (predictedText !== null) this.ctx.fireRx(this, predictedText);
     if (this.flow.state !== this) return;
     output(this);
     updateDeadline(this);

@@ -80,14 +80,23 @@ export function receiveText(c: TcpConnection, s: Arrival): void {
 /**
  * The common case of the text step: `len` bytes at RCV.NXT, nothing held, delivery running. The
  * application gets the segment's own bytes, when the step is complete, instead of a copy through the
- * buffer. (Also the header prediction's text step, segment-arrives.ts `predicted`.)
+ * buffer: queued as an RX event.
  */
 export function takeInOrder(c: TcpConnection, bytes: Uint8Array, off: number, len: number): void {
+  advanceInOrder(c, len);
+  c.ctx.event(AppEvent.RX, c, bytes.subarray(off, off + len));
+}
+
+/**
+ * takeInOrder without the event: RCV.NXT moves over `len` bytes the application gets straight from
+ * the packet, and the ACK they call for is counted. The header prediction's text step
+ * (segment-arrives.ts `predicted`), whose caller hands the text over itself.
+ */
+export function advanceInOrder(c: TcpConnection, len: number): void {
   c.lastDataAt = c.ctx.now;
   c.rcvNxt = seqAdd(c.rcvNxt, len);
   c.bytesIn += len;
   countSegmentForAck(c, len);
-  c.ctx.event(AppEvent.RX, c, bytes.subarray(off, off + len));
 }
 
 /** Text that is out of order, or arrives while data is held or delivery paused: into the receive buffer. */
