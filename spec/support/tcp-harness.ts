@@ -36,6 +36,7 @@
  */
 import type { Callbacks, Flow, TcpState } from "../../lib/api.js";
 import { L3L4Builder } from "../../lib/builder.js";
+import { DEFAULT_CONFIG } from "../../lib/config.js";
 import { VirtualClock } from "../../lib/debug/virtual-clock.js";
 import type { L3L4 } from "../../lib/engine.js";
 import { canonicalAddress } from "./oracle/address.js";
@@ -584,6 +585,16 @@ export class TcpHarness {
       );
     }
     return p;
+  }
+
+  /**
+   * The delayed ACK of data smaller than full-sized, which quick-ACK mode leaves alone (RFC 5681
+   * §4.2; lib/tcp/receive.ts countSegmentForAck): nothing now, then `e` `delayMs` later (the
+   * engine's tcpDelayedAckMs). Returns it.
+   */
+  delayedAck(e: SegOut = {}, delayMs = DEFAULT_CONFIG.tcpDelayedAckMs): Captured {
+    this.outNothing();
+    return this.after(delayMs).out(e);
   }
 
   /** Expect nothing sent (and not yet expected). */
