@@ -44,7 +44,8 @@ export function buildEngine(mtu: number, options: Pick<DeviceOptions, "tcpBuffer
   if (mtu < MIN_DEVICE_MTU) {
     throw new UsageError(`the device's MTU is ${mtu}; the engine needs at least ${MIN_DEVICE_MTU} (use --mtu)`);
   }
-  const builder = new L3L4Builder<number>().mtu(mtu);
+  // runTun polls the engine on schedule(): what a relay writes and closes in one turn shares segments.
+  const builder = new L3L4Builder<number>().mtu(mtu).tcpAutocork(true);
   if (options.tcpBufferSize !== undefined) builder.tcpBufferSize(options.tcpBufferSize);
   if (options.udpIdleTimeout !== undefined) builder.udpIdleTimeout(options.udpIdleTimeout);
   return builder.build();

@@ -120,6 +120,8 @@ export class Tcb {
   rxPaused = false;
   /** The last l4Tx took fewer bytes than offered: l4TxReady when space opens. */
   txWanted = false;
+  /** Output held for the next l4Poll (tcpAutocork; core.ts cork). */
+  corked = false;
 
   // --- ACK generation (RFC 9293 §3.8.6.3, RFC 5681 §4.2) ---
   /** Full-sized segments received since we last sent an ACK. */
