@@ -111,6 +111,18 @@ export class L3L4Builder<T> {
     return this;
   }
 
+  /**
+   * true: TCP segments of an l4Tx or l4LocalClose made outside a turn (not from inside a callback)
+   * are built at the next l4Poll instead of in the call, so data written and the FIN of one loop
+   * iteration leave together. For a driver that calls l4Poll soon after such calls (EngineDriver
+   * schedule(): runTun does). Default false: they go in the call.
+   */
+  tcpAutocork(on: boolean): this {
+    this.config.tcpAutocork = on;
+    this.checks.set("tcpAutocork", () => boolean("tcpAutocork", on));
+    return this;
+  }
+
   /** Most flows (TCP + UDP) peers may have open at once; past it new ones are dropped. Default 1,000,000. */
   maxFlows(n: number): this {
     this.config.maxFlows = n;

@@ -35,6 +35,13 @@ export interface EngineConfig {
   tcpCongestionControl: CongestionControlName;
   /** Nagle's algorithm (RFC 9293 §3.7.4); off by default: proxies want latency. */
   tcpNoDelay: boolean;
+  /**
+   * TCP output of l4Tx and l4LocalClose called outside a turn (the outermost engine call) waits for
+   * the next l4Poll, so that what an application writes and closes in one iteration of its loop
+   * shares segments (data and FIN in one). Like Linux's tcp_autocorking in spirit; off by default:
+   * only for drivers that call l4Poll on EngineDriver.schedule() (runTun does).
+   */
+  tcpAutocork: boolean;
   /** Out-of-order ranges held per flow before new ones are dropped. */
   tcpMaxReassemblyRanges: number;
   /** UDP flow idle timeout. */
@@ -100,6 +107,7 @@ export const DEFAULT_CONFIG: Readonly<EngineConfig> = Object.freeze({
   tcpSynRetries: 5,
   tcpCongestionControl: "cubic",
   tcpNoDelay: true,
+  tcpAutocork: false,
   tcpMaxReassemblyRanges: 32,
   udpIdleTimeoutMs: 300_000,
   udpMaxQueuedDatagrams: 256,

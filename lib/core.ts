@@ -80,6 +80,8 @@ export class Core implements TcpContext, ReassemblyListener {
   private readonly deferred: { cb: AnyCallbacks; packet: Uint8Array }[] = [];
   /** Connections whose empty send buffer the memory budget refused a page (waitForMemory). */
   private readonly memoryWaiters: TcpConnection[] = [];
+  /** Connections whose output waits for the next l4Poll (tcpAutocork), each once. */
+  private readonly corked: TcpConnection[] = [];
   private draining = false;
 
   constructor(
@@ -218,6 +220,7 @@ export class Core implements TcpContext, ReassemblyListener {
   /** l4Poll body: run everything due, return the next deadline (undefined when nothing is scheduled). */
   poll(cb: AnyCallbacks): number | undefined {
     if (this.depth <= 1) {
+      if (this.corked.length > 0) this.flushCorked();
       const now = this.time;
       const heap = this.heap;
       const due = this.due;
@@ -231,6 +234,14 @@ export class Core implements TcpContext, ReassemblyListener {
       due.length = 0;
     }
     return this.heap.size === 0 ? undefined : this.heap.nextDeadline;
+  }
+
+  /** l4Poll: the output tcpAutocork held, in the order the connections were corked. */
+  private flushCorked(): void {
+    const corked = this.corked;
+    for (let i = 0; i < corked.length; i++) corked[i]!.flushCorked();
+    corked.length = 0;
+    this.events.fire(this.cb);
   }
 
   private timer(item: Timed, now: number): void {
@@ -287,6 +298,17 @@ export class Core implements TcpContext, ReassemblyListener {
 
   fireRx(target: EventTarget, data: Uint8Array): void {
     if (this.cb !== undefined) target.fireRx(this.cb, data);
+  }
+
+  cork(conn: TcpConnection): boolean {
+    // Outside a turn: the l4Tx or l4LocalClose is the outermost call. From inside a callback the step
+    // that called it sends when it is complete.
+    if (!this.config.tcpAutocork || this.depth !== 1) return false;
+    if (!conn.corked) {
+      conn.corked = true;
+      this.corked.push(conn);
+    }
+    return true;
   }
 
   reschedule(item: TcpConnection): void {

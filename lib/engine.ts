@@ -7,7 +7,8 @@
  *
  * Re-entrancy: callbacks may call back into the engine. l4Tx, l4LocalClose, l4Abort, l4PauseRx and
  * l4ResumeRx run at once (a flow closed from its own callback is gone when the callback returns, and
- * gets its l4Rx(flow, null) exactly once). l3Rx from inside a callback is queued (copied) and processed
+ * gets its l4Rx(flow, null) exactly once); with tcpAutocork (builder), the TCP segments of an l4Tx or
+ * l4LocalClose made outside a turn are built at the next l4Poll. l3Rx from inside a callback is queued (copied) and processed
  * when the outermost call returns, since the packet views are in use; it returns undefined. l4Poll from
  * inside a callback runs no timers and just reports the next deadline.
  */

@@ -59,7 +59,8 @@ export function buildEngine(
   if (mtu < MIN_DEVICE_MTU) {
     throw new UsageError(`the device's MTU is ${mtu}; the engine needs at least ${MIN_DEVICE_MTU} (use --mtu)`);
   }
-  const builder = new L3L4Builder<number>().mtu(mtu).receiveBudget(receiveBudgetFor(txQueueLength, mtu));
+  // runTun polls the engine on schedule(): what a relay writes and closes in one turn shares segments.
+  const builder = new L3L4Builder<number>().mtu(mtu).receiveBudget(receiveBudgetFor(txQueueLength, mtu)).tcpAutocork(true);
   if (options.tcpBufferSize !== undefined) builder.tcpBufferSize(options.tcpBufferSize);
   if (options.udpIdleTimeout !== undefined) builder.udpIdleTimeout(options.udpIdleTimeout);
   if (options.maxMemory !== undefined) builder.maxMemory(options.maxMemory);

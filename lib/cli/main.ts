@@ -8,6 +8,8 @@
  * Exit status: what the command says (0 done, 1 failed); 2 for a mistake on the command line, which
  * is printed as one line.
  */
+// First: V8 settings that must precede the evaluation of every other module (v8-tuning.ts).
+import "./v8-tuning.js";
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Command, CommandIo } from "./command.js";

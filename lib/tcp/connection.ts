@@ -73,10 +73,18 @@ export class TcpConnection extends Tcb implements EventTarget {
     }
     if (taken > 0) {
       this.lastDataAt = this.ctx.now;
-      output(this);
+      if (!this.ctx.cork(this)) output(this);
     }
     updateDeadline(this);
     return taken;
+  }
+
+  /** l4Poll under tcpAutocork: send what l4Tx and l4LocalClose held (data and FIN together). */
+  flushCorked(): void {
+    this.corked = false;
+    if (this.flow.state !== this) return;
+    output(this);
+    updateDeadline(this);
   }
 
   /** l4LocalClose, RFC 9293 §3.10.4 CLOSE: FIN after the queued data. */
@@ -107,7 +115,7 @@ export class TcpConnection extends Tcb implements EventTarget {
         return; // already closing
     }
     this.lastDataAt = this.ctx.now;
-    output(this);
+    if (!this.ctx.cork(this)) output(this);
     updateDeadline(this);
   }
 

@@ -109,6 +109,12 @@ export interface TcpContext extends EventSink {
    * queued for it once the budget has room for one (core.ts).
    */
   waitForMemory(conn: TcpConnection): void;
+  /**
+   * The application queued output on `conn` (l4Tx, l4LocalClose). True: it was called outside a turn
+   * under tcpAutocork, and the engine flushes `conn` (TcpConnection.flushCorked) at the next l4Poll;
+   * false: send now.
+   */
+  cork(conn: TcpConnection): boolean;
   /** The connection enters TIME-WAIT holding data for the application: its TIME-WAIT row is made (time-wait.ts). */
   timeWait(conn: TcpConnection): void;
   /**

@@ -17,6 +17,7 @@ import { sendAck } from "./output.js";
 import type { Arrival } from "./segment-arrives.js";
 import { seqAdd, seqSub } from "./seq.js";
 import { enterTimeWait, finish, hasEnded, receivesText, setState } from "./state.js";
+import { QUICKACK_SEGMENTS } from "./tcb.js";
 
 /** RFC 5681 §4.2: "an ACK SHOULD be generated for at least every second full-sized segment". */
 const ACK_EVERY_SEGMENTS = 2;
@@ -214,19 +215,41 @@ export function fireDrain(c: TcpConnection, cb: AnyCallbacks): void {
   if (c.state === "TIME-WAIT" && c.remoteClosedNotified) finish(c, CloseCause.TIME_WAIT);
 }
 
-/** RFC 5681 §4.2: ACK at least every second full-sized segment; the rest wait for the delayed-ACK timer. */
+/**
+ * RFC 5681 §4.2: ACK at least every second full-sized segment; the rest wait for the delayed-ACK
+ * timer (RFC 9293 §3.8.6.3 / RFC 1122 §4.2.3.2: under 0.5 s; ours tcpDelayedAckMs, Linux's 40 ms).
+ *
+ * Quick-ACK mode (as Linux's, tcp_event_data_recv): the first QUICKACK_SEGMENTS full-sized segments
+ * of a connection, and of a burst after the peer's data paused longer than the RTO, are ACKed one by
+ * one, so that the peer's slow start (or its restart after idle, RFC 5681 §4.1) is not held back.
+ * Where we differ from Linux: a segment smaller than full-sized is never quick-ACKed. Linux ACKs a
+ * small request at once too, and the reply that follows a moment later needs a segment of its own;
+ * here the reply carries the ACK (a request/response connection sends one packet fewer), and a
+ * sender that is not cwnd-limited loses nothing by it. The cost, as everywhere outside Linux's
+ * quick-ACK mode: a peer that runs Nagle and writes a request in two small pieces waits for the
+ * delayed ACK (at most tcpDelayedAckMs) before its second piece.
+ */
 function countSegmentForAck(c: TcpConnection, len: number): void {
   // Linux tcp_measure_rcv_mss: the largest segment seen, quick-ACK or not.
   if (len > c.rcvMss) c.rcvMss = len;
   c.ctx.counters.receiveBudget.grow(c, len);
+  const now = c.ctx.now;
+  // Linux tcp_event_data_recv: "Too long gap. Apparently sender failed to restart window, so that we
+  // send ACKs quickly."
+  if (now - c.lastDataRecvAt > c.rtt.rto) c.quickAcks = QUICKACK_SEGMENTS;
+  c.lastDataRecvAt = now;
+  const fullSized = len >= c.rcvMss;
+  if (!fullSized) {
+    if (c.delayedAckAt === Infinity) c.delayedAckAt = now + c.ctx.config.tcpDelayedAckMs;
+    return;
+  }
   if (c.quickAcks > 0) {
     c.quickAcks--;
     c.ackNow = true;
     return;
   }
-  if (len >= c.rcvMss) c.unackedSegments++;
-  if (c.unackedSegments >= ACK_EVERY_SEGMENTS) c.ackNow = true;
-  else if (c.delayedAckAt === Infinity) c.delayedAckAt = c.ctx.now + c.ctx.config.tcpDelayedAckMs;
+  if (++c.unackedSegments >= ACK_EVERY_SEGMENTS) c.ackNow = true;
+  else if (c.delayedAckAt === Infinity) c.delayedAckAt = now + c.ctx.config.tcpDelayedAckMs;
 }
 
 /** After the application consumed data: a window update when the window grew enough (RFC 9293 §3.8.6.2.2). */

@@ -37,8 +37,12 @@ export function rcvWscaleFor(bufferSize: number): number {
   return shift;
 }
 
-/** Linux's quick-ACK at the start of a connection: ACK every segment while the peer's cwnd grows. */
-const QUICKACK_SEGMENTS = 16;
+/**
+ * Linux's quick-ACK mode (tcp_input.c tcp_incr_quickack, TCP_MAX_QUICKACKS): at the start of a
+ * connection, and again after the peer was silent longer than an RTO, ACK each full-sized segment
+ * at once while the peer's cwnd grows (receive.ts countSegmentForAck).
+ */
+export const QUICKACK_SEGMENTS = 16;
 
 export class Tcb {
   /** The FlowState tag (flow/flow.ts): on the prototype, so it costs the per-flow object nothing. */
@@ -123,13 +127,18 @@ export class Tcb {
   txWanted = false;
   /** In the engine's list of connections waiting for the memory budget to have a page (core.ts). */
   waitingForMemory = false;
+  /** Output held for the next l4Poll (tcpAutocork; core.ts cork). */
+  corked = false;
 
   // --- ACK generation (RFC 9293 §3.8.6.3, RFC 5681 §4.2) ---
   /** Full-sized segments received since we last sent an ACK. */
   unackedSegments = 0;
   /** An ACK must go out now (out-of-order data, gap filled, FIN, window update...). */
   ackNow = false;
+  /** Full-sized segments still to be ACKed one by one (quick-ACK mode). */
   quickAcks = QUICKACK_SEGMENTS;
+  /** When the peer's last data arrived (Linux icsk_ack.lrcvtime): a longer gap than the RTO re-enters quick-ACK mode. */
+  lastDataRecvAt = 0;
 
   // --- Timers (absolute times on the engine clock; Infinity = off) ---
   rtoAt = Infinity;
@@ -196,6 +205,7 @@ export class Tcb {
     const now = ctx.now;
     this.lastDataAt = now;
     this.lastRecvAt = now;
+    this.lastDataRecvAt = now;
   }
 
   /** Largest TCP payload our MTU allows, before options. */

@@ -36,6 +36,7 @@
  */
 import type { Callbacks, Flow, TcpState } from "../../lib/api.js";
 import { L3L4Builder } from "../../lib/builder.js";
+import { DEFAULT_CONFIG } from "../../lib/config.js";
 import { VirtualClock } from "../../lib/debug/virtual-clock.js";
 import type { L3L4 } from "../../lib/engine.js";
 import { canonicalAddress } from "./oracle/address.js";
@@ -586,6 +587,16 @@ export class TcpHarness {
     return p;
   }
 
+  /**
+   * The delayed ACK of data smaller than full-sized, which quick-ACK mode leaves alone (RFC 5681
+   * §4.2; lib/tcp/receive.ts countSegmentForAck): nothing now, then `e` `delayMs` later (the
+   * engine's tcpDelayedAckMs). Returns it.
+   */
+  delayedAck(e: SegOut = {}, delayMs = DEFAULT_CONFIG.tcpDelayedAckMs): Captured {
+    this.outNothing();
+    return this.after(delayMs).out(e);
+  }
+
   /** Expect nothing sent (and not yet expected). */
   outNothing(): this {
     this.throwErrors();
@@ -910,8 +921,11 @@ export class App {
     return this.h.conn(this.port);
   }
 
-  /** l4Tx: `n` bytes of the application's stream pattern, or these bytes. Returns what l4Tx returned. */
-  send(data: number | Uint8Array | string): number | undefined {
+  /**
+   * l4Tx: `n` bytes of the application's stream pattern, or these bytes. Returns what l4Tx returned.
+   * Then l4Poll, unless `poll` is false (as a driver that polls later: tcpAutocork).
+   */
+  send(data: number | Uint8Array | string, poll = true): number | undefined {
     const c = this.c;
     const bytes = typeof data === "number" ? pattern(appByte, c.appWritten, data) : toBytes(data);
     // Record before the call: the engine may transmit during it.
@@ -922,13 +936,14 @@ export class App {
     // Forget what was not taken (the application offers it again later).
     c.appWritten = at + (taken ?? 0);
     c.appStream.truncate(c.appWritten);
-    this.h.poll();
+    if (poll) this.h.poll();
     return taken;
   }
 
-  close(): void {
+  /** l4LocalClose, then l4Poll unless `poll` is false. */
+  close(poll = true): void {
     this.h.engine.l4LocalClose(this.h.callbacks, this.h.flow(this.port));
-    this.h.poll();
+    if (poll) this.h.poll();
   }
 
   abort(): void {

@@ -58,10 +58,10 @@ describe("active close: our FIN (RFC 9293 §3.10.4 CLOSE; FIN-WAIT-1, FIN-WAIT-2
     h.app.close();
     h.out({ flags: "F.", seq: 1 });
     h.in({ flags: "P.", seq: 1, ack: 1, data: 100 }); // does not ack our FIN yet
-    h.out({ flags: ".", seq: 2, ack: 101 });
+    h.delayedAck({ flags: ".", seq: 2, ack: 101 });
     expect(h.state()).toBe("FIN-WAIT-1");
     h.in({ flags: "P.", seq: 101, ack: 2, data: 100 });
-    h.out({ flags: ".", seq: 2, ack: 201 });
+    h.delayedAck({ flags: ".", seq: 2, ack: 201 });
     expect(h.state()).toBe("FIN-WAIT-2");
     h.in({ flags: "FP.", seq: 201, ack: 2, data: 50 });
     h.out({ flags: ".", seq: 2, ack: 252 });
@@ -142,7 +142,7 @@ describe("passive close: the peer's FIN (CLOSE-WAIT, LAST-ACK)", () => {
     const h = new TcpHarness();
     establish(h);
     h.in({ flags: "P.", seq: 1, data: 100 });
-    h.out({ flags: ".", ack: 101 });
+    h.delayedAck({ flags: ".", ack: 101 });
     h.in({ flags: "F.", seq: 101 });
     h.out({ flags: ".", seq: 1, ack: 102 });
     expect(h.state()).toBe("CLOSE-WAIT");
@@ -154,13 +154,13 @@ describe("passive close: the peer's FIN (CLOSE-WAIT, LAST-ACK)", () => {
     h.out({ flags: ".", seq: 1, ack: 102, len: 1448 });
     h.out({ flags: ".", seq: 1449, len: 1448 });
     h.out({ flags: "P.", seq: 2897, len: 104 });
-    h.at(10).in({ flags: ".", ack: 3001 });
+    h.at(50).in({ flags: ".", ack: 3001 });
     h.outNothing();
     h.app.close();
     h.out({ flags: "F.", seq: 3001, ack: 102 });
     expect(h.state()).toBe("LAST-ACK");
     expect(h.app.closedCount).toBe(0);
-    h.at(20).in({ flags: ".", ack: 3002 });
+    h.at(60).in({ flags: ".", ack: 3002 });
     h.outNothing();
     expect(h.flowCount).toBe(0);
     h.expectClosed();

@@ -21,7 +21,7 @@ describe("active open (RFC 9293 §3.10.7.3 SYN-SENT)", () => {
     h.out({ flags: ".", seq: 1389, len: 1388 });
     h.out({ flags: "P.", seq: 2777, len: 224 });
     h.in({ flags: "P.", seq: 1, ack: 3001, data: 10 });
-    h.out({ flags: ".", ack: 11 });
+    h.delayedAck({ flags: ".", ack: 11 });
     h.expectRx(10);
   });
 

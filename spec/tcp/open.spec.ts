@@ -29,7 +29,7 @@ describe("passive open (RFC 9293 §3.10.7.2 LISTEN: SYN -> SYN-RECEIVED, <SYN,AC
     expect(flow).toBe(f);
     expect(h.state()).toBe("ESTABLISHED");
     h.in({ flags: "P.", seq: 1, ack: 1, data: 10 });
-    h.out({ flags: ".", seq: 1, ack: 11 });
+    h.delayedAck({ flags: ".", seq: 1, ack: 11 });
     h.expectRx(10);
     h.app.send("hello");
     h.out({ flags: "P.", seq: 1, ack: 11, data: "hello" });
@@ -41,7 +41,7 @@ describe("passive open (RFC 9293 §3.10.7.2 LISTEN: SYN -> SYN-RECEIVED, <SYN,AC
     h.in({ flags: "S", seq: 0, mss: 1460 });
     h.out({ flags: "S." });
     h.in({ flags: "P.", seq: 1, ack: 1, data: 50 });
-    h.out({ flags: ".", ack: 51 });
+    h.delayedAck({ flags: ".", ack: 51 });
     h.expectRx(50);
     expect(h.state()).toBe("ESTABLISHED");
   });
@@ -75,7 +75,7 @@ describe("SYN-ACK options", () => {
     h.in({ flags: ".", seq: 1, ack: 1 });
     // Without window scaling the window field is the buffer clamped to 65535.
     h.in({ flags: "P.", data: 10 });
-    h.out({ flags: ".", ack: 11, win: 65535, ts: null });
+    h.delayedAck({ flags: ".", ack: 11, win: 65535, ts: null });
   });
 
   it.each([
@@ -92,7 +92,7 @@ describe("SYN-ACK options", () => {
     const h = new TcpHarness();
     establish(h, { wscale: null, ts: false });
     h.in({ flags: "P.", data: 100 });
-    h.out({ flags: ".", ack: 101, win: 65535 });
+    h.delayedAck({ flags: ".", ack: 101, win: 65535 });
   });
 
   it("with window scaling our window field is the buffer >> 3 and the peer's is taken << its shift (RFC 7323 §2.3)", () => {
@@ -100,7 +100,7 @@ describe("SYN-ACK options", () => {
     establish(h, { wscale: 7, ackWin: 1 }); // the peer offers 1 << 7 = 128 bytes
     h.in({ flags: "P.", data: 100 });
     // Delivered at once, so the whole buffer is free again: 262144 >> 3.
-    h.out({ flags: ".", ack: 101, win: 32768 });
+    h.delayedAck({ flags: ".", ack: 101, win: 32768 });
     h.app.send(1000);
     // 128 bytes of window: a first segment of 128 (nothing outstanding), then nothing.
     h.out({ flags: ".", seq: 1, len: 128 });
@@ -248,7 +248,7 @@ describe("stats", () => {
     const h = new TcpHarness();
     establish(h);
     h.in({ flags: "P.", data: 100 });
-    h.out({ flags: "." });
+    h.delayedAck({ flags: "." });
     h.app.send(10);
     h.out({ flags: "P." });
     const s = h.engine.stats();

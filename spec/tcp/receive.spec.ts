@@ -25,7 +25,7 @@ describe("in-order data (RFC 9293 §3.10.7.4 seventh: segment text)", () => {
     const h = new TcpHarness();
     establish(h);
     h.in({ flags: "P.", seq: 1, data: 100 });
-    h.out({ flags: ".", seq: 1, ack: 101 });
+    h.delayedAck({ flags: ".", seq: 1, ack: 101 });
     h.in({ flags: "P.", seq: 101, data: 1000 });
     h.out({ flags: ".", seq: 1, ack: 1101 });
     h.in({ flags: ".", seq: 1101, data: SEG });
@@ -49,7 +49,7 @@ describe("in-order data (RFC 9293 §3.10.7.4 seventh: segment text)", () => {
     h.outNothing();
     expect(h.app.received).toBe(0);
     h.in({ flags: "P.", seq: 1, data: 100 });
-    h.out({ flags: ".", ack: 101 });
+    h.delayedAck({ flags: ".", ack: 101 });
     h.expectRx(100);
   });
 });
@@ -128,7 +128,7 @@ describe("out-of-order data (RFC 9293 §3.10.7.4: held for later processing; RFC
     h.in({ flags: ".", seq: 1, data: 1000 });
     h.out({ flags: ".", ack: 1001 });
     h.in({ flags: ".", seq: 501, data: 1000 }); // half old, half new
-    h.out({ flags: ".", ack: 1501 });
+    h.delayedAck({ flags: ".", ack: 1501 });
     h.in({ flags: ".", seq: 1, data: 1500 }); // all old: a duplicate ACK
     h.out({ flags: ".", ack: 1501 });
     // Out of order, then retransmitted overlapping the held range and the gap below it.
@@ -161,7 +161,7 @@ describe("unacceptable segments (RFC 9293 §3.10.7.4 first check)", () => {
     const h = new TcpHarness();
     establish(h);
     h.in({ flags: ".", seq: 1, data: 100 });
-    h.out({ flags: ".", ack: 101 });
+    h.delayedAck({ flags: ".", ack: 101 });
     h.in({ flags: ".", seq: 101 + 300_000, data: 100 }); // window is 256 KiB
     h.out({ flags: ".", ack: 101, sack: null });
     expect(h.app.received).toBe(100);
@@ -183,7 +183,8 @@ describe("unacceptable segments (RFC 9293 §3.10.7.4 first check)", () => {
     h.at(1000).in({ flags: ".", seq: seqRel, ...(len > 0 ? { data: len } : {}) });
     const drops = h.engine.stats().drops["out_of_window"] ?? 0;
     expect(drops).toBe(acceptable ? 0 : 1);
-    const answers = h.drain();
+    // In-order text smaller than full-sized waits for the delayed ACK (countSegmentForAck).
+    const answers = [...h.drain(), ...h.after(40).drain()];
     if (len === 0) expect(answers).toHaveLength(acceptable ? 0 : 1);
     else expect(answers.map((p) => p.sack.length > 0)).toEqual(acceptable && seqRel > 1 ? [true] : [false]);
     if (acceptable && seqRel <= 0) h.expectRx(seqRel + len - 1);
@@ -217,14 +218,14 @@ describe("unacceptable segments (RFC 9293 §3.10.7.4 first check)", () => {
     const h = new TcpHarness();
     establish(h); // TS.Recent = 100
     h.at(10).in({ flags: ".", seq: 1, data: 100, ts: [110, undefined] });
-    h.out({ flags: ".", ack: 101, ts: [10, 110] });
-    h.at(20).in({ flags: ".", seq: 101, data: 100, ts: [105, undefined] }); // older than 110
-    h.out({ flags: ".", ack: 101, ts: [20, 110] });
+    h.delayedAck({ flags: ".", ack: 101, ts: [50, 110] });
+    h.at(60).in({ flags: ".", seq: 101, data: 100, ts: [105, undefined] }); // older than 110
+    h.out({ flags: ".", ack: 101, ts: [60, 110] });
     expect(h.app.received).toBe(100);
     expect(h.engine.stats().drops).toMatchObject({ paws: 1 });
     // The same data with a fresh timestamp is taken.
     h.in({ flags: ".", seq: 101, data: 100, ts: [120, undefined] });
-    h.out({ flags: ".", ack: 201, ts: [20, 120] });
+    h.delayedAck({ flags: ".", ack: 201, ts: [100, 120] });
     h.expectRx(200);
   });
 
@@ -235,9 +236,9 @@ describe("unacceptable segments (RFC 9293 §3.10.7.4 first check)", () => {
     h.in({ flags: ".", seq: 1, ack: 1, win: 512, ts: [0xffff_fff0, undefined] });
     // 0x10 is 32 ticks after 0xfffffff0: taken, and it becomes TS.Recent (echoed).
     h.at(10).in({ flags: ".", seq: 1, data: 100, ts: [0x10, undefined] });
-    h.out({ flags: ".", ack: 101, ts: [undefined, 0x10] });
+    h.delayedAck({ flags: ".", ack: 101, ts: [undefined, 0x10] });
     // 0xfffffff8 is now 24 ticks in the past: PAWS drops it.
-    h.at(20).in({ flags: ".", seq: 101, data: 100, ts: [0xffff_fff8, undefined] });
+    h.at(60).in({ flags: ".", seq: 101, data: 100, ts: [0xffff_fff8, undefined] });
     h.out({ flags: ".", ack: 101, ts: [undefined, 0x10] });
     expect(h.engine.stats().drops).toMatchObject({ paws: 1 });
     h.expectRx(100);
@@ -247,8 +248,8 @@ describe("unacceptable segments (RFC 9293 §3.10.7.4 first check)", () => {
     const h = new TcpHarness();
     establish(h); // TS.Recent = 100
     h.at(10).in({ flags: ".", seq: 1, data: 100, ts: [5000, undefined] });
-    h.out({ flags: ".", ack: 101, ts: [undefined, 5000] });
-    h.at(20).in({ flags: "R", seq: 101, ts: [4000, undefined] });
+    h.delayedAck({ flags: ".", ack: 101, ts: [undefined, 5000] });
+    h.at(60).in({ flags: "R", seq: 101, ts: [4000, undefined] });
     h.outNothing();
     h.expectClosed();
     expect(h.engine.stats().drops).not.toHaveProperty("paws");
@@ -300,6 +301,50 @@ describe("delayed ACK (RFC 9293 §3.8.6.3; RFC 5681 §4.2: every second full-siz
     h.out({ flags: "P.", ack: s + 10, len: 20 });
     h.at(200).outNothing();
   });
+
+  it("quick-ACK mode takes full-sized segments only: a small request waits, and the reply carries its ACK (as Linux does not)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.at(10).in({ flags: "P.", seq: 1, data: 80 });
+    h.outNothing();
+    h.at(30);
+    h.app.send(200);
+    h.out({ flags: "P.", seq: 1, ack: 81, len: 200, time: 30 });
+    h.at(200).outNothing();
+    // Full-sized segments are still ACKed one by one at the start of the connection.
+    h.in({ flags: ".", seq: 81, ack: 201, data: SEG });
+    h.out({ flags: ".", ack: 81 + SEG });
+    h.in({ flags: ".", seq: 81 + SEG, data: SEG });
+    h.out({ flags: ".", ack: 81 + 2 * SEG });
+  });
+
+  it("a small request with no reply is acknowledged by the delayed ACK (RFC 5681 §4.2: within 500 ms; 40 ms)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.at(10).in({ flags: "P.", seq: 1, data: 80 });
+    h.at(49).outNothing();
+    h.at(50).out({ flags: ".", ack: 81, time: 50 });
+  });
+
+  it("after the peer's data paused longer than the RTO, quick-ACK mode again (Linux tcp_event_data_recv)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    const s = pastQuickAck(h);
+    // Within the RTO: every second full-sized segment.
+    h.at(10).in({ flags: ".", seq: s, data: SEG });
+    h.outNothing();
+    h.in({ flags: ".", seq: s + SEG, data: SEG });
+    h.out({ flags: ".", ack: s + 2 * SEG });
+    // A pause of 5 s (the RTO is 1 s at most here): the next full-sized segments are ACKed one by one.
+    const t = s + 2 * SEG;
+    h.at(5010).in({ flags: ".", seq: t, data: SEG });
+    h.out({ flags: ".", ack: t + SEG, time: 5010 });
+    h.in({ flags: ".", seq: t + SEG, data: SEG });
+    h.out({ flags: ".", ack: t + 2 * SEG });
+    h.in({ flags: ".", seq: t + 2 * SEG, data: SEG });
+    h.out({ flags: ".", ack: t + 3 * SEG });
+    h.expectRx(t + 3 * SEG - 1);
+  });
 });
 
 describe("receive window and the application (l4PauseRx / l4ResumeRx)", () => {
@@ -314,7 +359,7 @@ describe("receive window and the application (l4PauseRx / l4ResumeRx)", () => {
       h.out({ flags: ".", ack: s, win: 8192 - (s - 1) });
     }
     h.in({ flags: ".", seq: s, data: 8192 - (s - 1) });
-    h.out({ flags: ".", ack: 8193, win: 0 });
+    h.delayedAck({ flags: ".", ack: 8193, win: 0 });
     expect(h.app.received).toBe(0);
     h.app.resume();
     h.out({ flags: ".", ack: 8193, win: 8192 });
@@ -343,7 +388,7 @@ describe("receive window and the application (l4PauseRx / l4ResumeRx)", () => {
     establish(h);
     h.onRx = () => h.engine.l4PauseRx(h.flow());
     h.in({ flags: "P.", seq: 1, data: 100 });
-    h.out({ flags: ".", ack: 101 });
+    h.delayedAck({ flags: ".", ack: 101 });
     expect(h.app.received).toBe(100);
     h.in({ flags: "FP.", seq: 101, data: 100 });
     h.out({ flags: ".", ack: 202 });
@@ -379,7 +424,7 @@ describe("odd segments", () => {
     const h = new TcpHarness();
     establish(h);
     h.in({ flags: "UP.", seq: 1, data: 10, urg: 5 });
-    h.out({ flags: ".", ack: 11 });
+    h.delayedAck({ flags: ".", ack: 11 });
     h.expectRx(10);
   });
 
@@ -388,7 +433,7 @@ describe("odd segments", () => {
     h.in({ flags: "S", seq: 0, mss: 1460, data: 10 });
     h.out({ flags: "S.", ack: 1 });
     h.in({ flags: "P.", seq: 1, ack: 1, data: 10 });
-    h.out({ flags: ".", ack: 11 });
+    h.delayedAck({ flags: ".", ack: 11 });
     h.expectRx(10);
   });
 
@@ -396,7 +441,7 @@ describe("odd segments", () => {
     const h = new TcpHarness();
     establish(h);
     h.in({ flags: "P.", seq: 1, data: 10 });
-    h.out({ flags: ".", ack: 11 });
+    h.delayedAck({ flags: ".", ack: 11 });
     h.at(60_000).in({ flags: ".", seq: 10 });
     h.out({ flags: ".", seq: 1, ack: 11 });
   });
@@ -430,7 +475,7 @@ describe("odd segments", () => {
     h.outNothing();
     h.txBlocked = false;
     h.at(5);
-    h.out({ flags: ".", ack: 11 });
+    h.delayedAck({ flags: ".", ack: 11 });
     h.expectRx(10);
   });
 });

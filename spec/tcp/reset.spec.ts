@@ -11,7 +11,7 @@ describe("RST validation (RFC 5961 §3.2)", () => {
     const h = new TcpHarness();
     establish(h);
     h.in({ flags: "P.", seq: 1, data: 100 });
-    h.out({ flags: ".", ack: 101 });
+    h.delayedAck({ flags: ".", ack: 101 });
     h.in({ flags: "R", seq: 101 });
     h.outNothing();
     expect(h.flowCount).toBe(0);
@@ -125,7 +125,7 @@ describe("ACK validation (RFC 5961 §5.2, RFC 9293 §3.10.7.4 fifth)", () => {
     h.out({ flags: "P." });
     h.in({ flags: ".", ack: 1001 });
     h.in({ flags: "P.", seq: 1, ack: 501, data: 100 }); // reordered: acknowledges less than already known
-    h.out({ flags: ".", ack: 101 });
+    h.delayedAck({ flags: ".", ack: 101 });
     h.expectRx(100);
   });
 
@@ -271,6 +271,6 @@ describe("no ACK storms (Linux tcp_oow_rate_limited, RFC 5961 §7's spirit)", ()
     h.drain();
     h.at(200).out({ seq: 1, len: 1448 }); // RTO: go back to SND.UNA
     h.in({ flags: "P.", seq: 1, ack: 1, data: 10 }); // the peer has not acked yet, but sends data
-    h.out({ flags: ".", seq: 1 + 3 * 1448, ack: 11 });
+    h.delayedAck({ flags: ".", seq: 1 + 3 * 1448, ack: 11 });
   });
 });

@@ -19,10 +19,9 @@ describe("packetdrill-style scripts", () => {
       new TcpHarness(),
       `${HANDSHAKE}
 +0.010 < P. 1:101(100) ack 1 win 512 <nop,nop,TS val 120 ecr 0>
-+0 > . 1:1(0) ack 101 win 32768 <nop,nop,TS val 20 ecr 120>
 +0 rx(100)
 +0.005 send(1000)
-+0 > P. 1:1001(1000) ack 101 <...>
++0 > P. 1:1001(1000) ack 101 win 32768 <nop,nop,TS val 25 ecr 120>
 +0.030 < . 101:101(0) ack 1001 win 512
 +0.100 > none
 `,

@@ -128,12 +128,12 @@ describe("the peer's window (RFC 9293 §3.8.6, RFC 7323 §2.3)", () => {
     const h = new TcpHarness();
     establish(h, { wscale: 0, ackWin: 65535 });
     h.in({ flags: "P.", seq: 1, data: 10 });
-    h.out({ flags: ".", ack: 11 });
+    h.delayedAck({ flags: ".", ack: 11 });
     h.in({ flags: "P.", seq: 11, data: 10 });
-    h.out({ flags: ".", ack: 21 });
+    h.delayedAck({ flags: ".", ack: 21 });
     // A retransmission starting at seq 1 (older than SND.WL1 = 11) with new data and window 0.
     h.in({ flags: "P.", seq: 1, data: 30, win: 0 });
-    h.out({ flags: ".", ack: 31 });
+    h.delayedAck({ flags: ".", ack: 31 });
     h.app.send(1000);
     h.out({ flags: "P.", len: 1000 });
   });
@@ -142,7 +142,7 @@ describe("the peer's window (RFC 9293 §3.8.6, RFC 7323 §2.3)", () => {
     const h = new TcpHarness();
     establish(h, { wscale: 0, ackWin: 65535 });
     h.in({ flags: "P.", seq: 1, data: 10, win: 0 });
-    h.out({ flags: ".", ack: 11 });
+    h.delayedAck({ flags: ".", ack: 11 });
     h.app.send(1000);
     h.outNothing();
   });
@@ -395,7 +395,7 @@ describe("ACKs when the peer's window has closed on data in flight", () => {
     h.out({ flags: "P.", seq: 1, len: inFlight });
     h.in({ flags: ".", ack: 1, win: 0 });
     h.in({ flags: "P.", seq: 1, ack: 1, data: 10, win: 0 });
-    h.out({ flags: ".", seq: seqRel, ack: 11 });
+    h.delayedAck({ flags: ".", seq: seqRel, ack: 11 });
   });
 
   it("carry SEQ = SND.UNA + SND.WND, not SND.NXT, so the zero-window peer still takes them (Linux tcp_acceptable_seq)", () => {
@@ -406,10 +406,10 @@ describe("ACKs when the peer's window has closed on data in flight", () => {
     // The peer's buffer filled: it acknowledges nothing new and closes its window.
     h.in({ flags: ".", ack: 1, win: 0 });
     h.in({ flags: "P.", seq: 1, ack: 1, data: 10, win: 0 });
-    h.out({ flags: ".", seq: 1, ack: 11 });
+    h.delayedAck({ flags: ".", seq: 1, ack: 11 });
     // With the window open again, ACKs carry SND.NXT.
     h.in({ flags: ".", seq: 11, ack: 1001, win: 65535 });
     h.in({ flags: "P.", seq: 11, ack: 1001, data: 10 });
-    h.out({ flags: ".", seq: 1001, ack: 21 });
+    h.delayedAck({ flags: ".", seq: 1001, ack: 21 });
   });
 });

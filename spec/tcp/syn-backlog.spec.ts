@@ -68,7 +68,7 @@ describe("the ACK that returns a cookie rebuilds the connection", () => {
     h.in({ flags: "P.", data: 100, ...(withTs ? { ts: [102, undefined] as const } : {}) });
     // Window scale came back from the TSecr: our window field (the whole 256 KiB buffer, the data was
     // taken) is scaled by 3; without timestamps, not at all.
-    const ack = h.out({ flags: ".", ack: 101, ts: withTs ? [undefined, 102] : null, sack: null });
+    const ack = h.delayedAck({ flags: ".", ack: 101, ts: withTs ? [undefined, 102] : null, sack: null });
     expect(ack.win).toBe(withTs ? (256 * 1024) >>> 3 : 65535);
     h.expectRx(100);
     h.app.send("hello");

@@ -31,7 +31,7 @@ describe("keep-alive (RFC 9293 §3.8.4; RFC 1122 §4.2.3.6)", () => {
     const h = new TcpHarness({ configure: (b) => b.tcpKeepAlive(60) });
     establish(h);
     h.at(50_000).in({ flags: "P.", data: 10 });
-    h.out({ flags: "." });
+    h.delayedAck({ flags: "." });
     h.at(109_999).outNothing();
     h.at(110_000).out({ flags: ".", seq: 0, len: 0 });
   });
@@ -56,7 +56,7 @@ describe("idle timeout (tcpIdleTimeout: ESTABLISHED with no data either way: clo
     const h = new TcpHarness({ configure: (b) => b.tcpIdleTimeout(60) });
     establish(h);
     h.at(30_000).in({ flags: "P.", data: 10 });
-    h.out({ flags: "." });
+    h.delayedAck({ flags: "." });
     h.at(50_000);
     h.app.send(10);
     h.out({ flags: "P." });
