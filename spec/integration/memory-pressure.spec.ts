@@ -8,6 +8,7 @@
  * - with the budget held at REFUSE (90 %) by flows whose data the application does not read, a new
  *   connection from the kernel is refused with RST: the client sees ECONNREFUSED.
  */
+import { rmSync, writeFileSync } from "node:fs";
 import { afterEach, expect, it } from "vitest";
 import { L3L4Builder } from "../../lib/builder.js";
 import { EchoApp } from "../../lib/debug/echo-app.js";
@@ -71,14 +72,34 @@ class MemoryWatch {
   }
 }
 
-/** The echo app, sampling the budget after every batch. */
+/** The echo app, sampling the budget after every batch, and telling when it has accepted n flows. */
 class WatchedEcho extends EchoApp {
+  accepted = 0;
+  private acceptWaiters: { n: number; resolve: () => void }[] = [];
+
   constructor(
     engine: L3L4<number>,
     cb: () => TunRunner["callbacks"],
     private readonly watch: MemoryWatch,
   ) {
     super(engine, cb);
+  }
+
+  override l4Accept(flow: Flow): boolean {
+    const ok = super.l4Accept(flow);
+    if (ok) this.accepted++;
+    this.acceptWaiters = this.acceptWaiters.filter((w) => {
+      if (this.accepted < w.n) return true;
+      w.resolve();
+      return false;
+    });
+    return ok;
+  }
+
+  /** Resolves once n flows were accepted. */
+  acceptedFlows(n: number): Promise<void> {
+    if (this.accepted >= n) return Promise.resolve();
+    return new Promise((resolve) => this.acceptWaiters.push({ n, resolve }));
   }
 
   afterRx(): void {
@@ -151,15 +172,23 @@ describeIntegration(
           { host: addresses.v4(7), port: 7 },
           { host: addresses.v6(7), port: 7 },
         ];
+        // Every connection is made before any data flows: a SYN that the faults drop and that comes
+        // again once the budget is at REFUSE (90 %) would be refused, rightly, and this test is about
+        // the flows that are in. The clients connect and wait for `start`; nc connects after them.
+        const start = `${randomFile(1).path}.start`;
+        rmSync(start, { force: true });
         const clients = fixture<TcpClientsResult>(
           ns,
           "tcp-clients",
-          { targets, connections: 8, bytes: 2 << 20, mode: "echo", timeoutMs: 100_000 },
+          { targets, connections: 8, bytes: 2 << 20, mode: "echo", timeoutMs: 100_000, startFile: start },
           110_000,
         );
+        await echo.acceptedFlows(8);
         // A bigger transfer beside them, checked by its hash: nc half-closes after its input.
         const file = randomFile(8_000_000);
         const nc = shellIn(ns, `nc -N ${addresses.v4(8)} 9 < ${file.path} | sha256sum`, 110_000);
+        await echo.acceptedFlows(9);
+        writeFileSync(start, "");
         await watch.reach(0.75, 60_000); // PRUNE, so SHRINK before it
         const [result, hashed] = await Promise.all([clients, nc]);
         expect(result.errors).toEqual([]);
