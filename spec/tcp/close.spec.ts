@@ -106,6 +106,58 @@ describe("active close: our FIN (RFC 9293 §3.10.4 CLOSE; FIN-WAIT-1, FIN-WAIT-2
     expect(h.state()).toBeUndefined();
   });
 
+  it("held by paused data, the TIME-WAIT record still dates from entering TIME-WAIT: 2*MSL from then, not from the resume", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.close();
+    h.out({ flags: "F.", seq: 1 });
+    h.app.pause();
+    h.at(10).in({ flags: "FP.", seq: 1, ack: 2, data: 100 });
+    h.out({ flags: ".", seq: 2, ack: 102 });
+    h.at(30_000);
+    h.app.resume();
+    h.expectRx(100);
+    h.expectClosed(undefined, true);
+    h.at(60_009);
+    expect(h.state()).toBe("TIME-WAIT");
+    h.at(60_010);
+    expect(h.state()).toBeUndefined();
+  });
+
+  it("held by data the application never takes: it waits as long as a half-closed connection would (tcpHalfOpenIdleTimeout), ends as idle, and its record lives 2*MSL more", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpHalfOpenIdleTimeout(120) });
+    establish(h);
+    h.app.close();
+    h.out({ flags: "F.", seq: 1 });
+    h.app.pause();
+    h.in({ flags: "FP.", seq: 1, ack: 2, data: 100 });
+    h.out({ flags: ".", seq: 2, ack: 102 });
+    // 2*MSL (60 s) is over, but the last data came 60 s ago, under the 120 s idle limit: held on.
+    h.at(60_000);
+    expect(h.state()).toBe("TIME-WAIT");
+    expect(h.app.closedCount).toBe(0);
+    h.at(119_999);
+    expect(h.app.closedCount).toBe(0);
+    // At the next 2*MSL check the last data is exactly 120 s old: the connection ends as idle.
+    h.at(120_000);
+    expect(h.app.closedCount).toBe(1);
+    expect(h.app.received).toBe(0);
+    const stats = h.engine.stats();
+    expect(stats.tcpIdleTimeouts).toBe(1);
+    expect(stats.tcpFlowsOpened).toBe(1);
+    expect(stats.tcpFlowsClosed).toBe(1);
+    expect(stats.tcpTimeWait).toBe(1);
+    expect(h.flowCount).toBe(0);
+    // Its record answers on for 2*MSL from then.
+    expect(h.state()).toBe("TIME-WAIT");
+    h.at(150_000).in({ flags: "FP.", seq: 1, ack: 2, data: 100 });
+    h.out({ flags: ".", seq: 2, ack: 102 });
+    h.at(209_999);
+    expect(h.state()).toBe("TIME-WAIT");
+    h.at(210_000);
+    expect(h.state()).toBeUndefined();
+  });
+
   it("l4LocalClose in SYN-RECEIVED: the FIN follows the handshake (RFC 9293 §3.10.4)", () => {
     const h = new TcpHarness();
     h.in({ flags: "S", seq: 0, mss: 1460 });
