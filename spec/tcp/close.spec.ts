@@ -106,21 +106,26 @@ describe("active close: our FIN (RFC 9293 §3.10.4 CLOSE; FIN-WAIT-1, FIN-WAIT-2
     expect(h.state()).toBeUndefined();
   });
 
-  it("held by paused data, the TIME-WAIT record still dates from entering TIME-WAIT: 2*MSL from then, not from the resume", () => {
+  it("held by paused data, the TIME-WAIT record keeps its 2*MSL (restarted by a retransmitted FIN), not one from the resume", () => {
     const h = new TcpHarness();
     establish(h);
     h.app.close();
     h.out({ flags: "F.", seq: 1 });
     h.app.pause();
-    h.at(10).in({ flags: "FP.", seq: 1, ack: 2, data: 100 });
+    const flow = h.flow();
+    // l3Rx answers the FIN that takes it to TIME-WAIT, and any segment for it after, with its flow.
+    expect(h.at(10).in({ flags: "FP.", seq: 1, ack: 2, data: 100 })).toBe(flow);
+    h.out({ flags: ".", seq: 2, ack: 102 });
+    expect(h.at(100).in({ flags: "FP.", seq: 1, ack: 2, data: 100 })).toBe(flow);
     h.out({ flags: ".", seq: 2, ack: 102 });
     h.at(30_000);
     h.app.resume();
     h.expectRx(100);
     h.expectClosed(undefined, true);
-    h.at(60_009);
+    // 2*MSL from the retransmitted FIN (100 ms), not from the resume (30 s).
+    h.at(60_099);
     expect(h.state()).toBe("TIME-WAIT");
-    h.at(60_010);
+    h.at(60_100);
     expect(h.state()).toBeUndefined();
   });
 
@@ -344,6 +349,18 @@ describe("TIME-WAIT record (RFC 9293 §3.6.1, §3.10.7.4)", () => {
     expect(synAck).toHaveLength(1);
     expect(synAck[0]!.flags).toBe(0x12);
     expect(h.flowCount).toBe(1);
+  });
+
+  it("a record reopened by a new SYN leaves no timer behind: the next deadline is the new connection's", () => {
+    const h = new TcpHarness();
+    toTimeWaitTs(h, 300);
+    h.at(1000).in({ flags: "S", seq: 100_000, mss: 1460, ts: [5000, 0] });
+    const synAck = h.out({ flags: "S.", ack: 100_001 });
+    h.in({ flags: ".", seq: 100_001, ack: synAck.seq + 1, ts: [5001, undefined] });
+    expect(h.state()).toBe("ESTABLISHED");
+    // The old record would have expired at 60.01 s; the new connection waits for nothing before its
+    // idle limit (2 h).
+    expect(h.deadline).toBeGreaterThan(60_010);
   });
 
   /** To TIME-WAIT with the peer's last TSval (TS.Recent) `tsRecent`, or without timestamps (null). */
