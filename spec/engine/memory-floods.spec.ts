@@ -230,6 +230,35 @@ describe("maxMemory", () => {
     expect(r.engine.stats().memoryInUse).toBe(0);
   });
 
+  it("a SYN from 90 % of the budget on is refused with a RST and counted; below it, it gets a SYN-ACK", () => {
+    for (const limit of [64 * 1024, 100 * 1024]) {
+      const r = rig(limit);
+      let refused = 0;
+      let cookies = 0;
+      for (let i = 0; i < 100; i++) {
+        const before = r.engine.stats();
+        let flags = -1;
+        const cb = { ...r.cb, l3Tx: (b: Uint8Array) => void (flags = b[33]!) };
+        r.engine.l3Rx(cb, tcp({ ...r.peer(i), seq: 5000, flags: TcpFlag.SYN, window: 65535, options: { mss: 1460 } }));
+        const after = r.engine.stats();
+        if (before.memoryInUse >= 0.9 * limit) {
+          expect(flags).toBe(TcpFlag.RST | TcpFlag.ACK);
+          expect(after.memoryRefusedFlows).toBe(before.memoryRefusedFlows + 1);
+          refused++;
+        } else {
+          expect(flags).toBe(TcpFlag.SYN | TcpFlag.ACK);
+          expect(after.memoryRefusedFlows).toBe(before.memoryRefusedFlows);
+          if (after.memory.halfOpen === before.memory.halfOpen) cookies++;
+        }
+      }
+      expect(refused).toBeGreaterThan(0);
+      // Every SYN below 90 % had room for its half-open record (1 KiB: under the 10 % left of the
+      // smallest budget, 64 KiB), so none needed a cookie.
+      expect(cookies).toBe(0);
+      expect(r.engine.stats().memorySynCookies).toBe(0);
+    }
+  });
+
   it("TIME-WAIT records are charged and given back when they expire", () => {
     const r = rig();
     const { flow, ack } = r.open(1);

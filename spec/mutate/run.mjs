@@ -11,9 +11,10 @@
  *   npm run mutate -- --ci                     the bounded subset .ci/run runs (CI_GLOBS below,
  *                                              their unit specs only): fails under CI_BREAK % or
  *                                              after CI_CAP_S seconds
- *   npm run mutate -- --per-file [PATH ...]    one Stryker run per file (PATHs: files or folders,
- *                                              default lib/tcp; largest file first), each report
- *                                              kept in reports/mutation/per-file/, then --summary
+ *   npm run mutate -- --per-file [PATH ...]    the files (PATHs: files or folders, default lib/tcp)
+ *                                              in a few Stryker runs, largest first, a report per
+ *                                              file kept in reports/mutation/per-file/ (and reused
+ *                                              by the next --per-file run), then --summary
  *   npm run mutate -- --summary                the score per file and per directory over the
  *                                              reports kept in reports/mutation/per-file/ (the
  *                                              newest report of each file), and their survivors
@@ -24,7 +25,7 @@
  * Reports: reports/mutation/mutation.html and .json.
  */
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -45,6 +46,9 @@ const CI_BREAK = 85;
 const CI_CAP_S = 900;
 /** Test runners of the CI subset (a CI machine is not shared with other jobs). */
 const CI_CONCURRENCY = 2;
+/** Source bytes per Stryker run in --per-file (lib/tcp: 4 runs of 500 to 1000 mutants). */
+const GROUP_BYTES = 64 * 1024;
+
 /** Directories scored separately in the summary. */
 const GROUPS = ["lib/tcp", "lib/ip", "lib/udp"];
 
@@ -124,9 +128,14 @@ child.on("exit", (code, signal) => {
 });
 
 /**
- * --per-file: one Stryker run per file, largest first (so that a run cut short has scored the files
- * with the most mutants), each report copied to ARCHIVE as soon as it is written; then the summary
- * over the archive. Never returns.
+ * --per-file: the files in groups, largest first (so that a run cut short has scored the files with
+ * the most mutants), one Stryker run per group; each run's report is split into one report per file,
+ * kept in ARCHIVE as soon as it is written; then the summary over the archive. A group rather than a
+ * file per run because every run pays Stryker's start (the checker's program, the runner) and the
+ * initial run of all the specs, a minute or more on a shared machine: 28 runs of lib/tcp spent more
+ * time there than on the mutants. Each run starts from the kept reports of its files (they seed the
+ * incremental file), so a file re-run after a new spec tests only the mutants that spec covers, and
+ * the survivors. Never returns.
  */
 async function runPerFile() {
   const roots = globs.length > 0 ? globs : ["lib/tcp"];
@@ -143,36 +152,96 @@ async function runPerFile() {
     } else files.push(r);
   }
   files.sort((a, b) => statSync(join(ROOT, b)).size - statSync(join(ROOT, a)).size);
+  const groups = groupBySize(files, GROUP_BYTES);
   mkdirSync(ARCHIVE, { recursive: true });
   let failed = 0;
-  for (const [i, file] of files.entries()) {
-    const args = ["run", CONFIG, "--mutate", file, "--concurrency", String(concurrency ?? 1)];
+  let stopped = false;
+  let child;
+  const stop = (signal) => {
+    stopped = true;
+    child?.kill(signal);
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  const startedAll = Date.now();
+  for (const [i, group] of groups.entries()) {
+    if (stopped) break;
+    const args = ["run", CONFIG, "--mutate", group.join(","), "--concurrency", String(concurrency ?? 1)];
+    args.push("--incrementalFile", seedIncremental(group));
     if (force) args.push("--force");
     const started = Date.now();
-    console.log(`mutate: [${i + 1}/${files.length}] ${file}`);
+    console.log(`mutate: [${i + 1}/${groups.length}] ${group.join(" ")}`);
+    rmSync(REPORT, { force: true });
     const code = await new Promise((resolve) => {
-      const child = spawn(bin, args, { cwd: ROOT, env: process.env, stdio: "inherit" });
-      const stop = (signal) => child.kill(signal);
-      process.on("SIGINT", stop);
-      process.on("SIGTERM", stop);
-      child.on("exit", (c, signal) => {
-        process.off("SIGINT", stop);
-        process.off("SIGTERM", stop);
-        resolve(signal === null ? c : 128);
-      });
+      child = spawn(bin, args, { cwd: ROOT, env: process.env, stdio: "inherit" });
+      child.on("exit", (c, signal) => resolve(signal === null ? c : 128));
     });
     const seconds = Math.round((Date.now() - started) / 1000);
     if (code !== 0 || !existsSync(REPORT)) {
       failed++;
-      console.error(`mutate: ${file}: Stryker exited with ${code} after ${seconds} s; no report kept`);
-      if (code === 128) break;
+      console.error(`mutate: ${group.join(" ")}: Stryker exited with ${code} after ${seconds} s; no report kept`);
       continue;
     }
-    copyFileSync(REPORT, join(ARCHIVE, `${file.split("/").join("_")}.json`));
-    console.log(`mutate: ${file} done in ${seconds} s, report kept`);
+    for (const file of splitReport(JSON.parse(readFileSync(REPORT, "utf8")))) console.log(`mutate: ${file}: report kept`);
+    console.log(`mutate: group ${i + 1} done in ${seconds} s`);
   }
+  console.log(`mutate: --per-file ${stopped ? "stopped" : "done"} after ${Math.round((Date.now() - startedAll) / 1000)} s`);
   summariseArchive();
-  process.exit(failed > 0 ? 1 : 0);
+  process.exit(failed > 0 || stopped ? 1 : 0);
+}
+
+/** Files (largest first) in consecutive groups of at most `limit` source bytes (a larger file alone). */
+function groupBySize(files, limit) {
+  const groups = [];
+  let bytes = Infinity;
+  for (const f of files) {
+    const size = statSync(join(ROOT, f)).size;
+    if (bytes + size > limit) {
+      groups.push([]);
+      bytes = 0;
+    }
+    groups.at(-1).push(f);
+    bytes += size;
+  }
+  return groups;
+}
+
+/** The kept report of one file: ARCHIVE/lib_tcp_seq.ts.json. */
+function archiveName(file) {
+  return join(ARCHIVE, `${file.split("/").join("_")}.json`);
+}
+
+/** Splits a Stryker report into one kept report per mutated file; returns the files. */
+function splitReport(report) {
+  const kept = [];
+  for (const [name, entry] of Object.entries(report.files)) {
+    const file = relative(ROOT, join(ROOT, name)).split("\\").join("/");
+    writeFileSync(archiveName(file), JSON.stringify({ ...report, files: { [name]: entry } }));
+    kept.push(file);
+  }
+  return kept;
+}
+
+/**
+ * The incremental file of one --per-file run: the kept reports of its files merged (their mutants,
+ * and the specs' tests they name), so that Stryker reuses every result whose code and covering specs
+ * are unchanged. Returns its path.
+ */
+function seedIncremental(group) {
+  const seed = { files: {}, testFiles: {} };
+  for (const file of group) {
+    if (!existsSync(archiveName(file))) continue;
+    const report = JSON.parse(readFileSync(archiveName(file), "utf8"));
+    Object.assign(seed.files, report.files);
+    Object.assign(seed.testFiles, report.testFiles ?? {});
+    for (const key of ["schemaVersion", "thresholds", "projectRoot", "config", "framework", "system"]) {
+      if (report[key] !== undefined) seed[key] = report[key];
+    }
+  }
+  const path = join(ROOT, "reports", "mutation", "per-file-incremental.json");
+  if (Object.keys(seed.files).length === 0) rmSync(path, { force: true });
+  else writeFileSync(path, JSON.stringify(seed));
+  return relative(ROOT, path);
 }
 
 /** --summary: the score per file and per directory over the reports in ARCHIVE. */

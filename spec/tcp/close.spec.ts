@@ -106,6 +106,63 @@ describe("active close: our FIN (RFC 9293 §3.10.4 CLOSE; FIN-WAIT-1, FIN-WAIT-2
     expect(h.state()).toBeUndefined();
   });
 
+  it("held by paused data, the TIME-WAIT record keeps its 2*MSL (restarted by a retransmitted FIN), not one from the resume", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.close();
+    h.out({ flags: "F.", seq: 1 });
+    h.app.pause();
+    const flow = h.flow();
+    // l3Rx answers the FIN that takes it to TIME-WAIT, and any segment for it after, with its flow.
+    expect(h.at(10).in({ flags: "FP.", seq: 1, ack: 2, data: 100 })).toBe(flow);
+    h.out({ flags: ".", seq: 2, ack: 102 });
+    expect(h.at(100).in({ flags: "FP.", seq: 1, ack: 2, data: 100 })).toBe(flow);
+    h.out({ flags: ".", seq: 2, ack: 102 });
+    h.at(30_000);
+    h.app.resume();
+    h.expectRx(100);
+    h.expectClosed(undefined, true);
+    // 2*MSL from the retransmitted FIN (100 ms), not from the resume (30 s).
+    h.at(60_099);
+    expect(h.state()).toBe("TIME-WAIT");
+    h.at(60_100);
+    expect(h.state()).toBeUndefined();
+  });
+
+  it("held by data the application never takes: it waits as long as a half-closed connection would (tcpHalfOpenIdleTimeout), ends as idle, and its record lives 2*MSL more", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpHalfOpenIdleTimeout(120) });
+    establish(h);
+    h.app.close();
+    h.out({ flags: "F.", seq: 1 });
+    h.app.pause();
+    h.in({ flags: "FP.", seq: 1, ack: 2, data: 100 });
+    h.out({ flags: ".", seq: 2, ack: 102 });
+    // 2*MSL (60 s) is over, but the last data came 60 s ago, under the 120 s idle limit: held on.
+    h.at(60_000);
+    expect(h.state()).toBe("TIME-WAIT");
+    expect(h.app.closedCount).toBe(0);
+    h.at(119_999);
+    expect(h.app.closedCount).toBe(0);
+    // At the next 2*MSL check the last data is exactly 120 s old: the connection ends as idle.
+    h.at(120_000);
+    expect(h.app.closedCount).toBe(1);
+    expect(h.app.received).toBe(0);
+    const stats = h.engine.stats();
+    expect(stats.tcpIdleTimeouts).toBe(1);
+    expect(stats.tcpFlowsOpened).toBe(1);
+    expect(stats.tcpFlowsClosed).toBe(1);
+    expect(stats.tcpTimeWait).toBe(1);
+    expect(h.flowCount).toBe(0);
+    // Its record answers on for 2*MSL from then.
+    expect(h.state()).toBe("TIME-WAIT");
+    h.at(150_000).in({ flags: "FP.", seq: 1, ack: 2, data: 100 });
+    h.out({ flags: ".", seq: 2, ack: 102 });
+    h.at(209_999);
+    expect(h.state()).toBe("TIME-WAIT");
+    h.at(210_000);
+    expect(h.state()).toBeUndefined();
+  });
+
   it("l4LocalClose in SYN-RECEIVED: the FIN follows the handshake (RFC 9293 §3.10.4)", () => {
     const h = new TcpHarness();
     h.in({ flags: "S", seq: 0, mss: 1460 });
@@ -309,5 +366,121 @@ describe("TIME-WAIT record (RFC 9293 §3.6.1, §3.10.7.4)", () => {
     expect(synAck).toHaveLength(1);
     expect(synAck[0]!.flags).toBe(0x12);
     expect(h.flowCount).toBe(1);
+  });
+
+  it("a record reopened by a new SYN leaves no timer behind: the next deadline is the new connection's", () => {
+    const h = new TcpHarness();
+    toTimeWaitTs(h, 300);
+    h.at(1000).in({ flags: "S", seq: 100_000, mss: 1460, ts: [5000, 0] });
+    const synAck = h.out({ flags: "S.", ack: 100_001 });
+    h.in({ flags: ".", seq: 100_001, ack: synAck.seq + 1, ts: [5001, undefined] });
+    expect(h.state()).toBe("ESTABLISHED");
+    // The old record would have expired at 60.01 s; the new connection waits for nothing before its
+    // idle limit (2 h).
+    expect(h.deadline).toBeGreaterThan(60_010);
+  });
+
+  /** To TIME-WAIT with the peer's last TSval (TS.Recent) `tsRecent`, or without timestamps (null). */
+  function toTimeWaitTs(h: TcpHarness, tsRecent: number | null, port?: number): void {
+    establish(h, { ts: tsRecent !== null, ...(port === undefined ? {} : { port }) });
+    h.appFor(port ?? h.defaultPort).close();
+    h.out({ flags: "F.", seq: 1, ...(port === undefined ? {} : { port }) });
+    h.at(10).in({ flags: "F.", seq: 1, ack: 2, ts: tsRecent === null ? null : [tsRecent, undefined], ...(port === undefined ? {} : { port }) });
+    h.out({ flags: ".", seq: 2, ack: 2, ...(port === undefined ? {} : { port }) });
+    expect(h.state(port)).toBe("TIME-WAIT");
+  }
+
+  it("ignores a RST at any sequence number, without answering it (RFC 1337)", () => {
+    const h = new TcpHarness();
+    toTimeWait(h);
+    h.at(1000).in({ flags: "R", seq: 500 });
+    h.in({ flags: "R.", seq: 2, ack: 2 });
+    h.outNothing();
+    expect(h.state()).toBe("TIME-WAIT");
+  });
+
+  it("RFC 6191 §2: a SYN with a newer timestamp opens a new incarnation even at an old sequence number", () => {
+    const h = new TcpHarness();
+    toTimeWaitTs(h, 300);
+    h.at(1000).in({ flags: "S", seq: 0, mss: 1460, ts: [301, 0] });
+    expect(h.accepted).toHaveLength(2);
+    expect(h.out({ flags: "S.", ack: 1 }).problems).toEqual([]);
+  });
+
+  it("RFC 6191 §2: a SYN whose timestamp equals TS.Recent is an old duplicate, even above RCV.NXT: it gets an ACK", () => {
+    const h = new TcpHarness();
+    toTimeWaitTs(h, 300);
+    h.at(1000).in({ flags: "S", seq: 100_000, mss: 1460, ts: [300, 0] });
+    h.out({ flags: ".", seq: 2, ack: 2 });
+    expect(h.accepted).toHaveLength(1);
+    expect(h.state()).toBe("TIME-WAIT");
+  });
+
+  it("without timestamps on the connection the SYN's sequence number decides (RFC 9293 §3.10.7.4), whatever TSval it carries", () => {
+    const h = new TcpHarness();
+    toTimeWaitTs(h, null);
+    // A TSval "older" than 0 in 32-bit serial arithmetic: only a wrong use of timestamps would refuse it.
+    h.at(1000).in({ flags: "S", seq: 100_000, mss: 1460, ts: [0x8000_0000, 0] });
+    expect(h.accepted).toHaveLength(2);
+    h.out({ flags: "S.", ack: 100_001 });
+  });
+
+  it("a connection without timestamps is answered from TIME-WAIT without a timestamp option (RFC 7323 §3.2)", () => {
+    const h = new TcpHarness();
+    toTimeWaitTs(h, null);
+    h.at(1000).in({ flags: "P.", seq: 2, ack: 2, data: 10, ts: null });
+    h.out({ flags: ".", seq: 2, ack: 2, ts: null });
+    // And after another record answered with one (the option a record writes is its own).
+    const g = new TcpHarness();
+    toTimeWaitTs(g, 300, 40001);
+    toTimeWaitTs(g, null, 40002);
+    g.at(1000).in({ flags: "F.", seq: 1, ack: 2, ts: [301, undefined], port: 40001 });
+    g.out({ flags: ".", seq: 2, ack: 2, port: 40001, ts: [undefined, undefined] });
+    g.in({ flags: "F.", seq: 1, ack: 2, ts: null, port: 40002 });
+    g.out({ flags: ".", seq: 2, ack: 2, port: 40002, ts: null });
+  });
+
+  it("a SYN exactly at RCV.NXT is no newer than the connection: it gets an ACK, no new flow", () => {
+    const h = new TcpHarness();
+    toTimeWaitTs(h, null);
+    h.at(1000).in({ flags: "S", seq: 2, mss: 1460, ts: null });
+    h.out({ flags: ".", seq: 2, ack: 2 });
+    expect(h.accepted).toHaveLength(1);
+  });
+
+  it("a SYN-ACK in TIME-WAIT opens nothing, whatever its sequence number: it gets an ACK", () => {
+    const h = new TcpHarness();
+    toTimeWaitTs(h, null);
+    h.at(1000).in({ flags: "S.", seq: 100_000, ack: 2, ts: null });
+    h.out({ flags: ".", seq: 2, ack: 2 });
+    expect(h.accepted).toHaveLength(1);
+    expect(h.state()).toBe("TIME-WAIT");
+  });
+
+  it("data is acknowledged every time; stray bare ACKs at most once per 500 ms (Linux tcp_timewait_check_oow_rate_limit)", () => {
+    const h = new TcpHarness();
+    toTimeWaitTs(h, null);
+    h.at(1000).in({ flags: "P.", seq: 1, ack: 2, data: 1, ts: null });
+    h.out({ flags: ".", seq: 2, ack: 2 });
+    h.in({ flags: "P.", seq: 1, ack: 2, data: 1, ts: null });
+    h.out({ flags: ".", seq: 2, ack: 2, time: 1000 });
+    h.at(2000).in({ flags: ".", seq: 1, ack: 2, ts: null });
+    h.out({ flags: ".", seq: 2, ack: 2 });
+    h.at(2499).in({ flags: ".", seq: 1, ack: 2, ts: null });
+    h.outNothing();
+    h.at(2500).in({ flags: ".", seq: 1, ack: 2, ts: null });
+    h.out({ flags: ".", seq: 2, ack: 2, time: 2500 });
+  });
+
+  it("each record answers for its own connection: addresses, ports and sequence numbers (IPv4, IPv6)", () => {
+    for (const family of [4, 6] as const) {
+      const h = new TcpHarness({ family });
+      toTimeWaitTs(h, 300, 40001);
+      toTimeWaitTs(h, 300, 40002);
+      h.at(1000).in({ flags: "F.", seq: 1, ack: 2, ts: [301, undefined], port: 40002 });
+      expect(h.out({ flags: ".", seq: 2, ack: 2, port: 40002 }).problems).toEqual([]);
+      h.in({ flags: "F.", seq: 1, ack: 2, ts: [301, undefined], port: 40001 });
+      expect(h.out({ flags: ".", seq: 2, ack: 2, port: 40001 }).problems).toEqual([]);
+    }
   });
 });

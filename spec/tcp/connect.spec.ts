@@ -12,6 +12,7 @@ describe("active open (RFC 9293 §3.10.7.3 SYN-SENT)", () => {
     expect([flow.srcIp, flow.srcPort, flow.dstIp, flow.dstPort]).toEqual([h.localIp, h.localPort, h.peerIp, h.defaultPort]);
     h.out({ flags: "S", seq: 0, mss: 1460, sackOK: true, wscale: 3, ts: [0, 0], win: 65535 });
     expect(h.state()).toBe("SYN-SENT");
+    expect(h.engine.stats().tcpFlowsOpened).toBe(1);
     h.at(20).in({ flags: "S.", seq: 0, ack: 1, mss: 1400, sackOK: true, ts: [500, undefined], wscale: 2, win: 30000 });
     h.out({ flags: ".", seq: 1, ack: 1, ts: [20, 500] });
     expect(h.state()).toBe("ESTABLISHED");

@@ -145,6 +145,8 @@ describe("segments for no connection (RFC 9293 §3.10.7.1)", () => {
     h.out({ flags: "R", seq: 5555, len: 0, noOptions: true });
     expect(h.flowCount).toBe(0);
     expect(h.accepted).toHaveLength(0);
+    // No SYN cookie is out, so the ACK is not checked as one (Linux: tcp_synq_no_recent_overflow).
+    expect(h.engine.stats().tcpSynCookiesRejected).toBe(0);
   });
 
   it("a segment without ACK: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>", () => {

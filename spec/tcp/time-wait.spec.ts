@@ -34,12 +34,15 @@ function capture(): Callbacks<Uint8Array> & { sent: Uint8Array[] } {
 }
 
 describe("TimeWaitTable rows", () => {
-  it("finds exactly the rows it holds through any order of adds and forgets (backward-shift index, growth)", () => {
+  it("finds exactly the rows it holds through any order of adds and forgets (backward-shift index, growth), and expires them oldest first", () => {
     const writer = { write: () => true } as unknown as TcpSegmentWriter;
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 300 })), { maxLength: 600 }), (ops) => {
+      // size "max": up to 600 operations over 301 keys, so the rows grow past 16 (and again) and the
+      // index is rebuilt at 5/8 load (fast-check's default size keeps arrays near 10 long).
+      fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 300 })), { maxLength: 600, size: "max" }), (ops) => {
         const t = new TimeWaitTable(writer, 1 << 20);
-        const model = new Map<number, number>();
+        /** key -> [row, expiry]: every add expires later than the one before (2*MSL from a later now). */
+        const model = new Map<number, [number, number]>();
         const key = new Int32Array(10);
         // A few hashes on purpose, so probe runs are long and deletions shift.
         const keyOf = (k: number) => {
@@ -48,22 +51,57 @@ describe("TimeWaitTable rows", () => {
           key[1] = k;
           return k & 7;
         };
+        let expiry = 1e9;
         for (const [add, k] of ops) {
           const h = keyOf(k);
-          if (add && !model.has(k)) model.set(k, t.add(key, h, 1e9, CONN, 0, true, () => {}));
-          else if (!add && model.has(k)) {
-            t.forget(model.get(k)!);
+          if (add && !model.has(k)) {
+            expiry++;
+            model.set(k, [t.add(key, h, expiry, CONN, 0, true, () => {}), expiry]);
+          } else if (!add && model.has(k)) {
+            t.forget(model.get(k)![0]);
             model.delete(k);
           }
         }
-        expect(t.size).toBe(model.size);
-        for (let k = 0; k <= 300; k++) {
-          const h = keyOf(k);
-          expect(t.find(key, h, 0)).toBe(model.has(k) ? model.get(k) : -1);
-        }
+        const findsTheModel = (now: number) => {
+          expect(t.size).toBe(model.size);
+          for (let k = 0; k <= 300; k++) {
+            const h = keyOf(k);
+            expect(t.find(key, h, now)).toBe(model.has(k) ? model.get(k)![0] : -1);
+          }
+          const expiries = [...model.values()].map(([, e]) => e);
+          expect(t.deadline).toBe(expiries.length === 0 ? Infinity : Math.min(...expiries));
+        };
+        findsTheModel(0);
+        // The FIFO (through every unlink) still holds the rows in expiry order: expiring the older
+        // half leaves exactly the younger one.
+        const middle = 1e9 + Math.floor((expiry - 1e9) / 2);
+        t.expire(middle);
+        for (const [k, [, e]] of model) if (e <= middle) model.delete(k);
+        findsTheModel(0);
+        t.expire(Infinity);
+        model.clear();
+        findsTheModel(0);
       }),
-      { numRuns: 200 },
+      { numRuns: 60 },
     );
+  });
+
+  it("past its bound (maxTimeWait) an add reuses the oldest row, and says so", () => {
+    const t = new TimeWaitTable({ write: () => true } as unknown as TcpSegmentWriter, 3);
+    const key = new Int32Array(10);
+    let overflows = 0;
+    const rows: number[] = [];
+    for (let k = 0; k < 5; k++) {
+      key[1] = k;
+      rows.push(t.add(key, k, 100 + k, CONN, 0, true, () => overflows++));
+      expect(t.size).toBe(Math.min(k + 1, 3));
+    }
+    expect(overflows).toBe(2);
+    for (let k = 0; k < 5; k++) {
+      key[1] = k;
+      expect(t.find(key, k, 0)).toBe(k < 2 ? -1 : rows[k]);
+    }
+    expect(t.deadline).toBe(102);
   });
 
   it("a reference goes stale when its row is forgotten and reused", () => {
