@@ -77,7 +77,7 @@ export class Core implements TcpContext, ReassemblyListener {
   private time = 0;
   /** Items popped from the heap in one l4Poll. */
   private readonly due: Timed[] = [];
-  private readonly deferred: { cb: AnyCallbacks; packet: Uint8Array }[] = [];
+  private readonly deferred: { cb: AnyCallbacks; packet: Uint8Array; checksumTrusted: boolean }[] = [];
   /** Connections whose empty send buffer the memory budget refused a page (waitForMemory). */
   private readonly memoryWaiters: TcpConnection[] = [];
   /** Connections whose output waits for the next l4Poll (tcpAutocork), each once. */
@@ -137,10 +137,10 @@ export class Core implements TcpContext, ReassemblyListener {
     this.draining = true;
     try {
       for (let n = 0; n < MAX_DEFERRED_PACKETS && this.deferred.length > 0; n++) {
-        const { cb, packet } = this.deferred.shift()!;
+        const { cb, packet, checksumTrusted } = this.deferred.shift()!;
         const prev = this.enter(cb);
         try {
-          this.input(cb, packet);
+          this.input(cb, packet, checksumTrusted);
         } finally {
           this.leave(prev);
         }
@@ -152,8 +152,8 @@ export class Core implements TcpContext, ReassemblyListener {
 
   // ---------------------------------------------------------------- packets in
 
-  /** l3Rx body (inside enter/leave). */
-  receive(cb: AnyCallbacks, packet: Uint8Array): FlowRecord | undefined {
+  /** l3Rx and l3RxTrusted body (inside enter/leave); `checksumTrusted`: L4Packet.checksumTrusted. */
+  receive(cb: AnyCallbacks, packet: Uint8Array, checksumTrusted = false): FlowRecord | undefined {
     if (this.depth > 1) {
       // Called from a callback: the views are busy with the packet being processed.
       if (this.deferred.length >= MAX_DEFERRED_PACKETS) {
@@ -161,18 +161,18 @@ export class Core implements TcpContext, ReassemblyListener {
         this.counters.bytesIn += packet.length;
         this.counters.drop(EngineDrop.REENTRANT_QUEUE_FULL);
       } else {
-        this.deferred.push({ cb, packet: packet.slice() });
+        this.deferred.push({ cb, packet: packet.slice(), checksumTrusted });
       }
       return undefined;
     }
-    return this.input(cb, packet);
+    return this.input(cb, packet, checksumTrusted);
   }
 
-  private input(cb: AnyCallbacks, packet: Uint8Array): FlowRecord | undefined {
+  private input(cb: AnyCallbacks, packet: Uint8Array, checksumTrusted: boolean): FlowRecord | undefined {
     this.counters.packetsIn++;
     this.counters.bytesIn += packet.length;
     const now = this.time;
-    const p = this.ip.input(packet, now);
+    const p = this.ip.input(packet, now, checksumTrusted);
     if (p === undefined) return undefined;
     switch (p.protocol) {
       case IpProtocol.TCP:

@@ -66,6 +66,27 @@ export class L3L4<T> {
   }
 
   /**
+   * l3Rx for a packet whose TCP or UDP checksum the caller vouches for: it is not verified (the IPv4
+   * header checksum still is). For a TUN device opened with offloads (lib/tun/runner.ts): a packet the
+   * local kernel wrote with NEEDS_CSUM (its data never left memory; the checksum field holds only the
+   * pseudo-header sum, as Linux's own stack leaves it for a device that offloads checksums) or
+   * DATA_VALID (already verified). The packet may be a TCP super-segment (TSO, IP length up to 65535),
+   * larger than the MTU: the engine takes it as one segment, as Linux's stack takes a GRO packet.
+   * Never for packets from a wire or another process: a corrupt packet would be taken as it is.
+   * Fragments are reassembled and their datagram verified as l3Rx does.
+   */
+  l3RxTrusted(cb: Callbacks<T>, packet: Uint8Array): Flow | undefined {
+    if (!(packet instanceof Uint8Array)) throw new InvalidArgumentError("packet must be a Uint8Array");
+    const core = this.#core;
+    const prev = core.enter(cb as AnyCallbacks);
+    try {
+      return core.receive(cb as AnyCallbacks, packet, true);
+    } finally {
+      core.leave(prev);
+    }
+  }
+
+  /**
    * Send data on a flow. TCP: copies what fits in the send buffer and returns the bytes taken (maybe
    * fewer than offered: l4TxReady tells when there is room again). UDP: sends `data` as one datagram
    * (IP-fragmented if larger than the MTU) and returns `data.length`, or 0 if l3TxBuffer had no buffer

@@ -39,6 +39,12 @@ export class L4Packet {
   l4Length = 0;
   /** The IPv6 view of the packet (ICMPv6 input reads it); meaningless for IPv4. */
   ip6: Ipv6Packet | null = null;
+  /**
+   * The caller vouched for the transport checksum (L3L4.l3RxTrusted: a packet the local kernel handed
+   * a TUN device with NEEDS_CSUM or DATA_VALID): TCP and UDP input do not verify it. Never set for a
+   * reassembled datagram.
+   */
+  checksumTrusted = false;
 }
 
 export class IpInput {
@@ -60,8 +66,9 @@ export class IpInput {
    * The transport message of `packet`, or undefined when the packet was dropped (counted here) or is
    * a fragment of a datagram not yet complete.
    */
-  input(packet: Uint8Array, now: number): L4Packet | undefined {
+  input(packet: Uint8Array, now: number, checksumTrusted = false): L4Packet | undefined {
     if (packet.length === 0) return this.dropped(Drop.TRUNCATED);
+    this.l4.checksumTrusted = checksumTrusted;
     const version = packet[0]! >> 4;
     if (version === 4) return this.input4(packet, now);
     if (version === 6) return this.input6(packet, now);
@@ -111,7 +118,8 @@ export class IpInput {
   /** A fragment went to the reassembler: a completed datagram goes round once more, a whole packet now. */
   private reassembled(whole: Uint8Array | undefined, now: number): L4Packet | undefined {
     this.schedule();
-    return whole === undefined ? undefined : this.input(whole, now);
+    // The fragments' checksums were never vouched for as one datagram: a reassembled one is verified.
+    return whole === undefined ? undefined : this.input(whole, now, false);
   }
 
   /** The sweeper's timer is due: drop the datagrams whose time is up. */

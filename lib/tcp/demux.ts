@@ -65,7 +65,7 @@ export class TcpDemux implements IcmpErrorSink {
   input(cb: AnyCallbacks, p: L4Packet): FlowRecord | undefined {
     const bytes = p.bytes;
     const seg = this.seg.wrap(bytes, p.l4Offset, p.l4Length);
-    const pseudo = this.config.verifyChecksums
+    const pseudo = this.config.verifyChecksums && !p.checksumTrusted
       ? p.family === 4
         ? pseudoSum4(bytes, 0, IpProtocol.TCP, p.l4Length)
         : pseudoSum6(bytes, 0, IpProtocol.TCP, p.l4Length)

@@ -228,10 +228,15 @@ export function fireDrain(c: TcpConnection, cb: AnyCallbacks): void {
  * sender that is not cwnd-limited loses nothing by it. The cost, as everywhere outside Linux's
  * quick-ACK mode: a peer that runs Nagle and writes a request in two small pieces waits for the
  * delayed ACK (at most tcpDelayedAckMs) before its second piece.
+ *
+ * A super-segment (l3RxTrusted: TSO from the local kernel, larger than the MSS we offered) counts as
+ * the full-sized segments it carries, and does not raise rcvMss beyond that MSS: Linux does the same
+ * with a GRO packet (tcp_measure_rcv_mss takes its gso_size; __tcp_ack_snd_check ACKs at once once
+ * more than one rcv_mss is unacknowledged), so a 64 KiB segment is acknowledged at once.
  */
 function countSegmentForAck(c: TcpConnection, len: number): void {
   // Linux tcp_measure_rcv_mss: the largest segment seen, quick-ACK or not.
-  if (len > c.rcvMss) c.rcvMss = len;
+  if (len > c.rcvMss) measureRcvMss(c, len);
   c.ctx.counters.receiveBudget.grow(c, len);
   const now = c.ctx.now;
   // Linux tcp_event_data_recv: "Too long gap. Apparently sender failed to restart window, so that we
@@ -248,8 +253,20 @@ function countSegmentForAck(c: TcpConnection, len: number): void {
     c.ackNow = true;
     return;
   }
-  if (++c.unackedSegments >= ACK_EVERY_SEGMENTS) c.ackNow = true;
+  c.unackedSegments += len < 2 * c.rcvMss ? 1 : Math.floor(len / c.rcvMss);
+  if (c.unackedSegments >= ACK_EVERY_SEGMENTS) c.ackNow = true;
   else if (c.delayedAckAt === Infinity) c.delayedAckAt = now + c.ctx.config.tcpDelayedAckMs;
+}
+
+/**
+ * A segment larger than rcvMss. Up to the MSS we offered, it is the new rcvMss. Larger, it is a
+ * super-segment, whose gso_size the engine is not told: the kernel's segments would have been the
+ * sender's MSS less the options every segment carries (our smss(): both ends of a TUN device offer
+ * the same MSS), so rcvMss is raised to that at most.
+ */
+function measureRcvMss(c: TcpConnection, len: number): void {
+  if (len <= c.mtuMss()) c.rcvMss = len;
+  else if (c.smss() > c.rcvMss) c.rcvMss = c.smss();
 }
 
 /** After the application consumed data: a window update when the window grew enough (RFC 9293 §3.8.6.2.2). */

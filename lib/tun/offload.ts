@@ -15,6 +15,16 @@
  *   written over the end of piece k-1's payload, so each piece goes to `deliver` before the next is
  *   made: `deliver` must be done with the bytes when it returns (l3Rx is: its views are borrowed).
  *
+ * With `deliverTrusted` (an engine with L3L4.l3RxTrusted), the checksum work the header says is not
+ * needed is not done, and TCP super-packets are not cut:
+ *
+ * - NEEDS_CSUM or DATA_VALID without GSO: the packet as it is, to deliverTrusted (the engine does not
+ *   verify its L4 checksum; NEEDS_CSUM's partial one is left as the kernel wrote it);
+ * - a TCP super-packet (TCPV4/TCPV6): whole, to deliverTrusted: one segment of up to 64 KiB, as Linux
+ *   takes a GRO packet (the engine counts it as the segments it carries for its ACKs, receive.ts);
+ * - a UDP super-packet (UDP_L4): still cut, each piece its own datagram for the application, but the
+ *   pieces' UDP checksums are not computed (each goes to deliverTrusted).
+ *
  * A header that does not fit its packet is counted by reason (drops) and the packet dropped. Nothing
  * is allocated per packet but the views of the pieces.
  *
@@ -51,18 +61,31 @@ export interface RxOffloadStats {
   /** Super-packets cut into pieces, and the pieces made of them. */
   superPackets: number;
   pieces: number;
+  /** Packets (super-packets included) handed on with their checksum vouched for (deliverTrusted). */
+  checksumsTrusted: number;
+  /** TCP super-packets handed on whole (deliverTrusted). */
+  superSegments: number;
   /** Packets dropped for their header, by reason (VNET_DROP_NAMES). */
   drops: Record<string, number>;
 }
 
 export class RxOffload {
-  readonly stats: RxOffloadStats = { checksumsCompleted: 0, superPackets: 0, pieces: 0, drops: {} };
+  readonly stats: RxOffloadStats = {
+    checksumsCompleted: 0,
+    superPackets: 0,
+    pieces: 0,
+    checksumsTrusted: 0,
+    superSegments: 0,
+    drops: {},
+  };
   private readonly header = new VnetHeader();
   private readonly saved = new Uint8Array(MAX_HEADERS);
 
   constructor(
     /** Gets every packet (or piece) to hand on: `bytes[offset, offset + length)`, a view valid during the call. */
     private readonly deliver: (packet: Uint8Array) => void,
+    /** Gets the packets whose L4 checksum the header vouches for (module comment); none: all go to deliver, completed. */
+    private readonly deliverTrusted?: (packet: Uint8Array) => void,
   ) {
     for (let i = 1; i < VNET_DROP_NAMES.length; i++) this.stats.drops[VNET_DROP_NAMES[i]!] = 0;
   }
@@ -81,8 +104,14 @@ export class RxOffload {
       this.drop(bad);
       return;
     }
+    const trusted = this.deliverTrusted;
     if ((h.flags & VnetFlag.NEEDS_CSUM) === 0) {
-      this.deliver(bytes.subarray(off, off + len));
+      if (trusted !== undefined && (h.flags & VnetFlag.DATA_VALID) !== 0) {
+        this.stats.checksumsTrusted++;
+        trusted(bytes.subarray(off, off + len));
+      } else {
+        this.deliver(bytes.subarray(off, off + len));
+      }
       return;
     }
     // The IP datagram's own length (a device may pad; the pieces are cut from the datagram).
@@ -94,12 +123,24 @@ export class RxOffload {
     len = ipLength;
     const headers = h.l4Offset + h.l4HeaderLength;
     if (h.gso === VnetGso.NONE || len - headers <= h.gsoSize) {
+      if (trusted !== undefined) {
+        this.stats.checksumsTrusted++;
+        trusted(bytes.subarray(off, off + len));
+        return;
+      }
       this.completeChecksum(bytes, off, len);
       this.deliver(bytes.subarray(off, off + len));
       return;
     }
-    if (h.protocol === IpProtocol.TCP && (bytes[off + h.l4Offset + 13]! & (TcpFlag.SYN | TcpFlag.RST)) !== 0) {
+    const tcp = h.protocol === IpProtocol.TCP;
+    if (tcp && (bytes[off + h.l4Offset + 13]! & (TcpFlag.SYN | TcpFlag.RST)) !== 0) {
       this.drop(VnetDrop.UNSUPPORTED); // no stack segments a SYN or RST
+      return;
+    }
+    if (tcp && trusted !== undefined) {
+      this.stats.superSegments++;
+      this.stats.checksumsTrusted++;
+      trusted(bytes.subarray(off, off + len));
       return;
     }
     this.segment(bytes, off, len);
@@ -130,8 +171,10 @@ export class RxOffload {
     const mss = h.gsoSize;
     const payload = len - headers;
     const pieces = Math.ceil(payload / mss);
+    const trusted = this.deliverTrusted;
     this.stats.superPackets++;
-    this.stats.checksumsCompleted++;
+    if (trusted === undefined) this.stats.checksumsCompleted++;
+    else this.stats.checksumsTrusted++;
     for (let k = 0; k < pieces; k++) {
       const start = off + k * mss; // piece k's payload starts at off + headers + k * mss
       const size = k === pieces - 1 ? payload - k * mss : mss;
@@ -154,10 +197,16 @@ export class RxOffload {
         fillTcpChecksum(bytes, start + l4, l4Length, pseudoSum(bytes, start, IpProtocol.TCP, l4Length));
       } else {
         write16(bytes, start + l4 + 4, l4Length);
-        fillUdpChecksum(bytes, start + l4, l4Length, pseudoSum(bytes, start, IpProtocol.UDP, l4Length));
+        if (trusted === undefined) {
+          fillUdpChecksum(bytes, start + l4, l4Length, pseudoSum(bytes, start, IpProtocol.UDP, l4Length));
+        } else if (read16(bytes, start + l4 + UDP_CSUM_OFFSET) === 0) {
+          // Not verified, but a zero field would read as "no checksum", which IPv6 forbids (RFC 8200 §8.1).
+          write16(bytes, start + l4 + UDP_CSUM_OFFSET, 0xffff);
+        }
       }
       this.stats.pieces++;
-      this.deliver(bytes.subarray(start, start + headers + size));
+      if (trusted === undefined) this.deliver(bytes.subarray(start, start + headers + size));
+      else trusted(bytes.subarray(start, start + headers + size));
     }
   }
 

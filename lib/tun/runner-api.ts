@@ -10,6 +10,8 @@ export interface EngineLike<T> {
   /** The engine's clock, in milliseconds. */
   now(): number;
   l3Rx(cb: Callbacks<T>, packet: Uint8Array): unknown;
+  /** L3L4.l3RxTrusted: with it, a device with offloads hands TCP super-packets over whole (RunTunOptions.wholeSuperPackets). */
+  l3RxTrusted?(cb: Callbacks<T>, packet: Uint8Array): unknown;
   /** Runs due timers and sends what is pending; returns the next deadline on now()'s clock, undefined = none. */
   l4Poll(cb: Callbacks<T>): number | undefined;
   l4Abort(cb: Callbacks<T>, flow: Flow): void;
@@ -70,6 +72,13 @@ export interface RunTunOptions {
   /** Bytes per slot. Default device.mtu + VNET_HEADER_ROOM. */
   slotSize?: number;
   /**
+   * A device with offloads and an engine with l3RxTrusted (L3L4 has it): TCP super-packets go into the
+   * engine whole, as one segment, and the checksums the virtio-net header vouches for (NEEDS_CSUM,
+   * DATA_VALID) are not completed or verified (offload.ts). false: every super-packet is cut into the
+   * packets the kernel would have sent and every checksum completed, for l3Rx. Default true.
+   */
+  wholeSuperPackets?: boolean;
+  /**
    * Install handlers for SIGINT/SIGTERM that shut down (close or abort every flow, flush, close the
    * device) and exit. Default false.
    */
@@ -98,6 +107,9 @@ export interface TunRunnerStats {
   rxSuperPackets: number;
   rxPieces: number;
   rxBadVnetHeaders: number;
+  /** Offloads into l3RxTrusted (wholeSuperPackets): packets whose checksum the header vouched for, TCP super-packets taken whole. */
+  rxChecksumsTrusted: number;
+  rxSuperSegments: number;
 }
 
 export interface TunRunner extends EngineDriver<number> {

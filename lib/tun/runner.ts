@@ -18,8 +18,11 @@
  * reads.
  *
  * A device opened with offloads (device.vnetHeader) puts a virtio-net header before every packet.
- * Read: offload.ts checks it, completes checksums the kernel left to us and cuts super-packets
- * (TSO/USO, up to 64 KiB: rx slots are that large then) into the packets l3Rx takes. Written: the
+ * Read: offload.ts checks it; with an engine that has l3RxTrusted (and wholeSuperPackets not false), a
+ * TCP super-packet (TSO, up to 64 KiB: rx slots are that large then) goes into l3RxTrusted whole and
+ * checksums the header vouches for are neither completed nor verified; UDP super-packets (USO) are cut
+ * into their datagrams. Otherwise offload.ts completes the checksums the kernel left to us and cuts
+ * every super-packet into the packets l3Rx takes. Written: the
  * engine's packet goes behind a header (offload.ts writeTxHeader: TCP and UDP as NEEDS_CSUM under
  * checksum offload, so that the kernel skips verifying them; else zeros); l3TxBufferMut hands the
  * engine the slot after the header. Without offloads, the bytes read and written are exactly the
@@ -100,6 +103,8 @@ export function runTun(
     rxSuperPackets: 0,
     rxPieces: 0,
     rxBadVnetHeaders: 0,
+    rxChecksumsTrusted: 0,
+    rxSuperSegments: 0,
   };
 
   // --- rx: one pool, and per slot the views of its last two packet lengths (full-sized segments
@@ -134,11 +139,18 @@ export function runTun(
     rxViewLengths = new Int32Array(2 * limit).fill(-1);
   }
 
+  const trustedRx =
+    options.wholeSuperPackets !== false && engine.l3RxTrusted !== undefined
+      ? (packet: Uint8Array): void => {
+          if (tap !== undefined) tap("rx", packet);
+          engine.l3RxTrusted!(callbacks, packet);
+        }
+      : undefined;
   const rxOffload = vnet
     ? new RxOffload((packet) => {
         if (tap !== undefined) tap("rx", packet);
         engine.l3Rx(callbacks, packet);
-      })
+      }, trustedRx)
     : undefined;
 
   // --- tx: one pool, a view per slot made once (after the header room), a stack of free slots,
@@ -350,6 +362,8 @@ export function runTun(
         stats.rxChecksumsCompleted = o.checksumsCompleted;
         stats.rxSuperPackets = o.superPackets;
         stats.rxPieces = o.pieces;
+        stats.rxChecksumsTrusted = o.checksumsTrusted;
+        stats.rxSuperSegments = o.superSegments;
         let bad = 0;
         for (const reason in o.drops) bad += o.drops[reason]!;
         stats.rxBadVnetHeaders = bad;

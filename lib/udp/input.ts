@@ -48,7 +48,7 @@ export class UdpLayer {
   input(cb: AnyCallbacks, p: L4Packet, now: number): FlowRecord | undefined {
     const bytes = p.bytes;
     const dg = this.view.wrap(bytes, p.l4Offset, p.l4Length);
-    const pseudo = this.config.verifyChecksums
+    const pseudo = this.config.verifyChecksums && !p.checksumTrusted
       ? p.family === 4
         ? pseudoSum4(bytes, 0, IpProtocol.UDP, dg.available >= 8 ? dg.length : 0)
         : pseudoSum6(bytes, 0, IpProtocol.UDP, dg.available >= 8 ? dg.length : 0)

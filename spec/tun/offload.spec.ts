@@ -279,6 +279,81 @@ describe("RxOffload: bad headers", () => {
   });
 });
 
+/** An RxOffload with deliverTrusted (the runner's, for an engine with l3RxTrusted): both outputs kept apart. */
+function trustingCollector(): { offload: RxOffload; plain: Uint8Array[]; trusted: Uint8Array[] } {
+  const plain: Uint8Array[] = [];
+  const trusted: Uint8Array[] = [];
+  const offload = new RxOffload(
+    (packet) => plain.push(packet.slice()),
+    (packet) => trusted.push(packet.slice()),
+  );
+  return { offload, plain, trusted };
+}
+
+describe("RxOffload with deliverTrusted: no checksum work the header says is not needed", () => {
+  it.each([
+    ["IPv4", tcp4("10.0.0.2", "10.0.0.1", { srcPort: 40000, dstPort: 5201, seq: 7, flags: TcpFlag.ACK | TcpFlag.PSH | TcpFlag.FIN, ts: [5, 6], payload: pattern(60_000) }), VnetGso.TCPV4],
+    ["IPv6", tcp6("fd00::2", "fd00::1", { srcPort: 40000, dstPort: 5201, seq: 7, flags: TcpFlag.ACK, payload: pattern(65_000) }), VnetGso.TCPV6],
+  ])("hands a TCP/%s super-packet on whole, as the kernel wrote it (the checksum field still partial)", (_, packet, gso) => {
+    const { offload, plain, trusted } = trustingCollector();
+    const read = offloaded(packet, gso, 1448);
+    const asWritten = read.slice(VNET_HEADER_LENGTH);
+    offload.receive(read, 0, read.length);
+    expect(plain).toEqual([]);
+    expect(trusted).toEqual([asWritten]);
+    expect(offload.stats).toMatchObject({ superSegments: 1, checksumsTrusted: 1, checksumsCompleted: 0, superPackets: 0, pieces: 0 });
+  });
+
+  it("hands a NEEDS_CSUM packet on without completing its checksum", () => {
+    const { offload, plain, trusted } = trustingCollector();
+    const packet = udp4("10.0.0.2", "10.0.0.1", 5, 53, pattern(30));
+    const read = offloaded(packet, VnetGso.NONE, 0);
+    const asWritten = read.slice(VNET_HEADER_LENGTH);
+    offload.receive(read, 0, read.length);
+    expect(trusted).toEqual([asWritten]);
+    expect(plain).toEqual([]);
+    expect(offload.stats).toMatchObject({ checksumsTrusted: 1, checksumsCompleted: 0 });
+  });
+
+  it("hands a DATA_VALID packet to deliverTrusted, a packet without flags to deliver", () => {
+    const { offload, plain, trusted } = trustingCollector();
+    const packet = tcp4("10.0.0.2", "10.0.0.1", { srcPort: 1, dstPort: 2, payload: pattern(100) });
+    const read = new Uint8Array(VNET_HEADER_LENGTH + packet.length);
+    read.set(packet, VNET_HEADER_LENGTH);
+    offload.receive(read, 0, read.length);
+    writeVnetHeader(read, 0, VnetFlag.DATA_VALID, VnetGso.NONE, 0, 0, 0, 0);
+    offload.receive(read, 0, read.length);
+    expect(plain).toEqual([packet]);
+    expect(trusted).toEqual([packet]);
+  });
+
+  it.each([
+    ["IPv4", udp4("10.0.0.2", "10.0.0.1", 4000, 5000, pattern(3500, 3))],
+    ["IPv6", udp6("fd00::2", "fd00::1", 4000, 5000, pattern(3500, 3))],
+  ])("still cuts a UDP/%s super-packet into its datagrams, whose checksums it does not compute", (_, packet) => {
+    const { offload, plain, trusted } = trustingCollector();
+    offload.receive(offloaded(packet, VnetGso.UDP_L4, 1200), 0, VNET_HEADER_LENGTH + packet.length);
+    expect(plain).toEqual([]);
+    expect(trusted.map((p) => payloadOf(p).length)).toEqual([1200, 1200, 1100]);
+    for (const p of trusted) {
+      expect(read16(p, l4Of(p) + 4)).toBe(p.length - l4Of(p));
+      expect(read16(p, l4Of(p) + 6)).not.toBe(0); // never "no checksum" (IPv6 forbids it)
+      if (!v6(p)) expect(ipv4HeaderOk(p)).toBe(true);
+    }
+    expect(trusted.some((p) => l4ChecksumOk(p))).toBe(false); // the partial sum, not computed
+    expect(concat(trusted.map((p) => payloadOf(p)))).toEqual(pattern(3500, 3));
+    expect(offload.stats).toMatchObject({ superPackets: 1, pieces: 3, checksumsTrusted: 1, checksumsCompleted: 0 });
+  });
+
+  it("still drops a super-packet with SYN", () => {
+    const { offload, plain, trusted } = trustingCollector();
+    const packet = tcp4("10.0.0.2", "10.0.0.1", { srcPort: 1, dstPort: 2, flags: TcpFlag.SYN | TcpFlag.ACK, payload: pattern(3000) });
+    offload.receive(offloaded(packet, VnetGso.TCPV4, 1000), 0, VNET_HEADER_LENGTH + packet.length);
+    expect(plain.length + trusted.length).toBe(0);
+    expect(offload.stats.drops["unsupported"]).toBe(1);
+  });
+});
+
 describe("writeTxHeader: the header before a packet we send", () => {
   function sent(packet: Uint8Array, partial: boolean): Uint8Array {
     const b = new Uint8Array(VNET_HEADER_LENGTH + packet.length).fill(0xaa);

@@ -545,6 +545,49 @@ describe("runTun on a device with offloads (virtio-net headers)", () => {
     expect(runner.vnetDrops).toMatchObject({ bad_csum_offsets: 1 });
   });
 
+  /** An engine with l3RxTrusted: which entry point each packet took, and its length. */
+  class TrustingEngine extends EchoEngine {
+    readonly trusted: number[] = [];
+    l3RxTrusted(_cb: unknown, packet: Uint8Array): undefined {
+      this.trusted.push(packet.length);
+      return undefined;
+    }
+  }
+
+  function tcpSuperPacket(payload: number): Uint8Array {
+    const read = new Uint8Array(VNET_HEADER_LENGTH + 40 + payload);
+    const ip = read.subarray(VNET_HEADER_LENGTH);
+    ip[0] = 0x45;
+    ip[2] = (ip.length >> 8) & 0xff;
+    ip[3] = ip.length & 0xff;
+    ip[8] = 64;
+    ip[9] = 6;
+    ip[32] = 0x50; // TCP data offset 5
+    ip[33] = 0x10; // ACK
+    writeVnetHeader(read, 0, VnetFlag.NEEDS_CSUM, VnetGso.TCPV4, 40, 1448, 20, 16);
+    return read;
+  }
+
+  it("hands a TCP super-packet to l3RxTrusted whole, and a plain packet to l3Rx", () => {
+    const device = new FakeDevice(1500, ["csum", "tso4"]);
+    const engine = new TrustingEngine();
+    runner = runTun(engine, device, quietApp);
+    device.receive(tcpSuperPacket(60_000), withHeader(requests(1)[0]!));
+    expect(engine.trusted).toEqual([60_040]);
+    expect(engine.received).toBe(1);
+    expect(runner.stats).toMatchObject({ rxSuperSegments: 1, rxChecksumsTrusted: 1, rxSuperPackets: 0, rxPieces: 0, rxChecksumsCompleted: 0 });
+  });
+
+  it("wholeSuperPackets false: the super-packet is cut for l3Rx, l3RxTrusted never called", () => {
+    const device = new FakeDevice(1500, ["csum", "tso4"]);
+    const engine = new TrustingEngine();
+    runner = runTun(engine, device, quietApp, { wholeSuperPackets: false });
+    device.receive(tcpSuperPacket(3000));
+    expect(engine.trusted).toEqual([]);
+    expect(engine.seen.map((p) => p.length)).toEqual([1488, 1488, 144]);
+    expect(runner.stats).toMatchObject({ rxSuperSegments: 0, rxSuperPackets: 1, rxPieces: 3 });
+  });
+
   it("reads super-packets into 64 KiB slots when segmentation offload is on", () => {
     const device = new FakeDevice(1500, ["csum", "tso4"]);
     runner = runTun(new EchoEngine(), device, quietApp);
