@@ -112,7 +112,7 @@ describe("the trusted-checksum path (l3RxTrusted)", () => {
     expect(h.app.received).toBe(0);
     expect(h.engine.stats().drops).toMatchObject({ bad_checksum: 1 });
     inTrusted(h, { flags: "P.", seq: 1, data: 100, badChecksum: true });
-    h.out({ flags: ".", ack: 101 });
+    h.delayedAck({ flags: ".", ack: 101 }); // a small segment: its ACK is delayed (receive.ts)
     h.expectRx(100);
     expect(h.engine.stats().drops).toMatchObject({ bad_checksum: 1 });
   });
