@@ -90,7 +90,8 @@ export class TcpDemux implements IcmpErrorSink {
       switch (st.kind) {
         case "tcp":
           st.segmentArrives(seg, opts);
-          return this.reportable(st.flow);
+          // The common case without reportable's switch: the same connection, still ESTABLISHED.
+          return st.state === "ESTABLISHED" && st.flow.state === st ? st.flow : this.reportable(st.flow);
         case "time-wait":
           // A held connection's row (time-wait.ts): never reopened while it holds data.
           this.timeWaits.segmentArrives(cb, st.row, seg, opts, this.ctx.now, this.config.tcpTimeWaitMs);

@@ -44,6 +44,27 @@ export function rcvWscaleFor(bufferSize: number): number {
  */
 export const QUICKACK_SEGMENTS = 16;
 
+/**
+ * The TCB's yes/no variables, one bit each of `Tcb.bits` (a small integer): fourteen booleans as fields
+ * would cost 8 bytes each per connection. Read and written through the accessors of the same names.
+ */
+const Bit = {
+  WS_OK: 1 << 0,
+  TS_OK: 1 << 1,
+  SACK_OK: 1 << 2,
+  FIN_QUEUED: 1 << 3,
+  FIN_SENT: 1 << 4,
+  FIN_RECEIVED: 1 << 5,
+  HAS_PENDING_FIN: 1 << 6,
+  REMOTE_CLOSED_NOTIFIED: 1 << 7,
+  IN_SYN_BACKLOG: 1 << 8,
+  RX_PAUSED: 1 << 9,
+  TX_WANTED: 1 << 10,
+  ACK_NOW: 1 << 11,
+  RTT_TIMING: 1 << 12,
+  IN_RECOVERY: 1 << 13,
+} as const;
+
 export class Tcb {
   /** The FlowState tag (flow/flow.ts): on the prototype, so it costs the per-flow object nothing. */
   get kind(): "tcp" {
@@ -56,6 +77,108 @@ export class Tcb {
   heapIndex = -1;
   /** RFC 9293 §3.3.2. Changed only through setState (state.ts). */
   state: TcpState = "CLOSED";
+
+  // --- The yes/no variables (bits of `bits`, see Bit) ---
+  private bits = 0;
+
+  /** Both sides sent the window scale option (RFC 7323 §2.2). */
+  get wsOk(): boolean {
+    return (this.bits & Bit.WS_OK) !== 0;
+  }
+  set wsOk(on: boolean) {
+    this.bits = on ? this.bits | Bit.WS_OK : this.bits & ~Bit.WS_OK;
+  }
+  /** Both sides sent the timestamps option (RFC 7323 §3.2). */
+  get tsOk(): boolean {
+    return (this.bits & Bit.TS_OK) !== 0;
+  }
+  set tsOk(on: boolean) {
+    this.bits = on ? this.bits | Bit.TS_OK : this.bits & ~Bit.TS_OK;
+  }
+  /** Both sides sent SACK-permitted (RFC 2018 §2). */
+  get sackOk(): boolean {
+    return (this.bits & Bit.SACK_OK) !== 0;
+  }
+  set sackOk(on: boolean) {
+    this.bits = on ? this.bits | Bit.SACK_OK : this.bits & ~Bit.SACK_OK;
+  }
+  /** The application closed its side: FIN goes after the queued data. */
+  get finQueued(): boolean {
+    return (this.bits & Bit.FIN_QUEUED) !== 0;
+  }
+  set finQueued(on: boolean) {
+    this.bits = on ? this.bits | Bit.FIN_QUEUED : this.bits & ~Bit.FIN_QUEUED;
+  }
+  /** Our FIN has been sent at least once (its sequence number is `finSeq`). */
+  get finSent(): boolean {
+    return (this.bits & Bit.FIN_SENT) !== 0;
+  }
+  set finSent(on: boolean) {
+    this.bits = on ? this.bits | Bit.FIN_SENT : this.bits & ~Bit.FIN_SENT;
+  }
+  /** The peer's FIN has been received and acknowledged (RCV.NXT covers it). */
+  get finReceived(): boolean {
+    return (this.bits & Bit.FIN_RECEIVED) !== 0;
+  }
+  set finReceived(on: boolean) {
+    this.bits = on ? this.bits | Bit.FIN_RECEIVED : this.bits & ~Bit.FIN_RECEIVED;
+  }
+  /** The peer's FIN arrived ahead of missing data (at `pendingFinSeq`). */
+  get hasPendingFin(): boolean {
+    return (this.bits & Bit.HAS_PENDING_FIN) !== 0;
+  }
+  set hasPendingFin(on: boolean) {
+    this.bits = on ? this.bits | Bit.HAS_PENDING_FIN : this.bits & ~Bit.HAS_PENDING_FIN;
+  }
+  /** l4RemoteClosed was called. */
+  get remoteClosedNotified(): boolean {
+    return (this.bits & Bit.REMOTE_CLOSED_NOTIFIED) !== 0;
+  }
+  set remoteClosedNotified(on: boolean) {
+    this.bits = on ? this.bits | Bit.REMOTE_CLOSED_NOTIFIED : this.bits & ~Bit.REMOTE_CLOSED_NOTIFIED;
+  }
+  /** A passive open counted in the SYN backlog until its handshake completes or it ends (open.ts). */
+  get inSynBacklog(): boolean {
+    return (this.bits & Bit.IN_SYN_BACKLOG) !== 0;
+  }
+  set inSynBacklog(on: boolean) {
+    this.bits = on ? this.bits | Bit.IN_SYN_BACKLOG : this.bits & ~Bit.IN_SYN_BACKLOG;
+  }
+  /** l4PauseRx: what arrives stays in the receive buffer. */
+  get rxPaused(): boolean {
+    return (this.bits & Bit.RX_PAUSED) !== 0;
+  }
+  set rxPaused(on: boolean) {
+    this.bits = on ? this.bits | Bit.RX_PAUSED : this.bits & ~Bit.RX_PAUSED;
+  }
+  /** The last l4Tx took fewer bytes than offered: l4TxReady when space opens. */
+  get txWanted(): boolean {
+    return (this.bits & Bit.TX_WANTED) !== 0;
+  }
+  set txWanted(on: boolean) {
+    this.bits = on ? this.bits | Bit.TX_WANTED : this.bits & ~Bit.TX_WANTED;
+  }
+  /** An ACK must go out now (out-of-order data, gap filled, FIN, window update...). */
+  get ackNow(): boolean {
+    return (this.bits & Bit.ACK_NOW) !== 0;
+  }
+  set ackNow(on: boolean) {
+    this.bits = on ? this.bits | Bit.ACK_NOW : this.bits & ~Bit.ACK_NOW;
+  }
+  /** Karn's timing without timestamps is on: `rttSeq` left at `rttTime`. */
+  get rttTiming(): boolean {
+    return (this.bits & Bit.RTT_TIMING) !== 0;
+  }
+  set rttTiming(on: boolean) {
+    this.bits = on ? this.bits | Bit.RTT_TIMING : this.bits & ~Bit.RTT_TIMING;
+  }
+  /** In fast recovery (RFC 5681 §3.2, RFC 6582, RFC 6675), until `recover` is acknowledged. */
+  get inRecovery(): boolean {
+    return (this.bits & Bit.IN_RECOVERY) !== 0;
+  }
+  set inRecovery(on: boolean) {
+    this.bits = on ? this.bits | Bit.IN_RECOVERY : this.bits & ~Bit.IN_RECOVERY;
+  }
 
   // --- Send sequence variables (RFC 9293 §3.3.1) ---
   iss: Seq = SEQ_ZERO;
@@ -81,8 +204,6 @@ export class Tcb {
   rcvAdv: Seq = SEQ_ZERO;
   /** Shift applied to our window fields (RFC 7323 Rcv.Wind.Shift). */
   rcvWscale = 0;
-  /** Both sides sent the window scale option (RFC 7323 §2.2). */
-  wsOk = false;
   /** Largest segment the peer has sent us (Linux's rcv_mss): what "full-sized" means for delayed ACKs. */
   rcvMss = 536;
   /** The ACK number we last sent (RFC 7323 §4.3 Last.ACK.sent). */
@@ -94,8 +215,6 @@ export class Tcb {
   rcvSsthresh = 0;
 
   // --- Options negotiated ---
-  tsOk = false;
-  sackOk = false;
   /** RFC 7323 §4.3 TS.Recent. */
   tsRecent = UINT32_FIELD_ZERO;
   /** Per-connection offset added to our timestamp clock (RFC 7323 §5.4). */
@@ -105,26 +224,13 @@ export class Tcb {
   readonly sendBuffer: SendBuffer;
   readonly recvBuffer: ReceiveBuffer;
 
-  // --- Close bookkeeping ---
-  /** The application closed its side: FIN goes after the queued data. */
-  finQueued = false;
-  /** Our FIN has been sent at least once (its sequence number is `finSeq`). */
-  finSent = false;
+  // --- Close bookkeeping (and the FIN bits above) ---
+  /** Our FIN's sequence number, once `finSent`. */
   finSeq: Seq = seq(0);
-  /** The peer's FIN has been received and acknowledged (RCV.NXT covers it). */
-  finReceived = false;
   /** The peer's FIN arrived ahead of missing data: where it sits. */
   pendingFinSeq: Seq = seq(0);
-  hasPendingFin = false;
-  /** l4RemoteClosed was called. */
-  remoteClosedNotified = false;
-  /** A passive open counted in the SYN backlog until its handshake completes or it ends (open.ts). */
-  inSynBacklog = false;
 
-  // --- The application's side ---
-  rxPaused = false;
-  /** The last l4Tx took fewer bytes than offered: l4TxReady when space opens. */
-  txWanted = false;
+  // --- The application's side (the other yes/no variables are bits, above) ---
   /** In the engine's list of connections waiting for the memory budget to have a page (core.ts). */
   waitingForMemory = false;
   /** Output held for the next l4Poll (tcpAutocork; core.ts cork). */
@@ -133,8 +239,6 @@ export class Tcb {
   // --- ACK generation (RFC 9293 §3.8.6.3, RFC 5681 §4.2) ---
   /** Full-sized segments received since we last sent an ACK. */
   unackedSegments = 0;
-  /** An ACK must go out now (out-of-order data, gap filled, FIN, window update...). */
-  ackNow = false;
   /** Full-sized segments still to be ACKed one by one (quick-ACK mode). */
   quickAcks = QUICKACK_SEGMENTS;
   /** When the peer's last data arrived (Linux icsk_ack.lrcvtime): a longer gap than the RTO re-enters quick-ACK mode. */
@@ -168,13 +272,11 @@ export class Tcb {
   /** Karn's algorithm timing without timestamps: the sequence number being timed and when it left. */
   rttSeq: Seq = seq(0);
   rttTime = 0;
-  rttTiming = false;
   /** When our SYN (or SYN-ACK) was sent, if it was sent only once; -1 after a retransmission (Karn). */
   synSentAt = -1;
 
   // --- Loss recovery (RFC 5681 §3.2, RFC 6582, RFC 6675) ---
   dupAcks = 0;
-  inRecovery = false;
   /** RFC 6582 "recover" / RFC 6675 RecoveryPoint. */
   recover: Seq = SEQ_ZERO;
   scoreboard: SackScoreboard | null = null;
