@@ -19,6 +19,7 @@
  * seeded at random per table (a peer cannot aim addresses at one probe run). Nothing is allocated
  * per flow: only the table's own arrays, when it grows or halves.
  */
+import { hashWords, randomSeed } from "./hash.js";
 
 const KEY_WORDS = 3;
 const MIN_CAPACITY = 16;
@@ -26,14 +27,6 @@ const MIN_CAPACITY = 16;
 const MAX_LOAD = 0.625;
 const MIN_LOAD = 0.25;
 
-const C1 = 0xcc9e2d51 | 0;
-const C2 = 0x1b873593 | 0;
-
-function randomSeed(): number {
-  const a = new Uint32Array(1);
-  globalThis.crypto.getRandomValues(a);
-  return a[0]! | 0;
-}
 
 export class FlowsPerSource {
   private capacity = MIN_CAPACITY;
@@ -108,22 +101,7 @@ export class FlowsPerSource {
     k[1] = (b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!;
     // IPv6: the /64 (see the module comment); IPv4: the address alone.
     k[2] = family === 6 ? (b[off + 4]! << 24) | (b[off + 5]! << 16) | (b[off + 6]! << 8) | b[off + 7]! : 0;
-    let h = this.seed;
-    for (let i = 0; i < KEY_WORDS; i++) {
-      let w = Math.imul(k[i]!, C1);
-      w = (w << 15) | (w >>> 17);
-      w = Math.imul(w, C2);
-      h ^= w;
-      h = (h << 13) | (h >>> 19);
-      h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-    }
-    h ^= KEY_WORDS * 4;
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
-    return h;
+    return hashWords(k, KEY_WORDS, this.seed);
   }
 
   /** The slot holding the key in `k` (hash `h`), or -1. */

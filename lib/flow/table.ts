@@ -24,6 +24,7 @@
  * 4 million of each).
  */
 import type { FlowRecord } from "./flow.js";
+import { hashWords, randomSeed } from "./hash.js";
 
 const KEY_WORDS = 10;
 const MIN_CAPACITY = 16;
@@ -35,14 +36,6 @@ const MAX_LOAD = 0.625;
  */
 const MIN_LOAD = 0.25;
 
-const C1 = 0xcc9e2d51 | 0;
-const C2 = 0x1b873593 | 0;
-
-function randomSeed(): number {
-  const a = new Uint32Array(1);
-  globalThis.crypto.getRandomValues(a);
-  return a[0]! | 0;
-}
 
 export class FlowTable {
   private capacity: number;
@@ -201,22 +194,7 @@ export class FlowTable {
 
   /** Murmur3-style mix of the ten scratch words (x86_32 body and finaliser). */
   private hashScratch(): number {
-    const k = this.scratch;
-    let h = this.seed;
-    for (let i = 0; i < KEY_WORDS; i++) {
-      let w = Math.imul(k[i]!, C1);
-      w = (w << 15) | (w >>> 17);
-      w = Math.imul(w, C2);
-      h ^= w;
-      h = (h << 13) | (h >>> 19);
-      h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-    }
-    h ^= KEY_WORDS * 4;
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
+    const h = hashWords(this.scratch, KEY_WORDS, this.seed);
     this.scratchHash = h;
     return h;
   }
