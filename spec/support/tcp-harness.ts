@@ -1033,3 +1033,19 @@ export function establish(h: TcpHarness, o: HandshakeOptions = {}): Captured {
   if (h.state(port) !== "ESTABLISHED") throw new Error(`after the handshake: ${h.state(port)}`);
   return synAck;
 }
+
+/**
+ * Sends the 16 full-sized segments (MSS 1460 less 12 bytes of timestamps) that Linux-style quick-ACK
+ * mode acknowledges one by one, checking each ACK, so that what follows meets delayed ACKs (RFC 5681
+ * §4.2). Call it right after `establish`; returns the peer's next sequence number.
+ */
+export function pastQuickAck(h: TcpHarness): number {
+  const seg = 1448;
+  let s = 1;
+  for (let i = 0; i < 16; i++) {
+    h.in({ flags: ".", seq: s, data: seg });
+    s += seg;
+    h.out({ flags: ".", ack: s });
+  }
+  return s;
+}

@@ -338,23 +338,6 @@ describe("TIME-WAIT record (RFC 9293 §3.6.1, §3.10.7.4)", () => {
     expect(h.state()).toBe("TIME-WAIT");
   });
 
-  it("a SYN with the same timestamp and a higher sequence number opens a new incarnation; an older timestamp does not (RFC 6191 §2)", () => {
-    const h = new TcpHarness();
-    toTimeWait(h);
-    // The peer's last segment (the FIN at 10 ms) carried TSval 110: TS.Recent.
-    h.at(1000).in({ flags: "S", seq: 100_000, mss: 1460, ts: [109, 0] });
-    h.out({ flags: ".", seq: 2, ack: 2 });
-    expect(h.accepted).toHaveLength(1);
-    h.at(3000).in({ flags: "S", seq: 2, mss: 1460, ts: [110, 0] });
-    h.out({ flags: ".", seq: 2, ack: 2 });
-    expect(h.accepted).toHaveLength(1);
-    h.in({ flags: "S", seq: 100_000, mss: 1460, ts: [110, 0] });
-    expect(h.accepted).toHaveLength(2);
-    const synAck = h.drain();
-    expect(synAck).toHaveLength(1);
-    expect(synAck[0]!.flags).toBe(0x12);
-  });
-
   it("a new SYN with a higher sequence number and newer timestamp opens a new incarnation (RFC 6191, RFC 9293 §3.10.7.4)", () => {
     const h = new TcpHarness();
     toTimeWait(h);
@@ -399,21 +382,32 @@ describe("TIME-WAIT record (RFC 9293 §3.6.1, §3.10.7.4)", () => {
     expect(h.state()).toBe("TIME-WAIT");
   });
 
-  it("RFC 6191 §2: a SYN with a newer timestamp opens a new incarnation even at an old sequence number", () => {
+  /**
+   * RFC 6191 §2 (Linux's tcp_timewait_state_process does the same): with timestamps on the
+   * connection, a SYN to a TIME-WAIT 4-tuple opens a new incarnation when its TSval is newer than
+   * TS.Recent, or equal to it with SEG.SEQ beyond RCV.NXT; otherwise it is an old duplicate and gets
+   * an ACK. Here TS.Recent is 300 (the peer's FIN) and RCV.NXT is 2.
+   */
+  it.each([
+    { case: "newer TSval, old sequence number", seq: 0, tsval: 301, opens: true },
+    { case: "newer TSval, higher sequence number", seq: 100_000, tsval: 5000, opens: true },
+    { case: "equal TSval, higher sequence number", seq: 100_000, tsval: 300, opens: true },
+    { case: "equal TSval, SEG.SEQ = RCV.NXT (not beyond it)", seq: 2, tsval: 300, opens: false },
+    { case: "equal TSval, sequence number below RCV.NXT", seq: 1, tsval: 300, opens: false },
+    { case: "older TSval, higher sequence number", seq: 100_000, tsval: 299, opens: false },
+    { case: "TSval older across the 32-bit wrap", seq: 100_000, tsval: (300 + 0x8000_0000) >>> 0, opens: false },
+  ])("RFC 6191 §2, $case: opens a new incarnation = $opens", ({ seq, tsval, opens }) => {
     const h = new TcpHarness();
     toTimeWaitTs(h, 300);
-    h.at(1000).in({ flags: "S", seq: 0, mss: 1460, ts: [301, 0] });
-    expect(h.accepted).toHaveLength(2);
-    expect(h.out({ flags: "S.", ack: 1 }).problems).toEqual([]);
-  });
-
-  it("RFC 6191 §2: a SYN whose timestamp equals TS.Recent and whose sequence number is below RCV.NXT is an old duplicate: it gets an ACK", () => {
-    const h = new TcpHarness();
-    toTimeWaitTs(h, 300);
-    h.at(1000).in({ flags: "S", seq: 1, mss: 1460, ts: [300, 0] });
-    h.out({ flags: ".", seq: 2, ack: 2 });
-    expect(h.accepted).toHaveLength(1);
-    expect(h.state()).toBe("TIME-WAIT");
+    h.at(1000).in({ flags: "S", seq, mss: 1460, ts: [tsval, 0] });
+    if (opens) {
+      expect(h.accepted).toHaveLength(2);
+      expect(h.out({ flags: "S.", ack: (seq + 1) >>> 0 }).problems).toEqual([]);
+    } else {
+      h.out({ flags: ".", seq: 2, ack: 2 });
+      expect(h.accepted).toHaveLength(1);
+      expect(h.state()).toBe("TIME-WAIT");
+    }
   });
 
   it("without timestamps on the connection the SYN's sequence number decides (RFC 9293 §3.10.7.4), whatever TSval it carries", () => {

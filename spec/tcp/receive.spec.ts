@@ -4,21 +4,10 @@
  * (RFC 9293 §3.10.7.4, RFC 7323 §5), and the window offered as the application pauses and resumes.
  */
 import { describe, expect, it } from "vitest";
-import { establish, peerByte, TcpHarness } from "../support/tcp-harness.js";
+import { establish, pastQuickAck, peerByte, TcpHarness } from "../support/tcp-harness.js";
 
 /** Full-sized segments from the peer: MSS 1460 less 12 bytes of timestamps. */
 const SEG = 1448;
-
-/** Send the 16 segments Linux-style quick-ACK mode acknowledges one by one; returns the next seq. */
-function pastQuickAck(h: TcpHarness): number {
-  let s = 1;
-  for (let i = 0; i < 16; i++) {
-    h.in({ flags: ".", seq: s, data: SEG });
-    s += SEG;
-    h.out({ flags: ".", ack: s });
-  }
-  return s;
-}
 
 describe("in-order data (RFC 9293 §3.10.7.4 seventh: segment text)", () => {
   it("is delivered in order, each byte once, and acknowledged", () => {

@@ -6,7 +6,7 @@
  * does the same with a GRO packet), and its checksum is not verified on that path only.
  */
 import { describe, expect, it } from "vitest";
-import { establish, TcpHarness, type SegIn } from "../support/tcp-harness.js";
+import { establish, pastQuickAck, TcpHarness, type SegIn } from "../support/tcp-harness.js";
 
 /** Full-sized segments from the peer: MSS 1460 less 12 bytes of timestamps. */
 const SEG = 1448;
@@ -16,17 +16,6 @@ function inTrusted(h: TcpHarness, s: SegIn): void {
   const bytes = h.build(s);
   h.engine.l3RxTrusted(h.callbacks, bytes);
   h.poll();
-}
-
-/** Send the 16 segments Linux-style quick-ACK mode acknowledges one by one; returns the next seq. */
-function pastQuickAck(h: TcpHarness): number {
-  let s = 1;
-  for (let i = 0; i < 16; i++) {
-    h.in({ flags: ".", seq: s, data: SEG });
-    s += SEG;
-    h.out({ flags: ".", ack: s });
-  }
-  return s;
 }
 
 describe("a super-segment into the engine", () => {
