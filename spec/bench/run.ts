@@ -34,6 +34,7 @@ import { benchFlow } from "./flow.js";
 import { FULL, isMain, SMOKE, type BenchOptions, type Row } from "./harness.js";
 import { benchSoak } from "./soak.js";
 import { benchStream } from "./stream.js";
+import { teardownOnSignal } from "../integration/harness.js";
 import { SECONDS } from "./tun-paths.js";
 import { benchTun2socks } from "./tun2socks.js";
 import { benchTunTable, type TunTableOptions } from "./tun-table.js";
@@ -206,6 +207,7 @@ export async function main(argv: readonly string[]): Promise<void> {
 }
 
 if (isMain(import.meta.url)) {
+  teardownOnSignal();
   try {
     await main(process.argv.slice(2));
   } catch (error) {

@@ -45,6 +45,7 @@ import {
   NODE,
   serverNamespace,
   spawnIn,
+  teardownOnSignal,
   testAddresses,
   type Spawned,
 } from "../integration/harness.js";
@@ -192,12 +193,7 @@ export async function benchSoak(
     client.destroy();
     server.destroy();
   };
-  const interrupted = (signal: NodeJS.Signals): void => {
-    console.log(`soak: ${signal}, tearing down`);
-    teardown();
-    process.exit(130);
-  };
-  process.once("SIGINT", interrupted).once("SIGTERM", interrupted);
+  teardownOnSignal();
   try {
     const addresses = testAddresses();
     serverNamespace(server, addresses);
@@ -322,7 +318,6 @@ export async function benchSoak(
       one("fds leaked", "fds", after.fds - fdsBefore),
     ];
   } finally {
-    process.off("SIGINT", interrupted).off("SIGTERM", interrupted);
     teardown();
   }
 }

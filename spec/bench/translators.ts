@@ -249,12 +249,16 @@ export async function buildPath(translator: Translator, mtu: number): Promise<Be
   const children: Spawned[] = [];
   let running: Running | undefined;
   const dir = mkdtempSync(join(tmpdir(), "l3l4-bench-nginx-"));
+  // Also on an interrupted run (teardownOnSignal exits, which runs "exit" listeners).
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
+  process.once("exit", removeDir);
   const close = async (): Promise<void> => {
     await running?.stop();
     for (const child of children) await processRunning(child).stop();
     client.destroy();
     server.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    process.off("exit", removeDir);
+    removeDir();
   };
   try {
     const s = randomSubnet();

@@ -19,7 +19,7 @@ import { DEVICE_OPTIONS, deviceOptions, parseCommandLine } from "../../lib/cli/o
 import type { Flow } from "../../lib/api.js";
 import type { L3L4 } from "../../lib/engine.js";
 import { openTun, tunAddonAvailable, type OpenTunOptions, type TunDevice } from "../../lib/tun/tun.js";
-import { randomSubnet, run, uniqueInterfaceName, type CommandResult, type Netns } from "../support/netns.js";
+import { destroyAllNetns, randomSubnet, run, uniqueInterfaceName, type CommandResult, type Netns } from "../support/netns.js";
 import type { Capability } from "../support/privileges.js";
 
 export const NODE = process.execPath;
@@ -264,6 +264,26 @@ export function deleteVeths(): void {
     }
   }
   veths.clear();
+}
+
+let signalTeardown: ((signal: NodeJS.Signals) => void) | undefined;
+
+/**
+ * For a bench run outside vitest (no afterEach): on SIGINT or SIGTERM, kill every child (nginx,
+ * iperf3, pasta, slirp4netns, the proxy), delete the veths and every namespace this process made, and
+ * exit 130. Without it an interrupted `run.js tun` left its l3l4-bt-* namespaces and servers behind.
+ * Installed once; `process.on("exit")` already deletes the namespaces on a normal exit.
+ */
+export function teardownOnSignal(): void {
+  if (signalTeardown !== undefined) return;
+  signalTeardown = (signal) => {
+    console.error(`${signal}: tearing down the bench's processes and namespaces`);
+    killChildren();
+    deleteVeths();
+    destroyAllNetns();
+    process.exit(130);
+  };
+  process.once("SIGINT", signalTeardown).once("SIGTERM", signalTeardown);
 }
 
 /** afterEach: kill children, delete veths. (Namespaces: useNetns; devices: close the servers.) */
