@@ -201,13 +201,13 @@ function proxyArgs(): string[] {
   return (process.env["L3L4_BENCH_PROXY_ARGS"] ?? "").split(" ").filter((s) => s !== "");
 }
 
-/** Whether `l3l4 proxy` takes `option` (a build without it has no such row). */
+/**
+ * Whether `l3l4 proxy` takes `option` (a build without it has no such row). `--help` gets a minute:
+ * with the default 5 s, a loaded machine (node's start-up alone took 5 s there) silently dropped the
+ * l3l4-offload row. A proxy that cannot print its help at all is an error, not a missing option.
+ */
 export function proxyTakes(option: string): boolean {
-  try {
-    return run(process.execPath, [MAIN_JS, "proxy", "--help"]).includes(option);
-  } catch {
-    return false;
-  }
+  return run(process.execPath, [MAIN_JS, "proxy", "--help"], 60_000).includes(option);
 }
 
 /** What every path needs: iperf3, nginx, wrk, ping. */
