@@ -100,14 +100,19 @@ function wordSum(bytes: Uint8Array, off: number, len: number): number {
   const wEnd = first + count;
   while (w < wEnd) {
     const stop = Math.min(wEnd, w + WORDS_PER_FOLD);
-    const stop4 = stop - 3;
-    let acc = 0;
-    while (w < stop4) {
-      acc += words[w]! + words[w + 1]! + words[w + 2]! + words[w + 3]!;
-      w += 4;
+    // 16 words an iteration into two sums, each added as a tree: fewer loop turns and shorter chains
+    // of dependent adds than 4 words into one sum did. 1480 bytes (spec/bench/ab-checksum.ts, against
+    // the 4-word loop): 208 -> 197, 200 -> 194, 194 -> 186 ns.
+    const stop16 = stop - 15;
+    let a = 0;
+    let b = 0;
+    while (w < stop16) {
+      a += words[w]! + words[w + 1]! + (words[w + 2]! + words[w + 3]!) + (words[w + 4]! + words[w + 5]! + (words[w + 6]! + words[w + 7]!));
+      b += words[w + 8]! + words[w + 9]! + (words[w + 10]! + words[w + 11]!) + (words[w + 12]! + words[w + 13]! + (words[w + 14]! + words[w + 15]!));
+      w += 16;
     }
-    while (w < stop) acc += words[w++]!;
-    body = checksumFoldRaw(body + acc);
+    while (w < stop) a += words[w++]!;
+    body = checksumFoldRaw(body + a + b);
   }
   if (((base + off) & 1) === 0) body = ((body & 0xff) << 8) | (body >>> 8);
   // Tail: the last 0..3 bytes.
