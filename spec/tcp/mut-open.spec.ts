@@ -77,6 +77,14 @@ describe("the handshake's RTT sample (RFC 6298 §2-3, RFC 7323 §4)", () => {
     expect(info(h).srtt).toBe(200);
   });
 
+  it("timestamps on the final ACK that the SYN did not offer are not used: the SYN-ACK's timing gives the sample (RFC 7323 §3.2)", () => {
+    const h = new TcpHarness();
+    h.in({ flags: "S", seq: 0, mss: 1460 });
+    h.out({ flags: "S.", ts: null });
+    h.at(200).in({ flags: ".", seq: 1, ack: 1, ts: [300, 5] });
+    expect(info(h).srtt).toBe(200);
+  });
+
   it("with timestamps the TSecr times the retransmitted SYN-ACK it echoes (RFC 7323 §4.1, not Karn's rule)", () => {
     const h = new TcpHarness();
     h.in({ flags: "S", seq: 0, mss: 1460, ts: [100, 0] });
