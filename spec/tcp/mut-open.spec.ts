@@ -4,6 +4,7 @@
  * unpinned (issue 10). Through the engine, on the virtual clock.
  */
 import { describe, expect, it } from "vitest";
+import { VirtualClock } from "../../lib/debug/virtual-clock.js";
 import { TcpHarness, establish } from "../support/tcp-harness.js";
 
 /** l4Info of the harness's flow. */
@@ -82,6 +83,16 @@ describe("the handshake's RTT sample (RFC 6298 §2-3, RFC 7323 §4)", () => {
     h.in({ flags: "S", seq: 0, mss: 1460 });
     h.out({ flags: "S.", ts: null });
     h.at(200).in({ flags: ".", seq: 1, ack: 1, ts: [300, 5] });
+    expect(info(h).srtt).toBe(200);
+  });
+
+  it("an engine clock that reads 0 when the SYN-ACK goes still times it (0 is a time, not \"not sent once\")", () => {
+    const clock = new VirtualClock(0);
+    const h = new TcpHarness({ configure: (b) => b.clock(clock.now) });
+    h.in({ flags: "S", seq: 0, mss: 1460 });
+    h.out({ flags: "S." });
+    clock.set(200);
+    h.in({ flags: ".", seq: 1, ack: 1 });
     expect(info(h).srtt).toBe(200);
   });
 

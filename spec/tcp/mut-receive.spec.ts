@@ -58,6 +58,27 @@ describe("the FIN (RFC 9293 §3.10.7.4 eighth step)", () => {
   });
 });
 
+describe("text after the peer's FIN (RFC 9293 §3.10.7.4 seventh step: CLOSE-WAIT ... \"ignore the segment text\")", () => {
+  it("data in CLOSE-WAIT is not delivered and is counted; a bare ACK there is not", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "F.", seq: 1 });
+    h.out({ flags: ".", ack: 2 });
+    expect(h.state()).toBe("CLOSE-WAIT");
+    // Our data, and the peer's bare ACK of it: nothing to count.
+    h.app.send("reply");
+    h.out({ flags: "P.", seq: 1, data: "reply" });
+    h.in({ flags: ".", seq: 2, ack: 6 });
+    expect(h.engine.stats().drops.data_after_close ?? 0).toBe(0);
+    // Text beyond the FIN, at RCV.NXT and inside the window: ignored.
+    h.in({ flags: "P.", seq: 2, data: 10 });
+    h.drain();
+    expect(h.app.received).toBe(0);
+    expect(h.engine.stats().drops.data_after_close).toBe(1);
+    expect(h.engine.l4Info(h.flow())!.bytesIn).toBe(0);
+  });
+});
+
 describe("when to acknowledge (RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2)", () => {
   it("the delayed-ACK timer runs from the first unacknowledged segment: a second small one does not restart it", () => {
     const h = new TcpHarness();
