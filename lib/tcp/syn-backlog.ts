@@ -37,7 +37,7 @@ import {
   encodeTimestamp,
   type CookieOptions,
 } from "./syn-cookie.js";
-import { DEFAULT_MSS_V4, DEFAULT_MSS_V6, rcvWscaleFor } from "./tcb.js";
+import { rcvWscaleFor } from "./tcb.js";
 import { tsClock } from "./timestamps.js";
 import type { TcpSegmentWriter } from "./writer.js";
 
@@ -77,9 +77,10 @@ export class SynBacklog {
    */
   sendCookie(cb: AnyCallbacks, p: L4Packet, seg: TcpPacket, opts: TcpOptions, now: number): void {
     const family = p.family;
-    const peerMss = opts.mss > 0 ? opts.mss : family === 6 ? DEFAULT_MSS_V6 : DEFAULT_MSS_V4;
     const clientIsn = seq(seg.seq);
-    const iss = this.tuple(p, seg).make(clientIsn, cookieMssIndex(peerMss, family), now);
+    // No MSS option (opts.mss 0) falls to the table's first entry, which is the family's default MSS
+    // (RFC 9293 §3.7.1: 536; RFC 8200 §5: 1220), as a peer MSS below the second entry does.
+    const iss = this.tuple(p, seg).make(clientIsn, cookieMssIndex(opts.mss, family), now);
     const o = this.synAckOpts.reset();
     // Our MSS, as a connection's SYN-ACK (tcb.ts mtuMss).
     o.mss = this.config.mtu - (family === 6 ? 60 : 40);
@@ -112,8 +113,8 @@ export class SynBacklog {
 
   /**
    * The ACK `seg` (no SYN, no RST, no flow): the MSS its cookie carried, and in `options` the window
-   * scale and SACK-permitted its TSecr brought back; or -1 when it carries no valid cookie. Counts
-   * either way.
+   * scale and SACK-permitted its TSecr brought back (when it has timestamps); or -1 when it carries no
+   * valid cookie. Counts either way.
    */
   check(p: L4Packet, seg: TcpPacket, opts: TcpOptions, now: number): number {
     const table = p.family === 6 ? COOKIE_MSS_V6 : COOKIE_MSS_V4;
@@ -123,13 +124,9 @@ export class SynBacklog {
       return -1;
     }
     this.counters.tcpSynCookiesValidated++;
-    if (opts.hasTimestamps) {
-      decodeTimestamp(opts.tsEcr, this.options);
-    } else {
-      this.options.windowScale = -1;
-      this.options.sackPermitted = false;
-      this.options.ecn = false;
-    }
+    // Without timestamps the ACK brings no options back: open.ts acceptCookie then uses none
+    // (Linux's tcp_clear_options), whatever `options` holds.
+    if (opts.hasTimestamps) decodeTimestamp(opts.tsEcr, this.options);
     return table[index]!;
   }
 

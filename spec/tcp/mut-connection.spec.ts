@@ -1,0 +1,96 @@
+/**
+ * The connection's entry points (lib/tcp/connection.ts): SEND after CLOSE, CLOSE in the opening
+ * states, l4TxReady only after a short write, and a path-MTU report that changes nothing. Boundaries
+ * the mutation run found unpinned (issue 10).
+ */
+import { describe, expect, it } from "vitest";
+import { icmp } from "../support/packets.js";
+import { TcpHarness, establish } from "../support/tcp-harness.js";
+
+describe("SEND and CLOSE (RFC 9293 §3.10.2, §3.10.4)", () => {
+  it("l4Tx after l4LocalClose takes nothing: \"error: connection closing\"", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.close();
+    h.out({ flags: "F.", seq: 1 });
+    expect(h.app.send("late")).toBe(0);
+    h.outNothing();
+    expect(h.engine.l4Info(h.flow())!.sendQueue).toBe(0);
+  });
+
+  it("l4LocalClose twice sends one FIN", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.close();
+    h.out({ flags: "F.", seq: 1 });
+    h.app.close();
+    h.outNothing();
+    expect(h.state()).toBe("FIN-WAIT-1");
+  });
+
+  it("CLOSE in SYN-SENT with data queued: the data, then the FIN, once the handshake completes", () => {
+    const h = new TcpHarness();
+    h.connect();
+    h.out({ flags: "S" });
+    expect(h.app.send("hello")).toBe(5);
+    h.app.close();
+    h.outNothing();
+    expect(h.state()).toBe("SYN-SENT");
+    h.in({ flags: "S.", seq: 0, ack: 1, mss: 1460 });
+    h.out({ flags: "FP.", seq: 1, ack: 1, data: "hello" });
+    expect(h.state()).toBe("FIN-WAIT-1");
+  });
+
+  it("CLOSE in SYN-RECEIVED: the FIN goes once the handshake completes, and the connection is in FIN-WAIT-1", () => {
+    const h = new TcpHarness();
+    h.in({ flags: "S", seq: 0, mss: 1460 });
+    h.out({ flags: "S." });
+    h.app.close();
+    expect(h.state()).toBe("SYN-RECEIVED");
+    // Closed, though still opening: nothing more is taken.
+    expect(h.app.send("late")).toBe(0);
+    h.in({ flags: ".", seq: 1, ack: 1 });
+    h.out({ flags: "F.", seq: 1, ack: 1 });
+    expect(h.state()).toBe("FIN-WAIT-1");
+  });
+});
+
+describe("l4TxReady follows a short write only", () => {
+  it("a write taken whole asks for no l4TxReady; a short one gets one when its data is acknowledged", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpBufferSize(4000) });
+    establish(h, { wscale: null });
+    expect(h.app.send(1000)).toBe(1000);
+    h.out({ flags: "P.", seq: 1, len: 1000 });
+    h.in({ flags: ".", ack: 1001 });
+    expect(h.app.txReadyCount).toBe(0);
+    expect(h.app.send(5000)).toBe(4000);
+    h.drain();
+    h.in({ flags: ".", ack: 5001 });
+    h.drain();
+    expect(h.app.txReadyCount).toBe(1);
+  });
+});
+
+describe("path MTU (RFC 1191 §6.3, RFC 8201 §5.2)", () => {
+  it("a second 'fragmentation needed' for the MTU already in use (about an older, larger packet) resends nothing", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(3000);
+    const p1 = h.out({ seq: 1, len: 1448 });
+    const p2 = h.out({ seq: 1449, len: 1448 });
+    h.out({ flags: "P.", len: 104 });
+    const fragNeeded = (p: { bytes: Uint8Array }) =>
+      icmp({ src: "203.0.113.1", dst: h.localIp, type: 3, code: 4, rest: 1280, data: p.bytes.subarray(0, 28 + 40) });
+    h.inRaw(fragNeeded(p1));
+    // MSS 1240, less 12 bytes of timestamps: what is in flight again in segments that fit.
+    h.out({ seq: 1, len: 1228 });
+    h.out({ seq: 1229, len: 1228 });
+    h.out({ seq: 2457, len: 544 });
+    const retransmits = h.engine.l4Info(h.flow())!.retransmits;
+    // The second segment, sent before the MSS shrank, is reported too: the MSS is already 1240.
+    h.inRaw(fragNeeded(p2));
+    h.outNothing();
+    expect(h.engine.l4Info(h.flow())!.sndMss).toBe(1240);
+    expect(h.engine.l4Info(h.flow())!.retransmits).toBe(retransmits);
+  });
+});
