@@ -212,6 +212,26 @@ export class L3L4Builder<T> {
     return this;
   }
 
+  /**
+   * Transmit super-segments, for a TUN device opened with offloads (IFF_VNET_HDR). Every packet the
+   * engine hands to l3Tx then starts with a 12-byte virtio-net header (`struct virtio_net_hdr_v1`,
+   * little-endian, as TUNSETVNETHDRSZ 12 and TUNSETVNETLE set it) that the engine writes, and the IP
+   * packet follows it: l3TxBuffer and l3Tx count the header in their sizes. TCP segments go with
+   * NEEDS_CSUM (csum_start at the TCP header, csum_offset 16, only the pseudo-header sum in the
+   * checksum field, as Linux hands a CHECKSUM_PARTIAL skb to a device), and a flow's consecutive new
+   * data within the windows leaves as one IP packet of up to `maxBytes` bytes with gso_type
+   * TCPV4/TCPV6 and gso_size = the MSS: the kernel cuts it (PSH and FIN on its last piece only). UDP,
+   * ICMP and fragments go with a header of zeros. Integer in 1280..65535 (below the MTU: the MTU);
+   * 0 (the default): off, bare IP packets as before.
+   */
+  txSuperSegments(maxBytes = 65535): this {
+    this.config.txSuperSegments = maxBytes;
+    this.checks.set("txSuperSegments", () => {
+      if (maxBytes !== 0) integerIn("txSuperSegments", maxBytes, 1280, 65535);
+    });
+    return this;
+  }
+
   /** Check every setting (RangeError naming the first bad one) and make the engine. */
   build(): L3L4<T> {
     for (const check of this.checks.values()) check();

@@ -87,6 +87,14 @@ export interface EngineConfig {
   verifyChecksums: boolean;
   /** TTL / hop limit of packets we originate. */
   ttl: number;
+  /**
+   * Transmit super-segments (builder txSuperSegments): 0 = off, every packet handed to l3Tx is a bare IP
+   * packet. Otherwise the largest IP packet of one TCP super-segment (mtu..65535): every packet goes
+   * behind a 12-byte virtio-net header the engine writes (wire/virtio-net.ts), TCP checksums are left
+   * partial (NEEDS_CSUM) and a flow's consecutive new data leaves as one packet of many MSS
+   * (GSO_TCPV4/TCPV6, gso_size = MSS) for the device to cut, as Linux's TSO/GSO.
+   */
+  txSuperSegments: number;
   /** Minimum gap between ICMP errors we send (RFC 1812 §4.3.2.8, RFC 4443 §2.4(f) rate limiting). */
   icmpErrorIntervalMs: number;
 }
@@ -122,5 +130,6 @@ export const DEFAULT_CONFIG: Readonly<EngineConfig> = Object.freeze({
   maxDatagramSize: 65535,
   verifyChecksums: true,
   ttl: 64,
+  txSuperSegments: 0,
   icmpErrorIntervalMs: 1,
 });

@@ -44,6 +44,14 @@ export class L3L4<T> {
     return this.#clock();
   }
 
+  /**
+   * Bytes before the IP packet in every buffer the engine hands to l3Tx: the 12-byte virtio-net
+   * header it writes under txSuperSegments (L3L4Builder), else 0.
+   */
+  get txHeaderLength(): number {
+    return this.#core.out.head;
+  }
+
   /** Flows alive (TCP + UDP); TIME-WAIT records are not flows. */
   get flowCount(): number {
     return this.#core.flowCount;

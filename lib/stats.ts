@@ -74,7 +74,10 @@ export interface EngineStats {
   udpFlowsOpened: number;
   udpFlowsClosed: number;
   tcpSegmentsIn: number;
+  /** TCP segments sent, each piece of a super-segment counted (what the wire carries). */
   tcpSegmentsOut: number;
+  /** Super-segments handed to l3Tx (txSuperSegments): IP packets of more than one MSS for the device to cut. */
+  tcpSuperSegmentsOut: number;
   tcpRetransmits: number;
   tcpFastRetransmits: number;
   tcpRtoTimeouts: number;
@@ -158,6 +161,7 @@ export class Counters {
   udpFlowsClosed = 0;
   tcpSegmentsIn = 0;
   tcpSegmentsOut = 0;
+  tcpSuperSegmentsOut = 0;
   tcpRetransmits = 0;
   tcpFastRetransmits = 0;
   tcpRtoTimeouts = 0;
@@ -227,6 +231,7 @@ export class Counters {
       udpFlowsClosed: this.udpFlowsClosed,
       tcpSegmentsIn: this.tcpSegmentsIn,
       tcpSegmentsOut: this.tcpSegmentsOut,
+      tcpSuperSegmentsOut: this.tcpSuperSegmentsOut,
       tcpRetransmits: this.tcpRetransmits,
       tcpFastRetransmits: this.tcpFastRetransmits,
       tcpRtoTimeouts: this.tcpRtoTimeouts,

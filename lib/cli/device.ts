@@ -55,6 +55,7 @@ export function buildEngine(
   mtu: number,
   options: Pick<DeviceOptions, "tcpBufferSize" | "udpIdleTimeout" | "maxMemory" | "maxFlowsPerSource">,
   txQueueLength = 0,
+  txSuperSegments = false,
 ): L3L4<number> {
   if (mtu < MIN_DEVICE_MTU) {
     throw new UsageError(`the device's MTU is ${mtu}; the engine needs at least ${MIN_DEVICE_MTU} (use --mtu)`);
@@ -65,6 +66,8 @@ export function buildEngine(
   if (options.udpIdleTimeout !== undefined) builder.udpIdleTimeout(options.udpIdleTimeout);
   if (options.maxMemory !== undefined) builder.maxMemory(options.maxMemory);
   if (options.maxFlowsPerSource !== undefined) builder.maxFlowsPerSource(options.maxFlowsPerSource);
+  // A device with a virtio-net header takes TCP super-segments (runner.ts): the kernel cuts them.
+  if (txSuperSegments) builder.txSuperSegments();
   return builder.build();
 }
 
@@ -93,7 +96,6 @@ export function startDevice<A extends TunApp & { attach?(runner: TunRunner): voi
   const device = source.device ?? openDevice(options);
   let pcap: PcapWriter | undefined;
   try {
-    const engine = buildEngine(device.mtu, options, device.txQueueLength);
     const log = source.log ?? ((line: string) => console.log(line));
     let faulty: FaultyDevice | undefined;
     let runnerDevice: RunnerDevice = device;
@@ -103,6 +105,7 @@ export function startDevice<A extends TunApp & { attach?(runner: TunRunner): voi
       runnerDevice = faulty;
       log(`faults both ways: ${JSON.stringify(options.faults)} (seed ${seed})`);
     }
+    const engine = buildEngine(device.mtu, options, device.txQueueLength, runnerDevice.vnetHeader === true);
     const app = makeApp(engine);
     if (options.pcap !== undefined) pcap = PcapWriter.open(options.pcap);
     const tap = packetTap(pcap, options.trace ? log : undefined);

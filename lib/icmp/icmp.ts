@@ -226,11 +226,11 @@ export class Icmp {
     const srcOff = ipOff + (fam === 4 ? 16 : 24); // we answer as the packet's destination
     const dstOff = ipOff + (fam === 4 ? 12 : 8);
     const protocol = fam === 4 ? IpProtocol.ICMP : IpProtocol.ICMPV6;
-    const at = this.out.writeHeader(buf, 0, fam, bytes, srcOff, dstOff, protocol, icmpLen, false);
+    const at = this.out.writeHeader(buf, this.out.head, fam, bytes, srcOff, dstOff, protocol, icmpLen, false);
     emitIcmpHeader(buf, at, type, code, restOfHeader);
     buf.set(bytes.subarray(ipOff, ipOff + quote), at + ICMP_HEADER);
     if (fam === 4) fillIcmpv4Checksum(buf, at, icmpLen);
-    else fillIcmpv6Checksum(buf, at, icmpLen, pseudoSum6(buf, 0, IpProtocol.ICMPV6, icmpLen));
+    else fillIcmpv6Checksum(buf, at, icmpLen, pseudoSum6(buf, this.out.head, IpProtocol.ICMPV6, icmpLen));
     this.out.finish(cb, size);
     this.counters.icmpErrorsSent++;
     return true;
@@ -257,7 +257,7 @@ export class Icmp {
       const buf = this.out.begin(cb, size);
       sent = buf !== undefined;
       if (buf !== undefined) {
-        const at = this.out.writeHeader(buf, 0, family, bytes, dstOff, srcOff, protocol, icmpLen, false);
+        const at = this.out.writeHeader(buf, this.out.head, family, bytes, dstOff, srcOff, protocol, icmpLen, false);
         buf.set(bytes.subarray(icmpOff, icmpOff + icmpLen), at);
         buf[at] = replyType;
         buf[at + 1] = 0;

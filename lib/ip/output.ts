@@ -20,6 +20,11 @@
  * - IPv6 Fragment headers take a 32-bit per-engine counter, also started at random (RFC 7739 §5.1:
  *   not predictable from outside; a per-destination counter would be better still).
  *
+ * Under txSuperSegments (config.ts) every buffer starts with a virtio-net header (wire/virtio-net.ts):
+ * `head` bytes, written here as zeros (a whole packet, checksums complete) and rewritten by the TCP
+ * writer for its segments (NEEDS_CSUM, GSO); the IP packet starts at `head`, and l3TxBuffer and l3Tx
+ * count the header in their sizes. Without it `head` is 0 and the packet starts at offset 0.
+ *
  * The MTU caps every packet handed to l3Tx, IPv6 included. A setting below 1280 means a link that
  * cannot carry IPv6 by RFC 8200 §5; the engine still keeps IPv6 packets within it (a sender may always
  * send smaller packets), it does not raise the cap to 1280.
@@ -34,6 +39,7 @@ import { pseudoSum4, pseudoSum6 } from "../wire/checksum.js";
 import { IpProtocol } from "../wire/ip-protocol.js";
 import { emitIpv4Header, IPV4_MIN_HEADER, ipv4Fields } from "../wire/ipv4.js";
 import { emitIpv6FragmentHeader, emitIpv6Header, IPV6_FRAGMENT_HEADER, IPV6_HEADER, ipv6Fields } from "../wire/ipv6.js";
+import { VNET_HEADER_LENGTH, writeVnetHeader } from "../wire/virtio-net.js";
 
 /** The engine-wide callbacks type, its buffer type erased (Callbacks' methods are bivariant). */
 export type AnyCallbacks = Callbacks<unknown>;
@@ -56,6 +62,8 @@ export class IpOutput {
   private readonly v6 = ipv6Fields();
   /** The buffer between begin() and finish(). */
   private pending: unknown = undefined;
+  /** Bytes before the IP packet in every buffer: the virtio-net header under txSuperSegments, else 0. */
+  readonly head: number;
 
   constructor(
     private readonly config: EngineConfig,
@@ -63,34 +71,38 @@ export class IpOutput {
   ) {
     this.ident4 = randomU32() & 0xffff;
     this.ident6 = randomU32();
+    this.head = config.txSuperSegments > 0 ? VNET_HEADER_LENGTH : 0;
   }
 
   /**
-   * A transmit buffer of at least `size` writable bytes, or undefined (counted as txBufferUnavailable)
-   * when the caller has none now. Throws BufferTooSmallError if the caller's bytes are shorter than
-   * asked: that is API misuse, not a network condition.
+   * A transmit buffer for an IP packet of `size` bytes (at `head`, after the virtio-net header if any),
+   * or undefined (counted as txBufferUnavailable) when the caller has none now. Throws
+   * BufferTooSmallError if the caller's bytes are shorter than asked: that is API misuse, not a
+   * network condition.
    */
   begin(cb: AnyCallbacks, size: number): Uint8Array | undefined {
-    const buf = cb.l3TxBuffer(size);
+    const total = size + this.head;
+    const buf = cb.l3TxBuffer(total);
     if (buf === undefined) {
       this.counters.txBufferUnavailable++;
       return undefined;
     }
     const bytes = cb.l3TxBufferMut(buf);
-    if (bytes.length < size) {
-      throw new BufferTooSmallError(`l3TxBufferMut gave ${bytes.length} bytes for a ${size}-byte packet`);
+    if (bytes.length < total) {
+      throw new BufferTooSmallError(`l3TxBufferMut gave ${bytes.length} bytes for a ${total}-byte packet`);
     }
+    if (this.head > 0) writeVnetHeader(bytes, 0);
     this.pending = buf;
     return bytes;
   }
 
-  /** Hand the packet written since begin() to l3Tx. */
+  /** Hand the IP packet of `length` bytes written since begin() (behind its header, if any) to l3Tx. */
   finish(cb: AnyCallbacks, length: number): void {
     const buf = this.pending;
     this.pending = undefined;
     this.counters.packetsOut++;
     this.counters.bytesOut += length;
-    cb.l3Tx(buf, length);
+    cb.l3Tx(buf, length + this.head);
   }
 
   /**
@@ -184,7 +196,7 @@ export class IpOutput {
       const size = ipHeaderLength(family) + l4Len;
       const bytes = this.begin(cb, size);
       if (bytes === undefined) return false;
-      const at = this.writeHeader(bytes, 0, family, addr, srcOff, dstOff, protocol, l4Len, false);
+      const at = this.writeHeader(bytes, this.head, family, addr, srcOff, dstOff, protocol, l4Len, false);
       bytes.set(l4.subarray(l4Off, l4Off + l4Len), at);
       this.finish(cb, size);
       return true;
@@ -221,8 +233,8 @@ export class IpOutput {
       f.payloadLength = chunk;
       f.fragmentOffset = done;
       f.moreFragments = done + chunk < l4Len;
-      emitIpv4Header(bytes, 0, f);
-      bytes.set(l4.subarray(l4Off + done, l4Off + done + chunk), IPV4_MIN_HEADER);
+      emitIpv4Header(bytes, this.head, f);
+      bytes.set(l4.subarray(l4Off + done, l4Off + done + chunk), this.head + IPV4_MIN_HEADER);
       this.counters.fragmentsOut++;
       this.finish(cb, size);
       done += chunk;
@@ -257,9 +269,9 @@ export class IpOutput {
       const bytes = this.begin(cb, size);
       if (bytes === undefined) return false;
       f.payloadLength = IPV6_FRAGMENT_HEADER + chunk;
-      emitIpv6Header(bytes, 0, f);
-      emitIpv6FragmentHeader(bytes, IPV6_HEADER, protocol, done, done + chunk < l4Len, ident);
-      bytes.set(l4.subarray(l4Off + done, l4Off + done + chunk), head);
+      emitIpv6Header(bytes, this.head, f);
+      emitIpv6FragmentHeader(bytes, this.head + IPV6_HEADER, protocol, done, done + chunk < l4Len, ident);
+      bytes.set(l4.subarray(l4Off + done, l4Off + done + chunk), this.head + head);
       this.counters.fragmentsOut++;
       this.finish(cb, size);
       done += chunk;

@@ -27,10 +27,15 @@ export interface TcpOutSegment {
   /** Where the payload starts in the connection's send buffer, counted from its front (SND.UNA). */
   payloadOffset: number;
   payloadLength: number;
+  /**
+   * Payload bytes per segment on the wire when payloadLength is more (a super-segment under
+   * txSuperSegments: the device cuts it, tcp/writer.ts); 0: the segment goes as it is.
+   */
+  segmentSize: number;
 }
 
 export function tcpOutSegment(): TcpOutSegment {
-  return { flags: 0, seq: 0, ack: 0, window: 0, options: null, payloadOffset: 0, payloadLength: 0 };
+  return { flags: 0, seq: 0, ack: 0, window: 0, options: null, payloadOffset: 0, payloadLength: 0, segmentSize: 0 };
 }
 
 /**

@@ -4,11 +4,14 @@
  * sender-side SWS avoidance (RFC 9293 §3.8.6.2.1) and optional Nagle (§3.7.4), then an ACK if one is
  * owed and nothing else carried it. The send* functions fill one scratch TcpOutSegment and hand it to
  * the engine's segment writer (writer.ts): data, FIN, pure ACKs, SYN and SYN-ACK, RSTs and probes.
+ * Under txSuperSegments (config.ts) new data goes as super-segments, many MSS in one packet
+ * (`superLength`); the writer's header tells the device to cut it at the MSS (`segmentSize`).
  *
  * Nothing here allocates: the scratch segment and its options serve every connection (the engine is
  * single-threaded and a segment is written before the next is made).
  */
-import { MAX_SACK_BLOCKS, TcpFlag, TcpOptions } from "../wire/tcp.js";
+import { ipHeaderLength } from "../ip/output.js";
+import { MAX_SACK_BLOCKS, TCP_MIN_HEADER, TcpFlag, TcpOptions } from "../wire/tcp.js";
 import { MemoryPressure } from "../memory.js";
 import type { TcpConnection } from "./connection.js";
 import { tcpOutSegment } from "./context.js";
@@ -64,6 +67,7 @@ export function output(c: TcpConnection): void {
 function sendNewData(c: TcpConnection): boolean {
   let sent = false;
   const maxSeg = maxPayload(c);
+  const superMax = c.ctx.config.txSuperSegments === 0 ? 0 : superPayload(c, maxSeg);
   for (let guard = 0; guard < 4096; guard++) {
     const nxtOff = seqSub(c.sndNxt, c.sndUna);
     const dataLeft = c.sendBuffer.length - nxtOff;
@@ -86,7 +90,7 @@ function sendNewData(c: TcpConnection): boolean {
     const limitedTransmit =
       !c.inRecovery && c.dupAcks > 0 && c.dupAcks < DUP_THRESH && seqGe(c.sndNxt, c.sndMax) ? c.dupAcks * c.smss() : 0;
     const cwndLeft = c.cc.cwnd + limitedTransmit - inFlight(c);
-    const len = Math.min(dataLeft, maxSeg, wndLeft, cwndLeft);
+    let len = Math.min(dataLeft, maxSeg, wndLeft, cwndLeft);
     if (len <= 0) {
       // Zero window with nothing outstanding: the persist timer probes it (RFC 9293 §3.8.6.1).
       if (wndLeft <= 0 && c.sndUna === c.sndMax && c.persistAt === Infinity) armPersist(c);
@@ -99,12 +103,45 @@ function sendNewData(c: TcpConnection): boolean {
     }
     // Nagle (RFC 9293 §3.7.4), off by default.
     if (!c.ctx.config.tcpNoDelay && len < maxSeg && c.sndUna !== c.sndMax) break;
+    if (len === maxSeg && superMax > maxSeg && seqGe(c.sndNxt, c.sndMax)) {
+      len = superLength(c, maxSeg, Math.min(dataLeft, superMax, wndLeft, cwndLeft), dataLeft);
+    }
     const withFin = c.finQueued && len === dataLeft && len < wndLeft;
     if (!sendData(c, c.sndNxt, len, withFin)) break;
     sent = true;
   }
   if (!sent && c.sendBuffer.length === 0 && !(finWaiting(c) && c.sndWnd <= 0)) c.persistAt = Infinity;
   return sent;
+}
+
+/**
+ * The payload of one super-segment under txSuperSegments (config.ts): as many whole segments of
+ * `maxSeg` as fit one IP packet of txSuperSegments bytes with this connection's headers (so that
+ * every piece the device cuts but the last is full-sized).
+ */
+function superPayload(c: TcpConnection, maxSeg: number): number {
+  const headers = ipHeaderLength(c.flow.family) + TCP_MIN_HEADER + (c.sndMss - maxSeg);
+  const room = Math.max(c.ctx.config.txSuperSegments, c.ctx.config.mtu) - headers;
+  return room - (room % maxSeg);
+}
+
+/**
+ * A super-segment's length: the first segment is full-sized and `n` (the data, the windows, cwnd
+ * and superPayload allow it) goes as the whole segments it holds, plus the partial one at its end
+ * only if that one could be sent on its own right after them: it ends the data, or is at least half
+ * the largest window the peer offered (sender SWS avoidance, RFC 9293 §3.8.6.2.1), and Nagle is off
+ * (§3.7.4: the whole segments are outstanding by then). The kernel cuts it at every `maxSeg` bytes,
+ * so the peer, and our scoreboard of its SACKs, see exactly the segments sendNewData would have sent
+ * one by one; only new data is sent so (a super-segment is never a retransmission, rtt.ts's Karn
+ * check stays per segment).
+ */
+function superLength(c: TcpConnection, maxSeg: number, n: number, dataLeft: number): number {
+  const tail = n % maxSeg;
+  if (tail === 0) return n;
+  const full = n - tail;
+  if (!c.ctx.config.tcpNoDelay) return full;
+  if (tail < dataLeft - full && tail < c.maxSndWnd >>> 1) return full;
+  return n;
 }
 
 /** Our FIN has gone out from SND.NXT (it lies below it). */
@@ -143,6 +180,7 @@ export function sendData(c: TcpConnection, s: Seq, len: number, withFin: boolean
   out.options = ackOptions(c);
   out.payloadOffset = seqSub(s, c.sndUna);
   out.payloadLength = len;
+  out.segmentSize = c.ctx.config.txSuperSegments === 0 ? 0 : maxPayload(c);
   if (!transmit(c)) {
     txBlocked(c);
     return false;
@@ -408,7 +446,8 @@ function txBlocked(c: TcpConnection): void {
 /** Hand the scratch segment to the engine; count it for l4Info when it went out. */
 function transmit(c: TcpConnection): boolean {
   if (!c.ctx.transmit(c, out)) return false;
-  c.segmentsOut++;
+  const size = out.segmentSize;
+  c.segmentsOut += size > 0 && out.payloadLength > size ? Math.ceil(out.payloadLength / size) : 1;
   c.bytesOut += out.payloadLength;
   return true;
 }

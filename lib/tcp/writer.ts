@@ -6,14 +6,22 @@
  * l3TxBuffer, every header byte (the buffer holds stale bytes), the payload copied straight from the
  * send buffer, the checksum last (RFC 9293 §3.1 over the pseudo-header).
  *
- * A TUN device with offloads could take one super-segment of many MSS with a virtio-net header in
- * front (VIRTIO_NET_HDR_GSO_TCPV4/6): that header and the segment length would be decided here and
- * nowhere else.
+ * Under txSuperSegments (config.ts; `IpOutput.head` > 0) the segment goes behind a virtio-net header
+ * (wire/virtio-net.ts) written here and nowhere else: NEEDS_CSUM with csum_start at the TCP header and
+ * csum_offset 16, and the checksum field holding only the pseudo-header sum over the whole TCP length
+ * (Linux's __tcp_v4_send_check for CHECKSUM_PARTIAL: the device, or the kernel behind a TUN, sums the
+ * rest, or trusts it on local delivery). A segment whose payload is more than `seg.segmentSize`
+ * (a super-segment, output.ts) adds gso_type TCPV4/TCPV6 and gso_size = segmentSize: the kernel cuts
+ * it into pieces of that size behind copies of this header, PSH and FIN on the last piece only
+ * (tcp_gso_segment). It is counted as the segments it carries.
  */
 import type { Counters } from "../stats.js";
 import { ipHeaderLength, type AnyCallbacks, type IpOutput } from "../ip/output.js";
 import { IpProtocol } from "../wire/ip-protocol.js";
+import { write16 } from "../wire/bytes.js";
+import { checksumFoldRaw } from "../wire/checksum.js";
 import { emitTcpHeader, fillTcpChecksum, TCP_MIN_HEADER, TcpFlag, tcpFields, tcpOptionsLength } from "../wire/tcp.js";
+import { TCP_CSUM_OFFSET, VnetFlag, VnetGso, writeVnetHeader } from "../wire/virtio-net.js";
 import type { TcpOutSegment } from "./context.js";
 import type { SendBuffer } from "./send-buffer.js";
 
@@ -48,7 +56,8 @@ export class TcpSegmentWriter {
     const size = ipHeaderLength(family) + tcpLen;
     const buf = this.out.begin(cb, size);
     if (buf === undefined) return false;
-    const at = this.out.writeHeader(buf, 0, family, addr, localOff, remoteOff, IpProtocol.TCP, tcpLen, true);
+    const head = this.out.head;
+    const at = this.out.writeHeader(buf, head, family, addr, localOff, remoteOff, IpProtocol.TCP, tcpLen, true);
     const f = this.fields;
     f.srcPort = localPort;
     f.dstPort = remotePort;
@@ -59,10 +68,26 @@ export class TcpSegmentWriter {
     f.urgentPointer = 0;
     emitTcpHeader(buf, at, f, seg.options);
     if (len > 0 && payload !== undefined) payload.copyOut(seg.payloadOffset, buf, at + tcpHl, len);
-    fillTcpChecksum(buf, at, tcpLen, this.out.pseudoSum(buf, 0, family, IpProtocol.TCP, tcpLen));
-    this.out.finish(cb, size);
+    const pseudo = this.out.pseudoSum(buf, head, family, IpProtocol.TCP, tcpLen);
     const c = this.counters;
-    c.tcpSegmentsOut++;
+    let segments = 1;
+    if (head === 0) {
+      fillTcpChecksum(buf, at, tcpLen, pseudo);
+    } else {
+      write16(buf, at + TCP_CSUM_OFFSET, checksumFoldRaw(pseudo));
+      const mss = seg.segmentSize;
+      const csumStart = at - head;
+      if (mss > 0 && len > mss) {
+        segments = Math.ceil(len / mss);
+        const gso = family === 4 ? VnetGso.TCPV4 : VnetGso.TCPV6;
+        writeVnetHeader(buf, 0, VnetFlag.NEEDS_CSUM, gso, csumStart + tcpHl, mss, csumStart, TCP_CSUM_OFFSET);
+        c.tcpSuperSegmentsOut++;
+      } else {
+        writeVnetHeader(buf, 0, VnetFlag.NEEDS_CSUM, VnetGso.NONE, 0, 0, csumStart, TCP_CSUM_OFFSET);
+      }
+    }
+    this.out.finish(cb, size);
+    c.tcpSegmentsOut += segments;
     if ((seg.flags & TcpFlag.RST) !== 0) c.tcpResetsSent++;
     return true;
   }

@@ -17,6 +17,12 @@ export interface EngineLike<T> {
   l4Abort(cb: Callbacks<T>, flow: Flow): void;
   l4LocalClose(cb: Callbacks<T>, flow: Flow): void;
   readonly flowCount: number;
+  /**
+   * L3L4.txHeaderLength: bytes the engine writes before every packet it hands to l3Tx (the
+   * virtio-net header under txSuperSegments); 0 or absent: bare IP packets, the runner writes the
+   * header a device with offloads needs.
+   */
+  readonly txHeaderLength?: number;
 }
 
 /** What the runner needs of the device: TunDevice has it; tests pass a fake. */
@@ -72,6 +78,11 @@ export interface RunTunOptions {
   /** Bytes per slot. Default device.mtu + VNET_HEADER_ROOM. */
   slotSize?: number;
   /**
+   * Slots of 64 KiB for the TCP super-segments of an engine built with txSuperSegments (sent,
+   * queued or being written); allocated only for such an engine. Default 64.
+   */
+  txSuperSlots?: number;
+  /**
    * A device with offloads and an engine with l3RxTrusted (L3L4 has it): TCP super-packets go into the
    * engine whole, as one segment, and the checksums the virtio-net header vouches for (NEEDS_CSUM,
    * DATA_VALID) are not completed or verified (offload.ts). false: every super-packet is cut into the
@@ -110,6 +121,8 @@ export interface TunRunnerStats {
   /** Offloads into l3RxTrusted (wholeSuperPackets): packets whose checksum the header vouched for, TCP super-packets taken whole. */
   rxChecksumsTrusted: number;
   rxSuperSegments: number;
+  /** Super-segments (txSuperSegments: packets in the large slots) the device took, for the kernel to cut. */
+  txSuperSegments: number;
 }
 
 export interface TunRunner extends EngineDriver<number> {

@@ -25,8 +25,11 @@
  * every super-packet into the packets l3Rx takes. Written: the
  * engine's packet goes behind a header (offload.ts writeTxHeader: TCP and UDP as NEEDS_CSUM under
  * checksum offload, so that the kernel skips verifying them; else zeros); l3TxBufferMut hands the
- * engine the slot after the header. Without offloads, the bytes read and written are exactly the
- * packets.
+ * engine the slot after the header. An engine built with txSuperSegments (engine.txHeaderLength > 0)
+ * writes that header itself, before every packet: l3TxBufferMut hands it the whole slot, the runner
+ * writes the slot as it is, and TCP super-segments of up to 64 KiB go into a second, small pool of
+ * large slots (txSuperSlots) for the kernel to cut. Without offloads, the bytes read and written are
+ * exactly the packets.
  *
  * An application that calls the engine outside the runner's callbacks (NetStack's sockets, from a
  * stream's write()) is handed the runner, an EngineDriver, through TunApp.attach before the first
@@ -58,6 +61,8 @@ export const DEFAULT_RX_SLOTS = 256;
 /** Turns run in one nextTick tail before schedule() falls back to setImmediate (no starving the loop). */
 const MAX_TAIL_TURNS = 4;
 export const DEFAULT_TX_SLOTS = 1024;
+/** Large tx slots for super-segments (txSuperSegments): 64 of 64 KiB, 4 MiB, a few windows' worth. */
+export const DEFAULT_TX_SUPER_SLOTS = 64;
 /** The first read batch; doubled (up to rxSlots) whenever a read fills it. */
 export const INITIAL_RX_BATCH = 16;
 
@@ -82,8 +87,18 @@ export function runTun(
   const slotSize = positiveInteger(options.slotSize, device.mtu + VNET_HEADER_ROOM, "slotSize");
   const tap = app.packetTap;
   const vnet = device.vnetHeader === true;
-  /** Bytes before each packet in a tx slot: the virtio-net header. */
-  const txHeadroom = vnet ? VNET_HEADER_LENGTH : 0;
+  /** The engine writes the virtio-net header before each packet itself (txSuperSegments). */
+  const engineHeaders = (engine.txHeaderLength ?? 0) > 0;
+  if (engineHeaders && (!vnet || engine.txHeaderLength !== VNET_HEADER_LENGTH)) {
+    throw new InvalidArgumentError(
+      `the engine writes a ${engine.txHeaderLength}-byte virtio-net header before every packet (txSuperSegments): the device must be opened with offloads (a ${VNET_HEADER_LENGTH}-byte header)`,
+    );
+  }
+  /** Bytes the runner keeps before each packet in a tx slot: the virtio-net header it writes. */
+  const txHeadroom = vnet && !engineHeaders ? VNET_HEADER_LENGTH : 0;
+  /** Large slots for super-segments (header and a 64 KiB packet), after the others in the pool. */
+  const superSlots = engineHeaders ? positiveInteger(options.txSuperSlots, DEFAULT_TX_SUPER_SLOTS, "txSuperSlots") : 0;
+  const superSlotSize = VNET_HEADER_LENGTH + MAX_OFFLOAD_PACKET;
   const segmentation = vnet && (device.offloads ?? []).some((o) => o !== "csum");
   const partialChecksums = vnet && (device.offloads ?? []).includes("csum");
   const rxSlotSize = segmentation ? Math.max(slotSize, VNET_HEADER_LENGTH + MAX_OFFLOAD_PACKET) : slotSize;
@@ -105,6 +120,7 @@ export function runTun(
     rxBadVnetHeaders: 0,
     rxChecksumsTrusted: 0,
     rxSuperSegments: 0,
+    txSuperSegments: 0,
   };
 
   // --- rx: one pool, and per slot the views of its last two packet lengths (full-sized segments
@@ -154,13 +170,30 @@ export function runTun(
     : undefined;
 
   // --- tx: one pool, a view per slot made once (after the header room), a stack of free slots,
-  // and a FIFO write queue.
-  const txPool = new Uint8Array(txSlots * slotSize);
+  // and a FIFO write queue. Super slots (indices txSlots on) have their own stack.
+  const superBase = txSlots * slotSize;
+  const txPool = new Uint8Array(superBase + superSlots * superSlotSize);
   const txViews: Uint8Array[] = [];
-  for (let slot = 0; slot < txSlots; slot++) txViews.push(txPool.subarray(slot * slotSize + txHeadroom, (slot + 1) * slotSize));
+  const txOffsets = new Int32Array(txSlots + superSlots);
+  for (let slot = 0; slot < txSlots; slot++) {
+    txOffsets[slot] = slot * slotSize;
+    txViews.push(txPool.subarray(slot * slotSize + txHeadroom, (slot + 1) * slotSize));
+  }
+  for (let i = 0; i < superSlots; i++) {
+    const start = superBase + i * superSlotSize;
+    txOffsets[txSlots + i] = start;
+    txViews.push(txPool.subarray(start, start + superSlotSize));
+  }
   const freeSlots = new Int32Array(txSlots);
   for (let i = 0; i < txSlots; i++) freeSlots[i] = txSlots - 1 - i;
   let freeCount = txSlots;
+  const freeSuper = new Int32Array(superSlots);
+  for (let i = 0; i < superSlots; i++) freeSuper[i] = txSlots + superSlots - 1 - i;
+  let freeSuperCount = superSlots;
+  function release(slot: number): void {
+    if (slot < txSlots) freeSlots[freeCount++] = slot;
+    else freeSuper[freeSuperCount++] = slot;
+  }
   const queueSlots = new Int32Array(txSlots);
   const queueOffsets = new Int32Array(txSlots);
   const queueLengths = new Int32Array(txSlots);
@@ -197,8 +230,16 @@ export function runTun(
   const callbacks: Callbacks<number> = {
     l3TxBuffer(size: number): number | undefined {
       if (size > slotSize - txHeadroom) {
-        stats.txOversize++;
-        return undefined;
+        if (size > superSlotSize || superSlots === 0) {
+          stats.txOversize++;
+          return undefined;
+        }
+        if (freeSuperCount === 0) {
+          stats.txPoolExhausted++;
+          starved = true;
+          return undefined;
+        }
+        return freeSuper[--freeSuperCount]!;
       }
       if (freeCount === 0) {
         stats.txPoolExhausted++;
@@ -212,15 +253,19 @@ export function runTun(
     },
     l3Tx(slot: number, length: number): void {
       if (!running) {
-        freeSlots[freeCount++] = slot;
+        release(slot);
         return;
       }
       queueSlots[queued] = slot;
-      queueOffsets[queued] = slot * slotSize;
+      queueOffsets[queued] = txOffsets[slot]!;
       queueLengths[queued] = length + txHeadroom;
       queued++;
-      if (tap !== undefined) tap("tx", txViews[slot]!.subarray(0, length));
-      if (vnet) writeTxHeader(txPool, slot * slotSize + VNET_HEADER_LENGTH, length, partialChecksums);
+      if (engineHeaders) {
+        if (tap !== undefined) tap("tx", txViews[slot]!.subarray(VNET_HEADER_LENGTH, length));
+      } else {
+        if (tap !== undefined) tap("tx", txViews[slot]!.subarray(0, length));
+        if (vnet) writeTxHeader(txPool, slot * slotSize + VNET_HEADER_LENGTH, length, partialChecksums);
+      }
       if (!inTurn) schedule();
     },
     l4Rx(flow: Flow, data: Uint8Array | null): void {
@@ -291,7 +336,11 @@ export function runTun(
     }
     stats.txBatches++;
     stats.txPackets += written;
-    for (let i = 0; i < written; i++) freeSlots[freeCount++] = queueSlots[i]!;
+    for (let i = 0; i < written; i++) {
+      const slot = queueSlots[i]!;
+      if (slot >= txSlots) stats.txSuperSegments++;
+      release(slot);
+    }
     if (written < queued) {
       queueSlots.copyWithin(0, written, queued);
       queueOffsets.copyWithin(0, written, queued);
@@ -437,7 +486,7 @@ export function runTun(
     removeSignalHandlers?.();
     removeSignalHandlers = undefined;
     drained?.();
-    for (let i = 0; i < queued; i++) freeSlots[freeCount++] = queueSlots[i]!;
+    for (let i = 0; i < queued; i++) release(queueSlots[i]!);
     queued = 0;
     device.close();
   }

@@ -147,10 +147,10 @@ export class UdpOutput {
       const size = ipHeaderLength(family) + udpLen;
       const buf = this.out.begin(cb, size);
       if (buf === undefined) return 0;
-      const at = this.out.writeFlowHeader(buf, 0, flow, IpProtocol.UDP, udpLen, false);
+      const at = this.out.writeFlowHeader(buf, this.out.head, flow, IpProtocol.UDP, udpLen, false);
       emitUdpHeader(buf, at, flow.localPort, flow.remotePort, udpLen);
       buf.set(data, at + UDP_HEADER);
-      fillUdpChecksum(buf, at, udpLen, this.out.pseudoSum(buf, 0, family, IpProtocol.UDP, udpLen));
+      fillUdpChecksum(buf, at, udpLen, this.out.pseudoSum(buf, this.out.head, family, IpProtocol.UDP, udpLen));
       this.out.finish(cb, size);
     } else {
       // Rare: build the whole datagram, then cut it into fragments.

@@ -52,13 +52,14 @@ export interface TunTableOptions {
 
 /**
  * Every translator the bench knows, in table order. L3L4_BENCH_BASELINE=DIR/dist/lib/cli/main.js adds
- * "l3l4-base": another build of the proxy (say, main's), measured in the same run.
+ * "l3l4-base" and "l3l4-base-offload": another build of the proxy (say, main's), measured in the same run.
  */
 export function allTranslators(): Translator[] {
   const list = [VETH, PASTA, SLIRP4NETNS];
   const base = process.env["L3L4_BENCH_BASELINE"];
   if (base !== undefined && base !== "") list.push(l3l4("l3l4-base", [], base));
   list.push(l3l4("l3l4"));
+  if (base !== undefined && base !== "" && proxyTakes("--offload")) list.push(l3l4("l3l4-base-offload", ["--offload"], base));
   if (proxyTakes("--offload")) list.push(l3l4("l3l4-offload", ["--offload"]));
   return list;
 }

@@ -4,8 +4,14 @@
  * packets whose checksum it left to us, and the runner (lib/tun/offload.ts) turns them into what l3Rx
  * takes. The same scenarios without offloads are echo.spec.ts and proxy.spec.ts.
  *
+ * The engine the echo server and the proxy build for such a device sends TCP super-segments
+ * (L3L4Builder.txSuperSegments: up to 64 KiB behind a virtio-net header with GSO_TCPV4/TCPV6 and
+ * NEEDS_CSUM) for the kernel to cut; the same scenarios without offloads send per-MSS packets with
+ * full checksums.
+ *
  * Each test also checks that the kernel really used the offloads (super-packets arrived, checksums
- * were completed), so that a kernel which quietly fell back to plain packets fails here.
+ * were completed, the super-segments we wrote were taken whole: the device's receive counters show
+ * packets larger than the MTU), so that a kernel which quietly fell back to plain packets fails here.
  */
 import { afterEach, expect, it } from "vitest";
 import type { EchoServer } from "../../lib/cli/echo.js";
@@ -27,6 +33,32 @@ import {
   type UdpClientResult,
 } from "./harness.js";
 import { HTTP_PORT, iperf, proxyTopology, startIperfServer } from "./topology.js";
+import type { Netns } from "../support/netns.js";
+
+/** The device's receive counters in its namespace: what the kernel took from our writes. */
+function deviceRx(ns: Netns, name: string): { packets: number; bytes: number } {
+  const [link] = JSON.parse(ns.ip(["-j", "-s", "link", "show", "dev", name])) as { stats64: { rx: { packets: number; bytes: number } } }[];
+  return link!.stats64.rx;
+}
+
+/**
+ * The engine sent TCP super-segments through the runner, and the kernel took them whole: more bytes
+ * per packet than the MTU arrived on the device.
+ */
+function expectSuperSegmentsTaken(
+  ns: Netns,
+  name: string,
+  mtu: number,
+  engine: { stats(): { tcpSuperSegmentsOut: number; tcpSegmentsOut: number; packetsOut: number } },
+  runner: { stats: { txSuperSegments: number } },
+): void {
+  const e = engine.stats();
+  expect(e.tcpSuperSegmentsOut).toBeGreaterThan(0);
+  expect(e.tcpSegmentsOut).toBeGreaterThan(e.packetsOut); // pieces counted as the wire segments they become
+  expect(runner.stats.txSuperSegments).toBeGreaterThan(0);
+  const rx = deviceRx(ns, name);
+  expect(rx.bytes / rx.packets).toBeGreaterThan(mtu);
+}
 
 /** Sends one buffer with UDP_SEGMENT (the kernel's UDP GSO: one super-packet of `count` datagrams) and collects the echoes. */
 const UDP_GSO_CLIENT = `
@@ -111,6 +143,7 @@ describeIntegration(
         expect(stats.rxChecksumsCompleted).toBe(0);
         expect(stats.rxBadVnetHeaders).toBe(0);
         expect(server.engine.stats().drops["bad_checksum"] ?? 0).toBe(0);
+        expectSuperSegmentsTaken(ns, server.device.name, 1500, server.engine, server.runner);
         const tcp = ns.snmpCounters().Tcp!;
         expect(tcp.InCsumErrors).toBe(0);
         expect(tcp.InErrs).toBe(0);
@@ -165,6 +198,7 @@ describeIntegration(
         expect(up.stdout.trim()).toBe(`${file.sha256} 100000000`);
         expect(proxy.runner.stats.rxSuperSegments).toBeGreaterThan(0);
         expect(proxy.runner.stats.rxBadVnetHeaders).toBe(0);
+        expectSuperSegmentsTaken(client, proxy.device.name, 1500, proxy.engine, proxy.runner);
         await startIperfServer(server);
         expect(await iperf(client, addresses.v4(2), 3, false)).toBeGreaterThan(0);
         expect(await iperf(client, addresses.v4(2), 3, true)).toBeGreaterThan(0);

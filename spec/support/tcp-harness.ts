@@ -36,6 +36,7 @@
  */
 import type { Callbacks, Flow, TcpState } from "../../lib/api.js";
 import { L3L4Builder } from "../../lib/builder.js";
+import { RxOffload } from "../../lib/tun/offload.js";
 import { DEFAULT_CONFIG } from "../../lib/config.js";
 import { VirtualClock } from "../../lib/debug/virtual-clock.js";
 import type { L3L4 } from "../../lib/engine.js";
@@ -296,6 +297,13 @@ export interface HarnessOptions {
   accept?: boolean | ((flow: Flow) => boolean);
   /** packetdrill strictness (default true): see the file comment. */
   strict?: boolean;
+  /**
+   * The engine is built with txSuperSegments(n) and every packet it sends comes behind a virtio-net
+   * header: the harness keeps each as sent (`vnetTx`), then does what the kernel behind a TUN does
+   * (lib/tun/offload.ts RxOffload: check the header, complete a partial checksum, cut a super-segment
+   * at gso_size), and the script sees the pieces, checked by the oracle as any packet.
+   */
+  txSuperSegments?: number;
 }
 
 type Hook = (flow: Flow, conn: PeerConn) => void;
@@ -339,6 +347,10 @@ export class TcpHarness {
   private readonly conns = new Map<number, PeerConn>();
   private readonly peerIsnBase: number;
   private accept: boolean | ((flow: Flow) => boolean);
+  /** Under txSuperSegments: every buffer as l3Tx had it, virtio-net header first. */
+  readonly vnetTx: Uint8Array[] = [];
+  /** Under txSuperSegments: the kernel's side of the header (checks, checksums, cutting). */
+  readonly vnetKernel: RxOffload | undefined;
 
   readonly app: App;
 
@@ -352,6 +364,10 @@ export class TcpHarness {
     this.strict = options.strict ?? true;
     this.accept = options.accept ?? true;
     let b = new L3L4Builder<Uint8Array>().clock(this.clock.now);
+    if (options.txSuperSegments !== undefined) {
+      b = b.txSuperSegments(options.txSuperSegments);
+      this.vnetKernel = new RxOffload((piece) => this.capture(piece.slice()));
+    }
     if (options.configure) b = options.configure(b);
     this.engine = b.build();
     this.callbacks = this.makeCallbacks();
@@ -743,7 +759,15 @@ export class TcpHarness {
       // Stale bytes, as a reused device buffer has: a byte the engine forgets to write shows.
       l3TxBuffer: (size: number) => (this.txBlocked ? undefined : new Uint8Array(size + 16).fill(0xa5)),
       l3TxBufferMut: (buf: Uint8Array) => buf,
-      l3Tx: (buf: Uint8Array, len: number) => this.capture(buf.slice(0, len)),
+      l3Tx: (buf: Uint8Array, len: number) => {
+        if (this.vnetKernel === undefined) {
+          this.capture(buf.slice(0, len));
+          return;
+        }
+        const sent = buf.slice(0, len);
+        this.vnetTx.push(sent.slice());
+        this.vnetKernel.receive(sent, 0, len);
+      },
       l4Rx: (flow: Flow, data: Uint8Array | null) => {
         const c = this.connOfFlow(flow);
         if (c === undefined) {

@@ -588,6 +588,48 @@ describe("runTun on a device with offloads (virtio-net headers)", () => {
     expect(runner.stats).toMatchObject({ rxSuperSegments: 0, rxSuperPackets: 1, rxPieces: 3 });
   });
 
+  /** An engine built with txSuperSegments: it writes the virtio-net header before each packet itself. */
+  class HeaderWritingEngine extends EchoEngine {
+    readonly txHeaderLength = VNET_HEADER_LENGTH;
+  }
+
+  /** Takes a slot of `size` bytes, fills it with `fill`, hands it to l3Tx; returns the slot. */
+  function sendThrough(r: TunRunner, size: number, fill: number): number | undefined {
+    const slot = r.callbacks.l3TxBuffer(size);
+    if (slot === undefined) return undefined;
+    r.callbacks.l3TxBufferMut(slot).fill(fill, 0, size);
+    r.callbacks.l3Tx(slot, size);
+    return slot;
+  }
+
+  it("an engine that writes its own headers (txHeaderLength): its buffers go as they are, super-segments in large slots", async () => {
+    const device = new FakeDevice(1500, ["csum", "tso4"]);
+    runner = runTun(new HeaderWritingEngine(), device, quietApp, { txSuperSlots: 2 });
+    vi.runOnlyPendingTimers(); // the initial turn
+    await endOfTurnTail(); // from a later event: the sends below wait for a turn in setImmediate
+    // The whole slot is the engine's: header room included.
+    const slot = runner.callbacks.l3TxBuffer(VNET_HEADER_LENGTH + 1500)!;
+    expect(runner.callbacks.l3TxBufferMut(slot).length).toBe(1500 + VNET_HEADER_ROOM);
+    runner.callbacks.l3TxBufferMut(slot).fill(1);
+    runner.callbacks.l3Tx(slot, VNET_HEADER_LENGTH + 1500);
+    sendThrough(runner, VNET_HEADER_LENGTH + 60_000, 2);
+    sendThrough(runner, VNET_HEADER_LENGTH + 65535, 3);
+    expect(runner.callbacks.l3TxBuffer(VNET_HEADER_LENGTH + 20_000)).toBeUndefined(); // both large slots in use
+    expect(runner.stats.txPoolExhausted).toBe(1);
+    expect(runner.callbacks.l3TxBuffer(VNET_HEADER_LENGTH + 65536)).toBeUndefined();
+    expect(runner.stats.txOversize).toBe(1);
+    vi.runOnlyPendingTimers(); // the turn that flushes
+    expect(device.written.map((w) => w.length)).toEqual([1512, 60_012, 65_547]);
+    expect(device.written.map((w) => w.every((b) => b === w[0]))).toEqual([true, true, true]); // no header written over
+    expect(runner.stats.txSuperSegments).toBe(2);
+    // The large slots are free again.
+    expect(sendThrough(runner, VNET_HEADER_LENGTH + 20_000, 4)).toBeDefined();
+  });
+
+  it("refuses an engine that writes headers on a device without them", () => {
+    expect(() => runTun(new HeaderWritingEngine(), new FakeDevice(1500), quietApp)).toThrow(InvalidArgumentError);
+  });
+
   it("reads super-packets into 64 KiB slots when segmentation offload is on", () => {
     const device = new FakeDevice(1500, ["csum", "tso4"]);
     runner = runTun(new EchoEngine(), device, quietApp);
