@@ -187,6 +187,38 @@ describe("no new recovery for old loss (RFC 6582 §3.2 step 2)", () => {
   });
 });
 
+describe("no new SACK recovery below RecoveryPoint after a timeout (RFC 6675 §5.1)", () => {
+  it("SACKs that make SND.UNA lost start no fast retransmit until SND.UNA reaches the RecoveryPoint; then they do again", () => {
+    const h = reno();
+    establish(h);
+    h.app.send(10 * SMSS);
+    h.drain();
+    h.at(200).out({ seq: seg(0), len: SMSS, time: 200 });
+    // Segments 0 and 2 were lost: the ACK of the retransmission SACKs 3..9, which makes 2 lost (IsLost).
+    h.at(210).in({ flags: ".", ack: seg(2), sack: [[seg(3), seg(10)]] });
+    h.drain();
+    for (let i = 0; i < 3; i++) {
+      h.in({ flags: ".", ack: seg(2), sack: [[seg(3), seg(10)]] });
+      h.drain();
+    }
+    expect(h.engine.stats().tcpFastRetransmits).toBe(0);
+    // Everything up to the RecoveryPoint acknowledged: a later loss is recovered by SACK.
+    h.at(230).in({ flags: ".", ack: seg(10) });
+    h.drain();
+    h.app.send(6 * SMSS);
+    expect(h.drain().map((p) => p.seq)).toEqual([seg(10), seg(11), seg(12)]); // cwnd 3 SMSS
+    // Segment 10 lost; 11 and 12 SACKed (two duplicate ACKs), then the third duplicate.
+    h.at(240).in({ flags: ".", ack: seg(10), sack: [[seg(11), seg(12)]] });
+    h.drain();
+    h.in({ flags: ".", ack: seg(10), sack: [[seg(11), seg(13)]] });
+    h.drain();
+    h.in({ flags: ".", ack: seg(10), sack: [[seg(11), seg(13)]] });
+    const r = h.drain().map((p) => p.seq);
+    expect(r).toContain(seg(10));
+    expect(h.engine.stats().tcpFastRetransmits).toBe(1);
+  });
+});
+
 describe("the retransmission timer and go-back-N (RFC 6298 §5)", () => {
   it("§5.2: when everything is acknowledged the timer stops: no expiry is counted later", () => {
     const h = reno();
@@ -201,6 +233,18 @@ describe("the retransmission timer and go-back-N (RFC 6298 §5)", () => {
   it("§5.3: an ACK of new data with more outstanding restarts the timer", () => {
     const h = reno();
     establish(h);
+    h.app.send(2 * SMSS);
+    h.out({ seq: seg(0), len: SMSS, time: 0 });
+    h.out({ seq: seg(1), len: SMSS, time: 0 });
+    h.at(150).in({ flags: ".", ack: seg(1) });
+    const rto = info(h).rto;
+    h.at(150 + rto - 1).outNothing();
+    h.at(150 + rto).out({ seq: seg(1), len: SMSS, time: 150 + rto });
+  });
+
+  it("§5.3 without SACK too: an ACK of new data outside recovery restarts the timer", () => {
+    const h = reno();
+    establish(h, { sackOK: false });
     h.app.send(2 * SMSS);
     h.out({ seq: seg(0), len: SMSS, time: 0 });
     h.out({ seq: seg(1), len: SMSS, time: 0 });
@@ -287,6 +331,18 @@ describe("what an ACK frees and counts", () => {
     h.at(150).in({ flags: ".", ack: 101 });
     h.at(1149).outNothing();
     h.at(1150).out({ flags: "F.", seq: 101, time: 1150 });
+  });
+
+  it("the ACK of our FIN alone is no data: FIN-WAIT-2's tcpHalfOpenIdleTimeout still counts from the close", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpHalfOpenIdleTimeout(30) });
+    establish(h);
+    h.at(1000);
+    h.app.close();
+    h.out({ flags: "F.", seq: 1, time: 1000 });
+    h.at(1150).in({ flags: ".", ack: 2 });
+    expect(h.state()).toBe("FIN-WAIT-2");
+    h.at(30_999).outNothing();
+    h.at(31_000).out({ flags: "R", seq: 2, time: 31_000 });
   });
 
   it("a pure window update (no data acknowledged) is not activity for tcpIdleTimeout", () => {
@@ -382,6 +438,33 @@ describe("RTT samples (RFC 6298 §3, RFC 7323 §4)", () => {
     // Segment 1 was not timed: only its echo can give this sample.
     h.at(80).in({ flags: ".", ack: seg(2), ts: [180, 0] });
     expect(info(h).srtt).toBeGreaterThan(srtt1);
+  });
+
+  it("a round trip of 0 ms (the ACK in the same millisecond as the data) is a sample like any other", () => {
+    const h = reno();
+    h.in({ flags: "S", seq: 0, mss: 1460, sackOK: true, ts: [100, 0], wscale: 7 });
+    h.out({ flags: "S." });
+    h.at(100).in({ flags: ".", seq: 1, ack: 1 }); // echoes the SYN-ACK's TSval: R = 100
+    expect(info(h).srtt).toBe(100);
+    h.app.send(100);
+    h.out({ seq: 1, len: 100, time: 100 });
+    h.in({ flags: ".", ack: 101 }); // at 100 ms, echoing the TSval of 100 ms: R = 0
+    expect(info(h).srtt).toBeLessThan(100);
+  });
+
+  it("Karn at the fast retransmit (RFC 6298 §3): the ACK that ends the recovery gives no sample", () => {
+    const h = reno();
+    h.in({ flags: "S", seq: 0, mss: 1460, wscale: 7 }); // no SACK, no timestamps
+    h.out({ flags: "S." });
+    h.at(100).in({ flags: ".", seq: 1, ack: 1 });
+    h.app.send(10 * SMSS_NOTS);
+    h.drain(); // segment 0 timed from 100 ms
+    h.at(120).in({ flags: ".", ack: seg(1, SMSS_NOTS) }); // R = 20
+    const srtt = info(h).srtt;
+    for (let i = 0; i < 3; i++) h.in({ flags: ".", ack: seg(1, SMSS_NOTS) });
+    h.out({ seq: seg(1, SMSS_NOTS), len: SMSS_NOTS });
+    h.at(190).in({ flags: ".", ack: seg(10, SMSS_NOTS) });
+    expect(info(h).srtt).toBe(srtt);
   });
 
   it("an echo from the future (TSecr ahead of our clock) is no sample (RFC 7323 §4.1 bogus echo)", () => {
