@@ -578,4 +578,34 @@ describe("SACK recovery (RFC 6675)", () => {
     h.drain();
     expect(h.engine.stats().tcpFastRetransmits).toBe(1);
   });
+
+  it("RFC 5681 §4.2 in SACK recovery: an ACK owed for the peer's out-of-order data rides on a retransmission, else goes alone", () => {
+    const h = reno();
+    establish(h);
+    h.app.send(10 * SMSS);
+    h.drain();
+    // Segments 1 and 3 lost. Each ACK from the peer also carries data out of order (a hole at
+    // RCV.NXT), which must be acknowledged at once.
+    let peerSeq = 101;
+    const answer = (sack: Array<[number, number]>): Array<{ seq: number; len: number }> => {
+      h.in({ flags: "P.", seq: peerSeq, ack: seg(1), data: 10, sack });
+      peerSeq += 20;
+      return h.drain().map((p) => ({ seq: p.seq, len: p.len }));
+    };
+    h.at(20).in({ flags: ".", ack: seg(1) });
+    h.drain();
+    answer([[seg(2), seg(3)]]);
+    answer([[seg(4), seg(5)], [seg(2), seg(3)]]);
+    answer([[seg(4), seg(6)], [seg(2), seg(3)]]);
+    expect(h.engine.stats().tcpFastRetransmits).toBe(1);
+    const rounds: Array<Array<{ seq: number; len: number }>> = [];
+    for (const top of [7, 8, 9, 10]) rounds.push(answer([[seg(4), seg(top)], [seg(2), seg(3)]]));
+    for (const r of rounds) {
+      // Every round answers: at least one segment, and never a pure ACK beside a data segment.
+      expect(r.length).toBeGreaterThan(0);
+      if (r.some((p) => p.len > 0)) for (const p of r) expect(p.len).toBeGreaterThan(0);
+    }
+    // Segment 3 was retransmitted in one of them (it carried the ACK).
+    expect(rounds.flat().some((p) => p.seq === seg(3) && p.len > 0)).toBe(true);
+  });
 });
