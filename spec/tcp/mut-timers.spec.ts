@@ -159,6 +159,20 @@ describe("the persist timer (RFC 9293 §3.8.6.1)", () => {
     h.at(310 + rto).out({ flags: ".", seq: 100, len: 0, time: 310 + rto });
   });
 
+  it("another timer running first (the delayed ACK) leaves the persist timer alone: no early probe", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(100);
+    h.out({ flags: "P.", seq: 1, len: 100 });
+    h.in({ flags: ".", ack: 101, win: 0 });
+    h.app.send(100); // waits for the window: the persist timer is armed for 200 ms
+    h.at(50).in({ flags: "P.", seq: 1, ack: 101, data: 10, win: 0 });
+    h.at(90).out({ flags: ".", seq: 101, ack: 11, len: 0, time: 90 }); // the delayed ACK only
+    h.at(199).outNothing();
+    h.at(200).out({ flags: ".", seq: 100, len: 0, time: 200 });
+    expect(h.engine.stats().tcpZeroWindowProbes).toBe(1);
+  });
+
   it("no probe once the window has opened and everything is acknowledged", () => {
     const h = new TcpHarness();
     establish(h);
