@@ -79,7 +79,9 @@ export function onDupAck(c: TcpConnection): void {
   const lost = c.sackOk && c.scoreboard !== null && c.scoreboard.isLost(c.sndUna, DUP_THRESH, c.smss());
   if (c.dupAcks < DUP_THRESH && !lost) return;
   // RFC 6582 §3.2 step 2: only if the ACK covers more than "recover" (no new recovery for old loss).
-  if (!c.sackOk && !seqGt(c.sndUna, c.recover) && c.recover !== c.iss) {
+  // With SACK the same: after a timeout no new recovery "until HighACK is greater than or equal to
+  // the new value of RecoveryPoint" (RFC 6675 §5.1; Linux stays in CA_Loss until snd_una passes high_seq).
+  if (!seqGt(c.sndUna, c.recover) && c.recover !== c.iss) {
     if (seqLt(c.sndUna, c.recover)) return;
   }
   enterRecovery(c);

@@ -1,0 +1,382 @@
+/**
+ * SEGMENT ARRIVES (lib/tcp/segment-arrives.ts) at the boundaries of each check: SYN-SENT's ACK test
+ * (RFC 9293 §3.10.7.3), PAWS (RFC 7323 §5.3), the sequence check (§3.10.7.4 first), RST and SYN
+ * (RFC 5961 §3.2, §4.2), the ACK check (§3.10.7.4 fifth, RFC 5961 §5.2) and duplicate ACKs
+ * (RFC 5681 §2). Each case checks what is sent back, the state, and the drop reason counted
+ * (stats().drops): a segment the RFC says to drop is counted once, under its reason.
+ */
+import { describe, expect, it } from "vitest";
+import { establish, TcpHarness } from "../support/tcp-harness.js";
+
+function drops(h: TcpHarness): Record<string, number> {
+  return h.engine.stats().drops;
+}
+
+function info(h: TcpHarness) {
+  return h.engine.l4Info(h.flow())!;
+}
+
+describe("SYN-SENT (RFC 9293 §3.10.7.3)", () => {
+  it.each([
+    ["SEG.ACK = ISS", 0],
+    ["SEG.ACK > SND.NXT", 2],
+  ])("a SYN-ACK with %s: <SEQ=SEG.ACK><CTL=RST>, counted bad_ack, still SYN-SENT", (_name, ack) => {
+    const h = new TcpHarness();
+    h.connect();
+    h.out({ flags: "S" });
+    h.in({ flags: "S.", seq: 0, ack, mss: 1460 });
+    h.out({ flags: "R", seq: ack });
+    expect(h.state()).toBe("SYN-SENT");
+    expect(drops(h)).toMatchObject({ bad_ack: 1 });
+  });
+
+  it("SEG.ACK = SND.NXT (ISS + 1) is acceptable: ESTABLISHED", () => {
+    const h = new TcpHarness();
+    h.connect();
+    h.out({ flags: "S" });
+    h.in({ flags: "S.", seq: 0, ack: 1, mss: 1460 });
+    h.out({ flags: ".", ack: 1 });
+    expect(h.state()).toBe("ESTABLISHED");
+    expect(drops(h)["bad_ack"] ?? 0).toBe(0);
+  });
+
+  it("a RST with an unacceptable ACK is dropped without an answer (\"unless the RST bit is set\")", () => {
+    const h = new TcpHarness();
+    h.connect();
+    h.out({ flags: "S" });
+    h.in({ flags: "R.", seq: 0, ack: 5 });
+    h.outNothing();
+    expect(h.state()).toBe("SYN-SENT");
+    expect(drops(h)).toMatchObject({ bad_ack: 1 });
+  });
+
+  it("a RST without ACK is dropped (RFC 9293 §3.10.7.3 second: acceptable only with an acceptable ACK)", () => {
+    const h = new TcpHarness();
+    h.connect();
+    h.out({ flags: "S" });
+    h.in({ flags: "R", seq: 0, ack: 0 });
+    h.outNothing();
+    expect(h.state()).toBe("SYN-SENT");
+    expect(drops(h)).toMatchObject({ rst_invalid: 1 });
+    expect(h.app.closedCount).toBe(0);
+  });
+
+  it("a RST with the acceptable ACK refuses the connection: l4Rx(null) once, flow gone", () => {
+    const h = new TcpHarness();
+    h.connect();
+    h.out({ flags: "S" });
+    h.in({ flags: "R.", seq: 0, ack: 1 });
+    h.outNothing();
+    h.expectClosed();
+    expect(h.flowCount).toBe(0);
+  });
+
+  it("an acceptable ACK without SYN (or RST) is ignored: still SYN-SENT, nothing sent (\"fourth ... drop the segment\")", () => {
+    const h = new TcpHarness();
+    h.connect();
+    h.out({ flags: "S", time: 0 });
+    h.in({ flags: ".", seq: 0, ack: 1 });
+    h.outNothing();
+    expect(h.state()).toBe("SYN-SENT");
+    // The SYN's timer still runs.
+    h.at(1000).out({ flags: "S", seq: 0, time: 1000 });
+  });
+
+  it("a SYN-ACK with data and FIN: the data is delivered and the FIN taken (CLOSE-WAIT)", () => {
+    const h = new TcpHarness();
+    h.connect();
+    h.out({ flags: "S" });
+    h.in({ flags: "FS.", seq: 0, ack: 1, mss: 1460, data: 50 });
+    // (SYN+FIN is dropped before TCP; the same with the FIN after the SYN-ACK:)
+    h.drain();
+    const p = h.in({ flags: "S.", seq: 0, ack: 1, mss: 1460, data: 50 });
+    expect(p).toBeDefined();
+    h.out({ flags: ".", ack: 51 });
+    h.in({ flags: "F.", seq: 51, ack: 1 });
+    h.out({ flags: ".", ack: 52 });
+    expect(h.state()).toBe("CLOSE-WAIT");
+    h.expectRx(50);
+  });
+});
+
+describe("PAWS (RFC 7323 §5.3 R1)", () => {
+  it("an old TSval: an ACK answers, the data is dropped, counted paws", () => {
+    const h = new TcpHarness();
+    establish(h); // TS.Recent 100
+    h.in({ flags: "P.", seq: 1, data: 10, ts: [200, undefined] });
+    h.delayedAck({ flags: ".", ack: 11 });
+    h.in({ flags: "P.", seq: 11, data: 10, ts: [150, undefined] });
+    h.out({ flags: ".", ack: 11 });
+    expect(drops(h)).toMatchObject({ paws: 1 });
+    expect(h.app.received).toBe(10);
+  });
+
+  it("a TSval equal to TS.Recent passes (§5.3 R1: 'less than')", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "P.", seq: 1, data: 10, ts: [100, undefined] });
+    h.delayedAck({ flags: ".", ack: 11 });
+    expect(h.app.received).toBe(10);
+    expect(drops(h)["paws"] ?? 0).toBe(0);
+  });
+
+  it("a segment without the option is not subject to PAWS (as Linux: it checks only segments that carry one)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "P.", seq: 1, data: 10, ts: [200, undefined] });
+    h.delayedAck({ flags: ".", ack: 11 });
+    h.in({ flags: "P.", seq: 11, data: 10, ts: null });
+    h.delayedAck({ flags: ".", ack: 21 });
+    expect(h.app.received).toBe(20);
+    expect(drops(h)["paws"] ?? 0).toBe(0);
+  });
+
+  it("an old bare ACK is answered once per 500 ms (an unacceptable segment, RFC 9293 §3.10.7.4, rate-limited as Linux)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "P.", seq: 1, data: 10, ts: [200, undefined] });
+    h.delayedAck({ flags: ".", ack: 11 });
+    h.in({ flags: ".", seq: 11, ts: [150, undefined] });
+    h.out({ flags: ".", ack: 11 });
+    h.in({ flags: ".", seq: 11, ts: [150, undefined] });
+    h.outNothing();
+    expect(drops(h)).toMatchObject({ paws: 2 });
+  });
+
+  it("TS.Recent follows a segment that covers Last.ACK.sent (RFC 7323 §4.3): a newer TSval then makes the old one fail", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "P.", seq: 1, data: 10, ts: [300, undefined] });
+    h.delayedAck({ flags: ".", ack: 11 });
+    // TSval 250 is older than TS.Recent 300 now.
+    h.in({ flags: "P.", seq: 11, data: 10, ts: [250, undefined] });
+    h.out({ flags: ".", ack: 11 });
+    expect(drops(h)).toMatchObject({ paws: 1 });
+  });
+
+  it("an out-of-order segment (beyond Last.ACK.sent) does not move TS.Recent (RFC 7323 §4.3)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "P.", seq: 101, data: 10, ts: [500, undefined] }); // held, its TSval not recorded
+    h.out({ flags: ".", ack: 1 });
+    h.in({ flags: "P.", seq: 1, data: 100, ts: [200, undefined] }); // fills the hole: accepted
+    h.out({ flags: ".", ack: 111 });
+    expect(h.app.received).toBe(110);
+    expect(drops(h)["paws"] ?? 0).toBe(0);
+  });
+});
+
+describe("the sequence check (RFC 9293 §3.10.7.4 first)", () => {
+  it("an old duplicate (text wholly below RCV.NXT) gets an ACK and is counted as a duplicate ACK sent and out_of_window", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "P.", seq: 1, data: 100 });
+    h.delayedAck({ flags: ".", ack: 101 });
+    h.in({ flags: "P.", seq: 1, data: 100 });
+    h.out({ flags: ".", ack: 101 });
+    expect(h.engine.stats().tcpDupAcksSent).toBe(1);
+    expect(drops(h)).toMatchObject({ out_of_window: 1 });
+    expect(h.app.received).toBe(100);
+  });
+
+  it("text beyond the window: an ACK, out_of_window, but no duplicate ACK counted", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpBufferSize(10_000) });
+    establish(h, { wscale: null });
+    const wnd = info(h).rcvWnd;
+    h.in({ flags: "P.", seq: 1 + wnd + 100, data: 100 });
+    h.out({ flags: ".", ack: 1 });
+    expect(drops(h)).toMatchObject({ out_of_window: 1 });
+    expect(h.engine.stats().tcpDupAcksSent).toBe(0);
+  });
+
+  it("text ending just past RCV.NXT overlaps the window: acceptable, the new byte delivered", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "P.", seq: 1, data: 100 });
+    h.delayedAck({ flags: ".", ack: 101 });
+    h.in({ flags: "P.", seq: 2, data: 100 }); // 2..101: one byte new
+    h.drain();
+    expect(h.app.received).toBe(101);
+    expect(drops(h)["out_of_window"] ?? 0).toBe(0);
+  });
+
+  it("a RST outside the window: no answer, counted out_of_window", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "R", seq: 1_000_000 });
+    h.outNothing();
+    expect(h.state()).toBe("ESTABLISHED");
+    expect(drops(h)).toMatchObject({ out_of_window: 1 });
+  });
+
+  it("a bare ACK at RCV.NXT is acceptable however small the window; one just below it is not", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: ".", seq: 1, ack: 1 });
+    h.outNothing();
+    h.in({ flags: ".", seq: 0, ack: 1 });
+    h.out({ flags: ".", ack: 1 });
+    expect(drops(h)).toMatchObject({ out_of_window: 1 });
+  });
+});
+
+describe("RST and SYN in a synchronized state (RFC 5961 §3.2, §4.2)", () => {
+  it("a RST in the window but not at RCV.NXT: a challenge ACK, counted rst_invalid", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "R", seq: 2 });
+    h.out({ flags: ".", ack: 1 });
+    expect(h.state()).toBe("ESTABLISHED");
+    expect(drops(h)).toMatchObject({ rst_invalid: 1 });
+    expect(h.engine.stats().tcpChallengeAcks).toBe(1);
+  });
+
+  it("a SYN in the window: a challenge ACK, counted syn_in_window, the connection stays", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "S", seq: 5 });
+    h.out({ flags: ".", ack: 1 });
+    expect(h.state()).toBe("ESTABLISHED");
+    expect(drops(h)).toMatchObject({ syn_in_window: 1 });
+  });
+
+  it("in SYN-RECEIVED, a SYN with another sequence number is no retransmission: a challenge ACK, not a SYN-ACK", () => {
+    const h = new TcpHarness();
+    h.in({ flags: "S", seq: 0, mss: 1460 });
+    h.out({ flags: "S." });
+    h.in({ flags: "S", seq: 5, mss: 1460 });
+    const p = h.out({ flags: "." });
+    expect(p.flags & 2).toBe(0);
+    expect(drops(h)).toMatchObject({ syn_in_window: 1 });
+  });
+
+  it("in SYN-RECEIVED, a SYN-ACK (SYN with ACK) is not the peer's SYN again: no SYN-ACK answers it", () => {
+    const h = new TcpHarness();
+    h.in({ flags: "S", seq: 0, mss: 1460 });
+    h.out({ flags: "S." });
+    h.in({ flags: "S.", seq: 0, ack: 1 });
+    for (const p of h.drain()) expect(p.flags & 2, h.line(p)).toBe(0);
+  });
+});
+
+describe("the ACK check (RFC 9293 §3.10.7.4 fifth, RFC 5961 §5.2)", () => {
+  it("SYN-RECEIVED: SEG.ACK = SND.UNA (the ISS) is unacceptable: <SEQ=SEG.ACK><CTL=RST>, counted bad_ack", () => {
+    const h = new TcpHarness();
+    h.in({ flags: "S", seq: 0, mss: 1460 });
+    h.out({ flags: "S." });
+    h.in({ flags: ".", seq: 1, ack: 0 });
+    h.out({ flags: "R", seq: 0 });
+    expect(h.state()).toBe("SYN-RECEIVED");
+    expect(drops(h)).toMatchObject({ bad_ack: 1 });
+  });
+
+  it("an ACK of data not sent yet: an ACK answers, counted bad_ack; with no data, rate-limited", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: ".", seq: 1, ack: 2 });
+    h.out({ flags: ".", seq: 1, ack: 1 });
+    h.in({ flags: ".", seq: 1, ack: 2 });
+    h.outNothing();
+    expect(drops(h)).toMatchObject({ bad_ack: 2 });
+  });
+
+  it("a FIN with an ACK of data not sent: answered even inside the rate limit (it carries something)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: ".", seq: 1, ack: 2 });
+    h.out({ flags: ".", ack: 1 });
+    h.in({ flags: "F.", seq: 1, ack: 2 });
+    h.out({ flags: ".", ack: 1 });
+    expect(h.state()).toBe("ESTABLISHED");
+  });
+
+  it("SEG.ACK = SND.UNA - MAX.SND.WND is acceptable; one below it gets a challenge ACK (RFC 5961 §5.2)", () => {
+    const h = new TcpHarness();
+    establish(h, { wscale: null, win: 1000, ackWin: 1000 });
+    h.app.send(1000);
+    h.out({ seq: 1, len: 1000 });
+    h.in({ flags: ".", ack: 1001, win: 1000 });
+    h.app.send(1000);
+    h.out({ seq: 1001, len: 1000 });
+    h.in({ flags: ".", ack: 2001, win: 1000 });
+    // SND.UNA 2001, MAX.SND.WND 1000: 1001 is the lowest acceptable ACK.
+    h.in({ flags: "P.", seq: 1, ack: 1001, data: 10 });
+    h.delayedAck({ flags: ".", ack: 11 });
+    expect(h.app.received).toBe(10);
+    h.in({ flags: "P.", seq: 11, ack: 1000, data: 10 });
+    h.out({ flags: ".", ack: 11 });
+    expect(h.app.received).toBe(10);
+    expect(drops(h)).toMatchObject({ bad_ack: 1 });
+    expect(h.engine.stats().tcpChallengeAcks).toBe(1);
+  });
+
+  it("a peer that never offered a window: MAX.SND.WND counts as 1, so SND.UNA - 1 is acceptable and SND.UNA - 2 is not", () => {
+    const h = new TcpHarness();
+    establish(h, { wscale: null, win: 0, ackWin: 0 });
+    h.in({ flags: ".", seq: 1, ack: 0 });
+    h.outNothing();
+    h.in({ flags: ".", seq: 1, ack: -1 });
+    h.out({ flags: ".", ack: 1 });
+    expect(h.engine.stats().tcpChallengeAcks).toBe(1);
+  });
+});
+
+describe("duplicate ACKs (RFC 5681 §2)", () => {
+  it("identical ACKs with nothing outstanding are no duplicate ACKs: no fast retransmit", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(100);
+    h.out({ seq: 1, len: 100 });
+    h.in({ flags: ".", ack: 101 });
+    for (let i = 0; i < 5; i++) h.in({ flags: ".", ack: 101 });
+    h.outNothing();
+    expect(h.engine.stats().tcpFastRetransmits).toBe(0);
+  });
+
+  it("a FIN that acknowledges nothing new is no duplicate ACK", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
+    establish(h, { sackOK: false });
+    h.app.send(5 * 1448);
+    h.drain();
+    h.in({ flags: ".", ack: 1 });
+    h.in({ flags: ".", ack: 1 });
+    h.in({ flags: "F.", ack: 1 });
+    h.drain();
+    expect(h.engine.stats().tcpFastRetransmits).toBe(0);
+  });
+
+  it("the third identical ACK with data outstanding is the third duplicate: fast retransmit", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
+    establish(h, { sackOK: false });
+    h.app.send(5 * 1448);
+    h.drain();
+    h.in({ flags: ".", ack: 1 });
+    h.in({ flags: ".", ack: 1 });
+    h.outNothing();
+    h.in({ flags: ".", ack: 1 });
+    h.out({ seq: 1, len: 1448 });
+    expect(h.engine.stats().tcpFastRetransmits).toBe(1);
+  });
+});
+
+describe("the send window (RFC 9293 §3.10.7.4 fifth: SND.WL1, SND.WL2)", () => {
+  it("a window update with the same SEQ and ACK is taken (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)", () => {
+    const h = new TcpHarness();
+    establish(h, { wscale: null });
+    h.in({ flags: ".", seq: 1, ack: 1, win: 1000 });
+    expect(info(h).sndWnd).toBe(1000);
+    h.in({ flags: ".", seq: 1, ack: 1, win: 2000 });
+    expect(info(h).sndWnd).toBe(2000);
+  });
+
+  it("an older segment (SEG.SEQ < SND.WL1) acknowledging nothing new does not change the window", () => {
+    const h = new TcpHarness();
+    establish(h, { wscale: null });
+    h.in({ flags: "P.", seq: 1, ack: 1, data: 10, win: 3000 });
+    h.delayedAck({ flags: "." });
+    expect(info(h).sndWnd).toBe(3000);
+    h.in({ flags: ".", seq: 1, ack: 1, win: 500 });
+    h.drain();
+    expect(info(h).sndWnd).toBe(3000);
+  });
+});
