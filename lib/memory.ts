@@ -8,7 +8,8 @@
  *   1. SHRINK  (from half the budget): the receive window of a flow holding data is clamped to two
  *              segments (tcp/output.ts offeredWindow; Linux tcp_clamp_window), so it shrinks as data
  *              fills it; never below what was already advertised (RFC 9293 §3.8.6.2.2, RFC 7323 §2.4:
- *              the right edge never moves left);
+ *              the right edge never moves left); and a SYN gets a SYN cookie, not a half-open
+ *              record (tcp/demux.ts accept; RFC 4987 §3.6), so a SYN flood stops at this step;
  *   2. PRUNE   (from three quarters): out-of-order data that needs more storage is refused
  *              (tcp/receive-buffer.ts reserve). RFC 2018 §8 allows reneging on data already SACKed;
  *              Linux's tcp_prune_ofo_queue does it as a last resort; we never do: only new
