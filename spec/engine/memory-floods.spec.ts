@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import type { Callbacks, Flow } from "../../lib/api.js";
 import { L3L4Builder } from "../../lib/builder.js";
+import { HALF_OPEN_BYTES } from "../../lib/memory.js";
 import { VirtualClock } from "../../lib/debug/virtual-clock.js";
 import { Flag as TcpFlag } from "../support/oracle/numbers.js";
 import { get32 as read32 } from "../support/oracle/octets.js";
@@ -250,14 +251,14 @@ describe("maxMemory", () => {
           expect(after.memorySynCookies).toBe(before.memorySynCookies + 1);
           cookies++;
         } else {
-          expect(after.memory.halfOpen).toBe(before.memory.halfOpen + 1024);
+          expect(after.memory.halfOpen).toBe(before.memory.halfOpen + HALF_OPEN_BYTES);
           expect(after.memorySynCookies).toBe(before.memorySynCookies);
           records++;
         }
       }
       expect(records).toBeGreaterThan(0);
       expect(cookies).toBeGreaterThan(0);
-      expect(r.peakOf()).toBeLessThan(0.5 * limit + 1024);
+      expect(r.peakOf()).toBeLessThan(0.5 * limit + HALF_OPEN_BYTES);
       // A legitimate client, past the flood, completes its handshake through its cookie.
       expect(r.open(10_000).flow).toBeDefined();
     }
