@@ -8,7 +8,9 @@
  *
  * H is SipHash-2-4 under the engine's secret (the RFC 6528 keyed hash), one 64-bit hash whose two
  * halves play the parts of Linux's two (net/ipv4/syncookies.c secure_tcp_syn_cookie: H1 over the
- * 4-tuple, H2 over it and t): Hhi hides the counter and the rest, Hlo keys the MSS index. t is a
+ * 4-tuple, H2 over it and t): Hhi hides the counter and the rest, Hlo keys the MSS index. (Its
+ * message, two words longer than the 4-tuple alone, keeps it apart from the ISN's F under the same
+ * key: SipHash hashes the length.) t is a
  * counter that steps every 64 s (RFC 4987 §3.6: "t is a slowly incrementing timer"): the secret in
  * effect rotates with t, and a cookie is accepted for t and t - 1 only (Linux's MAX_SYNCOOKIE_AGE
  * 2), so it lives 64 to 128 s. Making a cookie takes one hash (a SYN flood's every SYN makes one);
