@@ -14,7 +14,15 @@ export interface EngineConfig {
   tcpIdleTimeoutMs: number;
   /** Half-closed (FIN sent or received) with no data for this long: abort (RST). */
   tcpHalfOpenIdleTimeoutMs: number;
-  /** An unfinished handshake (SYN-RECEIVED / SYN-SENT) gives up after this long. */
+  /**
+   * An unfinished handshake (SYN-RECEIVED / SYN-SENT) gives up after this long. 15 s by default: the
+   * SYN or SYN-ACK goes out at 0, 1, 3 and 7 s (RFC 6298 back-off from 1 s), so tcpSynRetries' fifth
+   * retransmission is not reached. Linux waits longer (tcp_synack_retries 5: about 63 s for a
+   * SYN-ACK; tcp_syn_retries 6: about 127 s for a SYN); 63_000 here gives Linux's SYN-ACK timing. We
+   * keep the shorter timer, one of RFC 4987's defences (§3.3, "Reducing SYN-RECEIVED Timer"): a
+   * half-open record gives its place in the SYN backlog back four times sooner (past the backlog,
+   * SYN cookies keep no timer at all).
+   */
   tcpHandshakeTimeoutMs: number;
   /** Keep-alive idle time; 0 = off (RFC 9293 §3.8.4: off by default, >= 2 h if on). */
   tcpKeepAliveMs: number;

@@ -133,7 +133,10 @@ export interface EngineStats {
   memoryDroppedFragments: number;
   /** UDP datagrams dropped for memory on a paused flow. */
   memoryDroppedDatagrams: number;
-  /** SYNs answered with a SYN cookie, not a half-open record, for memory. */
+  /**
+   * SYNs answered with a SYN cookie, not a half-open record, for memory: the SYN backlog had room,
+   * but the budget was at its first step (SHRINK, half the limit) or the record would not fit.
+   */
   memorySynCookies: number;
   /** Application writes (l4Tx) cut short because the send buffer could not grow under the budget. */
   memorySendLimited: number;

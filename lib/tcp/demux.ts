@@ -165,9 +165,15 @@ export class TcpDemux implements IcmpErrorSink {
     if (this.sourceFull(p)) return this.refuseForSource(cb, p, seg);
     // The half-open record is charged before the connection is made (l4Accept may make the engine
     // hold more meanwhile), and given back if none is made (leaveSynBacklog gives it back otherwise).
-    if (this.backlog.full || !memory.tryCharge(MemoryKind.HALF_OPEN, HALF_OPEN_BYTES)) {
-      // A SYN cookie holds nothing (RFC 4987 §3.6): the answer when the record would not fit either.
-      if (!this.backlog.full) this.counters.memorySynCookies++;
+    // From the budget's first step on (lib/memory.ts SHRINK) a SYN makes no record: a SYN cookie
+    // holds nothing (RFC 4987 §3.6), so a SYN flood alone cannot take the budget past half, to
+    // where every new flow, a legitimate client's too, is refused.
+    if (this.backlog.full) {
+      this.backlog.sendCookie(cb, p, seg, opts, this.ctx.now);
+      return undefined;
+    }
+    if (memory.pressure >= MemoryPressure.SHRINK || !memory.tryCharge(MemoryKind.HALF_OPEN, HALF_OPEN_BYTES)) {
+      this.counters.memorySynCookies++;
       this.backlog.sendCookie(cb, p, seg, opts, this.ctx.now);
       return undefined;
     }

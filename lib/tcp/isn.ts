@@ -10,8 +10,8 @@
  * ISN secret, gives each connection its timestamp offset (RFC 7323 §5.4: TSval need not reveal a
  * clock shared across connections), and is exported for SYN cookies.
  *
- * 64-bit SipHash arithmetic is done on pairs of 32-bit halves: the state lives in a preallocated
- * Int32Array between blocks and in int32 locals during the rounds. Hashing allocates nothing.
+ * 64-bit SipHash arithmetic is done on pairs of 32-bit halves, in int32 locals for the whole hash.
+ * Hashing allocates nothing.
  */
 import { randomBytes } from "node:crypto";
 import { InvalidArgumentError } from "../errors.js";
@@ -29,77 +29,94 @@ const TICKS_PER_MS = 250;
 const C_ROUNDS = 2;
 const D_ROUNDS = 4;
 
-// The state: lanes v0..v3, each as [hi, lo] at indices 2*lane, 2*lane + 1.
-
 /**
- * `rounds` SipRounds (the SipHash paper, §2) over the state v: each lane's halves are held in
- * int32 locals for the whole call, so a round is register arithmetic, not 100 typed-array loads
- * and stores. A 64-bit addition is the two 32-bit ones with the low half's carry (an unsigned sum
- * that wrapped is below its first operand); a rotation by n < 32 moves bits across the halves;
- * by 32 it swaps them.
+ * SipHash-2-4 (the SipHash paper, §2) of a message given as 8-byte blocks: `blocks` full blocks
+ * from `m` (block i is m[2i] low, m[2i + 1] high: the bytes little-endian), then the last block
+ * `lastHi`:`lastLo` (the tail and the length byte). `k` is the key as [k0 hi, k0 lo, k1 hi, k1 lo];
+ * the result goes to out[0] (hi), out[1] (lo).
+ *
+ * The whole hash runs in int32 locals: each lane's halves for every round, block and the
+ * finalisation, so the state never goes through memory. One loop does it: one pass per block (v3 ^=
+ * m, C_ROUNDS rounds, v0 ^= m), then one more for the finalisation (v2 ^= 0xff, D_ROUNDS rounds).
+ * A 64-bit addition is the two 32-bit ones with the low half's carry (an unsigned sum that wrapped
+ * is below its first operand); a rotation by n < 32 moves bits across the halves; by 32 it swaps them.
  */
-function sipRounds(v: Int32Array, rounds: number): void {
-  let v0h = v[0]!;
-  let v0l = v[1]!;
-  let v1h = v[2]!;
-  let v1l = v[3]!;
-  let v2h = v[4]!;
-  let v2l = v[5]!;
-  let v3h = v[6]!;
-  let v3l = v[7]!;
+function sipHash(k: Uint32Array, m: Uint32Array, blocks: number, lastHi: number, lastLo: number, out: Uint32Array): void {
+  // "somepseudorandomlygeneratedbytes", XORed with the key.
+  let v0h = k[0]! ^ 0x736f6d65;
+  let v0l = k[1]! ^ 0x70736575;
+  let v1h = k[2]! ^ 0x646f7261;
+  let v1l = k[3]! ^ 0x6e646f6d;
+  let v2h = k[0]! ^ 0x6c796765;
+  let v2l = k[1]! ^ 0x6e657261;
+  let v3h = k[2]! ^ 0x74656462;
+  let v3l = k[3]! ^ 0x79746573;
   let t = 0;
-  for (let r = 0; r < rounds; r++) {
-    // v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32)
-    t = (v0l + v1l) | 0;
-    v0h = (v0h + v1h + (t >>> 0 < v0l >>> 0 ? 1 : 0)) | 0;
-    v0l = t;
-    t = v1h;
-    v1h = (t << 13) | (v1l >>> 19);
-    v1l = (v1l << 13) | (t >>> 19);
-    v1h ^= v0h;
-    v1l ^= v0l;
-    t = v0h;
-    v0h = v0l;
-    v0l = t;
-    // v2 += v3; v3 = rotl(v3, 16); v3 ^= v2
-    t = (v2l + v3l) | 0;
-    v2h = (v2h + v3h + (t >>> 0 < v2l >>> 0 ? 1 : 0)) | 0;
-    v2l = t;
-    t = v3h;
-    v3h = (t << 16) | (v3l >>> 16);
-    v3l = (v3l << 16) | (t >>> 16);
-    v3h ^= v2h;
-    v3l ^= v2l;
-    // v0 += v3; v3 = rotl(v3, 21); v3 ^= v0
-    t = (v0l + v3l) | 0;
-    v0h = (v0h + v3h + (t >>> 0 < v0l >>> 0 ? 1 : 0)) | 0;
-    v0l = t;
-    t = v3h;
-    v3h = (t << 21) | (v3l >>> 11);
-    v3l = (v3l << 21) | (t >>> 11);
-    v3h ^= v0h;
-    v3l ^= v0l;
-    // v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32)
-    t = (v2l + v1l) | 0;
-    v2h = (v2h + v1h + (t >>> 0 < v2l >>> 0 ? 1 : 0)) | 0;
-    v2l = t;
-    t = v1h;
-    v1h = (t << 17) | (v1l >>> 15);
-    v1l = (v1l << 17) | (t >>> 15);
-    v1h ^= v2h;
-    v1l ^= v2l;
-    t = v2h;
-    v2h = v2l;
-    v2l = t;
+  for (let b = 0; b <= blocks + 1; b++) {
+    let mh = 0;
+    let ml = 0;
+    let rounds = C_ROUNDS;
+    if (b < blocks) {
+      mh = m[2 * b + 1]! | 0;
+      ml = m[2 * b]! | 0;
+    } else if (b === blocks) {
+      mh = lastHi | 0;
+      ml = lastLo | 0;
+    } else {
+      v2l ^= 0xff;
+      rounds = D_ROUNDS;
+    }
+    v3h ^= mh;
+    v3l ^= ml;
+    for (let r = 0; r < rounds; r++) {
+      // v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32)
+      t = (v0l + v1l) | 0;
+      v0h = (v0h + v1h + (t >>> 0 < v0l >>> 0 ? 1 : 0)) | 0;
+      v0l = t;
+      t = v1h;
+      v1h = (t << 13) | (v1l >>> 19);
+      v1l = (v1l << 13) | (t >>> 19);
+      v1h ^= v0h;
+      v1l ^= v0l;
+      t = v0h;
+      v0h = v0l;
+      v0l = t;
+      // v2 += v3; v3 = rotl(v3, 16); v3 ^= v2
+      t = (v2l + v3l) | 0;
+      v2h = (v2h + v3h + (t >>> 0 < v2l >>> 0 ? 1 : 0)) | 0;
+      v2l = t;
+      t = v3h;
+      v3h = (t << 16) | (v3l >>> 16);
+      v3l = (v3l << 16) | (t >>> 16);
+      v3h ^= v2h;
+      v3l ^= v2l;
+      // v0 += v3; v3 = rotl(v3, 21); v3 ^= v0
+      t = (v0l + v3l) | 0;
+      v0h = (v0h + v3h + (t >>> 0 < v0l >>> 0 ? 1 : 0)) | 0;
+      v0l = t;
+      t = v3h;
+      v3h = (t << 21) | (v3l >>> 11);
+      v3l = (v3l << 21) | (t >>> 11);
+      v3h ^= v0h;
+      v3l ^= v0l;
+      // v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32)
+      t = (v2l + v1l) | 0;
+      v2h = (v2h + v1h + (t >>> 0 < v2l >>> 0 ? 1 : 0)) | 0;
+      v2l = t;
+      t = v1h;
+      v1h = (t << 17) | (v1l >>> 15);
+      v1l = (v1l << 17) | (t >>> 15);
+      v1h ^= v2h;
+      v1l ^= v2l;
+      t = v2h;
+      v2h = v2l;
+      v2l = t;
+    }
+    v0h ^= mh;
+    v0l ^= ml;
   }
-  v[0] = v0h;
-  v[1] = v0l;
-  v[2] = v1h;
-  v[3] = v1l;
-  v[4] = v2h;
-  v[5] = v2l;
-  v[6] = v3h;
-  v[7] = v3l;
+  out[0] = v0h ^ v1h ^ v2h ^ v3h;
+  out[1] = v0l ^ v1l ^ v2l ^ v3l;
 }
 
 /** Little-endian 32-bit read. */
@@ -113,9 +130,10 @@ function le32(b: Uint8Array, o: number): number {
  */
 export class SipHash24 {
   private readonly k = new Uint32Array(4); // k0 hi, k0 lo, k1 hi, k1 lo
-  private readonly v = new Int32Array(8);
-  private resultHi = 0;
-  private resultLo = 0;
+  /** The last result: hi, lo. */
+  private readonly result = new Uint32Array(2);
+  /** hashBytes's message as words; grown (off the hot path: only tests hash bytes). */
+  private byteWords = new Uint32Array(16);
 
   /** @param key 16 bytes; k0 and k1 are read little-endian as the reference implementation does. */
   constructor(key: Uint8Array) {
@@ -130,12 +148,12 @@ export class SipHash24 {
 
   /** High 32 bits of the last result. */
   get hi(): number {
-    return this.resultHi;
+    return this.result[0]!;
   }
 
   /** Low 32 bits of the last result. */
   get lo(): number {
-    return this.resultLo;
+    return this.result[1]!;
   }
 
   /**
@@ -146,13 +164,10 @@ export class SipHash24 {
     if (!isIndex(count) || count > words.length) {
       throw new InvalidArgumentError(`SipHash24.hashWords: ${count} words of ${words.length}`);
     }
-    this.init();
-    const full = count >>> 1;
-    for (let i = 0; i < full; i++) this.compress(words[2 * i + 1]!, words[2 * i]!);
     // Last block: the remaining word (if any) and the message length in bytes, mod 256, on top.
     const lastLo = count & 1 ? words[count - 1]! : 0;
-    this.compress(((count * 4) & 0xff) << 24, lastLo);
-    return this.finish();
+    sipHash(this.k, words, count >>> 1, ((count * 4) & 0xff) << 24, lastLo, this.result);
+    return this.result[1]!;
   }
 
   /** Hashes `data[off .. off + len)`. Returns the low 32 bits. */
@@ -160,54 +175,20 @@ export class SipHash24 {
     if (!isIndex(off) || !isIndex(len) || off + len > data.length) {
       throw new InvalidArgumentError(`SipHash24.hashBytes: ${off}+${len} outside ${data.length} bytes`);
     }
-    this.init();
-    const end = off + len;
-    const fullEnd = off + (len & ~7);
-    let p = off;
-    for (; p < fullEnd; p += 8) this.compress(le32(data, p + 4), le32(data, p));
+    const blocks = len >>> 3;
+    if (this.byteWords.length < 2 * blocks) this.byteWords = new Uint32Array(2 * blocks);
+    const m = this.byteWords;
+    for (let i = 0; i < 2 * blocks; i++) m[i] = le32(data, off + 4 * i);
+    const p = off + 8 * blocks;
     let hi = (len & 0xff) << 24;
     let lo = 0;
-    for (let i = 0; p + i < end; i++) {
+    for (let i = 0; p + i < off + len; i++) {
       const byte = data[p + i]!;
       if (i < 4) lo |= byte << (8 * i);
       else hi |= byte << (8 * (i - 4));
     }
-    this.compress(hi, lo);
-    return this.finish();
-  }
-
-  private init(): void {
-    const v = this.v;
-    const k = this.k;
-    // "somepseudorandomlygeneratedbytes", XORed with the key.
-    v[0] = k[0]! ^ 0x736f6d65;
-    v[1] = k[1]! ^ 0x70736575;
-    v[2] = k[2]! ^ 0x646f7261;
-    v[3] = k[3]! ^ 0x6e646f6d;
-    v[4] = k[0]! ^ 0x6c796765;
-    v[5] = k[1]! ^ 0x6e657261;
-    v[6] = k[2]! ^ 0x74656462;
-    v[7] = k[3]! ^ 0x79746573;
-  }
-
-  /** One message block m = hi:lo: v3 ^= m, c rounds, v0 ^= m. */
-  private compress(hi: number, lo: number): void {
-    const v = this.v;
-    v[6] = v[6]! ^ hi;
-    v[7] = v[7]! ^ lo;
-    sipRounds(v, C_ROUNDS);
-    v[0] = v[0]! ^ hi;
-    v[1] = v[1]! ^ lo;
-  }
-
-  /** v2 ^= 0xff, d rounds, result = v0 ^ v1 ^ v2 ^ v3. */
-  private finish(): number {
-    const v = this.v;
-    v[5] = v[5]! ^ 0xff;
-    sipRounds(v, D_ROUNDS);
-    this.resultHi = (v[0]! ^ v[2]! ^ v[4]! ^ v[6]!) >>> 0;
-    this.resultLo = (v[1]! ^ v[3]! ^ v[5]! ^ v[7]!) >>> 0;
-    return this.resultLo;
+    sipHash(this.k, m, blocks, hi, lo, this.result);
+    return this.result[1]!;
   }
 }
 

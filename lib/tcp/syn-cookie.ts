@@ -4,15 +4,21 @@
  * completes the handshake comes back with it (ISS + 1 in its ACK field); that ACK rebuilds the
  * connection.
  *
- *   ISS = H1(4-tuple) + client ISN + (t << 24) + ((H2(4-tuple, t, client ISN) + mssIndex) mod 2**24)
+ *   ISS = Hhi + ((t mod 256) << 24) + ((Hlo + mssIndex) mod 2**24),  H = H(4-tuple, t, client ISN)
  *
- * H1 and H2 are SipHash-2-4 under the engine's secret (the RFC 6528 keyed hash), each over the
- * 4-tuple with its own label, H2 also over the client's ISN (Linux adds it only outside, so an ISN
- * one off there shifts the MSS index instead of failing) and t, a counter that steps every 64 s (RFC 4987 §3.6: "t is
- * a slowly incrementing timer"): the secret in effect rotates with t, and a cookie is accepted for
- * t and t - 1 only (Linux's MAX_SYNCOOKIE_AGE 2), so it lives 64 to 128 s. The client's ISN makes a
- * cookie good for that SYN only. The MSS is an index into a small table (Linux's msstab), rounded
- * down to an entry the peer's MSS reaches.
+ * H is SipHash-2-4 under the engine's secret (the RFC 6528 keyed hash), one 64-bit hash whose two
+ * halves play the parts of Linux's two (net/ipv4/syncookies.c secure_tcp_syn_cookie: H1 over the
+ * 4-tuple, H2 over it and t): Hhi hides the counter and the rest, Hlo keys the MSS index. (Its
+ * message, two words longer than the 4-tuple alone, keeps it apart from the ISN's F under the same
+ * key: SipHash hashes the length.) t is a
+ * counter that steps every 64 s (RFC 4987 §3.6: "t is a slowly incrementing timer"): the secret in
+ * effect rotates with t, and a cookie is accepted for t and t - 1 only (Linux's MAX_SYNCOOKIE_AGE
+ * 2), so it lives 64 to 128 s. Making a cookie takes one hash (a SYN flood's every SYN makes one);
+ * checking it one per period it may come from, two at most, each confirming its counter's 8 bits
+ * and then its index, so a guess passes with odds of 2 * 4 / 2**32, as on Linux. The
+ * client's ISN makes a cookie good for that SYN only; the hash covers all of t, so a cookie 256
+ * periods old does not come back to life. The MSS is an index into a small table (Linux's msstab),
+ * rounded down to an entry the peer's MSS reaches.
  *
  * The options a SYN-ACK agreed and the cookie cannot hold go into the low 6 bits of its TSval when
  * the peer sent timestamps (Linux's cookie_init_timestamp): window scale (4 bits, 0xf = none),
@@ -49,10 +55,6 @@ const TS_WSCALE_NONE = 0xf;
 const TS_SACK = 1 << 4;
 const TS_ECN = 1 << 5;
 
-/** Labels that keep H1 and H2 apart (domain separation under one key). */
-const LABEL_H1 = 0x53434831; // "SCH1"
-const LABEL_H2 = 0x53434832; // "SCH2"
-
 /** What a cookie's TSecr carried back (decodeTimestamp). */
 export interface CookieOptions {
   /** Our peer's window scale shift (RFC 7323 §2.2), or -1: none. */
@@ -70,8 +72,8 @@ export function cookieMssIndex(peerMss: number, family: 4 | 6): number {
 }
 
 export class SynCookies {
-  /** The 4-tuple words, then label, t and the client's ISN. */
-  private readonly words = new Uint32Array(12);
+  /** The 4-tuple words, then t and the client's ISN. */
+  private readonly words = new Uint32Array(11);
   private tupleWords = 0;
 
   constructor(private readonly hash: SipHash24) {}
@@ -90,19 +92,19 @@ export class SynCookies {
     return this;
   }
 
-  private h(label: number, t: number, clientIsn: number): number {
+  /** H(4-tuple, t, client ISN): the low half returned, the high half in `hash.hi`. */
+  private h(t: number, clientIsn: number): number {
     const n = this.tupleWords;
-    this.words[n] = label;
-    this.words[n + 1] = t;
-    this.words[n + 2] = clientIsn;
-    return this.hash.hashWords(this.words, n + 3);
+    this.words[n] = t;
+    this.words[n + 1] = clientIsn;
+    return this.hash.hashWords(this.words, n + 2);
   }
 
   /** The ISS of a SYN-ACK answering a SYN whose sequence number was `clientIsn`, carrying `mssIndex`. */
   make(clientIsn: Seq, mssIndex: number, nowMs: number): Seq {
     const t = SynCookies.counter(nowMs);
-    const hashed = ((this.h(LABEL_H2, t, clientIsn) + mssIndex) & COOKIE_MASK) >>> 0;
-    return seq(this.h(LABEL_H1, 0, 0) + clientIsn + ((t << COOKIE_BITS) >>> 0) + hashed);
+    const lo = this.h(t, clientIsn);
+    return seq(this.hash.hi + (((t << COOKIE_BITS) | ((lo + mssIndex) & COOKIE_MASK)) >>> 0));
   }
 
   /**
@@ -113,13 +115,16 @@ export class SynCookies {
   check(ack: Seq, segSeq: Seq, nowMs: number, tableSize: number): number {
     const iss = seqAdd(ack, -1);
     const clientIsn = seqAdd(segSeq, -1);
-    const cookie = (iss - this.h(LABEL_H1, 0, 0) - clientIsn) >>> 0;
-    const t = SynCookies.counter(nowMs);
-    const age = (t - (cookie >>> COOKIE_BITS)) & 0xff;
-    if (age >= MAX_AGE) return -1;
-    const made = (t - age) >>> 0;
-    const index = ((cookie & COOKIE_MASK) - this.h(LABEL_H2, made, clientIsn)) & COOKIE_MASK;
-    return index < tableSize ? index : -1;
+    const now = SynCookies.counter(nowMs);
+    for (let age = 0; age < MAX_AGE; age++) {
+      const t = (now - age) >>> 0;
+      const lo = this.h(t, clientIsn);
+      const cookie = (iss - this.hash.hi) >>> 0;
+      if (cookie >>> COOKIE_BITS !== (t & 0xff)) continue;
+      const index = ((cookie & COOKIE_MASK) - lo) & COOKIE_MASK;
+      if (index < tableSize) return index;
+    }
+    return -1;
   }
 }
 

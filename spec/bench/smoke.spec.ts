@@ -108,10 +108,10 @@ describe("bench smoke: every bench once, tiny and untimed", () => {
     expectSane(
       rows,
       "flood",
-      [/^heap growth per 1 M SYNs/, /^SYN rate$/, /^flows after the flood$/, /^legitimate client connects/, /^bulk throughput alone$/, /^bulk throughput, 200 SYNs/, /^heap growth under an out-of-order flood/, /^accounted memory peak under a fragment flood/],
+      [/^heap growth per 1 M SYNs/, /^SYN rate$/, /^flows after the flood$/, /^legitimate client connects/, /^bulk throughput alone$/, /^bulk throughput, 200 SYNs/, /^bulk throughput, 20 SYNs/, /^bulk per CPU second flooded over alone, 200 SYNs/, /^bulk per CPU second flooded over alone, 20 SYNs/, /^heap growth under an out-of-order flood/, /^accounted memory peak under a fragment flood/],
       /^heap growth under /,
     );
-    expect(rows).toHaveLength(15);
+    expect(rows).toHaveLength(18);
     for (const r of rows) if (r.name.startsWith("accounted memory peak") && r.name.endsWith("maxMemory 16 MiB")) expect(r.value).toBeLessThanOrEqual(16);
     for (const r of rows) if (r.name.startsWith("accounted memory peak") && r.name.endsWith("maxMemory 256 KiB")) expect(r.value).toBeLessThanOrEqual(0.25);
     const v = new Map(rows.map((r) => [r.name, r.value]));

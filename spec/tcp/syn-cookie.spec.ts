@@ -123,6 +123,30 @@ describe("SYN cookies: the ISS", () => {
     }
   });
 
+  it("costs one hash to make and at most two to check (one per period it may come from)", () => {
+    class Counting extends SipHash24 {
+      calls = 0;
+      override hashWords(words: Uint32Array, count: number): number {
+        this.calls++;
+        return super.hashWords(words, count);
+      }
+    }
+    const h = new Counting(key);
+    const c = new SynCookies(h);
+    const start = 10 * COOKIE_PERIOD_MS;
+    const iss = tuple4(c).make(isn, 2, start);
+    expect(h.calls).toBe(1);
+    h.calls = 0;
+    expect(tuple4(c).check(...ackFor(iss, isn), start, 4)).toBe(2);
+    expect(h.calls).toBe(1);
+    h.calls = 0;
+    expect(tuple4(c).check(...ackFor(iss, isn), start + COOKIE_PERIOD_MS, 4)).toBe(2);
+    expect(h.calls).toBe(2);
+    h.calls = 0;
+    expect(tuple4(c).check(...ackFor(iss, isn), start + 2 * COOKIE_PERIOD_MS, 4)).toBe(-1);
+    expect(h.calls).toBe(2);
+  });
+
   it("is rejected when its index is past the table it is checked against", () => {
     const c = cookies();
     const iss = tuple4(c).make(isn, 3, now);
