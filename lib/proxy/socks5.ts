@@ -1,7 +1,10 @@
 /**
  * socks5://[user:pass@]host:port: flows through a SOCKS5 server (RFC 1928) with no authentication or
  * username/password (RFC 1929). The handshakes are the `socks` package's (SocksClient); the sockets
- * are ours, so they are half-open capable and carry no listener of the library once established.
+ * are ours, so they are half-open capable and carry no listener of the library once established. A
+ * CONNECT socket reads with onread into the relay's shared buffer from the start, as a direct one
+ * does: the library gets the handshake's reads as copies ('data'), and after it the relay reads the
+ * socket without a buffer or an event per read (SocksHandshake).
  *
  * - TCP: CONNECT to the destination: an IPv4 or IPv6 address (ATYP 1, 4) or, for fake-IP flows, the
  *   name (ATYP 3), which the SOCKS server resolves.
@@ -23,6 +26,7 @@ import {
   timeoutReason,
   UDP_EARLY_DATAGRAMS,
   upstreamSocket,
+  type BorrowedReads,
   type Dial,
   type ProxyServerAddress,
   type TcpDialer,
@@ -51,67 +55,177 @@ function spaced(name: string): string {
   return name.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase();
 }
 
+/** Who a handshake reports to: a TCP flow's sink (CONNECT) or a UDP association (its control connection). */
+type HandshakeOwner = TcpSink | Association;
+
+/**
+ * The handshake a socket is in, from its creation until it is handed over (or fails): its reads then
+ * go to the library as 'data' events. Listeners and the onread callback find it through the socket
+ * or the client (`this`), so a handshake costs no closure.
+ */
+const HANDSHAKE = Symbol("l3l4.socks5.handshake");
+type HandshakeCarrier = { [HANDSHAKE]?: SocksHandshake };
+
+function handshakeOf(carrier: unknown): SocksHandshake | undefined {
+  return (carrier as HandshakeCarrier)[HANDSHAKE];
+}
+
+/**
+ * The onread of a SOCKS socket whose sink reads into a shared buffer (TcpSink.reads). During the
+ * handshake each read is re-emitted as 'data' for SocksClient, as a copy (the buffer is shared: the
+ * next read of any socket overwrites it); once the socket is handed over, reads go to the sink's own
+ * callback, exactly as a direct socket's do. One wrapper per distinct `reads` (in practice one: every
+ * TcpRelay shares its BorrowedReads).
+ */
+const handshakeReadsFor = new WeakMap<BorrowedReads, BorrowedReads>();
+
+function handshakeReads(reads: BorrowedReads): BorrowedReads {
+  let wrapped = handshakeReadsFor.get(reads);
+  if (wrapped === undefined) {
+    const relayed = reads.callback;
+    wrapped = {
+      buffer: reads.buffer,
+      callback(this: Socket, bytes: number, buffer: Uint8Array): boolean {
+        if (handshakeOf(this) === undefined) return relayed.call(this, bytes, buffer);
+        this.emit("data", Buffer.copyBytesFrom(buffer, 0, bytes));
+        return true;
+      },
+    };
+    handshakeReadsFor.set(reads, wrapped);
+  }
+  return wrapped;
+}
+
+function onEstablished(this: SocksClient, info: { remoteHost?: SocksRemoteHost }): void {
+  handshakeOf(this)?.established(info.remoteHost);
+}
+function onHandshakeError(this: SocksClient, error: unknown): void {
+  handshakeOf(this)?.failed(error);
+}
+/** 'data' between 'established' and the handover: what SocksClient read past its reply. */
+function onExcess(this: Socket, chunk: Buffer): void {
+  handshakeOf(this)?.excess(chunk);
+}
+function onHandover(handshake: SocksHandshake): void {
+  handshake.handOver();
+}
+function ignoreError(): void {}
+
 /**
  * Connects a socket of ours to the server and runs the SocksClient handshake on it (`existing_socket`:
  * the library writes its greeting at once; node queues it until the TCP connection is up).
+ *
+ * With `reads` the socket reads with onread into the shared buffer, like a direct socket
+ * (handshakeReads): the relay gets every byte after the handshake without a 'data' event or a buffer
+ * per read. On 'established' the library has removed its listeners and paused the socket; in a
+ * setImmediate it re-emits as one 'data' event what it read past the reply (the server may send the
+ * reply and the destination's first bytes in one segment), then resumes the socket. Our handover is
+ * queued after that setImmediate (the library's listener on 'established' is prepended, so its runs
+ * first), with nothing read in between: it takes what onExcess caught, exactly once, as `head`, which
+ * the sink delivers before any later read.
  */
-function handshake(
-  server: ProxyServerAddress,
-  command: "connect" | "associate",
-  destination: SocksRemoteHost,
-  onDone: (error: unknown, socket: Socket, remote: SocksRemoteHost | undefined) => void,
-): Dial {
-  const socket = upstreamSocket();
-  socket.connect({ host: server.host, port: server.port });
-  const options: SocksClientOptions = {
-    command,
-    destination,
-    proxy: {
-      host: server.host,
-      port: server.port,
-      type: 5,
-      ...(server.username === undefined ? {} : { userId: server.username, password: server.password }),
-    },
-    timeout: server.timeoutMs,
-    existing_socket: socket,
-  };
-  let settled = false;
-  const client = new SocksClient(options);
-  client.once("established", (info: { socket: Socket; remoteHost?: SocksRemoteHost }) => {
-    if (settled) return;
-    settled = true;
+class SocksHandshake implements Dial {
+  readonly socket: Socket;
+  private readonly client: SocksClient;
+  private settled = false;
+  private remote: SocksRemoteHost | undefined;
+  private head: Buffer | undefined;
+
+  constructor(
+    private readonly server: ProxyServerAddress,
+    command: "connect" | "associate",
+    destination: SocksRemoteHost,
+    private readonly owner: HandshakeOwner,
+  ) {
+    // An association's control connection carries nothing after the reply: 'data' events, no shared buffer.
+    const tcp = owner instanceof Association ? undefined : owner;
+    const reads = tcp?.reads;
+    const socket = upstreamSocket(reads === undefined ? undefined : handshakeReads(reads));
+    this.socket = socket;
+    (socket as HandshakeCarrier)[HANDSHAKE] = this;
+    tcp?.adopt?.(socket);
+    socket.connect({ host: server.host, port: server.port });
+    const options: SocksClientOptions = {
+      command,
+      destination,
+      proxy: {
+        host: server.host,
+        port: server.port,
+        type: 5,
+        ...(server.username === undefined ? {} : { userId: server.username, password: server.password }),
+      },
+      timeout: server.timeoutMs,
+      existing_socket: socket,
+    };
+    const client = new SocksClient(options);
+    this.client = client;
+    (client as HandshakeCarrier)[HANDSHAKE] = this;
+    client.once("established", onEstablished);
+    client.once("error", onHandshakeError);
+    client.connect(socket);
+  }
+
+  /** The reply arrived: the library's listeners are off the socket; ours catches the excess. */
+  established(remote: SocksRemoteHost | undefined): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.release();
+    this.remote = remote;
+    this.socket.on("data", onExcess);
+    setImmediate(onHandover, this);
+  }
+
+  excess(chunk: Buffer): void {
+    this.head = this.head === undefined ? chunk : Buffer.concat([this.head, chunk]);
+  }
+
+  /** After the library's setImmediate: the socket is the sink's, reads and all. */
+  handOver(): void {
+    const socket = this.socket;
+    socket.off("data", onExcess);
+    (socket as HandshakeCarrier)[HANDSHAKE] = undefined;
+    if (socket.destroyed) return; // cancelled meanwhile
+    const head = this.head;
+    this.head = undefined;
+    const owner = this.owner;
+    if (owner instanceof Association) owner.handshakeDone(undefined, socket, this.remote);
+    else owner.upstreamConnected(socket, head);
+  }
+
+  failed(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.release();
+    (this.socket as HandshakeCarrier)[HANDSHAKE] = undefined;
+    this.socket.destroy();
+    const owner = this.owner;
+    if (owner instanceof Association) owner.handshakeDone(error, this.socket, undefined);
+    else owner.upstreamFailed(socksReason(this.server, error));
+  }
+
+  cancel(): void {
+    const pending = !this.settled;
+    this.settled = true;
+    if (pending) {
+      this.release();
+      this.client.on("error", ignoreError); // the library reports the destroyed socket; nobody listens
+    }
+    this.socket.destroy(); // between 'established' and the handover too: handOver then stops
+  }
+
+  /** The client is done with us: nothing of ours stays on it. */
+  private release(): void {
+    const client = this.client;
     client.removeAllListeners();
-    onDone(undefined, socket, info.remoteHost);
-  });
-  client.once("error", (error: unknown) => {
-    if (settled) return;
-    settled = true;
-    client.removeAllListeners();
-    socket.destroy();
-    onDone(error, socket, undefined);
-  });
-  client.connect(socket);
-  return {
-    cancel() {
-      if (settled) return;
-      settled = true;
-      client.removeAllListeners();
-      client.on("error", () => {}); // the library reports the destroyed socket; nobody listens
-      socket.destroy();
-    },
-  };
+    (client as HandshakeCarrier)[HANDSHAKE] = undefined;
+  }
 }
 
 export class Socks5Tcp implements TcpDialer {
   constructor(private readonly server: ProxyServerAddress) {}
 
   dial(target: Endpoint, sink: TcpSink): Dial {
-    return handshake(this.server, "connect", { host: target.host, port: target.port }, (error, socket) => {
-      if (error !== undefined) sink.upstreamFailed(socksReason(this.server, error));
-      // The library paused the socket and resumes it in setImmediate (after re-emitting what it read
-      // past its reply): the relay's 'data' listener is in place by then.
-      else sink.upstreamConnected(socket, undefined);
-    });
+    return new SocksHandshake(this.server, "connect", { host: target.host, port: target.port }, sink);
   }
 }
 
@@ -130,14 +244,17 @@ class Association implements UdpChannel {
     private readonly sink: UdpSink,
   ) {
     this.header = udpHeader(target);
-    this.dial = handshake(server, "associate", { host: "0.0.0.0", port: 0 }, (error, control, relay) => {
-      if (this.closed) {
-        control.destroy();
-        return;
-      }
-      if (error !== undefined) this.fail(socksReason(server, error));
-      else this.associated(control, relay);
-    });
+    this.dial = new SocksHandshake(server, "associate", { host: "0.0.0.0", port: 0 }, this);
+  }
+
+  /** The UDP ASSOCIATE handshake's end (SocksHandshake). */
+  handshakeDone(error: unknown, control: Socket, relay: SocksRemoteHost | undefined): void {
+    if (this.closed) {
+      control.destroy();
+      return;
+    }
+    if (error !== undefined) this.fail(socksReason(this.server, error));
+    else this.associated(control, relay);
   }
 
   private associated(control: Socket, relay: SocksRemoteHost | undefined): void {

@@ -10,10 +10,11 @@
  *   says the socket's buffer is full, l4PauseRx stops the engine delivering until 'drain'.
  * - Upstream -> device: each chunk the socket reads goes to l4Tx; what the flow's send buffer does
  *   not take is kept and the socket paused (the kernel closes the upstream's window), and l4TxReady
- *   sends the rest and resumes the socket. A direct connection reads into one buffer shared by every
- *   relay (`reads`: node:net's onread), so a read allocates nothing; only what l4Tx does not take is
- *   copied out, into a staging block, until l4TxReady. Sockets that ran a handshake (SOCKS5, HTTP
- *   CONNECT) come with 'data' events, whose chunks are the relay's to keep.
+ *   sends the rest and resumes the socket. A direct or SOCKS5 connection reads into one buffer shared
+ *   by every relay (`reads`: node:net's onread), so a read allocates nothing; only what l4Tx does not
+ *   take is copied out, into a staging block, until l4TxReady. What a handshake read past its end
+ *   (`head`) goes first. HTTP CONNECT sockets (node:http made them) come with 'data' events, whose
+ *   chunks are the relay's to keep.
  * - Half-close: the client's FIN (l4RemoteClosed) ends the socket's writing side after the staged
  *   data; the upstream's FIN ('end') becomes l4LocalClose after what is queued for the flow.
  * - The end: a flow that goes away (l4Rx null: closed, reset, timed out) destroys its socket, with a
@@ -35,8 +36,8 @@ import type { BorrowedReads, Dial, TcpDialer, TcpSink } from "./upstream.js";
 export const LINGER_MS = 30_000;
 
 /**
- * What every direct upstream socket reads into (one read at a time: the bytes are handed to l4Tx, or
- * copied out, before the next read of any socket). A staging block holds a whole read.
+ * What every direct and SOCKS5 upstream socket reads into (one read at a time: the bytes are handed
+ * to l4Tx, or copied out, before the next read of any socket). A staging block holds a whole read.
  */
 const READ_BUFFER = Buffer.allocUnsafeSlow(BLOCK_BYTES);
 
@@ -71,8 +72,9 @@ function onSocketClose(this: Socket): void {
 }
 
 /**
- * TcpSink.reads of every relay: a direct socket reads into READ_BUFFER, and the callback finds the
- * relay through the socket (dialSocket has the relay adopt it before its first read).
+ * TcpSink.reads of every relay: a direct or SOCKS5 socket reads into READ_BUFFER, and the callback
+ * finds the relay through the socket (dialSocket and SocksHandshake have the relay adopt it before
+ * its first read).
  */
 const SHARED_READS: BorrowedReads = { buffer: READ_BUFFER, callback: onSocketRead };
 
@@ -118,7 +120,7 @@ export class TcpRelay implements TcpSink, RelayInfo {
     this.dial = dialer.dial(target, this);
   }
 
-  /** TcpSink.reads: a direct socket reads into the shared buffer. */
+  /** TcpSink.reads: a direct or SOCKS5 socket reads into the shared buffer (the latter after its handshake). */
   get reads(): BorrowedReads {
     return SHARED_READS;
   }
@@ -311,14 +313,14 @@ export class TcpRelay implements TcpSink, RelayInfo {
 
   // ---------------------------------------------------------------- upstream -> device
 
-  /** 'data' (a socket that ran a handshake): the chunk is ours to keep. */
+  /** 'data' (an HTTP CONNECT socket): the chunk is ours to keep. */
   upstreamData(chunk: Buffer): void {
     if (this.gone) return;
     this.fromUpstream(chunk, false);
     this.app.schedule();
   }
 
-  /** A read into READ_BUFFER (direct sockets): l4Tx copies it, and what it does not take is copied out. */
+  /** A read into READ_BUFFER (direct and SOCKS5 sockets): l4Tx copies it, and what it does not take is copied out. */
   upstreamRead(bytes: number, buffer: Uint8Array): boolean {
     if (this.gone) return false;
     this.fromUpstream(buffer.subarray(0, bytes), true);

@@ -16,8 +16,9 @@ export interface TcpSink {
   upstreamConnected(socket: Socket, head: Buffer | undefined): void;
   upstreamFailed(reason: string): void;
   /**
-   * Where a dialer that reads nothing itself (direct) has the socket read into, instead of 'data'
-   * events with a new buffer per read. A dialer that runs a handshake over the socket ignores it.
+   * Where the dialer has the socket read into (onread), instead of 'data' events with a new buffer
+   * per read: direct from the start; SOCKS5 too, handing the handshake's reads to its library as
+   * copies until it is done. HTTP CONNECT (node:http makes the socket's reads its own) ignores it.
    */
   readonly reads?: BorrowedReads;
   /**

@@ -90,16 +90,30 @@ describe("bench smoke: every bench once, tiny and untimed", () => {
     expect(ours).toEqual([]);
   }, 600_000);
 
-  it("tun2socks: iperf3 and wrk through dante next to direct, RSS under churn (root, danted, wrk, nginx)", async (ctx) => {
+  it("tun2socks: iperf3 and wrk through dante (and microsocks) next to direct, each server alone, CPU, RSS under churn (root, danted, wrk, nginx)", async (ctx) => {
     const missing = tun2socksMissing();
     skipOrFailInCi(ctx, missing === "" ? undefined : missing);
     const rows = await benchTun2socks(SECONDS, SMOKE);
-    const names = [/^iperf3 socks5 mtu 1500 up$/, /^iperf3 socks5 mtu 65520 down/, /^wrk proxy new connections/, /^wrk socks5 new connections/, /^rss after .* \(socks5\)$/, /^rss growth/, /^flows left/];
+    const names = [
+      /^iperf3 socks5 mtu 1500 up$/,
+      /^iperf3 socks5 mtu 65520 down/,
+      /^cpu socks5 mtu 1500 down$/,
+      /^wrk proxy new connections/,
+      /^wrk socks5 new connections/,
+      /^cpu socks5 per new connection$/,
+      /^socks5 server alone new connections/,
+      /^rss after .* \(socks5\)$/,
+      /^rss growth/,
+      /^flows left/,
+    ];
     // RSS may shrink over the churn, and no flow may be left: those two may be 0 or negative.
     expectSane(rows, "tun", names, /^(rss growth|flows left)/);
-    expect(rows).toHaveLength(9);
+    // dante: 4 iperf3 and 4 cpu rows, conn/s, cpu and alone; direct: conn/s and cpu; RSS: 3. microsocks
+    // (when installed): as many iperf3 and cpu rows, conn/s, cpu and alone.
+    const microsocks = rows.some((r) => r.name.includes("microsocks"));
+    expect(rows).toHaveLength(16 + (microsocks ? 11 : 0));
     expect(rows.find((r) => r.name.startsWith("flows left"))!.value).toBeGreaterThanOrEqual(0);
-  }, 180_000);
+  }, 300_000);
 
   it("flood: a few thousand SYNs, a legitimate client during and after them, a bulk flow alone and flooded", async () => {
     const rows = await benchFlood(SMOKE);

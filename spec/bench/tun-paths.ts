@@ -2,7 +2,7 @@
  * The paths the TUN benches measure, each set up in fresh namespaces and torn down after:
  *
  *   direct: netns C --TUN--> engine + ProxyApp (direct://) --veth--> netns S
- *   socks5: netns C --TUN--> engine + ProxyApp (socks5://) --veth--> netns P (danted) --veth--> netns S
+ *   socks5: netns C --TUN--> engine + ProxyApp (socks5://) --veth--> netns P (danted or microsocks) --veth--> netns S
  *
  * and what runs over them: iperf3 (Gbit/s each way) and wrk with `Connection: close` against nginx
  * in S (new connections per second).
@@ -23,7 +23,7 @@ export const SECONDS = 3;
 export const IPERF_RUNS = 3;
 export const OMIT_SECONDS = 1;
 export const MTUS = [1500, 65520] as const;
-const SMOKE_BYTES = 8 << 20;
+export const SMOKE_BYTES = 8 << 20;
 
 /** How the iperf3 rows are measured (the label under the table). */
 export function iperfMethod(seconds: number, o: BenchOptions = FULL): string {
@@ -46,7 +46,24 @@ export interface BenchPath {
   /** The destination's address in S, as C dials it. */
   readonly host: string;
   readonly proxy: ProxyServer;
+  /** A SOCKS5 path's server, as a client in P reaches it (socksCeiling). */
+  readonly socks?: { readonly ns: Netns; readonly host: string; readonly port: number; readonly user?: { name: string; password: string } };
   close(): Promise<void>;
+}
+
+/** The SOCKS5 servers the tun2socks bench measures: dante-server and microsocks (Debian packages). */
+export type SocksServer = "dante" | "microsocks";
+
+/** microsocks in `ns` on `address`:SOCKS_PORT; resolves once it listens. */
+async function startMicrosocks(ns: Netns, address: string, user: { name: string; password: string } | undefined): Promise<void> {
+  const auth = user === undefined ? [] : ["-u", user.name, "-P", user.password];
+  spawnIn(ns, ["microsocks", "-i", address, "-p", String(SOCKS_PORT), ...auth], 600_000);
+  for (let i = 0; i < 50; i++) {
+    const listening = await runIn(ns, ["ss", "-Hltn", `sport = :${SOCKS_PORT}`], 3000);
+    if (listening.stdout.includes(`:${SOCKS_PORT}`)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error("microsocks did not listen");
 }
 
 /** A Gbit/s row from one run's or several runs' bits per second (the median); `method` says how. */
@@ -84,7 +101,7 @@ export async function directPath(mtu: number, extraArgs: readonly string[] = [])
  * C -> TUN -> engine -> SOCKS5 -> dante in P -> S; with `auth`, username/password (dante then checks a
  * SHA-512 crypt hash per connection, which costs it more than the rest of the connection).
  */
-export async function socksPath(mtu: number, extraArgs: readonly string[] = [], auth = true): Promise<BenchPath> {
+export async function socksPath(mtu: number, extraArgs: readonly string[] = [], auth = true, server: SocksServer = "dante"): Promise<BenchPath> {
   const made: Netns[] = [];
   const topology = await tun2socksTopology(
     () => {
@@ -95,15 +112,17 @@ export async function socksPath(mtu: number, extraArgs: readonly string[] = [], 
     { mtu },
   );
   const user = auth ? testUser() : undefined;
-  await startDante(topology.proxyNs, { address: topology.proxyAddress, external: topology.external, ...(user === undefined ? {} : { user }) });
+  if (server === "dante") await startDante(topology.proxyNs, { address: topology.proxyAddress, external: topology.external, ...(user === undefined ? {} : { user }) });
+  else await startMicrosocks(topology.proxyNs, topology.proxyAddress, user);
   const url = `socks5://${user === undefined ? "" : `${user.name}:${user.password}@`}${topology.proxyAddress}:${SOCKS_PORT}`;
   const { proxy } = startL3l4Proxy(topology, ["--proxy", url, ...extraArgs], [], false);
   return {
-    name: auth ? "socks5" : "socks5 no-auth",
+    name: `${auth ? "socks5" : "socks5 no-auth"}${server === "dante" ? "" : ` ${server}`}`,
     client: topology.client,
     server: topology.server,
     host: topology.addresses.v4(2),
     proxy,
+    socks: { ns: topology.proxyNs, host: topology.proxyAddress, port: SOCKS_PORT, ...(user === undefined ? {} : { user }) },
     async close() {
       killChildren();
       await proxy.close();
