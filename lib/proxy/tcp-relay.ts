@@ -2,9 +2,9 @@
  * One TCP flow relayed to one upstream connection, with backpressure and half-close both ways.
  *
  * - Dialing: the upstream (direct, SOCKS5 CONNECT, HTTP CONNECT) is dialled when the engine accepts
- *   the SYN. What the client sends meanwhile is staged, and the flow paused (l4PauseRx: the engine
- *   keeps the rest and its receive window closes), until the upstream is connected. A failure aborts
- *   the flow (RST to the client).
+ *   the SYN. What the client sends meanwhile is staged; once a full block waits, the flow is paused
+ *   (l4PauseRx: the engine keeps the rest and its receive window closes) until the upstream is
+ *   connected. A failure aborts the flow (RST to the client).
  * - Device -> upstream: the engine's data (a view valid only during l4Rx) is copied into a staging
  *   block from the shared pool (staging.ts) and written once per event-loop turn. When socket.write()
  *   says the socket's buffer is full, l4PauseRx stops the engine delivering until 'drain'.
@@ -16,7 +16,8 @@
  *   (`head`) goes first. HTTP CONNECT sockets (node:http made them) come with 'data' events, whose
  *   chunks are the relay's to keep.
  * - Half-close: the client's FIN (l4RemoteClosed) ends the socket's writing side after the staged
- *   data; the upstream's FIN ('end') becomes l4LocalClose after what is queued for the flow.
+ *   data (close(2) instead of shutdown(2) when the upstream's FIN came first and the kernel has every
+ *   byte); the upstream's FIN ('end') becomes l4LocalClose after what is queued for the flow.
  * - The end: a flow that goes away (l4Rx null: closed, reset, timed out) destroys its socket, with a
  *   RST unless both sides had finished (then the socket flushes and closes by itself).
  *
@@ -171,7 +172,10 @@ export class TcpRelay implements TcpSink, RelayInfo {
     this.app.counters.bytesUp += data.length;
     this.stage(data);
     if (this.socket === undefined) {
-      this.pauseFlow();
+      // Dialing: a first block of what the client sends (a request) is only staged. Pausing for it
+      // would cost a window-update ACK on resume (the engine's delivery had taken the bytes already);
+      // a full block waiting pauses the flow, so staging stays within a block and one delivery.
+      if (this.waiting !== undefined) this.pauseFlow();
       return;
     }
     this.app.flushLater(this);
@@ -308,7 +312,11 @@ export class TcpRelay implements TcpSink, RelayInfo {
   private endSocket(): void {
     if (this.socketEnded) return;
     this.socketEnded = true;
-    this.socket!.end();
+    const socket = this.socket!;
+    // The upstream has sent its FIN and every write has reached the kernel: close(2) sends our FIN as
+    // shutdown(2) would, without the shutdown request (a syscall and a callback per connection).
+    if (this.upstreamEnded && socket.writableLength === 0) socket.destroy();
+    else socket.end();
   }
 
   // ---------------------------------------------------------------- upstream -> device
