@@ -167,6 +167,23 @@ export class L3L4Builder<T> {
   }
 
   /**
+   * The SYN budget, for SYN floods: past the SYN backlog (cookie mode) at most this many SYNs a second
+   * are answered with a SYN cookie when nothing else is going on, plus one for every 8 segments that
+   * reach established connections, with bursts of up to 64; any other SYN past the backlog is dropped
+   * unanswered before the cookie is made, counted in stats().tcpSynsOverBudget, and its peer
+   * retransmits it. So a flood cannot take the CPU that established flows need. SYNs within the
+   * backlog, retransmitted SYNs of existing connections and SYNs reopening TIME-WAIT are never
+   * counted. Default 20,000; an integer in 1..2^24, or Infinity (off: every SYN gets its cookie).
+   */
+  synCookieRate(perSecond: number): this {
+    this.config.synCookieRate = perSecond;
+    this.checks.set("synCookieRate", () => {
+      if (perSecond !== Infinity) integerIn("synCookieRate", perSecond, 1, MAX_FLOWS_LIMIT);
+    });
+    return this;
+  }
+
+  /**
    * A budget for everything peers can make the engine hold, in bytes: TCP send and receive buffers and
    * out-of-order data, IP fragments, half-open and TIME-WAIT records, queued UDP datagrams. Under
    * pressure receive windows stop growing (from half the budget), out-of-order data is refused (from

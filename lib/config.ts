@@ -3,6 +3,8 @@
  * L3L4Builder validates and fills one of these; the engine and its flows read it.
  */
 
+import { DEFAULT_SYN_COOKIE_RATE } from "./tcp/syn-budget.js";
+
 export type CongestionControlName = "reno" | "cubic";
 
 export interface EngineConfig {
@@ -75,6 +77,12 @@ export interface EngineConfig {
    */
   synBacklog: number;
   /**
+   * The SYN budget's floor (tcp/syn-budget.ts): SYNs a second that get a SYN cookie past the backlog
+   * with no other traffic (established traffic earns more). Infinity: every such SYN gets one. Linux
+   * has no such bound (tcp_syncookies answers every SYN past tcp_max_syn_backlog).
+   */
+  synCookieRate: number;
+  /**
    * The memory budget (lib/memory.ts): bytes peers can make the engine hold (TCP buffers and
    * out-of-order data, fragments, half-open and TIME-WAIT records, UDP queues). Default Infinity:
    * counted, never refused (the per-kind bounds above still hold).
@@ -131,6 +139,7 @@ export const DEFAULT_CONFIG: Readonly<EngineConfig> = Object.freeze({
   maxFlowsPerSource: Infinity,
   maxTimeWait: 262_144,
   synBacklog: 4096,
+  synCookieRate: DEFAULT_SYN_COOKIE_RATE,
   maxMemory: Infinity,
   receiveBudget: Infinity,
   maxReassemblies: 256,

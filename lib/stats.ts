@@ -48,6 +48,8 @@ export const EngineDrop = {
   REENTRANT_QUEUE_FULL: 48,
   /** A new flow from a source that has maxFlowsPerSource flows already (answered with RST or ICMP). */
   SOURCE_FLOW_LIMIT: 49,
+  /** A SYN past the SYN backlog that found no token in the SYN budget (synCookieRate): dropped unanswered. */
+  SYN_BUDGET: 50,
 } as const;
 
 const ENGINE_DROP_NAMES: string[] = [];
@@ -101,6 +103,11 @@ export interface EngineStats {
   tcpSynCookiesValidated: number;
   /** ACKs for no flow, while cookies were in use, that carried no valid cookie: answered with RST. */
   tcpSynCookiesRejected: number;
+  /**
+   * SYNs past the SYN backlog dropped unanswered, before any cookie was made, because the SYN budget
+   * (synCookieRate; tcp/syn-budget.ts) had no token: the peer retransmits. Also in drops.syn_budget.
+   */
+  tcpSynsOverBudget: number;
   /** Passive opens in SYN-RECEIVED now: what synBacklog bounds. */
   tcpHalfOpen: number;
   udpDatagramsIn: number;
@@ -183,6 +190,7 @@ export class Counters {
   tcpSynCookiesSent = 0;
   tcpSynCookiesValidated = 0;
   tcpSynCookiesRejected = 0;
+  tcpSynsOverBudget = 0;
   /** A gauge, not a counter: passive opens in SYN-RECEIVED (tcp/syn-backlog.ts keeps it). */
   tcpHalfOpen = 0;
   udpDatagramsIn = 0;
@@ -253,6 +261,7 @@ export class Counters {
       tcpSynCookiesSent: this.tcpSynCookiesSent,
       tcpSynCookiesValidated: this.tcpSynCookiesValidated,
       tcpSynCookiesRejected: this.tcpSynCookiesRejected,
+      tcpSynsOverBudget: this.tcpSynsOverBudget,
       tcpHalfOpen: this.tcpHalfOpen,
       udpDatagramsIn: this.udpDatagramsIn,
       udpDatagramsOut: this.udpDatagramsOut,

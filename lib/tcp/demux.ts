@@ -30,6 +30,7 @@ import { leaveSynBacklog } from "./open.js";
 import { windowField } from "./output.js";
 import { finish, isSynchronized } from "./state.js";
 import { SynBacklog } from "./syn-backlog.js";
+import { SynBudget } from "./syn-budget.js";
 import { TIME_WAIT, TimeWaitState, TimeWaitTable, TimeWaitVerdict } from "./time-wait.js";
 import type { TcpSegmentWriter } from "./writer.js";
 
@@ -41,6 +42,8 @@ export class TcpDemux implements IcmpErrorSink {
   /** Every TIME-WAIT record (time-wait.ts). */
   readonly timeWaits: TimeWaitTable;
   private readonly backlog: SynBacklog;
+  /** How many SYNs past the backlog get a cookie (tcp/syn-budget.ts); `earned` counts established traffic. */
+  private readonly synBudget: SynBudget;
 
   constructor(
     private readonly config: EngineConfig,
@@ -56,6 +59,7 @@ export class TcpDemux implements IcmpErrorSink {
   ) {
     this.timeWaits = new TimeWaitTable(writer, config.maxTimeWait, counters.memory);
     this.backlog = new SynBacklog(config, counters, ctx.isn, writer);
+    this.synBudget = new SynBudget(config.synCookieRate);
   }
 
   /**
@@ -87,6 +91,8 @@ export class TcpDemux implements IcmpErrorSink {
     const flow = table.lookup(p.family, IpProtocol.TCP, bytes, p.srcOffset, p.dstOffset, srcPort, dstPort);
     const st = flow === undefined ? null : flow.state;
     if (st !== null) {
+      // Established traffic earns SYN cookies for the budget (tcp/syn-budget.ts); a SYN earns none.
+      if ((flags & TcpFlag.SYN) === 0) this.synBudget.earned++;
       switch (st.kind) {
         case "tcp":
           st.segmentArrives(seg, opts);
@@ -108,12 +114,14 @@ export class TcpDemux implements IcmpErrorSink {
           this.scheduleTimeWaits();
           return tw.flow(r) ?? this.timeWaitFlow(p, seg, r);
         }
-        // RFC 9293 §3.10.7.4 / RFC 6191: the record gives way to a new incarnation.
+        // RFC 9293 §3.10.7.4 / RFC 6191: the record gives way to a new incarnation, whose SYN
+        // takes no token from the SYN budget (the record is forgotten now: a drop would lose it).
         tw.forget(r);
         this.scheduleTimeWaits();
+        return this.noFlow(cb, p, seg, opts, true);
       }
     }
-    return this.noFlow(cb, p, seg, opts);
+    return this.noFlow(cb, p, seg, opts, false);
   }
 
   /**
@@ -132,15 +140,16 @@ export class TcpDemux implements IcmpErrorSink {
   /**
    * RFC 9293 §3.10.7.1 (the segment belongs to no connection): a RST is dropped; a SYN without ACK
    * opens a flow if the application accepts it (or gets a SYN cookie past the SYN backlog); an ACK may
-   * bring a SYN cookie back; anything else, and a refused SYN, is answered with a RST.
+   * bring a SYN cookie back; anything else, and a refused SYN, is answered with a RST. `reopens`: the
+   * segment reopens a TIME-WAIT record (exempt from the SYN budget).
    */
-  private noFlow(cb: AnyCallbacks, p: L4Packet, seg: TcpPacket, opts: TcpOptions): FlowRecord | undefined {
+  private noFlow(cb: AnyCallbacks, p: L4Packet, seg: TcpPacket, opts: TcpOptions, reopens: boolean): FlowRecord | undefined {
     const flags = seg.flags;
     if ((flags & TcpFlag.RST) !== 0) return this.dropped(EngineDrop.NO_FLOW_RST);
     const synAck = flags & (TcpFlag.SYN | TcpFlag.ACK);
     if (synAck === TcpFlag.SYN) {
       this.counters.tcpSynsReceived++;
-      return this.accept(cb, p, seg, opts);
+      return this.accept(cb, p, seg, opts, reopens);
     }
     if (synAck === TcpFlag.ACK && this.backlog.cookiesOut(this.ctx.now)) return this.acceptCookie(cb, p, seg, opts);
     this.resetFor(cb, p, seg);
@@ -149,9 +158,10 @@ export class TcpDemux implements IcmpErrorSink {
 
   /**
    * RFC 9293 §3.10.7.2 LISTEN, a SYN arrives: a new connection in SYN-RECEIVED, or a RST if refused;
-   * past the SYN backlog a SYN cookie, and l4Accept is asked when its ACK comes back.
+   * past the SYN backlog a SYN cookie, and l4Accept is asked when its ACK comes back, if the SYN
+   * budget has a token for it (else the SYN is dropped unanswered: `cookie`).
    */
-  private accept(cb: AnyCallbacks, p: L4Packet, seg: TcpPacket, opts: TcpOptions): FlowRecord | undefined {
+  private accept(cb: AnyCallbacks, p: L4Packet, seg: TcpPacket, opts: TcpOptions, reopens: boolean): FlowRecord | undefined {
     // At the limit the SYN is dropped unanswered, as a full Linux backlog does: the peer retries.
     if (this.counts.flows >= this.config.maxFlows) return this.dropped(EngineDrop.FLOW_LIMIT);
     const memory = this.counters.memory;
@@ -168,11 +178,10 @@ export class TcpDemux implements IcmpErrorSink {
     // From the budget's first step on (lib/memory.ts SHRINK) a SYN makes no record: a SYN cookie
     // holds nothing (RFC 4987 §3.6), so a SYN flood alone cannot take the budget past half, to
     // where every new flow, a legitimate client's too, is refused.
-    if (this.backlog.full) {
-      this.backlog.sendCookie(cb, p, seg, opts, this.ctx.now);
-      return undefined;
-    }
+    if (this.backlog.full) return this.cookie(cb, p, seg, opts, reopens);
     if (memory.pressure >= MemoryPressure.SHRINK || !memory.tryCharge(MemoryKind.HALF_OPEN, HALF_OPEN_BYTES)) {
+      // Not the SYN budget's: the backlog has room, so this is no flood the backlog saw (the budget
+      // applies to a full backlog only, tcp/syn-budget.ts).
       this.counters.memorySynCookies++;
       this.backlog.sendCookie(cb, p, seg, opts, this.ctx.now);
       return undefined;
@@ -184,6 +193,21 @@ export class TcpDemux implements IcmpErrorSink {
     }
     conn.acceptSyn(seg, opts);
     return this.reportable(conn.flow);
+  }
+
+  /**
+   * Cookie mode (RFC 4987 §3.6): the SYN gets a cookie SYN-ACK if the SYN budget has a token for it
+   * (tcp/syn-budget.ts); without one it is dropped unanswered before any hashing, and the peer
+   * retransmits (a spoofed source never does). A SYN reopening TIME-WAIT (`reopens`) takes none.
+   */
+  private cookie(cb: AnyCallbacks, p: L4Packet, seg: TcpPacket, opts: TcpOptions, reopens: boolean): undefined {
+    const now = this.ctx.now;
+    if (!reopens && !this.synBudget.take(now)) {
+      this.counters.tcpSynsOverBudget++;
+      return this.dropped(EngineDrop.SYN_BUDGET);
+    }
+    this.backlog.sendCookie(cb, p, seg, opts, now);
+    return undefined;
   }
 
   /**

@@ -5,7 +5,10 @@
  *   options), arriving at 160,000 a second of virtual time (timers run: SYN-ACKs are retransmitted,
  *   half-open flows time out after the handshake timeout), and the SYN rate (SYNs per wall second);
  * - whether a legitimate client connects in the middle of the flood and once it is in (SYN, SYN-ACK,
- *   ACK: ESTABLISHED?); past the SYN backlog its SYN-ACK carries a SYN cookie;
+ *   ACK: ESTABLISHED?); past the SYN backlog its SYN-ACK carries a SYN cookie, and past the SYN
+ *   budget (synCookieRate, tcp/syn-budget.ts) its SYN may be dropped: each client retries on Linux's
+ *   schedule (1, 2, 4 s...; the flood goes on meanwhile) and the tries it took are printed; single
+ *   legitimate SYNs among the flood's give the probability that one try is answered;
  * - an established flow's throughput (64 MiB between two engines) alone and with a flood of SYNs
  *   arriving between its packets (FLOOD_PER_ROUND per round of the wire, about one SYN per data
  *   segment; and a tenth of that, LIGHT_FLOOD_PER_ROUND), and per CPU second flooded over alone
@@ -116,19 +119,44 @@ interface FloodResult {
   heapGrowth: number;
   flowCount: number;
   stoppedEarly: boolean;
-  /** A legitimate client's handshake half-way through the flood, and after it. */
-  during: string;
-  legitimate: string;
+  /** A legitimate client that starts half-way through the flood (retrying as Linux does), and one that starts as it ends. */
+  during: ClientResult;
+  legitimate: ClientResult;
+  /** Single legitimate SYNs sent among the flood's once the backlog is full, and how many got a SYN-ACK. */
+  probes: number;
+  probesAnswered: number;
+  /** SYNs the SYN budget dropped (stats().tcpSynsOverBudget; 0 before it existed). */
+  overBudget: number;
 }
 
-/** A legitimate client from `port`: SYN, the engine's answer, and (for a SYN-ACK) the ACK. */
-function legitimateClient(engine: L3L4<Uint8Array>, cb: Sink, port: number): string {
+/**
+ * Linux's SYN retransmission schedule (RFC 6298 §5.5 back-off from the 1 s initial RTO, §2.1):
+ * tcp_syn_retries 6 sends at 0, 1, 3, 7, 15, 31 and 63 s and gives up at 127 s.
+ */
+export const LINUX_SYN_TRIES_MS = [0, 1000, 3000, 7000, 15_000, 31_000, 63_000] as const;
+/** One legitimate SYN every PROBE_EVERY flood SYNs (odd: the probes fall at every phase of the flood). */
+const PROBE_EVERY = 1601;
+
+interface ClientResult {
+  /** The SYN that got a SYN-ACK and completed (1-based), 0 if none of the seven did. */
+  tries: number;
+  /** Seconds from its first SYN to the one that connected. */
+  seconds: number;
+  /** What the last try got. */
+  answer: string;
+}
+
+const describeClient = (c: ClientResult): string => (c.tries > 0 ? `connected at try ${c.tries} (${c.seconds} s)` : `not connected in ${LINUX_SYN_TRIES_MS.length} tries (${c.answer})`);
+
+/** One SYN of a legitimate client from `port`, the engine's answer, and (for a SYN-ACK) the ACK. */
+function legitimateTry(engine: L3L4<Uint8Array>, cb: Sink, port: number, complete = true): string {
   const segment = (flags: string, seq: number, ack: number) =>
     tcp({ src: "203.0.113.9", dst: SERVER, srcPort: port, dstPort: 443, flags, seq, ack, options: flags === "S" ? { mss: 1460 } : {} });
   const sentBefore = cb.sent;
   engine.l3Rx(cb, segment("S", 1000, 0));
   if (cb.sent === sentBefore) return "no answer";
   if ((cb.last[33]! & 0x12) === 0x12) {
+    if (!complete) return "SYN-ACK";
     const iss = read32(cb.last, 24);
     const flow: Flow | undefined = engine.l3Rx(cb, segment("A", 1001, (iss + 1) >>> 0));
     return flow !== undefined && engine.l4State(flow) === "ESTABLISHED" ? "connected" : "SYN-ACK, then not established";
@@ -136,11 +164,41 @@ function legitimateClient(engine: L3L4<Uint8Array>, cb: Sink, port: number): str
   return (cb.last[33]! & 0x04) !== 0 ? "refused (RST)" : "other answer";
 }
 
-/** `syns` SYNs into one engine at 160k per virtual second, then a legitimate client's handshake. */
+/** A legitimate client retrying its SYN on Linux's schedule from `start` (virtual ms). */
+class RetryingClient {
+  private next = 0;
+  result: ClientResult | undefined;
+  private answer = "";
+
+  constructor(
+    private readonly port: number,
+    private readonly start: number,
+  ) {}
+
+  /** When its next SYN is due (virtual ms); Infinity once it is done. */
+  get due(): number {
+    return this.result === undefined ? this.start + LINUX_SYN_TRIES_MS[this.next]! : Infinity;
+  }
+
+  /** Send the SYN that is due. */
+  attempt(engine: L3L4<Uint8Array>, cb: Sink): void {
+    this.answer = legitimateTry(engine, cb, this.port);
+    const tries = ++this.next;
+    if (this.answer === "connected") this.result = { tries, seconds: LINUX_SYN_TRIES_MS[tries - 1]! / 1000, answer: this.answer };
+    else if (tries === LINUX_SYN_TRIES_MS.length) this.result = { tries: 0, seconds: Infinity, answer: this.answer };
+  }
+}
+
+/**
+ * `syns` SYNs into one engine at 160k per virtual second (the clock moves with every SYN, as a real
+ * clock would under an even flood), a legitimate client half-way through and one at the end; both
+ * retry on Linux's schedule, after the flood on a quiet engine.
+ */
 function flood(gc: Gc, syns: number, synBacklog: number | undefined): FloodResult {
   const clock = new VirtualClock(0);
   const builder = new L3L4Builder<Uint8Array>().clock(clock.now);
   if (synBacklog !== undefined) builder.synBacklog(synBacklog);
+  const backlog = synBacklog ?? 4096;
   const engine: L3L4<Uint8Array> = builder.build();
   const cb = new Sink();
   const stamp = new SynStamp();
@@ -151,14 +209,19 @@ function flood(gc: Gc, syns: number, synBacklog: number | undefined): FloodResul
   const t0 = process.hrtime.bigint();
   let i = 0;
   let stoppedEarly = false;
-  let during = "not tried (the flood stopped early)";
+  let probes = 0;
+  let probesAnswered = 0;
+  const during = new RetryingClient(5554, (syns >> 1) / perMs);
   for (; i < syns; i++) {
-    if (i === syns >> 1) during = legitimateClient(engine, cb, 5554);
-    engine.l3Rx(cb, stamp.next());
-    if (i % perMs === perMs - 1) {
-      clock.advance(1);
-      engine.l4Poll(cb);
+    const now = i / perMs;
+    clock.set(now);
+    if (now >= during.due) during.attempt(engine, cb);
+    if (i > backlog && i % PROBE_EVERY === 0) {
+      probes++;
+      if (legitimateTry(engine, cb, 10_000 + (probes % 50_000), false) === "SYN-ACK") probesAnswered++;
     }
+    engine.l3Rx(cb, stamp.next());
+    if (i % perMs === perMs - 1) engine.l4Poll(cb);
     if ((i & 0xffff) === 0 && heapBytes() - before > HEAP_CAP) {
       stoppedEarly = true;
       break;
@@ -169,8 +232,17 @@ function flood(gc: Gc, syns: number, synBacklog: number | undefined): FloodResul
   gc();
   const heapGrowth = heapBytes() - before;
   const flowCount = engine.flowCount;
-  const legitimate = legitimateClient(engine, cb, 5555);
-  return { syns: i, seconds, heapGrowth, flowCount, stoppedEarly, during, legitimate };
+  const overBudget = (engine.stats() as { tcpSynsOverBudget?: number }).tcpSynsOverBudget ?? 0;
+  // The flood is over: the clients' remaining tries on the quiet engine (its timers run meanwhile).
+  const after = new RetryingClient(5555, clock.now());
+  for (let guard = 0; guard < 2 * LINUX_SYN_TRIES_MS.length; guard++) {
+    const client = during.due <= after.due ? during : after;
+    if (client.due === Infinity) break;
+    if (client.due > clock.now()) clock.set(client.due);
+    engine.l4Poll(cb);
+    client.attempt(engine, cb);
+  }
+  return { syns: i, seconds, heapGrowth, flowCount, stoppedEarly, during: during.result!, legitimate: after.result!, probes, probesAnswered, overBudget };
 }
 
 /**
@@ -178,7 +250,10 @@ function flood(gc: Gc, syns: number, synBacklog: number | undefined): FloodResul
  * the wire; `segments`: the data segments B received; `cpuNs`: the process's CPU time for it (a
  * figure the other helpers on a shared machine disturb less than the wall clock).
  */
-export function bulk(floodPerRound: number, bytes: number): { gbits: number; syns: number; segments: number; cpuNs: number } {
+export function bulk(
+  floodPerRound: number,
+  bytes: number,
+): { gbits: number; syns: number; segments: number; cpuNs: number; cookies: number; overBudget: number } {
   let received = 0;
   let sent = 0;
   let flow: Flow | undefined;
@@ -223,7 +298,10 @@ export function bulk(floodPerRound: number, bytes: number): { gbits: number; syn
   const ns = Number(process.hrtime.bigint() - t0);
   const cpu = process.cpuUsage(cpu0);
   if (!ok) throw new Error(`flood bench: bulk stalled at ${received} of ${bytes} bytes (flood ${floodPerRound}/round)`);
-  return { gbits: (bytes * 8) / ns, syns, segments: pipe.b.stats().tcpSegmentsIn - syns, cpuNs: (cpu.user + cpu.system) * 1000 };
+  const st = pipe.b.stats();
+  // tcpSynsOverBudget: 0 on an engine without the SYN budget (a baseline build).
+  const overBudget = (st as { tcpSynsOverBudget?: number }).tcpSynsOverBudget ?? 0;
+  return { gbits: (bytes * 8) / ns, syns, segments: st.tcpSegmentsIn - syns, cpuNs: (cpu.user + cpu.system) * 1000, cookies: st.tcpSynCookiesSent, overBudget };
 }
 
 const FLOOD_METHOD = "1 run of the flood (a million SYNs; stopped early past 1.5 GiB of heap)";
@@ -242,9 +320,11 @@ export async function benchFlood(o: BenchOptions = FULL, syns = o.smoke ? SMOKE_
   }
   const r = flood(gc, syns, o.smoke ? SMOKE_SYN_BACKLOG : undefined);
   const mib = r.heapGrowth / (1024 * 1024);
+  const perTry = r.probes > 0 ? r.probesAnswered / r.probes : NaN;
   console.log(
     `flood: ${r.syns} SYNs in ${r.seconds.toFixed(1)} s${r.stoppedEarly ? ` (stopped early: heap past ${HEAP_CAP >> 20} MiB)` : ""}; ` +
-      `heap +${mib.toFixed(1)} MiB (${Math.round(r.heapGrowth / r.syns)} B/SYN), ${r.flowCount} flows; a legitimate client during it: ${r.during}, after it: ${r.legitimate}`,
+      `heap +${mib.toFixed(1)} MiB (${Math.round(r.heapGrowth / r.syns)} B/SYN), ${r.flowCount} flows, ${r.overBudget} SYNs over the SYN budget; ` +
+      `legitimate SYNs answered during it ${r.probesAnswered} of ${r.probes}; a legitimate client during it: ${describeClient(r.during)}, after it: ${describeClient(r.legitimate)}`,
   );
   // Alone and flooded (heavy, light) in turns, BULK_RUNS each: the medians; the CPU ratio of each pair.
   const alone: number[] = [];
@@ -280,8 +360,12 @@ export async function benchFlood(o: BenchOptions = FULL, syns = o.smoke ? SMOKE_
     one("heap growth per 1 M SYNs from random sources", "MiB", (mib * 1e6) / r.syns),
     one("SYN rate", "SYN/s", r.syns / r.seconds),
     one("flows after the flood", "flows", r.flowCount),
-    one("legitimate client connects during the flood (1 = yes)", "bool", r.during === "connected" ? 1 : 0),
-    one("legitimate client connects after the flood (1 = yes)", "bool", r.legitimate === "connected" ? 1 : 0),
+    // Within Linux's seven SYNs (127 s); the tries and the time it took in the line above and below.
+    one("legitimate client connects during the flood (1 = yes)", "bool", r.during.tries > 0 ? 1 : 0),
+    one("legitimate client connects after the flood (1 = yes)", "bool", r.legitimate.tries > 0 ? 1 : 0),
+    one("legitimate client's SYNs to connect, starting half-way through the flood", "tries", r.during.tries),
+    one("legitimate SYN answered during the flood (probability per try)", "ratio", perTry),
+    one("SYNs dropped over the SYN budget", "SYNs", r.overBudget),
     { group: "flood", name: "bulk throughput alone", value: med(alone), unit: "Gbit/s", runs: alone, method: bulkMethod },
     { group: "flood", name: `bulk throughput, ${FLOOD_PER_ROUND} SYNs per wire round`, value: med(flooded), unit: "Gbit/s", runs: flooded, method: bulkMethod },
     { group: "flood", name: `bulk throughput, ${LIGHT_FLOOD_PER_ROUND} SYNs per wire round`, value: med(light), unit: "Gbit/s", runs: light, method: bulkMethod },
