@@ -5,11 +5,7 @@
  * Observed through segments, l4Info and stats only.
  */
 import { describe, expect, it } from "vitest";
-import { establish, TcpHarness } from "../support/tcp-harness.js";
-
-function info(h: TcpHarness) {
-  return h.engine.l4Info(h.flow())!;
-}
+import { establish, info, TcpHarness } from "../support/tcp-harness.js";
 
 /** `n` out-of-order ranges of 10 bytes from the peer, 100 bytes apart (none at RCV.NXT). */
 function holdRanges(h: TcpHarness, n: number): void {

@@ -6,14 +6,10 @@
  * (stats().drops): a segment the RFC says to drop is counted once, under its reason.
  */
 import { describe, expect, it } from "vitest";
-import { establish, TcpHarness } from "../support/tcp-harness.js";
+import { establish, info, TcpHarness } from "../support/tcp-harness.js";
 
 function drops(h: TcpHarness): Record<string, number> {
   return h.engine.stats().drops;
-}
-
-function info(h: TcpHarness) {
-  return h.engine.l4Info(h.flow())!;
 }
 
 describe("SYN-SENT (RFC 9293 §3.10.7.3)", () => {
@@ -59,16 +55,6 @@ describe("SYN-SENT (RFC 9293 §3.10.7.3)", () => {
     expect(h.state()).toBe("SYN-SENT");
     expect(drops(h)).toMatchObject({ rst_invalid: 1 });
     expect(h.app.closedCount).toBe(0);
-  });
-
-  it("a RST with the acceptable ACK refuses the connection: l4Rx(null) once, flow gone", () => {
-    const h = new TcpHarness();
-    h.connect();
-    h.out({ flags: "S" });
-    h.in({ flags: "R.", seq: 0, ack: 1 });
-    h.outNothing();
-    h.expectClosed();
-    expect(h.flowCount).toBe(0);
   });
 
   it("an acceptable ACK without SYN (or RST) is ignored: still SYN-SENT, nothing sent (\"fourth ... drop the segment\")", () => {
@@ -321,6 +307,17 @@ describe("the ACK check (RFC 9293 §3.10.7.4 fifth, RFC 5961 §5.2)", () => {
   });
 });
 
+/** Reno without SACK, five segments out, and two duplicate ACKs of SND.UNA (RFC 5681 §2). */
+function twoDuplicateAcks(): TcpHarness {
+  const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
+  establish(h, { sackOK: false });
+  h.app.send(5 * 1448);
+  h.drain();
+  h.in({ flags: ".", ack: 1 });
+  h.in({ flags: ".", ack: 1 });
+  return h;
+}
+
 describe("duplicate ACKs (RFC 5681 §2)", () => {
   it("identical ACKs with nothing outstanding are no duplicate ACKs: no fast retransmit", () => {
     const h = new TcpHarness();
@@ -334,24 +331,14 @@ describe("duplicate ACKs (RFC 5681 §2)", () => {
   });
 
   it("a FIN that acknowledges nothing new is no duplicate ACK", () => {
-    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
-    establish(h, { sackOK: false });
-    h.app.send(5 * 1448);
-    h.drain();
-    h.in({ flags: ".", ack: 1 });
-    h.in({ flags: ".", ack: 1 });
+    const h = twoDuplicateAcks();
     h.in({ flags: "F.", ack: 1 });
     h.drain();
     expect(h.engine.stats().tcpFastRetransmits).toBe(0);
   });
 
   it("the third identical ACK with data outstanding is the third duplicate: fast retransmit", () => {
-    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
-    establish(h, { sackOK: false });
-    h.app.send(5 * 1448);
-    h.drain();
-    h.in({ flags: ".", ack: 1 });
-    h.in({ flags: ".", ack: 1 });
+    const h = twoDuplicateAcks();
     h.outNothing();
     h.in({ flags: ".", ack: 1 });
     h.out({ seq: 1, len: 1448 });
