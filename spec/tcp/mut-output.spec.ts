@@ -257,9 +257,12 @@ describe("the FIN needs room in the window too (RFC 9293 §3.8.6)", () => {
   it("100 bytes and a CLOSE against a window of exactly 100: the data goes alone, the FIN after the ACK", () => {
     const h = new TcpHarness();
     establish(h, { wscale: null, ackWin: 100 });
+    // Both queued before anything goes (no transmit buffer until 1 ms), so one segment could carry both.
+    h.txBlocked = true;
     h.app.send(100);
     h.app.close();
-    h.out({ flags: "P.", seq: 1, len: 100 });
+    h.txBlocked = false;
+    h.at(1).out({ flags: "P.", seq: 1, len: 100 });
     h.outNothing();
     h.at(10).in({ flags: ".", ack: 101, win: 100 });
     h.out({ flags: "F.", seq: 101, len: 0 });
