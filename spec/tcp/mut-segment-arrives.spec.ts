@@ -367,3 +367,47 @@ describe("the send window (RFC 9293 §3.10.7.4 fifth: SND.WL1, SND.WL2)", () => 
     expect(info(h).sndWnd).toBe(3000);
   });
 });
+
+describe("header prediction takes only the segments the eight steps would take the common way (Linux tcp_rcv_established)", () => {
+  it("a pure ACK of new data with a TSval older than TS.Recent: PAWS drops it (RFC 7323 §5.3), the data stays unacknowledged", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(100);
+    h.out({ seq: 1, len: 100, time: 0 });
+    h.in({ flags: ".", seq: 1, ack: 101, ts: [90, undefined] });
+    h.out({ flags: ".", seq: 101, ack: 1 });
+    expect(drops(h)).toEqual({ paws: 1 });
+    h.at(200).out({ seq: 1, len: 100, time: 200 }); // the RTO: nothing was acknowledged
+  });
+
+  it("a pure ACK of new data below RCV.NXT is unacceptable (RFC 9293 §3.10.7.4 first): answered, dropped, its ACK not taken", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "P.", seq: 1, data: 10 });
+    h.delayedAck({ flags: ".", ack: 11 });
+    h.app.send(100);
+    h.out({ seq: 1, len: 100, time: 40 });
+    h.at(150).in({ flags: ".", seq: 1, ack: 101 });
+    h.out({ flags: ".", seq: 101, ack: 11 });
+    expect(drops(h)).toEqual({ out_of_window: 1 });
+    h.at(240).out({ seq: 1, len: 100, time: 240 });
+  });
+
+  it("a FIN that acknowledges new data goes through the FIN step: CLOSE-WAIT, the FIN acknowledged", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(100);
+    h.out({ seq: 1, len: 100 });
+    h.in({ flags: "F.", seq: 1, ack: 101 });
+    h.out({ flags: ".", seq: 101, ack: 2 });
+    expect(h.state()).toBe("CLOSE-WAIT");
+  });
+
+  it("text at RCV.NXT longer than the window is trimmed to it (RFC 9293 §3.10.7.4 seventh): 1000 of 1448 bytes", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpBufferSize(1000) });
+    establish(h, { wscale: null });
+    h.in({ flags: "P.", seq: 1, data: 1448 });
+    h.out({ flags: ".", ack: 1001, win: 1000 });
+    expect(h.app.received).toBe(1000);
+  });
+});
