@@ -73,7 +73,8 @@ function sendNewData(c: TcpConnection): boolean {
     const dataLeft = c.sendBuffer.length - nxtOff;
     const wndLeft = c.sndWnd - nxtOff;
     if (dataLeft <= 0) {
-      if (finWaiting(c) && c.state !== "SYN-RECEIVED") {
+      // (output() never runs this in SYN-RECEIVED: a FIN queued there waits for ESTABLISHED, RFC 9293 §3.10.4.)
+      if (finWaiting(c)) {
         if (wndLeft <= 0) {
           if (c.sndUna === c.sndMax && c.persistAt === Infinity) armPersist(c);
           break;
@@ -395,7 +396,7 @@ export function offeredWindow(c: TcpConnection): number {
   if (c.ctx.counters.memory.pressure === MemoryPressure.NONE || (c.recvBuffer.capacityBytes === 0 && !c.rxPaused)) {
     return free;
   }
-  const clamp = 2 * (c.rcvMss > 0 ? c.rcvMss : 536);
+  const clamp = 2 * c.rcvMss; // rcvMss starts at 536 (RFC 9293 §3.7.1's default) and only grows
   return free < clamp ? free : clamp;
 }
 

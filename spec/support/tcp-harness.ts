@@ -34,7 +34,7 @@
  * Every l4Rx(flow, null) is counted: a second one is a failure, as is data after it.
  * Failures print every unmatched packet with describe() and with the harness's relative notation.
  */
-import type { Callbacks, Flow, TcpState } from "../../lib/api.js";
+import type { Callbacks, Flow, FlowInfo, TcpState } from "../../lib/api.js";
 import { L3L4Builder } from "../../lib/builder.js";
 import { RxOffload } from "../../lib/tun/offload.js";
 import { DEFAULT_CONFIG } from "../../lib/config.js";
@@ -1031,6 +1031,11 @@ export interface HandshakeOptions {
   /** Window field of the handshake's final ACK (scaled by the peer's wscale); default 65535 >> wscale... */
   ackWin?: number;
   port?: number;
+}
+
+/** l4Info of the harness's flow (the spec knows it is open). */
+export function info(h: TcpHarness): FlowInfo {
+  return h.engine.l4Info(h.flow())!;
 }
 
 /**

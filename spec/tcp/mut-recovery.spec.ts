@@ -6,7 +6,7 @@
  * observed through the engine: segments out, l4Info (cwnd, ssthresh, srtt, bytesAcked) and stats.
  */
 import { describe, expect, it } from "vitest";
-import { establish, TcpHarness } from "../support/tcp-harness.js";
+import { establish, info, TcpHarness } from "../support/tcp-harness.js";
 
 /** SMSS with timestamps (MSS 1460 - 12). */
 const SMSS = 1448;
@@ -16,10 +16,6 @@ const seg = (i: number, mss = SMSS): number => 1 + i * mss;
 
 function reno(): TcpHarness {
   return new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
-}
-
-function info(h: TcpHarness) {
-  return h.engine.l4Info(h.flow())!;
 }
 
 /** 100 bytes and the FIN in one segment (the device pushed back until both were queued), at 5 ms. */
@@ -355,22 +351,16 @@ describe("what an ACK frees and counts", () => {
 });
 
 describe("congestion window validation (RFC 7661 §4.3): cwnd grows only while it limits the sender", () => {
-  it("nine segments in flight of a ten-segment window: FlightSize + SMSS reaches cwnd, so an ACK grows it", () => {
+  it.each([
+    ["nine segments in flight of a ten-segment window: FlightSize + SMSS reaches cwnd, so an ACK grows it", 9, 11],
+    ["eight segments in flight: the application, not cwnd, limits the sender; the ACK leaves cwnd alone", 8, 10],
+  ])("%s", (_name, segments, cwndSegments) => {
     const h = reno();
     establish(h);
-    h.app.send(9 * SMSS);
+    h.app.send(segments * SMSS);
     h.drain();
     h.at(20).in({ flags: ".", ack: seg(1) });
-    expect(info(h).cwnd).toBe(11 * SMSS);
-  });
-
-  it("eight segments in flight: the application, not cwnd, limits the sender; the ACK leaves cwnd alone", () => {
-    const h = reno();
-    establish(h);
-    h.app.send(8 * SMSS);
-    h.drain();
-    h.at(20).in({ flags: ".", ack: seg(1) });
-    expect(info(h).cwnd).toBe(10 * SMSS);
+    expect(info(h).cwnd).toBe(cwndSegments * SMSS);
   });
 
   it("a sender that only ever has one segment out keeps the initial window", () => {

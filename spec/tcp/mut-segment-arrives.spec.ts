@@ -6,14 +6,10 @@
  * (stats().drops): a segment the RFC says to drop is counted once, under its reason.
  */
 import { describe, expect, it } from "vitest";
-import { establish, TcpHarness } from "../support/tcp-harness.js";
+import { establish, info, TcpHarness } from "../support/tcp-harness.js";
 
 function drops(h: TcpHarness): Record<string, number> {
   return h.engine.stats().drops;
-}
-
-function info(h: TcpHarness) {
-  return h.engine.l4Info(h.flow())!;
 }
 
 describe("SYN-SENT (RFC 9293 §3.10.7.3)", () => {
@@ -59,16 +55,6 @@ describe("SYN-SENT (RFC 9293 §3.10.7.3)", () => {
     expect(h.state()).toBe("SYN-SENT");
     expect(drops(h)).toMatchObject({ rst_invalid: 1 });
     expect(h.app.closedCount).toBe(0);
-  });
-
-  it("a RST with the acceptable ACK refuses the connection: l4Rx(null) once, flow gone", () => {
-    const h = new TcpHarness();
-    h.connect();
-    h.out({ flags: "S" });
-    h.in({ flags: "R.", seq: 0, ack: 1 });
-    h.outNothing();
-    h.expectClosed();
-    expect(h.flowCount).toBe(0);
   });
 
   it("an acceptable ACK without SYN (or RST) is ignored: still SYN-SENT, nothing sent (\"fourth ... drop the segment\")", () => {
@@ -321,6 +307,17 @@ describe("the ACK check (RFC 9293 §3.10.7.4 fifth, RFC 5961 §5.2)", () => {
   });
 });
 
+/** Reno without SACK, five segments out, and two duplicate ACKs of SND.UNA (RFC 5681 §2). */
+function twoDuplicateAcks(): TcpHarness {
+  const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
+  establish(h, { sackOK: false });
+  h.app.send(5 * 1448);
+  h.drain();
+  h.in({ flags: ".", ack: 1 });
+  h.in({ flags: ".", ack: 1 });
+  return h;
+}
+
 describe("duplicate ACKs (RFC 5681 §2)", () => {
   it("identical ACKs with nothing outstanding are no duplicate ACKs: no fast retransmit", () => {
     const h = new TcpHarness();
@@ -334,24 +331,14 @@ describe("duplicate ACKs (RFC 5681 §2)", () => {
   });
 
   it("a FIN that acknowledges nothing new is no duplicate ACK", () => {
-    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
-    establish(h, { sackOK: false });
-    h.app.send(5 * 1448);
-    h.drain();
-    h.in({ flags: ".", ack: 1 });
-    h.in({ flags: ".", ack: 1 });
+    const h = twoDuplicateAcks();
     h.in({ flags: "F.", ack: 1 });
     h.drain();
     expect(h.engine.stats().tcpFastRetransmits).toBe(0);
   });
 
   it("the third identical ACK with data outstanding is the third duplicate: fast retransmit", () => {
-    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
-    establish(h, { sackOK: false });
-    h.app.send(5 * 1448);
-    h.drain();
-    h.in({ flags: ".", ack: 1 });
-    h.in({ flags: ".", ack: 1 });
+    const h = twoDuplicateAcks();
     h.outNothing();
     h.in({ flags: ".", ack: 1 });
     h.out({ seq: 1, len: 1448 });
@@ -378,5 +365,49 @@ describe("the send window (RFC 9293 §3.10.7.4 fifth: SND.WL1, SND.WL2)", () => 
     h.in({ flags: ".", seq: 1, ack: 1, win: 500 });
     h.drain();
     expect(info(h).sndWnd).toBe(3000);
+  });
+});
+
+describe("header prediction takes only the segments the eight steps would take the common way (Linux tcp_rcv_established)", () => {
+  it("a pure ACK of new data with a TSval older than TS.Recent: PAWS drops it (RFC 7323 §5.3), the data stays unacknowledged", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(100);
+    h.out({ seq: 1, len: 100, time: 0 });
+    h.in({ flags: ".", seq: 1, ack: 101, ts: [90, undefined] });
+    h.out({ flags: ".", seq: 101, ack: 1 });
+    expect(drops(h)).toEqual({ paws: 1 });
+    h.at(200).out({ seq: 1, len: 100, time: 200 }); // the RTO: nothing was acknowledged
+  });
+
+  it("a pure ACK of new data below RCV.NXT is unacceptable (RFC 9293 §3.10.7.4 first): answered, dropped, its ACK not taken", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.in({ flags: "P.", seq: 1, data: 10 });
+    h.delayedAck({ flags: ".", ack: 11 });
+    h.app.send(100);
+    h.out({ seq: 1, len: 100, time: 40 });
+    h.at(150).in({ flags: ".", seq: 1, ack: 101 });
+    h.out({ flags: ".", seq: 101, ack: 11 });
+    expect(drops(h)).toEqual({ out_of_window: 1 });
+    h.at(240).out({ seq: 1, len: 100, time: 240 });
+  });
+
+  it("a FIN that acknowledges new data goes through the FIN step: CLOSE-WAIT, the FIN acknowledged", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(100);
+    h.out({ seq: 1, len: 100 });
+    h.in({ flags: "F.", seq: 1, ack: 101 });
+    h.out({ flags: ".", seq: 101, ack: 2 });
+    expect(h.state()).toBe("CLOSE-WAIT");
+  });
+
+  it("text at RCV.NXT longer than the window is trimmed to it (RFC 9293 §3.10.7.4 seventh): 1000 of 1448 bytes", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpBufferSize(1000) });
+    establish(h, { wscale: null });
+    h.in({ flags: "P.", seq: 1, data: 1448 });
+    h.out({ flags: ".", ack: 1001, win: 1000 });
+    expect(h.app.received).toBe(1000);
   });
 });

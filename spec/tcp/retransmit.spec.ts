@@ -3,11 +3,23 @@
  * (RFC 5681 §3.2, RFC 6582), and SACK-based recovery (RFC 6675).
  */
 import { describe, expect, it } from "vitest";
-import { establish, TcpHarness } from "../support/tcp-harness.js";
+import { establish, info, TcpHarness } from "../support/tcp-harness.js";
 
 const SMSS = 1448;
 /** Relative sequence number of the i-th full segment the engine sends (from 0). */
 const seg = (i: number): number => 1 + i * SMSS;
+
+/** Reno, six segments out, segment 1 lost and 2 to 5 SACKed: SACK recovery (RFC 6675) has retransmitted it. */
+function sackRecoveryOfSegmentOne(): TcpHarness {
+  const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
+  establish(h);
+  h.app.send(6 * SMSS);
+  h.drain();
+  h.at(20).in({ flags: ".", ack: seg(1), sack: [[seg(2), seg(6)]] });
+  h.out({ seq: seg(1), len: SMSS });
+  h.drain();
+  return h;
+}
 
 describe("retransmission timeout (RFC 6298)", () => {
   it("RTO is 200 ms after a handshake sample near 0 (RFC 6298 §2.4 floor, Linux's 200 ms) and doubles on each expiry (§5.5)", () => {
@@ -231,13 +243,7 @@ describe("SACK-based loss recovery (RFC 6675)", () => {
   });
 
   it("an RTO during SACK recovery forgets the scoreboard and retransmits from SND.UNA (RFC 6675 §5.1, RFC 2018 §8)", () => {
-    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
-    establish(h);
-    h.app.send(6 * SMSS);
-    h.drain();
-    h.at(20).in({ flags: ".", ack: seg(1), sack: [[seg(2), seg(6)]] });
-    h.out({ seq: seg(1), len: SMSS });
-    h.drain();
+    const h = sackRecoveryOfSegmentOne();
     // Nothing more comes back: the retransmission timer fires, from SND.UNA again.
     const d = h.deadline!;
     h.at(d).out({ seq: seg(1), len: SMSS, time: d });
@@ -299,5 +305,48 @@ describe("the congestion controller chosen (tcpCongestionControl) is the one use
     ]);
     expect(newData[0]).toEqual([firstNewAt, 12]);
     expect(newData.map(([, s]) => s)).toEqual(Array.from({ length: 11 - firstNewAt }, (_, i) => 12 + i));
+  });
+});
+
+describe("a timeout during recovery (RFC 5681 §3.1, RFC 6675 §5.1)", () => {
+  it("ends the recovery: the next ACK is slow start from the loss window (cwnd 1 -> 2 SMSS)", () => {
+    const h = sackRecoveryOfSegmentOne();
+    h.at(h.deadline!).out({ seq: seg(1), len: SMSS });
+    expect(info(h).cwnd).toBe(SMSS);
+    h.at(h.now + 10).in({ flags: ".", ack: seg(2) });
+    expect(info(h).cwnd).toBe(2 * SMSS);
+  });
+
+  it("NewReno: the same, and the timer of the go-back-N segments restarts", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
+    establish(h, { sackOK: false });
+    h.app.send(6 * SMSS);
+    h.drain();
+    h.at(20).in({ flags: ".", ack: seg(1) });
+    for (let i = 0; i < 3; i++) h.in({ flags: ".", ack: seg(1) });
+    h.out({ seq: seg(1), len: SMSS });
+    h.at(h.deadline!).out({ seq: seg(1), len: SMSS });
+    expect(info(h).cwnd).toBe(SMSS);
+    h.at(h.now + 10).in({ flags: ".", ack: seg(2) });
+    expect(info(h).cwnd).toBe(2 * SMSS);
+  });
+
+  it("the duplicate ACKs counted before a timeout do not count after it (RFC 5681 §3.2: three duplicates of the new SND.UNA)", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpCongestionControl("reno") });
+    establish(h);
+    h.app.send(10 * SMSS);
+    h.drain();
+    // Segment 0 lost; two duplicate ACKs SACKing one and two segments (not yet lost by IsLost).
+    h.at(20).in({ flags: ".", ack: seg(0), sack: [[seg(1), seg(2)]] });
+    h.drain();
+    h.in({ flags: ".", ack: seg(0), sack: [[seg(1), seg(3)]] });
+    h.drain();
+    expect(h.engine.stats().tcpFastRetransmits).toBe(0);
+    h.at(h.deadline!).out({ seq: seg(0), len: SMSS });
+    expect(h.engine.stats().tcpRtoTimeouts).toBe(1);
+    // One duplicate ACK after the timeout (the scoreboard was cleared): one, not three.
+    h.at(h.now + 5).in({ flags: ".", ack: seg(0), sack: [[seg(1), seg(2)]] });
+    h.drain();
+    expect(h.engine.stats().tcpFastRetransmits).toBe(0);
   });
 });

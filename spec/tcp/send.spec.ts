@@ -5,12 +5,26 @@
  */
 import { describe, expect, it } from "vitest";
 import { icmp } from "../support/packets.js";
-import { establish, TcpHarness, type Captured } from "../support/tcp-harness.js";
+import { establish, info, TcpHarness, type Captured } from "../support/tcp-harness.js";
 
 const SMSS = 1448; // 1460 less 12 bytes of timestamps
 
 function bytesIn(ps: Captured[]): number {
   return ps.reduce((n, p) => n + p.len, 0);
+}
+
+/**
+ * 100 bytes sent and acknowledged with a zero window, 100 more waiting: nothing outstanding, so the
+ * persist timer is armed (RFC 9293 §3.8.6.1).
+ */
+function zeroWindowWithDataWaiting(): TcpHarness {
+  const h = new TcpHarness();
+  establish(h);
+  h.app.send(100);
+  h.out({ flags: "P.", seq: 1, len: 100 });
+  h.in({ flags: ".", ack: 101, win: 0 });
+  h.app.send(100);
+  return h;
 }
 
 describe("segment sizes (RFC 9293 §3.7.1: MSS less the options every segment carries)", () => {
@@ -176,12 +190,7 @@ describe("zero window: persist timer (RFC 9293 §3.8.6.1)", () => {
   });
 
   it("answered probes never end the connection, however many (RFC 1122 §4.2.2.17): 20 probes, more than tcpMaxRetries", () => {
-    const h = new TcpHarness();
-    establish(h);
-    h.app.send(100);
-    h.out({ flags: "P.", seq: 1, len: 100 });
-    h.in({ flags: ".", ack: 101, win: 0 });
-    h.app.send(100);
+    const h = zeroWindowWithDataWaiting();
     const times: number[] = [];
     for (let i = 0; i < 20; i++) {
       h.at(h.deadline!);
@@ -198,12 +207,7 @@ describe("zero window: persist timer (RFC 9293 §3.8.6.1)", () => {
   });
 
   it("the probe interval starts again from the RTO when the window has opened and closes again (the backoff is reset)", () => {
-    const h = new TcpHarness();
-    establish(h);
-    h.app.send(100);
-    h.out({ flags: "P.", seq: 1, len: 100 });
-    h.in({ flags: ".", ack: 101, win: 0 });
-    h.app.send(100);
+    const h = zeroWindowWithDataWaiting();
     // Three probes: 200, 400, 800 ms apart.
     for (let i = 0; i < 3; i++) {
       h.at(h.deadline!);
@@ -223,15 +227,55 @@ describe("zero window: persist timer (RFC 9293 §3.8.6.1)", () => {
   });
 
   it("a window update alone restarts sending before any probe", () => {
-    const h = new TcpHarness();
-    establish(h);
-    h.app.send(100);
-    h.out({ flags: "P." });
-    h.in({ flags: ".", ack: 101, win: 0 });
-    h.app.send(100);
+    const h = zeroWindowWithDataWaiting();
     h.outNothing();
     h.at(50).in({ flags: ".", ack: 101, win: 100 });
     h.out({ flags: "P.", seq: 101, len: 100 });
+  });
+
+  it("the first probe waits the current RTO when that is above the 200 ms floor", () => {
+    const h = new TcpHarness();
+    h.in({ flags: "S", seq: 0, mss: 1460 }); // no timestamps: the SYN-ACK is timed
+    h.out({ flags: "S." });
+    h.at(300).in({ flags: ".", seq: 1, ack: 1 }); // R = 300 ms: RTO = 300 + 4 * 150 = 900 ms
+    expect(info(h).rto).toBe(900);
+    h.app.send(100);
+    h.out({ flags: "P.", seq: 1, len: 100 });
+    h.at(310).in({ flags: ".", ack: 101, win: 0 });
+    const rto = info(h).rto;
+    expect(rto).toBeGreaterThan(200);
+    h.app.send(100);
+    h.outNothing();
+    h.at(310 + rto - 1).outNothing();
+    h.at(310 + rto).out({ flags: ".", seq: 100, len: 0, time: 310 + rto });
+  });
+
+  it("another timer running first (the delayed ACK) leaves the persist timer alone: no early probe", () => {
+    const h = zeroWindowWithDataWaiting(); // the persist timer is armed for 200 ms
+    h.at(50).in({ flags: "P.", seq: 1, ack: 101, data: 10, win: 0 });
+    h.at(90).out({ flags: ".", seq: 101, ack: 11, len: 0, time: 90 }); // the delayed ACK only
+    h.at(199).outNothing();
+    h.at(200).out({ flags: ".", seq: 100, len: 0, time: 200 });
+    expect(h.engine.stats().tcpZeroWindowProbes).toBe(1);
+  });
+
+  it("no probe once the window has opened and everything is acknowledged", () => {
+    const h = zeroWindowWithDataWaiting();
+    h.at(100).in({ flags: ".", ack: 101, win: 1000 });
+    h.out({ flags: "P.", seq: 101, len: 100 });
+    h.at(120).in({ flags: ".", ack: 201 });
+    h.at(100_000).outNothing();
+    expect(h.engine.stats().tcpZeroWindowProbes).toBe(0);
+  });
+
+  it("a zero window with nothing to send: no probe (RFC 9293 §3.8.6.1 probes only for data or a FIN)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.send(100);
+    h.out({ flags: "P.", seq: 1, len: 100 });
+    h.in({ flags: ".", ack: 101, win: 0 });
+    h.at(100_000).outNothing();
+    expect(h.engine.stats().tcpZeroWindowProbes).toBe(0);
   });
 });
 
@@ -366,12 +410,7 @@ describe("path MTU (RFC 1191 / RFC 8201: ICMP fragmentation needed / packet too 
 
 describe("zero window: unanswered probes", () => {
   it("give up after tcpMaxRetries (15) probes with no ACK: RST, l4Rx(null) once (RFC 1122 §4.2.2.17; Linux tcp_probe_timer)", () => {
-    const h = new TcpHarness();
-    establish(h);
-    h.app.send(100);
-    h.out({ flags: "P." });
-    h.in({ flags: ".", ack: 101, win: 0 });
-    h.app.send(100);
+    const h = zeroWindowWithDataWaiting();
     for (let i = 0; i < 15; i++) {
       h.at(h.deadline!);
       h.out({ flags: ".", seq: 100, len: 0 });

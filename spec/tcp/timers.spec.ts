@@ -4,7 +4,7 @@
  * l4Rx(flow, null) exactly once and lowers flowCount.
  */
 import { describe, expect, it } from "vitest";
-import { establish, TcpHarness } from "../support/tcp-harness.js";
+import { establish, info, TcpHarness } from "../support/tcp-harness.js";
 
 describe("keep-alive (RFC 9293 §3.8.4; RFC 1122 §4.2.3.6)", () => {
   it("is off by default: an idle connection sends nothing for hours", () => {
@@ -149,5 +149,111 @@ describe("handshake timeout (15 s)", () => {
     expect(h.flowCount).toBe(0);
     expect(h.deadline).toBeUndefined();
     for (let i = 0; i < 100; i++) expect(h.conn(20000 + i).closedCount).toBe(1);
+  });
+});
+
+// The timers of lib/tcp/timers.ts at their boundaries (issue 10's mutation run): the SYN and SYN-ACK
+// retransmission timer (RFC 6298 §2.1, §5.5), the retry when the device had no buffer, and the delayed
+// ACK (RFC 9293 §3.8.6.3). A timeout in the middle of a recovery is in retransmit.spec.ts, the persist
+// timer's first interval in send.spec.ts.
+
+describe("the SYN-ACK's retransmission timer (RFC 6298 §2.1, §5.5)", () => {
+  it("retransmits the SYN-ACK at 1 s, 3 s and 7 s, each counted as a retransmission", () => {
+    const h = new TcpHarness();
+    h.in({ flags: "S", seq: 0, mss: 1460 });
+    h.out({ flags: "S.", seq: 0, time: 0 });
+    h.at(999).outNothing();
+    h.at(1000).out({ flags: "S.", seq: 0, ack: 1, time: 1000 });
+    h.at(2999).outNothing();
+    h.at(3000).out({ flags: "S.", seq: 0, ack: 1, time: 3000 });
+    expect(h.engine.stats().tcpRtoTimeouts).toBe(2);
+    expect(h.engine.stats().tcpRetransmits).toBe(2);
+    h.at(3100).in({ flags: ".", seq: 1, ack: 1 });
+    expect(h.state()).toBe("ESTABLISHED");
+    expect(info(h).retransmits).toBe(2);
+  });
+
+  it("the active opener's SYN: the same schedule, and the flow's retransmission count", () => {
+    const h = new TcpHarness();
+    h.connect();
+    h.out({ flags: "S", time: 0 });
+    h.at(1000).out({ flags: "S", seq: 0, time: 1000 });
+    h.at(2000).in({ flags: "S.", seq: 0, ack: 1, mss: 1460 });
+    h.out({ flags: ".", ack: 1 });
+    expect(info(h).retransmits).toBe(1);
+    expect(h.engine.stats().tcpRetransmits).toBe(1);
+  });
+
+  it("an ACK of the handshake stops the timer: nothing more is sent, no timeout is counted", () => {
+    const h = new TcpHarness();
+    h.in({ flags: "S", seq: 0, mss: 1460 });
+    h.out({ flags: "S.", time: 0 });
+    h.at(10).in({ flags: ".", seq: 1, ack: 1 });
+    h.at(60_000).outNothing();
+    expect(h.engine.stats().tcpRtoTimeouts).toBe(0);
+  });
+});
+
+describe("no transmit buffer: the segment goes on the next try, 1 ms later", () => {
+  it("the SYN-ACK (SYN-RECEIVED)", () => {
+    const h = new TcpHarness();
+    h.txBlocked = true;
+    h.in({ flags: "S", seq: 0, mss: 1460 });
+    h.txBlocked = false;
+    h.outNothing();
+    h.at(1).out({ flags: "S.", seq: 0, ack: 1, time: 1 });
+    h.at(999).outNothing();
+  });
+
+  it("the SYN (SYN-SENT)", () => {
+    const h = new TcpHarness();
+    h.txBlocked = true;
+    h.connect();
+    h.txBlocked = false;
+    h.outNothing();
+    h.at(1).out({ flags: "S", seq: 0, time: 1 });
+  });
+
+  it("data in ESTABLISHED", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.txBlocked = true;
+    h.app.send(100);
+    h.txBlocked = false;
+    h.outNothing();
+    h.at(1).out({ flags: "P.", seq: 1, len: 100, time: 1 });
+  });
+
+  it("an immediate ACK owed (an out-of-order segment, RFC 5681 §4.2) goes on the retry", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.txBlocked = true;
+    h.in({ flags: "P.", seq: 101, data: 10 });
+    h.txBlocked = false;
+    h.outNothing();
+    h.at(1).out({ flags: ".", ack: 1, sack: [[101, 111]], time: 1 });
+  });
+});
+
+describe("the delayed ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2)", () => {
+  it("one small segment is acknowledged after tcpDelayedAckMs (40 ms), not before", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.at(100).in({ flags: "P.", data: 10 });
+    h.at(139).outNothing();
+    h.at(140).out({ flags: ".", ack: 11, time: 140 });
+    h.at(1000).outNothing();
+  });
+
+  it("the timer counts from the first unacknowledged segment, not the last", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.at(100).in({ flags: "P.", data: 10 });
+    h.at(120).in({ flags: "P.", data: 10 });
+    // Linux and RFC 5681 §4.2 acknowledge every second full-sized segment; these are small, so the
+    // second only finds the timer armed (receive.ts countSegmentForAck): one ACK, 40 ms after the first.
+    h.at(139).outNothing();
+    h.at(140).out({ flags: ".", ack: 21, time: 140 });
+    h.at(1000).outNothing();
   });
 });
