@@ -72,6 +72,20 @@ export function gbitRow(name: string, bitsPerSecond: number | readonly number[],
   return { group: "tun", name, value: median(runs), unit: "Gbit/s", runs, method };
 }
 
+/**
+ * wrk in C closes first (its close races the FIN the proxy relays from nginx), so C keeps a TIME-WAIT
+ * socket for 60 s per connection, all to the one nginx address and port. Linux's connect() takes
+ * ephemeral ports of one parity first (__inet_hash_connect): once the 14,116 even ports of the default
+ * 32768-60999 range are in TIME-WAIT (one 3 s wrk run at ~5k conn/s), every connect() walks them all
+ * before an odd one, in wrk's kernel time, and the row fell from ~5k to ~750 conn/s from the second run
+ * on with the proxy mostly idle. As translators.ts does for the tun bench: C reuses TIME-WAIT ports
+ * for new connections (safe with timestamps, RFC 6191) from a wider range. Namespaces the bench made,
+ * never the host's.
+ */
+function reuseTimeWaitPorts(client: Netns): void {
+  client.exec(["sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65535"]);
+}
+
 /** C -> TUN -> engine -> node:net -> veth -> S, with `extraArgs` for l3l4 proxy. */
 export async function directPath(mtu: number, extraArgs: readonly string[] = []): Promise<BenchPath> {
   const client = Netns.create("l3l4-bench-c-");
@@ -79,6 +93,7 @@ export async function directPath(mtu: number, extraArgs: readonly string[] = [])
   const addresses = testAddresses();
   serverNamespace(server, addresses, mtu);
   const device = tunInNamespace(client, addresses, mtu);
+  reuseTimeWaitPorts(client);
   const parsed = parseProxyArgs(["--quiet", ...extraArgs]);
   const proxy = startProxy(parsed.device, parsed.proxy, { device, log: () => {} });
   return {
@@ -111,6 +126,7 @@ export async function socksPath(mtu: number, extraArgs: readonly string[] = [], 
     },
     { mtu },
   );
+  reuseTimeWaitPorts(topology.client);
   const user = auth ? testUser() : undefined;
   if (server === "dante") await startDante(topology.proxyNs, { address: topology.proxyAddress, external: topology.external, ...(user === undefined ? {} : { user }) });
   else await startMicrosocks(topology.proxyNs, topology.proxyAddress, user);
