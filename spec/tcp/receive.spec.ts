@@ -587,3 +587,112 @@ describe("when to acknowledge (RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2)", () => {
     h.out({ flags: ".", ack: seq + 1448 });
   });
 });
+
+// Boundaries the second mutation pass over lib/tcp/receive.ts found unpinned (issue 10).
+
+describe("the window's right edge and a FIN (RFC 9293 §3.10.7.4 seventh step, trimming)", () => {
+  it("in FIN-WAIT-2, a FIN right after text that exactly fills the window is taken (as Linux); one octet more and it is not", () => {
+    for (const extra of [0, 1]) {
+      const h = new TcpHarness({ configure: (b) => b.tcpBufferSize(4000) });
+      establish(h, { wscale: null });
+      h.in({ flags: "P.", seq: 1, data: 100 });
+      h.delayedAck({ flags: ".", ack: 101, win: 4000 }); // RCV.NXT 101, right edge 4101
+      h.app.close();
+      h.out({ flags: "F.", seq: 1, ack: 101 });
+      h.in({ flags: ".", seq: 101, ack: 2 });
+      expect(h.state()).toBe("FIN-WAIT-2");
+      // 4000 + extra octets at RCV.NXT, then the FIN (outside ESTABLISHED: the general trim).
+      h.in({ flags: "FP.", seq: 101, ack: 2, data: 4000 + extra });
+      if (extra === 0) {
+        h.out({ flags: ".", ack: 4102 });
+        expect(h.state()).toBe("TIME-WAIT");
+      } else {
+        h.out({ flags: ".", ack: 4101 });
+        expect(h.state()).toBe("FIN-WAIT-2");
+      }
+      h.expectRx(4100);
+    }
+  });
+});
+
+describe("a FIN is only the peer's FIN (RFC 9293 §3.10.7.4 eighth step)", () => {
+  it("RCV.NXT wrapping to 0 is not taken for a FIN there (no FIN was ever received)", () => {
+    // Peer ISN 2^32 - 256: after 255 octets RCV.NXT is 0, where no FIN is pending.
+    const h = new TcpHarness({ peerIsn: 0xffff_ff00 });
+    establish(h);
+    h.app.pause(); // the general way (not header prediction), which runs the eighth step
+    h.in({ flags: "P.", seq: 1, data: 255 });
+    h.delayedAck({ flags: ".", ack: 256 });
+    expect(h.state()).toBe("ESTABLISHED");
+    h.app.resume();
+    h.drain();
+    h.expectRx(255);
+    expect(h.app.remoteClosedCount).toBe(0);
+  });
+});
+
+describe("the delayed-ACK timer and full-sized segments (RFC 5681 §4.2, RFC 1122 §4.2.3.2)", () => {
+  it("a lone full-sized segment outside quick-ACK mode is acknowledged by the timer, 40 ms after it", () => {
+    const h = new TcpHarness();
+    establish(h);
+    const s = pastQuickAck(h);
+    h.at(100).in({ flags: ".", seq: s, data: SEG });
+    h.at(139).outNothing();
+    h.at(140).out({ flags: ".", ack: s + SEG, time: 140 });
+  });
+
+  it("a full-sized segment does not restart a timer a small one already started", () => {
+    const h = new TcpHarness();
+    establish(h);
+    const s = pastQuickAck(h);
+    h.at(100).in({ flags: "P.", seq: s, data: 10 });
+    h.at(130).in({ flags: ".", seq: s + 10, data: SEG });
+    h.at(139).outNothing();
+    h.at(140).out({ flags: ".", ack: s + 10 + SEG, time: 140 });
+  });
+
+  it("a segment of the full MSS offered (1460, timestamps and all) becomes rcvMss: a 1448-byte one after it is not full-sized", () => {
+    const h = new TcpHarness();
+    establish(h);
+    const s = pastQuickAck(h); // rcvMss 1448
+    h.at(100).in({ flags: ".", seq: s, data: 1460 }); // rcvMss 1460; one full-sized segment unacknowledged
+    h.outNothing();
+    h.at(110).in({ flags: ".", seq: s + 1460, data: SEG }); // less than 1460: not a second full-sized one
+    h.outNothing();
+    h.at(140).out({ flags: ".", ack: s + 1460 + SEG, time: 140 });
+  });
+});
+
+describe("window update after l4ResumeRx (RFC 9293 §3.8.6.2.2 receiver SWS avoidance)", () => {
+  it("no window update when the window offered before was at least half the buffer", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpBufferSize(8192) });
+    establish(h);
+    h.app.pause();
+    h.in({ flags: "P.", seq: 1, data: 100 });
+    h.delayedAck({ flags: ".", ack: 101, win: 8092 });
+    h.app.resume();
+    h.expectRx(100);
+    h.outNothing();
+    h.after(1000).outNothing();
+  });
+});
+
+describe("delivery paused within the step (fireRx)", () => {
+  it("text in a segment whose ACK made l4TxReady pause delivery is held, then delivered once on resume", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpBufferSize(8192) });
+    establish(h, { wscale: null, win: 8192, ackWin: 8192 });
+    expect(h.app.send(20_000)).toBe(8192);
+    h.drain();
+    h.onTxReady = () => h.engine.l4PauseRx(h.flow());
+    // The ACK frees send space (l4TxReady, which pauses) and the text comes after it in the same step.
+    h.at(10).in({ flags: "P.", seq: 1, ack: 4097, win: 8192, data: 100 });
+    h.drain();
+    expect(h.app.txReadyCount).toBe(1);
+    expect(h.app.received).toBe(0);
+    h.onTxReady = undefined;
+    h.app.resume();
+    h.drain();
+    h.expectRx(100);
+    expect(h.app.rxCalls).toEqual([100]);
+  });
+});
