@@ -60,10 +60,9 @@ export const SYN_CREDIT_PER_SEGMENT = 0.125;
 export const SYN_BURST = 64;
 
 export class SynBudget {
-  /** Non-SYN segments that reached an existing connection (tcp/demux.ts counts them). */
+  /** Non-SYN segments that reached an existing connection since the last refill (tcp/demux.ts counts them). */
   earned = 0;
   private tokens: number;
-  private earnedSeen = 0;
   /** When tokens were last counted (engine clock, ms); NaN before the first SYN. */
   private at = NaN;
   private readonly perMs: number;
@@ -71,23 +70,21 @@ export class SynBudget {
   constructor(
     /** Floor rate, SYNs a second; Infinity: no budget (every cookie SYN answered). */
     readonly rate: number,
-    private readonly creditPerSegment = SYN_CREDIT_PER_SEGMENT,
-    private readonly burst = SYN_BURST,
   ) {
     this.perMs = rate / 1000;
-    this.tokens = burst;
+    this.tokens = SYN_BURST;
   }
 
   /** Take a token for a cookie SYN at `now` (engine clock, ms): false when there is none. */
   take(now: number): boolean {
     if (this.rate === Infinity) return true;
-    let t = this.tokens + (this.earned - this.earnedSeen) * this.creditPerSegment;
-    this.earnedSeen = this.earned;
+    let t = this.tokens + this.earned * SYN_CREDIT_PER_SEGMENT;
+    this.earned = 0;
     // The clock never goes back; a first call (NaN) counts no time.
     const dt = now - this.at;
     if (dt > 0) t += dt * this.perMs;
     this.at = now;
-    if (t > this.burst) t = this.burst;
+    if (t > SYN_BURST) t = SYN_BURST;
     if (t < 1) {
       this.tokens = t;
       return false;
