@@ -90,17 +90,21 @@ describe("bench smoke: every bench once, tiny and untimed", () => {
     expect(ours).toEqual([]);
   }, 600_000);
 
-  it("tun2socks: iperf3 and wrk through dante (and microsocks) next to direct, each server alone, CPU, RSS under churn (root, danted, wrk, nginx)", async (ctx) => {
+  it("tun2socks: iperf3 and wrk through dante (and microsocks) without and with offloads, next to direct, each server alone, CPU, RSS under churn (root, danted, wrk, nginx)", async (ctx) => {
     const missing = tun2socksMissing();
     skipOrFailInCi(ctx, missing === "" ? undefined : missing);
     const rows = await benchTun2socks(SECONDS, SMOKE);
     const names = [
       /^iperf3 socks5 mtu 1500 up$/,
+      /^iperf3 socks5 offload mtu 1500 up$/,
+      /^iperf3 socks5 offload mtu 65520 down/,
       /^iperf3 socks5 mtu 65520 down/,
       /^cpu socks5 mtu 1500 down$/,
       /^wrk proxy new connections/,
       /^wrk socks5 new connections/,
       /^cpu socks5 per new connection$/,
+      /^wrk socks5 offload new connections/,
+      /^cpu socks5 offload per new connection$/,
       /^socks5 server alone new connections/,
       /^rss after .* \(socks5\)$/,
       /^rss growth/,
@@ -108,10 +112,11 @@ describe("bench smoke: every bench once, tiny and untimed", () => {
     ];
     // RSS may shrink over the churn, and no flow may be left: those two may be 0 or negative.
     expectSane(rows, "tun", names, /^(rss growth|flows left)/);
-    // dante: 4 iperf3 and 4 cpu rows, conn/s, cpu and alone; direct: conn/s and cpu; RSS: 3. microsocks
-    // (when installed): as many iperf3 and cpu rows, conn/s, cpu and alone.
+    // dante: 4 iperf3 and 4 cpu rows without offloads and as many with, conn/s, cpu and alone, and
+    // with offloads conn/s and cpu; direct: conn/s and cpu; RSS: 3. microsocks (when installed): as
+    // many iperf3, cpu and conn/s rows, and its alone row.
     const microsocks = rows.some((r) => r.name.includes("microsocks"));
-    expect(rows).toHaveLength(16 + (microsocks ? 11 : 0));
+    expect(rows).toHaveLength(26 + (microsocks ? 21 : 0));
     expect(rows.find((r) => r.name.startsWith("flows left"))!.value).toBeGreaterThanOrEqual(0);
   }, 300_000);
 

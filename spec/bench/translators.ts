@@ -220,6 +220,20 @@ export function serverProblems(): string[] {
   ]);
 }
 
+/**
+ * Whoever closes a connection first keeps a TIME-WAIT socket for 60 s. When that is wrk (its close
+ * races the FIN the translator or proxy relays from nginx), C keeps one per connection, all to the one
+ * nginx address and port, and runs out of its 28k ephemeral ports within seconds of churn. Before that,
+ * Linux's connect() takes ephemeral ports of one parity first (__inet_hash_connect): once the 14,116
+ * even ports of the default 32768-60999 range are in TIME-WAIT (one 3 s wrk run at ~5k conn/s), every
+ * connect() walks them all before an odd one, in wrk's kernel time, and a conn/s row fell from ~5k to
+ * ~750 with the proxy mostly idle. So `ns` reuses TIME-WAIT ports for new connections (safe with
+ * timestamps, RFC 6191) from a wider range. Only for namespaces a bench made, never the host's.
+ */
+export function reuseTimeWaitPorts(ns: Netns): void {
+  ns.exec(["sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65535"]);
+}
+
 function nginxConfig(dir: string, address: string): string {
   return [
     "daemon off;",
@@ -283,13 +297,8 @@ export async function buildPath(translator: Translator, mtu: number): Promise<Be
     if (translator !== VETH) server.ip(["route", "add", "default", "via", `${s.prefix}.254`, "dev", right, "onlink"]);
     // pasta and slirp4netns answer ping through ICMP echo sockets: let root's group open them in S.
     server.exec(["sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647"]);
-    // The churn runs open 200k connections in 40 s. Whoever closes first keeps a TIME-WAIT socket for
-    // 60 s; when that is wrk (its close races the translator's FIN), C runs out of its 28k ephemeral
-    // ports within seconds, and every translator drops to a few dozen connections per second. So both
-    // sides reuse TIME-WAIT ports for new connections (safe with timestamps, RFC 6191) from a wider range.
-    for (const ns of [client, server]) {
-      ns.exec(["sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65535"]);
-    }
+    // The churn runs open 200k connections in 40 s: both sides reuse TIME-WAIT ports (reuseTimeWaitPorts).
+    for (const ns of [client, server]) reuseTimeWaitPorts(ns);
     const iperf = spawnIn(server, ["iperf3", "-s", "-B", serverAddress, "-p", String(IPERF_PORT), "--forceflush"], 3_600_000);
     children.push(iperf);
     writeFileSync(join(dir, "nginx.conf"), nginxConfig(dir, serverAddress));

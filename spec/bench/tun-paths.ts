@@ -18,6 +18,7 @@ import { iperf, startIperfServer } from "../integration/topology.js";
 import { canUseNetns, hasCommand, type Capability } from "../support/privileges.js";
 import { addonBuilt } from "../integration/harness.js";
 import { FULL, median, SMOKE_METHOD, type BenchOptions, type Row } from "./harness.js";
+import { reuseTimeWaitPorts } from "./translators.js";
 
 export const SECONDS = 3;
 export const IPERF_RUNS = 3;
@@ -39,7 +40,7 @@ export function tunBenchProblems(extra: readonly (() => Capability)[] = []): str
 export const NGINX_PORT = 8081;
 
 export interface BenchPath {
-  /** "proxy" (direct://) or "socks5". */
+  /** "proxy" (direct://), "socks5", "socks5 microsocks", "socks5 offload"... */
   readonly name: string;
   readonly client: Netns;
   readonly server: Netns;
@@ -72,20 +73,6 @@ export function gbitRow(name: string, bitsPerSecond: number | readonly number[],
   return { group: "tun", name, value: median(runs), unit: "Gbit/s", runs, method };
 }
 
-/**
- * wrk in C closes first (its close races the FIN the proxy relays from nginx), so C keeps a TIME-WAIT
- * socket for 60 s per connection, all to the one nginx address and port. Linux's connect() takes
- * ephemeral ports of one parity first (__inet_hash_connect): once the 14,116 even ports of the default
- * 32768-60999 range are in TIME-WAIT (one 3 s wrk run at ~5k conn/s), every connect() walks them all
- * before an odd one, in wrk's kernel time, and the row fell from ~5k to ~750 conn/s from the second run
- * on with the proxy mostly idle. As translators.ts does for the tun bench: C reuses TIME-WAIT ports
- * for new connections (safe with timestamps, RFC 6191) from a wider range. Namespaces the bench made,
- * never the host's.
- */
-function reuseTimeWaitPorts(client: Netns): void {
-  client.exec(["sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65535"]);
-}
-
 /** C -> TUN -> engine -> node:net -> veth -> S, with `extraArgs` for l3l4 proxy. */
 export async function directPath(mtu: number, extraArgs: readonly string[] = []): Promise<BenchPath> {
   const client = Netns.create("l3l4-bench-c-");
@@ -112,11 +99,21 @@ export async function directPath(mtu: number, extraArgs: readonly string[] = [])
   };
 }
 
-/**
- * C -> TUN -> engine -> SOCKS5 -> dante in P -> S; with `auth`, username/password (dante then checks a
- * SHA-512 crypt hash per connection, which costs it more than the rest of the connection).
- */
-export async function socksPath(mtu: number, extraArgs: readonly string[] = [], auth = true, server: SocksServer = "dante"): Promise<BenchPath> {
+/** How a SOCKS5 path is made (socksPath). */
+export interface SocksPathOptions {
+  /** dante (the default) or microsocks. */
+  readonly server?: SocksServer;
+  /** Username/password (the default): dante then checks a SHA-512 crypt hash per connection, which costs it more than the rest of the connection. */
+  readonly auth?: boolean;
+  /** The TUN offloads, as `l3l4 proxy --offload` (IFF_VNET_HDR: checksums, TSO, GSO super-packets). */
+  readonly offload?: boolean;
+  /** More arguments for l3l4 proxy. */
+  readonly extraArgs?: readonly string[];
+}
+
+/** C -> TUN -> engine -> SOCKS5 -> dante (or microsocks) in P -> S. */
+export async function socksPath(mtu: number, options: SocksPathOptions = {}): Promise<BenchPath> {
+  const { server = "dante", auth = true, offload = false, extraArgs = [] } = options;
   const made: Netns[] = [];
   const topology = await tun2socksTopology(
     () => {
@@ -124,7 +121,7 @@ export async function socksPath(mtu: number, extraArgs: readonly string[] = [], 
       made.push(ns);
       return ns;
     },
-    { mtu },
+    { mtu, offload },
   );
   reuseTimeWaitPorts(topology.client);
   const user = auth ? testUser() : undefined;
@@ -133,7 +130,7 @@ export async function socksPath(mtu: number, extraArgs: readonly string[] = [], 
   const url = `socks5://${user === undefined ? "" : `${user.name}:${user.password}@`}${topology.proxyAddress}:${SOCKS_PORT}`;
   const { proxy } = startL3l4Proxy(topology, ["--proxy", url, ...extraArgs], [], false);
   return {
-    name: `${auth ? "socks5" : "socks5 no-auth"}${server === "dante" ? "" : ` ${server}`}`,
+    name: `${auth ? "socks5" : "socks5 no-auth"}${server === "dante" ? "" : ` ${server}`}${offload ? " offload" : ""}`,
     client: topology.client,
     server: topology.server,
     host: topology.addresses.v4(2),

@@ -1,12 +1,13 @@
 /**
  * tun2socks figures, measured in the same run as the direct proxy: the SOCKS5 path through dante and
- * through microsocks (tun-paths.ts) next to direct://.
+ * through microsocks (tun-paths.ts) next to direct://, each without and with the TUN offloads
+ * ("offload" rows: `l3l4 proxy --offload`, as tun-table.ts's l3l4-offload).
  *
  * - iperf3 up and down (Gbit/s) through SOCKS5 at MTU 1500 and 65520 (direct's and the peers' are
  *   tun-table.ts's), and this process's CPU time (process.cpuUsage: the engine and the relay, and
  *   the bench's own few timers) per Gbit carried, each way;
- * - new connections per second: wrk with `Connection: close` against nginx in S, direct and SOCKS5,
- *   with this process's CPU time per connection;
+ * - new connections per second: wrk with `Connection: close` against nginx in S, direct and SOCKS5
+ *   (without and with the offloads), with this process's CPU time per connection;
  * - each SOCKS5 server's own ceiling: a client in P, where the server runs, making the same requests
  *   through it to nginx in S with no l3l4 in between (fixtures/socks-churn.mjs, hand-written SOCKS5,
  *   the same concurrency as wrk): how much of the gap to direct is the SOCKS server's;
@@ -113,10 +114,12 @@ function rssMiB(): number {
 }
 
 /**
- * conn/s over `path` (made and closed here): WRK_RUNS wrk runs of `seconds` (smoke: one short run);
- * with `churnRounds`, the RSS after those runs and after `churnRounds` more, and the flows left after.
+ * conn/s over `path` (made and closed here): WRK_RUNS wrk runs of `seconds` (smoke: one short run),
+ * each followed by a run of the path's SOCKS5 server alone (unless not `ceilingToo`: the same server
+ * measured on another path of the run); with `churnRounds`, the RSS after those runs and after
+ * `churnRounds` more, and the flows left after.
  */
-async function connectionsThrough(make: () => Promise<BenchPath>, seconds: number, o: BenchOptions, churnRounds = 0): Promise<Row[]> {
+async function connectionsThrough(make: () => Promise<BenchPath>, seconds: number, o: BenchOptions, churnRounds = 0, ceilingToo = true): Promise<Row[]> {
   const runs = o.smoke ? 1 : WRK_RUNS;
   const connections = o.smoke ? SMOKE_CONNECTIONS : CONNECTIONS;
   const path = await make();
@@ -131,7 +134,7 @@ async function connectionsThrough(make: () => Promise<BenchPath>, seconds: numbe
       cpu.push((cpuMsSince(from) * 1000) / Math.max(1, result.requestsPerSecond * seconds));
       rates.push(result.requestsPerSecond);
       if (result.errors > 0) console.log(`wrk through ${path.name}: ${result.errors} errors in ${seconds} s`);
-      if (path.socks !== undefined) {
+      if (path.socks !== undefined && ceilingToo) {
         const alone = await socksCeiling(path, seconds, connections);
         ceiling.push(alone.requestsPerSecond);
         if (alone.errors > 0) console.log(`${path.name} server alone: ${alone.errors} errors in ${seconds} s`);
@@ -176,11 +179,19 @@ export async function benchTun2socks(seconds = SECONDS, o: BenchOptions = FULL):
   if (onPath("microsocks", "microsocks")().ok) servers.push("microsocks");
   else console.log("tun2socks bench: no microsocks rows (apt-get install microsocks)");
   const rows: Row[] = [];
-  for (const server of servers) for (const mtu of MTUS) rows.push(...(await iperfWithCpu(() => socksPath(mtu, [], true, server), mtu, seconds, o)));
+  for (const server of servers) {
+    for (const mtu of MTUS) {
+      for (const offload of [false, true]) rows.push(...(await iperfWithCpu(() => socksPath(mtu, { server, offload }), mtu, seconds, o)));
+    }
+  }
   const wrkSeconds = o.smoke ? SMOKE_SECONDS : seconds;
   rows.push(...(await connectionsThrough(() => directPath(1500), wrkSeconds, o)));
-  rows.push(...(await connectionsThrough(() => socksPath(1500), wrkSeconds, o, o.smoke ? 1 : 2)));
-  for (const server of servers.slice(1)) rows.push(...(await connectionsThrough(() => socksPath(1500, [], true, server), wrkSeconds, o)));
+  for (const server of servers) {
+    // dante's path (the first) also measures RSS under churn; the server alone is measured on the path without offloads.
+    const churn = server === "dante" ? (o.smoke ? 1 : 2) : 0;
+    rows.push(...(await connectionsThrough(() => socksPath(1500, { server }), wrkSeconds, o, churn)));
+    rows.push(...(await connectionsThrough(() => socksPath(1500, { server, offload: true }), wrkSeconds, o, 0, false)));
+  }
   return rows;
 }
 

@@ -206,8 +206,8 @@ export function deletePLinks(): void {
   pLinks.clear();
 }
 
-/** C with the TUN device, P and S with their links, and S's servers (serving `file` over HTTP). */
-export async function tun2socksTopology(netns: () => Netns, options: { file?: string; mtu?: number } = {}): Promise<Tun2socksTopology> {
+/** C with the TUN device (with the offloads: `offload`), P and S with their links, and S's servers (serving `file` over HTTP). */
+export async function tun2socksTopology(netns: () => Netns, options: { file?: string; mtu?: number; offload?: boolean } = {}): Promise<Tun2socksTopology> {
   const client = netns();
   const proxyNs = netns();
   const server = netns();
@@ -236,7 +236,7 @@ export async function tun2socksTopology(netns: () => Netns, options: { file?: st
   server.ip(["addr", "add", `${addresses.v4(2)}/24`, "dev", sEnd]);
   server.ip(["-6", "addr", "add", `${addresses.v6(2)}/64`, "dev", sEnd, "nodad"]);
   server.ip(["link", "set", "dev", sEnd, "up"]);
-  const device = tunInNamespace(client, addresses, mtu);
+  const device = tunInNamespace(client, addresses, mtu, { offload: options.offload === true });
   await startUpstreams(server, options.file);
   return { client, proxyNs, server, addresses, proxyAddress: pSubnet.peer, external, device };
 }
