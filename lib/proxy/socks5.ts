@@ -106,10 +106,34 @@ function onHandshakeError(this: SocksClient, error: unknown): void {
 function onExcess(this: Socket, chunk: Buffer): void {
   handshakeOf(this)?.excess(chunk);
 }
+/** The server's FIN before the handover (our sockets are half-open capable: 'end', no 'close'). */
+function onHandshakeEnd(this: Socket): void {
+  handshakeOf(this)?.serverEnded();
+}
 function onHandover(handshake: SocksHandshake): void {
   handshake.handOver();
 }
-function ignoreError(): void {}
+/** The 'error' of a client whose handshake was cancelled: it is in its Error state, done with the socket. */
+function onCancelledError(this: SocksClient): void {
+  forgetSocket(this);
+}
+
+/**
+ * SocksClient.connect starts a handshake timer it never clears (socks 2.8.11,
+ * build/client/socksclient.js:228; only unref'd since 2.2.1, JoshGlazebrook/socks#32). When it fires
+ * after the handshake it does nothing (onEstablishedTimeout acts only before 'established' and before
+ * an error), but until then, --connect-timeout (10 s) after every connection, its closure holds the
+ * client, the client its socket (this.socket, options.existing_socket) and its 4 KiB receive buffer,
+ * and the socket its relay (tcp-relay.ts RELAY) with the flow: at 3,000 connections/s, 30,000 relays
+ * the GC kept and traced. So once the client is done with the socket (its state Established or
+ * Error: the timer's callback then reads only `state`), it lets go of everything but its state.
+ */
+function forgetSocket(client: SocksClient): void {
+  const internals = client as unknown as { socket?: unknown; options?: unknown; receiveBuffer?: unknown };
+  internals.socket = undefined;
+  internals.options = undefined;
+  internals.receiveBuffer = undefined;
+}
 
 /**
  * Connects a socket of ours to the server and runs the SocksClient handshake on it (`existing_socket`:
@@ -144,6 +168,7 @@ class SocksHandshake implements Dial {
     this.socket = socket;
     (socket as HandshakeCarrier)[HANDSHAKE] = this;
     tcp?.adopt?.(socket);
+    socket.on("end", onHandshakeEnd);
     socket.connect({ host: server.host, port: server.port });
     const options: SocksClientOptions = {
       command,
@@ -171,8 +196,20 @@ class SocksHandshake implements Dial {
     this.settled = true;
     this.release();
     this.remote = remote;
+    this.socket.off("end", onHandshakeEnd);
     this.socket.on("data", onExcess);
     setImmediate(onHandover, this);
+  }
+
+  /**
+   * The server's FIN before its reply: it will not answer, and the library would wait out
+   * --connect-timeout (it listens for 'close', which a half-open socket does not emit on a FIN).
+   * Destroying the socket ends the handshake now, through the library's own 'close' path ("Socket
+   * closed", then failed()): the flow is reset at once. (A FIN right behind the reply reaches the
+   * sink: the library keeps the socket paused until its setImmediate, after which the sink listens.)
+   */
+  serverEnded(): void {
+    if (!this.settled) this.socket.destroy();
   }
 
   excess(chunk: Buffer): void {
@@ -184,6 +221,7 @@ class SocksHandshake implements Dial {
     const socket = this.socket;
     socket.off("data", onExcess);
     (socket as HandshakeCarrier)[HANDSHAKE] = undefined;
+    forgetSocket(this.client); // after the library's setImmediate, which read them
     if (socket.destroyed) return; // cancelled meanwhile
     const head = this.head;
     this.head = undefined;
@@ -196,7 +234,9 @@ class SocksHandshake implements Dial {
     if (this.settled) return;
     this.settled = true;
     this.release();
+    forgetSocket(this.client); // its 'error' comes from its Error state
     (this.socket as HandshakeCarrier)[HANDSHAKE] = undefined;
+    this.socket.off("end", onHandshakeEnd);
     this.socket.destroy();
     const owner = this.owner;
     if (owner instanceof Association) owner.handshakeDone(error, this.socket, undefined);
@@ -208,7 +248,10 @@ class SocksHandshake implements Dial {
     this.settled = true;
     if (pending) {
       this.release();
-      this.client.on("error", ignoreError); // the library reports the destroyed socket; nobody listens
+      this.socket.off("end", onHandshakeEnd);
+      // The library reports the destroyed socket ('close', then its 'error'): nobody listens, and
+      // then it is done with the socket.
+      this.client.once("error", onCancelledError);
     }
     this.socket.destroy(); // between 'established' and the handover too: handOver then stops
   }

@@ -38,7 +38,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
 });
 
-async function fakeSocks(script: Script): Promise<ProxyServerAddress> {
+async function fakeSocks(script: Script, timeoutMs = 5000): Promise<ProxyServerAddress> {
   const server = createServer((socket) => {
     sockets.push(socket);
     socket.setNoDelay(true);
@@ -70,7 +70,7 @@ async function fakeSocks(script: Script): Promise<ProxyServerAddress> {
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as { port: number }).port;
-  return { host: "127.0.0.1", port, username: undefined, password: undefined, name: `socks5://127.0.0.1:${port}`, timeoutMs: 5000 };
+  return { host: "127.0.0.1", port, username: undefined, password: undefined, name: `socks5://127.0.0.1:${port}`, timeoutMs };
 }
 
 /**
@@ -86,6 +86,8 @@ class RecordingSink implements TcpSink {
   /** 'data' events seen after the handover (none: reads go to `reads`). */
   dataEventsAfter = 0;
   reason: string | undefined;
+  /** The socket's 'end' (the server's FIN) after the handover. */
+  endSeen = false;
   private readonly ended: Promise<void>;
   private end!: () => void;
   readonly reads: BorrowedReads;
@@ -112,6 +114,7 @@ class RecordingSink implements TcpSink {
     this.socket = socket;
     sockets.push(socket);
     socket.on("data", () => this.dataEventsAfter++);
+    socket.on("end", () => (this.endSeen = true));
     socket.on("error", () => {});
     if (head !== undefined) this.arrive(`head:${head.toString("latin1")}`);
     socket.write("go");
@@ -228,5 +231,62 @@ describe("Socks5Tcp: the socket after the handshake", () => {
     expect(sink.reason).toBe(`${server.name}: the proxy refused: connection refused`);
     expect(sink.socket).toBeUndefined();
     expect(sink.adopted?.destroyed).toBe(true);
+  });
+});
+
+describe("Socks5Tcp: the server's FIN", () => {
+  // A handshake timeout longer than the spec's own (60 s, spec/vitest.config.ts): a flow that waited
+  // for it would fail the spec by timing out.
+  const NEVER_MS = 600_000;
+
+  it.each([
+    ["before the method reply", (s: Socket) => s.end()],
+    ["after the method reply, before the CONNECT reply", (s: Socket) => s.write(Buffer.from([5, 0]), () => s.end())],
+  ] as const)("%s fails the flow at once (not after the handshake timeout), and the socket is destroyed", async (_when, onGreeting) => {
+    const server = await fakeSocks({ greeting: onGreeting, request: () => {} }, NEVER_MS);
+    const sink = new RecordingSink(1);
+    new Socks5Tcp(server).dial(target, sink);
+    await sink.done();
+    expect(sink.reason).toBe(`${server.name}: the proxy closed the connection during the handshake`);
+    expect(sink.socket).toBeUndefined();
+    expect(sink.adopted?.destroyed).toBe(true);
+  });
+
+  it("right behind the CONNECT reply and the first bytes (one write): the sink gets them, then the end", async () => {
+    const server = await fakeSocks({
+      greeting: (s) => s.write(Buffer.from([5, 0])),
+      request: (s) => s.end(Buffer.concat([reply(0), Buffer.from("all-of-it")])),
+    });
+    const sink = new RecordingSink("all-of-it".length);
+    new Socks5Tcp(server).dial(target, sink);
+    await sink.done();
+    expect(sink.reason).toBeUndefined();
+    expect(sink.stream).toBe("all-of-it");
+    await new Promise<void>((resolve) => (sink.endSeen ? resolve() : sink.socket!.once("end", () => resolve())));
+    expect(sink.endSeen).toBe(true);
+  });
+});
+
+describe("Socks5Tcp: the library's handshake timer", () => {
+  it("keeps nothing of a finished connection (socket, sink) alive until it fires", async (ctx) => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc === undefined) return ctx.skip(); // spec/vitest.config.ts runs node with --expose-gc
+    // SocksClient's timer (never cleared) lives for timeoutMs: an hour here.
+    const server = await fakeSocks({ greeting: (s) => s.write(Buffer.from([5, 0])), request: (s) => s.write(Buffer.concat([reply(0), Buffer.from("x")])) }, 3_600_000);
+    const refs = await (async () => {
+      const sink = new RecordingSink(1);
+      new Socks5Tcp(server).dial(target, sink);
+      await sink.done();
+      const socket = sink.socket!;
+      sockets.splice(sockets.indexOf(socket), 1);
+      await new Promise((resolve) => socket.destroy().once("close", resolve));
+      return { socket: new WeakRef(socket), sink: new WeakRef(sink) };
+    })();
+    for (let i = 0; i < 3 && (refs.socket.deref() !== undefined || refs.sink.deref() !== undefined); i++) {
+      await new Promise((resolve) => setImmediate(resolve)); // a WeakRef's target lives to the end of the job that made it
+      gc();
+    }
+    expect(refs.socket.deref()).toBeUndefined();
+    expect(refs.sink.deref()).toBeUndefined();
   });
 });
