@@ -167,3 +167,44 @@ describe("ICMP errors on an established connection (RFC 1122 §4.2.3.9, RFC 5461
     expect(h.engine.stats().drops.icmp_ignored ?? 0).toBe(0);
   });
 });
+
+describe("the end of a connection", () => {
+  it("no l4TxReady for a flow whose last ACK (LAST-ACK) both frees its send space and ends it", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpBufferSize(4000) });
+    establish(h, { wscale: null });
+    h.in({ flags: "F.", seq: 1 });
+    h.out({ flags: ".", ack: 2 });
+    expect(h.app.send(5000)).toBe(4000); // short: l4TxReady is wanted
+    h.app.close();
+    expect(h.state()).toBe("LAST-ACK");
+    h.drain();
+    h.in({ flags: ".", ack: 4002 });
+    h.expectClosed();
+    expect(h.app.txReadyCount).toBe(0);
+  });
+
+  it("l4IsLocalAndRemoteClosed: both FINs, ours at least queued", () => {
+    const h = new TcpHarness();
+    establish(h);
+    const both = () => h.engine.l4IsLocalAndRemoteClosed(h.flow());
+    expect(both()).toBe(false);
+    h.in({ flags: "F.", seq: 1 });
+    h.out({ flags: ".", ack: 2 });
+    expect(h.state()).toBe("CLOSE-WAIT");
+    expect(both()).toBe(false);
+    h.app.close();
+    h.out({ flags: "F." });
+    expect(both()).toBe(true);
+  });
+
+  it("l4IsLocalAndRemoteClosed: our FIN alone (FIN-WAIT-1, FIN-WAIT-2) is not both", () => {
+    const h = new TcpHarness();
+    establish(h);
+    h.app.close();
+    h.out({ flags: "F.", seq: 1 });
+    expect(h.engine.l4IsLocalAndRemoteClosed(h.flow())).toBe(false);
+    h.in({ flags: ".", ack: 2 });
+    expect(h.state()).toBe("FIN-WAIT-2");
+    expect(h.engine.l4IsLocalAndRemoteClosed(h.flow())).toBe(false);
+  });
+});
