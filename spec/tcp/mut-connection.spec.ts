@@ -208,3 +208,15 @@ describe("the end of a connection", () => {
     expect(h.engine.l4IsLocalAndRemoteClosed(h.flow())).toBe(false);
   });
 });
+
+describe("l4ResumeRx on a flow that is not paused", () => {
+  it("does nothing: output tcpAutocork holds still waits for l4Poll", () => {
+    const h = new TcpHarness({ configure: (b) => b.tcpAutocork(true) });
+    establish(h);
+    h.app.send(100, false);
+    h.engine.l4ResumeRx(h.callbacks, h.flow());
+    h.outNothing();
+    h.poll();
+    h.out({ flags: "P.", seq: 1, len: 100 });
+  });
+});
