@@ -145,6 +145,7 @@ export class TcpConnection extends Tcb implements EventTarget {
 
   /** RFC 1122 §4.2.3.9 and RFC 1191 / RFC 8201: an ICMP error about a segment we sent. */
   icmpUnreachable(fragNeededMtu: number, quotedSeq: number, hard: boolean, kind: IcmpErrorKind): boolean {
+    // Stryker disable next-line BooleanLiteral: a CLOSED connection is in no flow table (spec/mutate/equivalent-mutants.md)
     if (this.state === "CLOSED") return false;
     // RFC 5927 §4.1: act only on errors quoting a sequence number in flight, SND.UNA =< SEG.SEQ < SND.MAX
     // (a blind attacker must then guess it); an RTO-rewound SND.NXT does not shrink that range.

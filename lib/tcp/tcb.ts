@@ -77,6 +77,7 @@ export class Tcb {
   readonly flow: FlowRecord;
   /** Earliest of the timers below; the engine's timer heap orders connections by it. */
   deadline = Infinity;
+  // Stryker disable next-line UnaryOperator: TimerHeap.has checks items[heapIndex] === item (spec/mutate/equivalent-mutants.md)
   heapIndex = -1;
   /** RFC 9293 §3.3.2. Changed only through setState (state.ts). */
   state: TcpState = "CLOSED";
@@ -86,6 +87,7 @@ export class Tcb {
 
   /** Both sides sent the window scale option (RFC 7323 §2.2). */
   get wsOk(): boolean {
+    // Stryker disable next-line EqualityOperator: read only after a write (spec/mutate/equivalent-mutants.md)
     return (this.bits & Bit.WS_OK) !== 0;
   }
   set wsOk(on: boolean) {
@@ -93,6 +95,7 @@ export class Tcb {
   }
   /** Both sides sent the timestamps option (RFC 7323 §3.2). */
   get tsOk(): boolean {
+    // Stryker disable next-line EqualityOperator: read only after a write (spec/mutate/equivalent-mutants.md)
     return (this.bits & Bit.TS_OK) !== 0;
   }
   set tsOk(on: boolean) {
@@ -100,6 +103,7 @@ export class Tcb {
   }
   /** Both sides sent SACK-permitted (RFC 2018 §2). */
   get sackOk(): boolean {
+    // Stryker disable next-line EqualityOperator: read only after a write (spec/mutate/equivalent-mutants.md)
     return (this.bits & Bit.SACK_OK) !== 0;
   }
   set sackOk(on: boolean) {
@@ -276,6 +280,7 @@ export class Tcb {
   rttSeq: Seq = seq(0);
   rttTime = 0;
   /** When our SYN (or SYN-ACK) was sent, if it was sent only once; -1 after a retransmission (Karn). */
+  // Stryker disable next-line UnaryOperator: sendSyn writes it before anything reads it (spec/mutate/equivalent-mutants.md)
   synSentAt = -1;
 
   // --- Loss recovery (RFC 5681 §3.2, RFC 6582, RFC 6675) ---

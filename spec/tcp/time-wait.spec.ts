@@ -9,6 +9,8 @@ import { describe, expect, it } from "vitest";
 import type { Callbacks } from "../../lib/api.js";
 import { L3L4Builder } from "../../lib/builder.js";
 import { VirtualClock } from "../../lib/debug/virtual-clock.js";
+import type { FlowRecord } from "../../lib/flow/flow.js";
+import { MemoryBudget, MemoryKind, TIME_WAIT_BYTES } from "../../lib/memory.js";
 import { TimeWaitTable } from "../../lib/tcp/time-wait.js";
 import type { TcpSegmentWriter } from "../../lib/tcp/writer.js";
 import { Flag as TcpFlag } from "../support/oracle/numbers.js";
@@ -183,3 +185,111 @@ describe("TIME-WAIT expiry and bound through the engine", () => {
     expect(each).toBeLessThan(256);
   });
 });
+
+// Boundaries of the table's own contract the mutation run found unpinned (issue 10, round 2): the
+// instant a record's 2*MSL is over, the end that opened the connection, references that never named
+// a row, held rows without and within the memory budget, and a deletion whose probe run wraps past
+// the end of the index.
+describe("TimeWaitTable: boundaries", () => {
+  const writer = { write: () => true } as unknown as TcpSegmentWriter;
+  const keyFor = (k: number) => {
+    const key = new Int32Array(10);
+    key[0] = (4 << 8) | 6;
+    key[1] = k;
+    return key;
+  };
+
+  it("a record is gone at exactly its expiry: find forgets it then, as expire() and alive() would", () => {
+    const t = new TimeWaitTable(writer, 8);
+    const key = keyFor(1);
+    const r = t.add(key, 1, 100, CONN, 0, true, () => {});
+    expect(t.find(key, 1, 99)).toBe(r);
+    expect(t.find(key, 1, 100)).toBe(-1);
+    expect(t.size).toBe(0);
+    expect(t.find(key, 1, 50)).toBe(-1); // forgotten, not merely hidden
+  });
+
+  it("activeOpen: the row remembers whether we opened the connection (l4Connect)", () => {
+    const t = new TimeWaitTable(writer, 8);
+    const flow = (activeOpen: boolean) => ({ activeOpen }) as unknown as FlowRecord;
+    const a = t.add(keyFor(1), 1, 100, { ...CONN, flow: flow(true) }, 0, true, () => {});
+    const p = t.add(keyFor(2), 2, 100, { ...CONN, flow: flow(false) }, 0, true, () => {});
+    const none = t.add(keyFor(3), 3, 100, CONN, 0, true, () => {});
+    expect(t.activeOpen(a)).toBe(true);
+    expect(t.activeOpen(p)).toBe(false);
+    expect(t.activeOpen(none)).toBe(false);
+  });
+
+  it("a negative reference (a flow that never had a record) is not alive", () => {
+    const t = new TimeWaitTable(writer, 8);
+    t.add(keyFor(1), 1, 100, CONN, 0, true, () => {});
+    expect(t.alive(-1, 0)).toBe(false);
+  });
+
+  it("without a memory budget a held row is made, unlisted, and release lists it", () => {
+    const t = new TimeWaitTable(writer, 8);
+    const key = keyFor(1);
+    const r = t.add(key, 1, 100, CONN, 0, false, () => {});
+    expect(r).toBeGreaterThanOrEqual(0);
+    expect(t.size).toBe(0);
+    expect(t.find(key, 1, 0)).toBe(-1);
+    expect(t.release(r, () => {})).toBe(true);
+    expect(t.size).toBe(1);
+    expect(t.find(key, 1, 0)).toBe(r);
+  });
+
+  it("a listed add the budget has no room for, with no record to give way: no row (-1), counted", () => {
+    const memory = new MemoryBudget(TIME_WAIT_BYTES);
+    const t = new TimeWaitTable(writer, 8, memory);
+    const held = t.add(keyFor(1), 1, 100, CONN, 0, false, () => {}); // charged: it fits
+    expect(memory.of(MemoryKind.TIME_WAIT)).toBe(TIME_WAIT_BYTES);
+    let overflows = 0;
+    expect(t.add(keyFor(2), 2, 100, CONN, 0, true, () => overflows++)).toBe(-1);
+    expect(overflows).toBe(1);
+    expect(t.size).toBe(0);
+    expect(t.find(keyFor(2), 2, 0)).toBe(-1);
+    expect(t.alive(t.ref(held), 0)).toBe(true);
+  });
+
+  it("a held row charged only at release: false (and forgotten) without room, else charged until forgotten", () => {
+    const memory = new MemoryBudget(TIME_WAIT_BYTES);
+    const t = new TimeWaitTable(writer, 8, memory);
+    expect(memory.tryCharge(MemoryKind.HALF_OPEN, TIME_WAIT_BYTES)).toBe(true); // the budget is full
+    const r1 = t.add(keyFor(1), 1, 100, CONN, 0, false, () => {});
+    const ref1 = t.ref(r1);
+    expect(memory.of(MemoryKind.TIME_WAIT)).toBe(0);
+    let overflows = 0;
+    expect(t.release(r1, () => overflows++)).toBe(false);
+    expect(overflows).toBe(1);
+    expect(t.alive(ref1, 0)).toBe(false);
+    const r2 = t.add(keyFor(2), 2, 100, CONN, 0, false, () => {});
+    memory.release(MemoryKind.HALF_OPEN, TIME_WAIT_BYTES); // room again
+    expect(t.release(r2, () => {})).toBe(true);
+    expect(memory.of(MemoryKind.TIME_WAIT)).toBe(TIME_WAIT_BYTES);
+    t.forget(r2);
+    expect(memory.of(MemoryKind.TIME_WAIT)).toBe(0);
+  });
+
+  it("rows whose probe run wraps past the end of the index are all found after deletions (backward shift across the wrap)", () => {
+    // 16 rows, an index of 32 slots: hash 31 is the last slot, so its run continues at slot 0.
+    // Each layout's run crosses the wrap; every row is deleted first in turn, then its successor.
+    const layouts = [
+      [31, 31, 31, 0],
+      [30, 31, 0], // deleting the first: the row at slot 0 is at home and stays
+      [30, 31, 31], // deleting the first: the row at slot 0 belongs to slot 31, past the hole: it stays
+    ];
+    for (const hashes of layouts) {
+      for (let gone = 0; gone < hashes.length; gone++) {
+        const t = new TimeWaitTable(writer, 8);
+        const rows = hashes.map((h, k) => t.add(keyFor(k), h, 100, CONN, 0, true, () => {}));
+        t.forget(rows[gone]!);
+        hashes.forEach((h, k) => expect(t.find(keyFor(k), h, 0)).toBe(k === gone ? -1 : rows[k]));
+        // A second deletion across the wrap, then the rest are still there.
+        const second = (gone + 1) % hashes.length;
+        t.forget(rows[second]!);
+        hashes.forEach((h, k) => expect(t.find(keyFor(k), h, 0)).toBe(k === gone || k === second ? -1 : rows[k]));
+      }
+    }
+  });
+});
+

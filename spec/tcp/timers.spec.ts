@@ -4,7 +4,7 @@
  * l4Rx(flow, null) exactly once and lowers flowCount.
  */
 import { describe, expect, it } from "vitest";
-import { establish, info, TcpHarness } from "../support/tcp-harness.js";
+import { establish, info, pastQuickAck, TcpHarness } from "../support/tcp-harness.js";
 
 describe("keep-alive (RFC 9293 §3.8.4; RFC 1122 §4.2.3.6)", () => {
   it("is off by default: an idle connection sends nothing for hours", () => {
@@ -254,6 +254,21 @@ describe("the delayed ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2)", () => {
     // second only finds the timer armed (receive.ts countSegmentForAck): one ACK, 40 ms after the first.
     h.at(139).outNothing();
     h.at(140).out({ flags: ".", ack: 21, time: 140 });
+    h.at(1000).outNothing();
+  });
+});
+
+describe("the delayed ACK when the device has no buffer (RFC 9293 §3.8.6.3: the ACK is owed, only late)", () => {
+  it("a full-sized segment's delayed ACK that found no buffer is sent within another tcpDelayedAckMs", () => {
+    const h = new TcpHarness();
+    establish(h);
+    const s = pastQuickAck(h);
+    h.at(10).in({ flags: ".", seq: s, data: 1448 });
+    h.txBlocked = true;
+    h.at(50).outNothing(); // the delayed-ACK timer fires: no buffer
+    h.txBlocked = false;
+    h.at(90).out({ flags: ".", ack: s + 1448 });
+    expect(h.engine.stats().txBufferUnavailable).toBeGreaterThan(0);
     h.at(1000).outNothing();
   });
 });
