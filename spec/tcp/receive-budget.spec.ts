@@ -6,7 +6,8 @@
  * engine sends (the right edge, ACK + window << scale, of each flow's last segment).
  */
 import { describe, expect, it } from "vitest";
-import { FLOOR_SEGMENTS } from "../../lib/tcp/receive-budget.js";
+import { FLOOR_SEGMENTS, INITIAL_GROWTH_LIMIT, ReceiveBudget } from "../../lib/tcp/receive-budget.js";
+import type { Tcb } from "../../lib/tcp/tcb.js";
 import { receiveBudgetFor } from "../../lib/cli/device.js";
 import { echoEndToEnd } from "../support/echo-end-to-end.js";
 import { establish, TcpHarness, type Captured } from "../support/tcp-harness.js";
@@ -201,5 +202,170 @@ describe("the receive budget keeps N flows within the reader's queue", () => {
     expect(r.link.aToB.droppedQueue + r.link.bToA.droppedQueue).toBe(0);
     expect(r.client.tcpRetransmits + r.server.tcpRetransmits).toBe(0);
     expect(r.server.receiveBudgetLimited).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * ReceiveBudget's arithmetic, on the fields of a connection it reads and writes (a stand-in Tcb): the
+ * charge is RCV.ADV - RCV.NXT as last measured, the growth limit opens by two bytes per byte received
+ * from 64 KiB (Linux tcp_grow_window), and `clamp` gives the least of the free buffer, the room left,
+ * the share and the growth limit, never below two of the larger segment (Linux tcp_clamp_window), and
+ * counts a window it made smaller than the free buffer (issue 10).
+ */
+describe("ReceiveBudget, one connection's numbers", () => {
+  interface Conn {
+    rcvAdv: number;
+    rcvNxt: number;
+    rcvBudgetCharge: number;
+    rcvBudgetCounted: boolean;
+    rcvSsthresh: number;
+    rcvMss: number;
+    sndMss: number;
+  }
+  const conn = (rcvNxt: number, promise: number, mss = MSS): Conn => ({
+    rcvNxt,
+    rcvAdv: (rcvNxt + promise) >>> 0,
+    rcvBudgetCharge: 0,
+    rcvBudgetCounted: false,
+    rcvSsthresh: 0,
+    rcvMss: mss,
+    sndMss: mss,
+  });
+  const tcb = (c: Conn): Tcb => c as unknown as Tcb;
+
+  it("account charges RCV.ADV - RCV.NXT, counts a connection once, and replaces its charge when measured again", () => {
+    const b = new ReceiveBudget(1 << 20);
+    const c = conn(1000, 5000);
+    b.account(tcb(c));
+    expect(b.promised).toBe(5000);
+    expect(b.connections).toBe(1);
+    expect(c.rcvBudgetCharge).toBe(5000);
+    expect(c.rcvBudgetCounted).toBe(true);
+    c.rcvNxt += 3000; // data arrived: the promise is 2000 now
+    b.account(tcb(c));
+    expect(b.promised).toBe(2000);
+    expect(b.connections).toBe(1);
+    const d = conn(0xffff_f000, 0x2000); // across the sequence wrap
+    b.account(tcb(d));
+    expect(b.promised).toBe(2000 + 0x2000);
+    expect(b.connections).toBe(2);
+  });
+
+  it("a right edge behind RCV.NXT charges nothing (the promise is never negative)", () => {
+    const b = new ReceiveBudget(1 << 20);
+    const c = conn(1000, 0);
+    c.rcvAdv = 900;
+    b.account(tcb(c));
+    expect(b.promised).toBe(0);
+    expect(c.rcvBudgetCharge).toBe(0);
+    expect(b.connections).toBe(1);
+  });
+
+  it("release gives the charge back once; a connection never counted releases nothing", () => {
+    const b = new ReceiveBudget(1 << 20);
+    const c = conn(0, 4000);
+    const other = conn(0, 3000);
+    b.account(tcb(c));
+    b.account(tcb(other));
+    b.release(tcb(c));
+    expect(b.promised).toBe(3000);
+    expect(b.connections).toBe(1);
+    expect(c.rcvBudgetCharge).toBe(0);
+    expect(c.rcvBudgetCounted).toBe(false);
+    b.release(tcb(c));
+    b.release(tcb(conn(0, 9999)));
+    expect(b.promised).toBe(3000);
+    expect(b.connections).toBe(1);
+    // Accounted again after its release, it is counted again.
+    b.account(tcb(c));
+    expect(b.connections).toBe(2);
+    expect(b.promised).toBe(7000);
+  });
+
+  it("without a limit nothing is counted and the growth limit stays unset", () => {
+    const b = new ReceiveBudget();
+    const c = conn(0, 4000);
+    b.account(tcb(c));
+    b.grow(tcb(c), 1000);
+    expect(b.clamp(tcb(c), 123_456)).toBe(123_456);
+    expect(b.promised).toBe(0);
+    expect(b.connections).toBe(0);
+    expect(b.limited).toBe(0);
+    expect(c.rcvBudgetCounted).toBe(false);
+    expect(c.rcvSsthresh).toBe(0);
+  });
+
+  it("grow opens the growth limit from 64 KiB by two bytes per byte received, up to the limit", () => {
+    const b = new ReceiveBudget(100_000);
+    const c = conn(0, 0);
+    b.grow(tcb(c), 1000);
+    expect(c.rcvSsthresh).toBe(INITIAL_GROWTH_LIMIT + 2000);
+    b.grow(tcb(c), 500);
+    expect(c.rcvSsthresh).toBe(INITIAL_GROWTH_LIMIT + 3000);
+    b.grow(tcb(c), 100_000);
+    expect(c.rcvSsthresh).toBe(100_000);
+  });
+
+  it("clamp: a connection alone gets the free buffer up to its growth limit, and the cut is counted", () => {
+    const b = new ReceiveBudget(1 << 20);
+    const c = conn(0, 0);
+    expect(b.clamp(tcb(c), 200_000)).toBe(INITIAL_GROWTH_LIMIT);
+    expect(c.rcvSsthresh).toBe(INITIAL_GROWTH_LIMIT);
+    expect(b.limited).toBe(1);
+    c.rcvSsthresh = 150_000;
+    expect(b.clamp(tcb(c), 200_000)).toBe(150_000);
+    expect(b.limited).toBe(2);
+    // A free buffer exactly at what is allowed is not cut: returned whole, not counted.
+    expect(b.clamp(tcb(c), 150_000)).toBe(150_000);
+    expect(b.clamp(tcb(c), 149_999)).toBe(149_999);
+    expect(b.limited).toBe(2);
+  });
+
+  it("clamp: at most the share, limit / connections, rounded down", () => {
+    const b = new ReceiveBudget(300_001);
+    const cs = [conn(0, 0), conn(0, 0), conn(0, 0)];
+    for (const c of cs) {
+      b.account(tcb(c));
+      c.rcvSsthresh = 1 << 20;
+    }
+    expect(b.clamp(tcb(cs[0]!), 1 << 20)).toBe(100_000);
+    expect(b.limited).toBe(1);
+  });
+
+  it("clamp: at most the room left under the limit, besides the connection's own charge", () => {
+    const b = new ReceiveBudget(200_000);
+    const big = conn(0, 150_000);
+    const c = conn(0, 10_000);
+    b.account(tcb(big));
+    b.account(tcb(c));
+    c.rcvSsthresh = 1 << 20;
+    // Room: 200 000 - 150 000 (the other's charge); the share, 100 000, is larger.
+    expect(b.clamp(tcb(c), 1 << 20)).toBe(50_000);
+    // The room counts the others' charges only: this connection's own promise may be re-offered.
+    c.rcvAdv = 40_000;
+    expect(b.clamp(tcb(c), 1 << 20)).toBe(50_000);
+    expect(b.promised).toBe(190_000);
+  });
+
+  it("clamp: never below two of the larger segment, the peer's or ours; a free buffer at or under that floor is returned as is", () => {
+    const b = new ReceiveBudget(100_000);
+    const big = conn(0, 100_000);
+    b.account(tcb(big));
+    const c = conn(0, 0, 536);
+    c.rcvMss = 1000;
+    c.sndMss = 536;
+    expect(b.clamp(tcb(c), 50_000)).toBe(2000);
+    c.rcvMss = 536;
+    c.sndMss = 1200;
+    expect(b.clamp(tcb(c), 50_000)).toBe(2400);
+    expect(b.limited).toBe(2);
+    // At or under the floor: the free buffer, not counted as limited.
+    const d = conn(0, 0);
+    expect(b.clamp(tcb(d), FLOOR)).toBe(FLOOR);
+    expect(b.clamp(tcb(d), 100)).toBe(100);
+    expect(b.limited).toBe(2);
+    // Just over the floor, with no room: the floor.
+    expect(b.clamp(tcb(d), FLOOR + 1)).toBe(FLOOR);
+    expect(b.limited).toBe(3);
   });
 });

@@ -229,3 +229,63 @@ describe("Cubic (RFC 9438)", () => {
     expect(cc.cwnd / 500).toBeGreaterThanOrEqual(Math.floor(segments));
   });
 });
+
+/** CUBIC at the boundaries of its rules (issue 10). */
+describe("Cubic at its boundaries (RFC 9438)", () => {
+  it("fast convergence only when cwnd is below W_max: a loss at exactly W_max keeps W_max = cwnd (§4.7)", () => {
+    const cc = afterLoss(1000);
+    cc.inflate(1000 * MSS - cc.cwnd); // exactly W_max
+    cc.onEnterRecovery(1000 * MSS, 1000);
+    expect(cc.wMaxSegments).toBe(1000);
+    cc.inflate(999 * MSS - cc.cwnd); // one segment below it
+    cc.onEnterRecovery(999 * MSS, 2000);
+    expect(cc.wMaxSegments).toBeCloseTo((999 * (1 + CUBIC_BETA)) / 2, 9);
+  });
+
+  it("ssthresh = max(flight_size * beta_cubic, 2 SMSS), rounded down to whole bytes (§4.6)", () => {
+    const cc = new Cubic(MSS);
+    cc.onEnterRecovery(3 * MSS, 0); // 2100 bytes: above 2 SMSS
+    expect(cc.ssthresh).toBe(2100);
+    const odd = new Cubic(MSS);
+    odd.onEnterRecovery(3001, 0); // 2100.7
+    expect(odd.ssthresh).toBe(2100);
+    const low = new Cubic(MSS);
+    low.onEnterRecovery(2857, 0); // 1999.9: below 2 SMSS
+    expect(low.ssthresh).toBe(2 * MSS);
+  });
+
+  it("an ACK of nothing changes nothing: no growth, and it starts no stage (the clock counts from the first ACK of data)", () => {
+    const a = afterLoss(100);
+    const b = afterLoss(100);
+    b.onAck(0, 5, 100, false);
+    expect(b.cwnd).toBe(a.cwnd);
+    expect(b.kSeconds).toBe(0);
+    // Both start their stage at t = 3000 ms: the same windows from there.
+    let na = 3000;
+    let nb = 3000;
+    for (let i = 0; i < 10; i++) {
+      na = oneRtt(a, na, 100);
+      nb = oneRtt(b, nb, 100);
+    }
+    expect(b.cwnd).toBe(a.cwnd);
+  });
+
+  it("in recovery an ACK grows nothing but keeps the clock: application-limited time after it is measured from it (§5.8)", () => {
+    // Two flows: one's clock sees an ACK in recovery at 1000 ms, the other's does not.
+    const seen = afterLoss(500);
+    const unseen = afterLoss(500);
+    let now = 0;
+    for (let i = 0; i < 5; i++) now = oneRtt(seen, now, 100);
+    now = 0;
+    for (let i = 0; i < 5; i++) now = oneRtt(unseen, now, 100);
+    seen.onAck(MSS, now + 1000, 100, true);
+    expect(seen.cwnd).toBe(unseen.cwnd);
+    // Then application-limited at now + 2000: `seen` slides the epoch by 1000 ms, `unseen` by 2000.
+    seen.onAck(MSS, now + 2000, 100, false, false);
+    unseen.onAck(MSS, now + 2000, 100, false, false);
+    seen.onAck(MSS, now + 2100, 100, false);
+    unseen.onAck(MSS, now + 2100, 100, false);
+    // Less curve time has been taken out of `seen`'s t, so it is further along the concave curve.
+    expect(seen.cwnd).toBeGreaterThan(unseen.cwnd);
+  });
+});
