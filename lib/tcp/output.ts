@@ -286,6 +286,10 @@ export function sendAck(c: TcpConnection): void {
   out.payloadOffset = 0;
   out.payloadLength = 0;
   if (!transmit(c)) {
+    // The ACK is still owed (RFC 9293 §3.8.6.3: delayed, never dropped): the retry's output sends it.
+    // Without this a delayed ACK for less than a full segment, whose timer has already been cleared
+    // and which never re-arms it, would be lost.
+    c.ackNow = true;
     txBlocked(c);
     return;
   }

@@ -271,4 +271,16 @@ describe("the delayed ACK when the device has no buffer (RFC 9293 §3.8.6.3: the
     expect(h.engine.stats().txBufferUnavailable).toBeGreaterThan(0);
     h.at(1000).outNothing();
   });
+
+  it("a small segment's delayed ACK that found no buffer is still sent (it counts for no ACK-every-2 re-arm)", () => {
+    const h = new TcpHarness();
+    establish(h);
+    const s = pastQuickAck(h);
+    h.at(10).in({ flags: ".", seq: s, data: 10 });
+    h.txBlocked = true;
+    h.at(50).outNothing(); // the delayed-ACK timer fires: no buffer
+    h.txBlocked = false;
+    h.at(90).out({ flags: ".", ack: s + 10 });
+    h.at(1000).outNothing();
+  });
 });
