@@ -108,6 +108,9 @@ export async function iperf(client: Netns, host: string, seconds: number, revers
   const argv = ["iperf3", "-c", host, "-p", String(IPERF_PORT), ...length, ...omit, "-J", ...(reverse ? ["-R"] : [])];
   const result = await runIn(client, argv, (seconds + (how.omitSeconds ?? 0) + 20) * 1000);
   if (result.code !== 0) throw new Error(`iperf3 failed (${result.code}${result.timedOut ? ", timed out" : ""}): ${result.stdout.slice(-500)} ${result.stderr}`);
-  const report = JSON.parse(result.stdout) as { end: { sum_received: { bits_per_second: number; bytes: number } } };
-  return report.end.sum_received.bits_per_second;
+  const report = JSON.parse(result.stdout) as { error?: string; end?: { sum_received?: { bits_per_second: number; bytes: number } } };
+  // iperf3 -J can exit 0 with an error report (no end.sum_received): say what it said.
+  const received = report.end?.sum_received;
+  if (received === undefined) throw new Error(`iperf3 -c ${host}${reverse ? " -R" : ""} reported no result: ${report.error ?? result.stdout.slice(-500)}`);
+  return received.bits_per_second;
 }
