@@ -196,7 +196,6 @@ class SocksHandshake implements Dial {
     this.settled = true;
     this.release();
     this.remote = remote;
-    this.socket.off("end", onHandshakeEnd);
     this.socket.on("data", onExcess);
     setImmediate(onHandover, this);
   }
@@ -236,7 +235,6 @@ class SocksHandshake implements Dial {
     this.release();
     forgetSocket(this.client); // its 'error' comes from its Error state
     (this.socket as HandshakeCarrier)[HANDSHAKE] = undefined;
-    this.socket.off("end", onHandshakeEnd);
     this.socket.destroy();
     const owner = this.owner;
     if (owner instanceof Association) owner.handshakeDone(error, this.socket, undefined);
@@ -248,7 +246,6 @@ class SocksHandshake implements Dial {
     this.settled = true;
     if (pending) {
       this.release();
-      this.socket.off("end", onHandshakeEnd);
       // The library reports the destroyed socket ('close', then its 'error'): nobody listens, and
       // then it is done with the socket.
       this.client.once("error", onCancelledError);
@@ -256,8 +253,9 @@ class SocksHandshake implements Dial {
     this.socket.destroy(); // between 'established' and the handover too: handOver then stops
   }
 
-  /** The client is done with us: nothing of ours stays on it. */
+  /** The client is done with us: nothing of ours stays on it, nor our listener for the server's FIN. */
   private release(): void {
+    this.socket.off("end", onHandshakeEnd);
     const client = this.client;
     client.removeAllListeners();
     (client as HandshakeCarrier)[HANDSHAKE] = undefined;
