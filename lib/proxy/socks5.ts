@@ -303,7 +303,11 @@ class Association implements UdpChannel {
     // Nothing more comes on the control connection; its end is the association's end.
     control.on("data", () => {});
     control.on("error", () => this.fail(`${this.server.name}: the UDP association's control connection failed`));
-    control.on("close", () => this.fail(`${this.server.name}: the proxy closed the UDP association`));
+    // Our upstream sockets are half-open-capable (allowHalfOpen, upstream.ts), so the server's FIN
+    // comes as 'end' with no 'close' behind it: either one ends the association (§7).
+    const closedByServer = (): void => this.fail(`${this.server.name}: the proxy closed the UDP association`);
+    control.on("end", closedByServer);
+    control.on("close", closedByServer);
     let host = relay?.host ?? "";
     // BND.ADDR all zeros: the address of the server the control connection reached.
     if (host === "" || host === "0.0.0.0" || host === "::" || isIP(host) === 0) host = control.remoteAddress ?? this.server.host;

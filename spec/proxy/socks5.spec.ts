@@ -7,8 +7,9 @@
  */
 import { createServer, Socket, type Server } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { Socks5Tcp } from "../../lib/proxy/socks5.js";
-import { upstreamSocket, type BorrowedReads, type ProxyServerAddress, type TcpSink } from "../../lib/proxy/upstream.js";
+import { createSocket, type Socket as UdpSocket } from "node:dgram";
+import { Socks5Tcp, Socks5Udp } from "../../lib/proxy/socks5.js";
+import { upstreamSocket, type BorrowedReads, type ProxyServerAddress, type TcpSink, type UdpSink } from "../../lib/proxy/upstream.js";
 
 /** VER 5, REP, RSV, ATYP 1, BND.ADDR 0.0.0.0, BND.PORT 0 (§6). */
 function reply(rep: number): Buffer {
@@ -288,5 +289,81 @@ describe("Socks5Tcp: the library's handshake timer", () => {
     }
     expect(refs.socket.deref()).toBeUndefined();
     expect(refs.sink.deref()).toBeUndefined();
+  });
+});
+
+/** The server's UDP relay (§7): answers each datagram with its data reversed, under the same header. */
+async function udpRelay(): Promise<{ socket: UdpSocket; port: number }> {
+  const socket = createSocket("udp4");
+  socket.on("message", (message, from) => {
+    const header = message.subarray(0, 10); // RSV RSV FRAG ATYP(1) DST.ADDR(4) DST.PORT(2)
+    socket.send(Buffer.concat([header, Buffer.from(message.subarray(10)).reverse()]), from.port, from.address);
+  });
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  return { socket, port: socket.address().port };
+}
+
+class RecordingUdpSink implements UdpSink {
+  readonly datagrams: string[] = [];
+  reason: string | undefined;
+  readonly ready: Promise<void>;
+  readonly failed: Promise<void>;
+  private onReady!: () => void;
+  private onFailed!: () => void;
+  private onDatagram: (() => void) | undefined;
+  constructor() {
+    this.ready = new Promise((resolve) => (this.onReady = resolve));
+    this.failed = new Promise((resolve) => (this.onFailed = resolve));
+  }
+  upstreamReady(): void {
+    this.onReady();
+  }
+  upstreamDatagram(data: Uint8Array): void {
+    this.datagrams.push(Buffer.from(data).toString());
+    this.onDatagram?.();
+  }
+  upstreamFailed(reason: string): void {
+    this.reason = reason;
+    this.onFailed();
+  }
+  nextDatagram(): Promise<void> {
+    return new Promise((resolve) => (this.onDatagram = resolve));
+  }
+}
+
+describe("Socks5Udp: the association ends with its control connection (RFC 1928 §7)", () => {
+  it("the server's FIN on the control connection ends the association: the sink is told, and sends are refused", async () => {
+    const relay = await udpRelay();
+    let control: Socket | undefined;
+    const server = await fakeSocks(
+      {
+        greeting: (s) => s.write(Buffer.from([5, 0])),
+        request(s, request) {
+          expect([...request.subarray(0, 4)]).toEqual([5, 3, 0, 1]); // UDP ASSOCIATE, IPv4 (0.0.0.0:0)
+          control = s;
+          const bound = Buffer.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 0]);
+          bound.writeUInt16BE(relay.port, 8);
+          s.write(bound);
+        },
+      },
+      600_000, // longer than the spec's own timeout: nothing here may wait for it
+    );
+    const sink = new RecordingUdpSink();
+    const channel = new Socks5Udp(server).open({ host: "10.1.2.3", port: 53 }, 4, sink);
+    try {
+      await sink.ready;
+      const echoed = sink.nextDatagram();
+      expect(channel.send(Buffer.from("ping"))).toBe(true);
+      await echoed;
+      expect(sink.datagrams).toEqual(["gnip"]);
+      // Half-close only: the server's side stays open, so nothing but the FIN says the association is over.
+      control!.end();
+      await sink.failed;
+      expect(sink.reason).toBe(`${server.name}: the proxy closed the UDP association`);
+      expect(channel.send(Buffer.from("late"))).toBe(false);
+    } finally {
+      channel.close();
+      relay.socket.close();
+    }
   });
 });
