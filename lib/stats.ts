@@ -50,6 +50,8 @@ export const EngineDrop = {
   SOURCE_FLOW_LIMIT: 49,
   /** A SYN past the SYN backlog that found no token in the SYN budget (synCookieRate): dropped unanswered. */
   SYN_BUDGET: 50,
+  /** A segment without ACK on a synchronized connection (RFC 9293 §3.10.7.4 fifth: "If the ACK bit is off, drop the segment"). */
+  NO_ACK: 51,
 } as const;
 
 const ENGINE_DROP_NAMES: string[] = [];

@@ -333,8 +333,11 @@ function synInWindow(c: TcpConnection): boolean {
  * steps (FIN-WAIT-1, CLOSING, LAST-ACK).
  */
 function checkAck(c: TcpConnection, s: Arrival): boolean {
-  if (!(s.flags & ACK)) return DROP;
   const counters = c.ctx.counters;
+  if (!(s.flags & ACK)) {
+    counters.drop(EngineDrop.NO_ACK);
+    return DROP;
+  }
   const segAck = s.ack;
   if (c.state === "SYN-RECEIVED") {
     if (seqLe(segAck, c.sndUna) || seqGt(segAck, c.sndMax)) {
