@@ -193,11 +193,6 @@ export class TcpConnection extends Tcb implements EventTarget {
     return this.finReceived && this.finQueued;
   }
 
-  /** Bytes of heap this connection holds in buffers (for memory accounting and tests). */
-  bufferBytes(): number {
-    return this.sendBuffer.capacityBytes + this.recvBuffer.capacityBytes;
-  }
-
   /** l4Info: a snapshot of the connection (api.ts FlowInfo). */
   info(o: FlowInfo): void {
     o.state = this.state;

@@ -121,8 +121,6 @@ export class TimeWaitTable {
   private tail = -1;
   /** Rows in the FIFO (what maxTimeWait bounds). */
   private listed = 0;
-  /** Rows in use, held ones included. */
-  private used = 0;
 
   private index = new Int32Array(MIN_ROWS * 2).fill(-1);
   private mask = MIN_ROWS * 2 - 1;
@@ -281,7 +279,6 @@ export class TimeWaitTable {
     this.gen[r] = (this.gen[r]! + 1) & 0x7fffffff;
     this.next[r] = this.free;
     this.free = r;
-    this.used--;
   }
 
   /** The rows whose 2*MSL is over leave (oldest first); the queue's deadline moves to the next one. */
@@ -399,7 +396,6 @@ export class TimeWaitTable {
       if (this.highWater === this.rows) this.grow(this.rows * 2);
       r = this.highWater++;
     }
-    this.used++;
     return r;
   }
 
