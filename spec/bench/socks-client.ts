@@ -137,7 +137,7 @@ async function runVariant(variant: Variant, serverPort: number): Promise<{ usPer
     username: AUTH ? USER.name : undefined,
     password: AUTH ? USER.password : undefined,
     name: "socks5://127.0.0.1",
-    timeoutMs: 10_000,
+    timeoutMs: Number(process.env["BENCH_SOCKS_TIMEOUT_MS"] ?? 10_000),
   };
   const dialer: TcpDialer = variant === "direct" ? new DirectTcp(10_000) : new Socks5Tcp(socksServer);
   let started = 0;
