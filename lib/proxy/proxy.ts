@@ -28,7 +28,7 @@ import { FakeIpPool, type FakeEntry } from "./fake-ip.js";
 import type { Endpoint, ProxyOptions } from "./options.js";
 import { newCounters, type ProxyCounters, type RelayHost, type RelayInfo } from "./relay-host.js";
 import { StagingPool } from "./staging.js";
-import { TcpRelay } from "./tcp-relay.js";
+import { NextIteration, TcpRelay } from "./tcp-relay.js";
 import { UdpRelay } from "./udp-relay.js";
 import { endpointText, type Upstream } from "./upstream.js";
 
@@ -91,6 +91,7 @@ export class ProxyApp implements TunApp, RelayHost {
   private readonly trace: ((line: string) => void) | undefined;
   private readonly dirty: { flush(): void; flushQueued: boolean }[] = [];
   private flushScheduled = false;
+  private readonly held = new NextIteration();
   /** Filled by l4Info for each flow /flows reports (one object for all). */
   private readonly infoScratch = {} as FlowInfo;
 
@@ -247,6 +248,10 @@ export class ProxyApp implements TunApp, RelayHost {
     for (let i = 0; i < n; i++) dirty[i]!.flush();
     dirty.splice(0, n);
   };
+
+  holdLater(relay: { releaseHeld(): void }): void {
+    this.held.add(relay);
+  }
 
   failed(relay: RelayInfo, reason: string): void {
     this.counters.upstreamFailures++;

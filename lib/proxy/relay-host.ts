@@ -76,6 +76,8 @@ export interface RelayHost {
   schedule(): void;
   /** Write `relay`'s staged bytes after the current turn (once per turn, however many deliveries). */
   flushLater(relay: { flush(): void; flushQueued: boolean }): void;
+  /** Call relay.releaseHeld() in the loop iteration after this one (after its I/O poll). */
+  holdLater(relay: { releaseHeld(): void }): void;
   /** The upstream failed `relay`'s flow: counted and logged (rate-limited); the relay aborts the flow. */
   failed(relay: RelayInfo, reason: string): void;
 }
