@@ -83,6 +83,7 @@ describe("bench smoke: every bench once, tiny and untimed", () => {
       expect(value(`${t} mtu 1500 CPU ms/Gbit down`)).toBeGreaterThan(0);
       expect(value(`${t} mtu 1500 UDP up`)).toBeGreaterThan(0);
       expect(value(`${t} mtu 1500 UDP down`)).toBeGreaterThan(0);
+      expect(value(`${t} mtu 1500 UDP up carried`)).toBeGreaterThanOrEqual(value(`${t} mtu 1500 UDP up`)! * 0.9);
       expect(value(`${t} mtu 1500 CPU ms/Gbit UDP up`)).toBeGreaterThan(0);
       expect(Number.isFinite(value(`${t} mtu 1500 RSS growth under churn`))).toBe(true);
     }
