@@ -3,6 +3,8 @@
  * destination that is a name (a fake-IP flow) is resolved by the host's resolver (dns.lookup).
  */
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
+import { constants } from "node:os";
+import { getSystemErrorName } from "node:util";
 import type { Socket } from "node:net";
 import type { Endpoint } from "./options.js";
 import {
@@ -17,6 +19,9 @@ import {
   type UdpDialer,
   type UdpSink,
 } from "./upstream.js";
+import { sharedUdpBatch, type BatchSender, type UdpSendBatch } from "../tun/udp-batch.js";
+
+const { EAGAIN, ENOBUFS } = constants.errno;
 
 /**
  * A node:net connection to `target` (any host:port), reported to `sink`, read into `sink.reads` when
@@ -111,20 +116,46 @@ export class DirectTcp implements TcpDialer {
   }
 }
 
-/** A node:dgram socket connected to the destination. */
-class DirectChannel implements UdpChannel {
+/**
+ * A node:dgram socket connected to the destination. Where the addon is there (tun/udp-batch.ts), the
+ * socket is the addon's, wrapped by dgram, and datagrams go up in the turn's batch (sendmmsg) rather
+ * than a dgram send() each; dgram still receives, connects, reports errors and closes.
+ */
+class DirectChannel implements UdpChannel, BatchSender {
   private readonly socket: UdpSocket;
   private early: Buffer[] | undefined = [];
   private closed = false;
+  /** The batch and the socket's descriptor in it, once connected; undefined: dgram's send(). */
+  private batch: UdpSendBatch | undefined;
+  private fd = -1;
+  batched = 0;
 
-  constructor(target: Endpoint, family: 4 | 6, sink: UdpSink) {
+  constructor(
+    target: Endpoint,
+    family: 4 | 6,
+    private readonly sink: UdpSink,
+  ) {
     const socket = createSocket(family === 6 ? "udp6" : "udp4");
     this.socket = socket;
+    const batch = sharedUdpBatch();
+    let fd = -1;
+    if (batch !== undefined) {
+      try {
+        fd = batch.openSocket(family);
+        socket.bind({ fd });
+      } catch {
+        fd = -1; // no descriptor to spare (EMFILE): dgram makes its own, and its error says why
+      }
+    }
     socket.on("connect", () => {
       const early = this.early ?? [];
       this.early = undefined;
       if (this.closed) return;
-      for (const datagram of early) socket.send(datagram);
+      if (fd >= 0) {
+        this.batch = batch;
+        this.fd = fd;
+      }
+      for (const datagram of early) this.send(datagram);
       sink.upstreamReady();
     });
     socket.on("message", (message: Buffer) => {
@@ -140,6 +171,7 @@ class DirectChannel implements UdpChannel {
 
   send(data: Uint8Array): boolean {
     if (this.closed) return false;
+    if (this.batch !== undefined && this.batch.queue(this, this.fd, data)) return true;
     // dgram keeps the buffer until the datagram is sent: a copy of the borrowed view.
     if (this.early !== undefined) {
       if (this.early.length >= UDP_EARLY_DATAGRAMS) return false;
@@ -150,9 +182,24 @@ class DirectChannel implements UdpChannel {
     return true;
   }
 
+  /**
+   * The batch's report: the kernel refused `count` datagrams. A full send buffer drops them (counted
+   * by the sink); any other error (ECONNREFUSED after an ICMP error from the destination) fails the
+   * channel, as the same error from dgram would.
+   */
+  datagramsDropped(count: number, errno: number): void {
+    if (this.closed) return;
+    this.sink.upstreamDropped?.(count);
+    if (errno === EAGAIN || errno === ENOBUFS) return;
+    this.close();
+    this.sink.upstreamFailed(`direct: udp ${describeError({ code: getSystemErrorName(-errno) })}`);
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // What this channel queued goes before dgram closes the descriptor (udp-batch.ts).
+    this.batch?.flushFor(this);
     this.socket.close();
   }
 }

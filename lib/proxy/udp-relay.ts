@@ -40,6 +40,10 @@ export class UdpRelay implements UdpSink, RelayInfo {
     if (!this.channel.send(data)) this.app.counters.udpDropped++;
   }
 
+  upstreamDropped(count: number): void {
+    this.app.counters.udpDropped += count;
+  }
+
   upstreamReady(): void {
     if (!this.gone) this.phase = "open";
   }

@@ -53,6 +53,8 @@ export interface UdpSink {
   /** A datagram from the destination; the view is valid only during the call. */
   upstreamDatagram(data: Uint8Array): void;
   upstreamFailed(reason: string): void;
+  /** `count` datagrams sent earlier were dropped after all (the socket's send buffer was full). */
+  upstreamDropped?(count: number): void;
 }
 
 export interface UdpChannel {

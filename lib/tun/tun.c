@@ -48,6 +48,8 @@ NAPI_MODULE_INIT() {
       {"pollWritable", js_poll_writable, NULL},
       {"setRef", js_set_ref, NULL},
       {"close", js_close, NULL},
+      {"udpSocket", js_udp_socket, NULL},
+      {"sendDatagrams", js_send_datagrams, NULL},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

@@ -4,7 +4,8 @@
  *   L3L4_BENCH_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof" \
  *     node dist/spec/bench/profile-relay.js l3l4 conn 1500 10
  *
- * (translator: a name of tun-table.ts; what: up, down, up4, conn, ping). Prints the figure and the
+ * (translator: a name of tun-table.ts; what: one of tun-table.ts's MEASUREMENTS: up, down, up4, conn, ping, udp
+ * (iperf3 -u -b 0 -l 1400), udp-down). Prints the figure and the
  * translator's CPU time (after a 3 s warm-up of the same measurement); with --cpu-prof in L3L4_BENCH_NODE_OPTIONS the proxy writes a profile of
  * just this measurement when the path closes.
  */

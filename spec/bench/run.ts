@@ -4,7 +4,8 @@
  * (min..max), and how it was measured (a legend per method under the table).
  *
  *   filter           run only the benches whose group name contains it ("wire", "engine", "flood",
- *                    "flow", "stream", "tun", "tun2socks"); "soak" (10 minutes) runs only when named
+ *                    "flow", "stream", "tun", "tun2socks"), or the one it names exactly ("tun": the
+ *                    translator table alone); "soak" (10 minutes) runs only when named
  *   --against REF    build and run a second checkout of the git ref REF (a commit, branch or tag) in
  *                    a temporary directory, in the same run (group by group, REF first), and compare
  *   --baseline FILE  compare against figures saved earlier with --save
@@ -15,6 +16,7 @@
  * The tun group (root: the proxy next to pasta, slirp4netns and a veth, tun-table.ts) also takes
  *   --translators A,B  of veth, pasta, slirp4netns, l3l4, l3l4-offload (default: all there are)
  *   --mtus 1500,65520  --repeat 3  --seconds 5 (per measurement)  --churn 8 (wrk runs back to back)
+ *   --measure up,down,up4,conn,ping,udp,udp-down  (the measurements of each repeat; default: all)
  *
  * A comparison prints the change and calls it better or worse only beyond the noise: the larger
  * spread of the two sides' runs ((max - min) / median, at least 1%); below it, "same"
@@ -126,6 +128,7 @@ export function parseBenchArgs(argv: readonly string[]): Parsed {
         repeat: { type: "string" },
         seconds: { type: "string" },
         churn: { type: "string" },
+        measure: { type: "string" },
       },
     });
   } catch (error) {
@@ -148,7 +151,7 @@ export function parseBenchArgs(argv: readonly string[]): Parsed {
 }
 
 /** The options of the tun group, which --against hands on to REF's runner. */
-const TUN_OPTIONS = ["translators", "mtus", "repeat", "seconds", "churn"] as const;
+const TUN_OPTIONS = ["translators", "mtus", "repeat", "seconds", "churn", "measure"] as const;
 
 function count(name: string, text: string | undefined, min: number): number | undefined {
   if (text === undefined) return undefined;
@@ -162,6 +165,7 @@ function tunOptions(values: Record<string, string | boolean | undefined>): TunTa
   const text = (name: string) => values[name] as string | undefined;
   const options: TunTableOptions = {};
   if (text("translators") !== undefined) options.translators = text("translators")!.split(",").map((s) => s.trim());
+  if (text("measure") !== undefined) options.measure = text("measure")!.split(",").map((s) => s.trim());
   if (text("mtus") !== undefined) options.mtus = text("mtus")!.split(",").map((s) => count("mtus", s.trim(), 576)!);
   const repeat = count("repeat", text("repeat"), 1);
   const seconds = count("seconds", text("seconds"), 2);
@@ -178,7 +182,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   const cpu = os.cpus()[0]?.model ?? "unknown cpu";
   console.log(`l3l4 bench: node ${process.version}, ${cpu}, ${os.cpus().length} cpus${args.smoke ? " (smoke: tiny sizes, one run, not a measurement)" : ""}`);
   let baseline = args.baseline === undefined ? undefined : readSaved(args.baseline);
-  const groups = BENCHES.filter(([name]) => (args.filter === undefined ? !ON_REQUEST.has(name) : name.includes(args.filter)));
+  // A filter that names a group exactly runs that group alone ("tun": not tun2socks too).
+  const exact = BENCHES.filter(([name]) => name === args.filter);
+  const groups = exact.length > 0 ? exact : BENCHES.filter(([name]) => (args.filter === undefined ? !ON_REQUEST.has(name) : name.includes(args.filter)));
   let ref: RefRun | undefined;
   if (args.against !== undefined) ref = await benchAgainst(args.against, args.smoke, args.tunArgv);
   if (baseline !== undefined) console.log(baseline.about);

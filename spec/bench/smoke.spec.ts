@@ -70,7 +70,7 @@ describe("bench smoke: every bench once, tiny and untimed", () => {
       expect(r.runs).toHaveLength(1);
     }
     for (const t of ["veth", "pasta", "slirp4netns", "l3l4", "l3l4-offload"]) {
-      for (const figure of ["TCP up", "TCP down", "4 up", "new conn/s", "ping", "churn last/first"]) {
+      for (const figure of ["TCP up", "TCP down", "4 up", "new conn/s", "ping", "churn last/first", "UDP up", "UDP up loss", "UDP down", "UDP down loss"]) {
         expect(value(`${t} mtu 1500 ${figure}`), `${t} ${figure}`).toBeGreaterThanOrEqual(0);
       }
     }
@@ -81,6 +81,10 @@ describe("bench smoke: every bench once, tiny and untimed", () => {
       expect(value(`${t} mtu 1500 new conn/s`)).toBeGreaterThan(0);
       expect(value(`${t} mtu 1500 CPU µs/conn`)).toBeGreaterThan(0);
       expect(value(`${t} mtu 1500 CPU ms/Gbit down`)).toBeGreaterThan(0);
+      expect(value(`${t} mtu 1500 UDP up`)).toBeGreaterThan(0);
+      expect(value(`${t} mtu 1500 UDP down`)).toBeGreaterThan(0);
+      expect(value(`${t} mtu 1500 UDP up carried`)).toBeGreaterThanOrEqual(value(`${t} mtu 1500 UDP up`)! * 0.9);
+      expect(value(`${t} mtu 1500 CPU ms/Gbit UDP up`)).toBeGreaterThan(0);
       expect(Number.isFinite(value(`${t} mtu 1500 RSS growth under churn`))).toBe(true);
     }
     const ours = execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
@@ -214,6 +218,7 @@ describe("bench comparisons: better or worse only beyond the noise of the runs",
     // --against hands the tun options to REF's runner as they were given.
     expect(parseBenchArgs(["tun", "--against", "HEAD", "--translators", "l3l4", "--seconds", "3"]).tunArgv).toEqual(["--translators", "l3l4", "--seconds", "3"]);
     expect(parseBenchArgs(["tun"]).tunArgv).toEqual([]);
+    expect(parseBenchArgs(["tun", "--measure", "udp,udp-down"]).tun.measure).toEqual(["udp", "udp-down"]);
     expect(() => parseBenchArgs(["a", "b"])).toThrow(/one filter/);
     expect(resolveRef("HEAD")).toMatch(/^[0-9a-f]{40}$/);
     expect(() => resolveRef("no-such-ref-l3l4")).toThrow(/not a commit/);

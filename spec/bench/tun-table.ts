@@ -5,6 +5,11 @@
  *
  *   tcp up / down     iperf3 -c, 1 stream, SECONDS s with -O 1 (-R for down): the receiver's Gbit/s
  *   4 streams up      iperf3 -P 4: Gbit/s, and the sender's retransmissions as % of segments sent
+ *   udp up / down     iperf3 -u -l 1400 -b 0, 1 stream, SECONDS s without -O (-R for down): the
+ *                     receiver's Gbit/s (end.sum_received), the datagrams lost between sender and
+ *                     receiver in % (udpRun), the translator's CPU ms per Gbit received, and
+ *                     "carried": the Gbit/s that reached the receiver's UDP layer (read or
+ *                     dropped by the receiving socket: iperf3's receiver is often the limit)
  *   new conn/s        wrk -t1 -c50 with `Connection: close` against nginx for SECONDS s
  *   churn             CHURN runs of wrk back to back: the last run's rate over the first's, and the
  *                     translator's RSS after the first run and after the last
@@ -18,11 +23,13 @@
  * slirp4netns) measured in this run. Every path has its own namespaces, removed at the end.
  *
  * Options (through spec/bench/run.ts): --translators veth,pasta,slirp4netns,l3l4,l3l4-offload
- * --mtus 1500,65520 --repeat 3 --seconds 5 --churn 8. Smoke (--smoke, spec/bench/smoke.spec.ts): MTU
+ * --mtus 1500,65520 --repeat 3 --seconds 5 --churn 8 --measure up,down,up4,conn,ping,udp,udp-down
+ * (default: all; --churn 0 leaves the churn runs out). Smoke (--smoke, spec/bench/smoke.spec.ts): MTU
  * 1500 only, one repeat of 2 s, 2 churn runs. L3L4_BENCH_NODE_OPTIONS="--cpu-prof
  * --cpu-prof-dir=DIR" runs our proxies under those node options (a profile per proxy process).
  */
 import { runIn } from "../integration/harness.js";
+import type { Netns } from "../support/netns.js";
 import { canUseNetns } from "../support/privileges.js";
 import { addonBuilt } from "../integration/harness.js";
 import { FULL, SMOKE_METHOD, type BenchOptions, type Row } from "./harness.js";
@@ -45,6 +52,8 @@ import {
 export interface TunTableOptions {
   translators?: readonly string[];
   mtus?: readonly number[];
+  /** The measurements of each repeat (default: all of MEASUREMENTS). */
+  measure?: readonly string[];
   repeat?: number;
   seconds?: number;
   churn?: number;
@@ -98,6 +107,65 @@ async function iperfRun(path: BenchPath, seconds: number, extra: readonly string
   };
 }
 
+/** iperf3's UDP report (-u -J, 3.x): the sender's and the receiver's sums (the receiver's from the server). */
+interface IperfUdpReport {
+  end: { sum_sent: { bytes: number }; sum_received: { bytes: number; bits_per_second: number } };
+}
+
+/** The datagram size of the UDP rows (`-l`): 1400 bytes of payload, under MTU 1500 with room to spare. */
+export const UDP_DATAGRAM = 1400;
+
+/**
+ * iperf3 -u through `path` (`reverse`: -R, S sends): the receiver's Gbit/s, the datagrams lost in %, and
+ * the translator's CPU ms per Gbit received.
+ *
+ * - `-b 0`: iperf3 3.x's "unlimited" for UDP (its default is 1 Mbit/s); the sender writes as fast as its
+ *   socket takes datagrams, so the offered load saturates the slowest stage, and what the receiver gets
+ *   is that stage's rate. A fixed high rate would add iperf3's pacing timer and, above what the sender
+ *   can do, mean the same thing.
+ * - No -O: it is there for TCP's slow start, which UDP has none of, and iperf3 3.12 counts the omitted
+ *   second's datagrams as lost on the server (a loss of 119% in a probe). Without it the sender's and
+ *   the receiver's sums cover the same datagrams.
+ * - Loss from bytes: 1 - received bytes / sent bytes (sum_received / sum_sent; both cover the whole run,
+ *   and every datagram is UDP_DATAGRAM bytes), which is iperf3's lost_percent without -O.
+ */
+/**
+ * The UDP datagrams that reached `ns`'s UDP layer so far: delivered to a socket (InDatagrams) or
+ * dropped there (InErrors: a full receive buffer, RcvbufErrors, is the usual one), from /proc/net/snmp.
+ */
+function udpArrived(ns: Netns): number {
+  const lines = ns.exec(["cat", "/proc/net/snmp"]).split("\n").filter((l) => l.startsWith("Udp:"));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  return Number(values[names.indexOf("InDatagrams")]) + Number(values[names.indexOf("InErrors")]);
+}
+
+async function udpRun(path: BenchPath, seconds: number, reverse: boolean) {
+  const argv = ["iperf3", "-c", path.serverAddress, "-p", String(IPERF_PORT), "-u", "-b", "0", "-l", String(UDP_DATAGRAM), "-t", String(seconds), "-J"];
+  if (reverse) argv.push("-R");
+  const receiver = reverse ? path.client : path.server;
+  const arrived0 = udpArrived(receiver);
+  const cpu0 = cpuMs(path.pid);
+  const result = await runIn(path.client, argv, (seconds + 30) * 1000);
+  const cpu = cpuMs(path.pid) - cpu0;
+  const arrived = udpArrived(receiver) - arrived0;
+  const report = JSON.parse(result.stdout || "{}") as Partial<IperfUdpReport> & { error?: string };
+  const end = report.end;
+  if (result.code !== 0 || end?.sum_received === undefined || end.sum_sent === undefined) {
+    throw new Error(`${path.translator.name} mtu ${path.mtu}: iperf3 -u${reverse ? " -R" : ""} failed: ${report.error ?? result.stdout.slice(-400)} ${result.stderr}`);
+  }
+  const received = end.sum_received.bytes;
+  return {
+    gbits: end.sum_received.bits_per_second / 1e9,
+    lossPercent: 100 * (1 - received / Math.max(1, end.sum_sent.bytes)),
+    // What the translator carried: every datagram that reached the receiver's UDP layer, whether
+    // iperf3 read it or its socket buffer overflowed (on 2 shared cores the receiving iperf3 is
+    // often the slowest stage, and its rate is then not the translator's).
+    carriedGbits: (arrived * UDP_DATAGRAM * 8) / seconds / 1e9,
+    cpuMsPerGbit: path.pid === undefined || received === 0 ? Number.NaN : cpu / ((received * 8) / 1e9),
+  };
+}
+
 /** wrk with Connection: close through `path`: connections/s and translator µs per connection. */
 async function wrkRun(path: BenchPath, seconds: number) {
   const url = `http://${path.serverAddress}:${NGINX_PORT}/`;
@@ -126,7 +194,9 @@ async function pingRun(path: BenchPath): Promise<number> {
   return median(times);
 }
 
-export type Measurement = "up" | "down" | "up4" | "conn" | "ping";
+/** The measurements of a repeat, in the order they run. */
+export const MEASUREMENTS = ["up", "down", "up4", "conn", "ping", "udp", "udp-down"] as const;
+export type Measurement = (typeof MEASUREMENTS)[number];
 
 /** One measurement through `path` (for profile-relay.ts). */
 export function measure(path: BenchPath, what: Measurement, seconds: number): Promise<unknown> {
@@ -141,6 +211,10 @@ export function measure(path: BenchPath, what: Measurement, seconds: number): Pr
       return wrkRun(path, seconds);
     case "ping":
       return pingRun(path);
+    case "udp":
+      return udpRun(path, seconds, false);
+    case "udp-down":
+      return udpRun(path, seconds, true);
   }
 }
 
@@ -164,7 +238,15 @@ const FIGURES: readonly Figure[] = [
   { key: "churn", heading: "churn last/first", unit: "ratio", higherIsBetter: true },
   { key: "rss", heading: "RSS first->last", unit: "MiB", higherIsBetter: false },
   { key: "ping", heading: "ping", unit: "ms", higherIsBetter: false },
+  { key: "udpUp", heading: "UDP up", unit: "Gbit/s", higherIsBetter: true },
+  { key: "udpUpLoss", heading: "UDP up loss", unit: "%", higherIsBetter: false },
+  { key: "udpUpCarried", heading: "UDP up carried", unit: "Gbit/s", higherIsBetter: true },
+  { key: "udpDown", heading: "UDP down", unit: "Gbit/s", higherIsBetter: true },
+  { key: "udpDownLoss", heading: "UDP down loss", unit: "%", higherIsBetter: false },
+  { key: "udpDownCarried", heading: "UDP down carried", unit: "Gbit/s", higherIsBetter: true },
   { key: "cpuGbit", heading: "CPU ms/Gbit down", unit: "ms/Gbit", higherIsBetter: false },
+  { key: "cpuUdp", heading: "CPU ms/Gbit UDP up", unit: "ms/Gbit", higherIsBetter: false },
+  { key: "cpuUdpDown", heading: "CPU ms/Gbit UDP down", unit: "ms/Gbit", higherIsBetter: false },
   { key: "cpuConn", heading: "CPU µs/conn", unit: "µs/conn", higherIsBetter: false },
 ];
 
@@ -216,11 +298,13 @@ function printTables(results: Results, translators: readonly Translator[], mtus:
   const peers = translators.filter((t) => t.role === "peer");
   for (const mtu of mtus) {
     console.log(`\ntranslators at MTU ${mtu} (x: ratio to the best peer, ${peers.map((p) => p.name).join(" or ")}; medians)`);
-    const head = ["translator", ...FIGURES.map((f) => `${f.heading} ${f.unit === "ratio" ? "" : `(${f.unit})`}`.trim())];
+    // Only the figures this run measured (--measure, --churn 0 leave some out).
+    const figures = FIGURES.filter((f) => translators.some((t) => Number.isFinite(cellValue(results, t.name, mtu, f).value)));
+    const head = ["translator", ...figures.map((f) => `${f.heading} ${f.unit === "ratio" ? "" : `(${f.unit})`}`.trim())];
     const lines: string[][] = [head];
     for (const t of translators) {
       const cells = [t.name];
-      for (const f of FIGURES) {
+      for (const f of figures) {
         const { text, value } = cellValue(results, t.name, mtu, f);
         const peerValues = peers.map((p) => cellValue(results, p.name, mtu, f).value).filter((v) => Number.isFinite(v) && v > 0);
         const best = peerValues.length === 0 ? Number.NaN : f.higherIsBetter ? Math.max(...peerValues) : Math.min(...peerValues);
@@ -280,7 +364,7 @@ async function attempt<T>(what: string, run: () => Promise<T>): Promise<T | unde
 /** The options a run uses: the command line's, or under smoke MTU 1500, one repeat of 2 s, 2 churn runs. */
 function effectiveOptions(o: BenchOptions): TunTableOptions {
   const given = o.tun ?? {};
-  return o.smoke ? { mtus: [1500], repeat: 1, seconds: 2, churn: 2, ...(given.translators === undefined ? {} : { translators: given.translators }) } : given;
+  return o.smoke ? { mtus: [1500], repeat: 1, seconds: 2, churn: 2, ...(given.translators === undefined ? {} : { translators: given.translators }), ...(given.measure === undefined ? {} : { measure: given.measure }) } : given;
 }
 
 export async function benchTunTable(o: BenchOptions = FULL): Promise<Row[]> {
@@ -294,6 +378,9 @@ export async function benchTunTable(o: BenchOptions = FULL): Promise<Row[]> {
   const repeat = options.repeat ?? 3;
   const churnRuns = options.churn ?? 8;
   const mtus = options.mtus ?? [1500, 65520];
+  const unknownMeasure = (options.measure ?? []).filter((m) => !(MEASUREMENTS as readonly string[]).includes(m));
+  if (unknownMeasure.length > 0) throw new Error(`--measure: unknown ${unknownMeasure.join(", ")} (known: ${MEASUREMENTS.join(", ")})`);
+  const measure = new Set<string>(options.measure ?? MEASUREMENTS);
   let translators = allTranslators();
   if (options.translators !== undefined) {
     const unknown = options.translators.filter((n) => !translators.some((t) => t.name === n));
@@ -315,20 +402,49 @@ export async function benchTunTable(o: BenchOptions = FULL): Promise<Row[]> {
     for (let r = 0; r < repeat; r++) {
       for (const path of paths) {
         const name = `${path.translator.name} mtu ${path.mtu}`;
-        const up = await attempt(`${name} up`, () => iperfRun(path, seconds, []));
-        results.add(path, "up", up?.gbits ?? Number.NaN);
-        const down = await attempt(`${name} down`, () => iperfRun(path, seconds, ["-R"]));
-        results.add(path, "down", down?.gbits ?? Number.NaN);
-        results.add(path, "cpuGbit", down?.cpuMsPerGbit ?? Number.NaN);
-        const up4 = await attempt(`${name} 4 streams`, () => iperfRun(path, seconds, ["-P", "4"]));
-        results.add(path, "up4", up4?.gbits ?? Number.NaN);
-        results.add(path, "retx4", up4?.retransmitPercent ?? Number.NaN);
-        const wrk = await attempt(`${name} wrk`, () => wrkRun(path, seconds));
-        results.add(path, "conn", wrk?.connPerSecond ?? Number.NaN);
-        results.add(path, "cpuConn", wrk?.cpuUsPerConn ?? Number.NaN);
-        if (wrk !== undefined && wrk.errors > 0) log(`${name}: wrk counted ${wrk.errors} socket errors`);
-        results.add(path, "ping", (await attempt(`${name} ping`, () => pingRun(path))) ?? Number.NaN);
-        log(`repeat ${r + 1}: ${name}: up ${fmt(up?.gbits ?? NaN)} down ${fmt(down?.gbits ?? NaN)} 4up ${fmt(up4?.gbits ?? NaN)} conn/s ${fmt(wrk?.connPerSecond ?? NaN)}`);
+        const line: string[] = [];
+        if (measure.has("up")) {
+          const up = await attempt(`${name} up`, () => iperfRun(path, seconds, []));
+          results.add(path, "up", up?.gbits ?? Number.NaN);
+          line.push(`up ${fmt(up?.gbits ?? NaN)}`);
+        }
+        if (measure.has("down")) {
+          const down = await attempt(`${name} down`, () => iperfRun(path, seconds, ["-R"]));
+          results.add(path, "down", down?.gbits ?? Number.NaN);
+          results.add(path, "cpuGbit", down?.cpuMsPerGbit ?? Number.NaN);
+          line.push(`down ${fmt(down?.gbits ?? NaN)}`);
+        }
+        if (measure.has("up4")) {
+          const up4 = await attempt(`${name} 4 streams`, () => iperfRun(path, seconds, ["-P", "4"]));
+          results.add(path, "up4", up4?.gbits ?? Number.NaN);
+          results.add(path, "retx4", up4?.retransmitPercent ?? Number.NaN);
+          line.push(`4up ${fmt(up4?.gbits ?? NaN)}`);
+        }
+        if (measure.has("conn")) {
+          const wrk = await attempt(`${name} wrk`, () => wrkRun(path, seconds));
+          results.add(path, "conn", wrk?.connPerSecond ?? Number.NaN);
+          results.add(path, "cpuConn", wrk?.cpuUsPerConn ?? Number.NaN);
+          if (wrk !== undefined && wrk.errors > 0) log(`${name}: wrk counted ${wrk.errors} socket errors`);
+          line.push(`conn/s ${fmt(wrk?.connPerSecond ?? NaN)}`);
+        }
+        if (measure.has("ping")) results.add(path, "ping", (await attempt(`${name} ping`, () => pingRun(path))) ?? Number.NaN);
+        if (measure.has("udp")) {
+          const udp = await attempt(`${name} udp up`, () => udpRun(path, seconds, false));
+          results.add(path, "udpUp", udp?.gbits ?? Number.NaN);
+          results.add(path, "udpUpLoss", udp?.lossPercent ?? Number.NaN);
+          results.add(path, "cpuUdp", udp?.cpuMsPerGbit ?? Number.NaN);
+          results.add(path, "udpUpCarried", udp?.carriedGbits ?? Number.NaN);
+          line.push(`udp up ${fmt(udp?.gbits ?? NaN)} (loss ${fmt(udp?.lossPercent ?? NaN)}%, carried ${fmt(udp?.carriedGbits ?? NaN)})`);
+        }
+        if (measure.has("udp-down")) {
+          const udp = await attempt(`${name} udp down`, () => udpRun(path, seconds, true));
+          results.add(path, "udpDown", udp?.gbits ?? Number.NaN);
+          results.add(path, "udpDownLoss", udp?.lossPercent ?? Number.NaN);
+          results.add(path, "cpuUdpDown", udp?.cpuMsPerGbit ?? Number.NaN);
+          results.add(path, "udpDownCarried", udp?.carriedGbits ?? Number.NaN);
+          line.push(`udp down ${fmt(udp?.gbits ?? NaN)} (loss ${fmt(udp?.lossPercent ?? NaN)}%, carried ${fmt(udp?.carriedGbits ?? NaN)})`);
+        }
+        log(`repeat ${r + 1}: ${name}: ${line.join(" ")}`);
       }
     }
     if (churnRuns > 0) {
@@ -351,6 +467,6 @@ export async function benchTunTable(o: BenchOptions = FULL): Promise<Row[]> {
   printTables(results, translators, mtus);
   const method = o.smoke
     ? SMOKE_METHOD
-    : `median of ${repeat} repeats, translators in turn: iperf3 ${seconds} s -O 1, wrk -t1 -c50 Connection: close ${seconds} s, 100 pings; churn: ${churnRuns} wrk runs back to back, RSS from /proc`;
+    : `median of ${repeat} repeats, translators in turn: iperf3 ${seconds} s -O 1 (UDP: -u -b 0 -l ${UDP_DATAGRAM}, no -O), wrk -t1 -c50 Connection: close ${seconds} s, 100 pings; churn: ${churnRuns} wrk runs back to back, RSS from /proc`;
   return toRows(results, translators, mtus, method);
 }

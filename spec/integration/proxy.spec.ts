@@ -18,6 +18,7 @@ import {
   type TcpClientsResult,
   type UdpClientResult,
 } from "./harness.js";
+import { sharedUdpBatch } from "../../lib/tun/udp-batch.js";
 import { HASH_PORT, HTTP_PORT, iperf, proxyTopology, startIperfServer, UDP_PORT } from "./topology.js";
 
 describeIntegration(
@@ -122,6 +123,7 @@ describeIntegration(
       async (_name, family) => {
         const { client, addresses, proxy, noFlows } = await proxyTopology(netns, proxies);
         const host = family === 4 ? addresses.v4(2) : addresses.v6(2);
+        const sentBefore = sharedUdpBatch()?.sent ?? 0;
         const result = await fixture<UdpClientResult>(
           client,
           "udp-client",
@@ -131,8 +133,30 @@ describeIntegration(
         expect(result.errors).toEqual([]);
         expect(result.ok).toBe(15);
         expect(proxy.app.counters.udpFlows).toBeGreaterThanOrEqual(1);
+        // Up through the addon's send batch (sendmmsg), not a dgram send() per datagram.
+        expect(sharedUdpBatch()!.sent).toBeGreaterThan(sentBefore);
         await noFlows(10_000); // the flow idles out after 1 s and its socket is closed
         expect(proxy.app.relays.size).toBe(0);
+      },
+      60_000,
+    );
+
+    it(
+      "UDP to a port nothing listens on in S: the relay's socket gets ECONNREFUSED, the flow is forgotten and the next datagrams are refused with ICMP port unreachable",
+      async () => {
+        const { client, addresses, proxy, noFlows } = await proxyTopology(netns, proxies);
+        // Round 0 opens the flow; S's ICMP error reaches the relay's socket (whichever of the send
+        // batch, tun/udp-batch.ts, and dgram's receive reads it first). Rounds 1 and 2 are refused.
+        const result = await fixture<UdpClientResult & { refused: number }>(
+          client,
+          "udp-client",
+          { host: addresses.v4(2), port: 9, sizes: [100], rounds: 3, waitMs: 500, expectRefused: true },
+          30_000,
+        );
+        expect(result.refused).toBe(2);
+        expect(proxy.app.counters.upstreamFailures).toBe(1);
+        expect(proxy.app.counters.udpRefused).toBe(2);
+        await noFlows(10_000);
       },
       60_000,
     );
