@@ -53,6 +53,10 @@ bool get_fd(napi_env env, napi_value value, int *fd);
 bool get_ifname(napi_env env, napi_value value, char name[IFNAMSIZ]);
 bool get_bytes(napi_env env, napi_value value, const char *what, napi_typedarray_type want, void **data,
                size_t *count);
+/* Every span [offsets[i], offsets[i] + lengths[i]) of the first `count` lies inside a pool of pool_length
+ * bytes; else a RangeError with `message` is pending and false is returned. */
+bool check_spans(napi_env env, const int32_t *offsets, const int32_t *lengths, int32_t count, size_t pool_length,
+                 const char *message);
 napi_value make_int32(napi_env env, int32_t v);
 napi_value make_undefined(napi_env env);
 

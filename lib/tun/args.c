@@ -128,6 +128,17 @@ bool get_bytes(napi_env env, napi_value value, const char *what, napi_typedarray
   return true;
 }
 
+bool check_spans(napi_env env, const int32_t *offsets, const int32_t *lengths, int32_t count, size_t pool_length,
+                 const char *message) {
+  for (int32_t i = 0; i < count; i++) {
+    if (offsets[i] < 0 || lengths[i] < 0 || (uint64_t)offsets[i] + (uint64_t)lengths[i] > pool_length) {
+      throw_range(env, message);
+      return false;
+    }
+  }
+  return true;
+}
+
 napi_value make_int32(napi_env env, int32_t v) {
   napi_value out;
   napi_create_int32(env, v, &out);

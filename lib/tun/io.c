@@ -95,12 +95,7 @@ napi_value js_write_batch(napi_env env, napi_callback_info info) {
   uint8_t *pool = pool_data;
   int32_t *offsets = offsets_data;
   int32_t *lengths = lengths_data;
-  for (int32_t i = 0; i < count; i++) {
-    if (offsets[i] < 0 || lengths[i] < 0 || (uint64_t)offsets[i] + (uint64_t)lengths[i] > pool_length) {
-      throw_range(env, "a packet lies outside the pool");
-      return NULL;
-    }
-  }
+  if (!check_spans(env, offsets, lengths, count, pool_length, "a packet lies outside the pool")) return NULL;
 
   int32_t done = 0, failed = 0, last_error = 0;
   while (done < count) {

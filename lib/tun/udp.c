@@ -191,11 +191,8 @@ napi_value js_send_datagrams(napi_env env, napi_callback_info info) {
       throw_range(env, "fds must be >= 0");
       return NULL;
     }
-    if (offsets[i] < 0 || lengths[i] < 0 || (uint64_t)offsets[i] + (uint64_t)lengths[i] > pool_length) {
-      throw_range(env, "a datagram lies outside the pool");
-      return NULL;
-    }
   }
+  if (!check_spans(env, offsets, lengths, count, pool_length, "a datagram lies outside the pool")) return NULL;
   int32_t sent = 0;
   for (int32_t from = 0; from < count;) {
     int32_t to = from + 1;
