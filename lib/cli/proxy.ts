@@ -31,7 +31,6 @@ import {
   choiceOption,
   DEVICE_OPTIONS,
   DEVICE_USAGE,
-  DEVICE_USAGE_FOOTER,
   deviceOptions,
   formatRate,
   parseCommandLine,
@@ -159,6 +158,18 @@ const SUMMARY =
   "Transparent proxy (tun2socks): carries every TCP and UDP flow that reaches the device to its destination, " +
   "directly or through a SOCKS5 or HTTP CONNECT proxy, with backpressure and half-close both ways.";
 
+/**
+ * Not the echo and http commands' footer (DEVICE_USAGE_FOOTER): its route into the device from this
+ * namespace would carry the proxy's own dials of those addresses back into the device, a loop of new
+ * flows. The clients go in another namespace, as in the README.
+ */
+const PROXY_USAGE_FOOTER: readonly string[] = [
+  "Opening /dev/net/tun needs root or CAP_NET_ADMIN. Flows are dialled from this namespace, so put the clients in",
+  "another one whose default route is the device (a route here into it would loop the proxy's own dials), e.g.:",
+  "  ip netns add l3l4-client && ip link set NAME netns l3l4-client && ip -n l3l4-client link set NAME up",
+  "  ip -n l3l4-client addr add 10.77.0.2/24 dev NAME && ip -n l3l4-client route add default dev NAME",
+];
+
 export const PROXY_COMMAND: Command = {
   name: "proxy",
   summary: "transparent proxy on a TUN device: direct, SOCKS5 or HTTP CONNECT upstream, fake-IP DNS, a JSON API",
@@ -181,7 +192,7 @@ export const PROXY_COMMAND: Command = {
     "  --upstream H:P    send every flow to H:P ([v6]:port for IPv6) instead of its destination",
     ...DEVICE_USAGE,
     "",
-    ...DEVICE_USAGE_FOOTER,
+    ...PROXY_USAGE_FOOTER,
   ].join("\n"),
   run(argv, io) {
     const line = parseProxyArgs(argv);

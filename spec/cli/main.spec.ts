@@ -31,6 +31,10 @@ describe("l3l4", () => {
     for (const option of ["--proxy", "--udp", "--dns", "--fake-ip-range", "--dns-upstream", "--connect-timeout", "--api", "--tun", "--mtu", "--pcap", "--trace", "--faults"]) {
       expect(proxy.out.join("\n")).toContain(option);
     }
+    // Its example puts the clients in another namespace: a route into the device from the proxy's own
+    // namespace (the echo and http example) loops the proxy's dials back into the device.
+    expect(proxy.out.join("\n")).not.toMatch(/^\s*(ip addr add .*&& )?ip route add \S+ dev NAME/m);
+    expect(proxy.out.join("\n")).toMatch(/ip link set NAME netns (\S+).*\n.*ip -n \1 route add default dev NAME/);
   });
 
   it.each([
