@@ -254,6 +254,15 @@ function nginxConfig(dir: string, address: string): string {
 }
 
 /**
+ * The live paths' nginx directories, removed on exit too (teardownOnSignal exits, which runs "exit"
+ * listeners): one listener for all of them, not one per path (a table run holds 14 paths at once).
+ */
+const pathDirs = new Set<() => void>();
+process.once("exit", () => {
+  for (const remove of [...pathDirs]) remove();
+});
+
+/**
  * C and S, the servers in S, and `translator` between them at `mtu`. On failure everything made so
  * far is torn down before the error propagates.
  */
@@ -263,15 +272,16 @@ export async function buildPath(translator: Translator, mtu: number): Promise<Be
   const children: Spawned[] = [];
   let running: Running | undefined;
   const dir = mkdtempSync(join(tmpdir(), "l3l4-bench-nginx-"));
-  // Also on an interrupted run (teardownOnSignal exits, which runs "exit" listeners).
-  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
-  process.once("exit", removeDir);
+  const removeDir = (): void => {
+    rmSync(dir, { recursive: true, force: true });
+    pathDirs.delete(removeDir);
+  };
+  pathDirs.add(removeDir);
   const close = async (): Promise<void> => {
     await running?.stop();
     for (const child of children) await processRunning(child).stop();
     client.destroy();
     server.destroy();
-    process.off("exit", removeDir);
     removeDir();
   };
   try {
