@@ -25,6 +25,11 @@ describe("l3l4", () => {
       expect(await main([command.name, "--help"], one.sink)).toBe(0);
       expect(one.out.join("\n")).toMatch(new RegExp(`^usage: l3l4 ${command.name} `));
       expect(one.err).toEqual([]);
+      // The usage line names every option the text lists, or says "[options]" for the rest.
+      const text = one.out.join("\n");
+      const usage = text.split("\n")[0]!;
+      const listed = [...text.matchAll(/^ {2}(--[a-z0-9-]+)/gm)].map((m) => m[1]!).filter((o) => o !== "--help");
+      if (!usage.endsWith("[options]")) for (const option of listed) expect(usage, `${command.name}: ${option}`).toContain(option);
     }
     const proxy = io();
     await main(["proxy", "--help"], proxy.sink);
