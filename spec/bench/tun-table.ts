@@ -140,6 +140,12 @@ function udpArrived(ns: Netns): number {
   return Number(values[names.indexOf("InDatagrams")]) + Number(values[names.indexOf("InErrors")]);
 }
 
+/** The two UDP measurements: which (--measure), reversed (-R), and the table's figures they fill. */
+const UDP_ROWS = [
+  ["udp", false, { gbits: "udpUp", loss: "udpUpLoss", cpu: "cpuUdp", carried: "udpUpCarried" }],
+  ["udp-down", true, { gbits: "udpDown", loss: "udpDownLoss", cpu: "cpuUdpDown", carried: "udpDownCarried" }],
+] as const;
+
 async function udpRun(path: BenchPath, seconds: number, reverse: boolean) {
   const argv = ["iperf3", "-c", path.serverAddress, "-p", String(IPERF_PORT), "-u", "-b", "0", "-l", String(UDP_DATAGRAM), "-t", String(seconds), "-J"];
   if (reverse) argv.push("-R");
@@ -428,21 +434,14 @@ export async function benchTunTable(o: BenchOptions = FULL): Promise<Row[]> {
           line.push(`conn/s ${fmt(wrk?.connPerSecond ?? NaN)}`);
         }
         if (measure.has("ping")) results.add(path, "ping", (await attempt(`${name} ping`, () => pingRun(path))) ?? Number.NaN);
-        if (measure.has("udp")) {
-          const udp = await attempt(`${name} udp up`, () => udpRun(path, seconds, false));
-          results.add(path, "udpUp", udp?.gbits ?? Number.NaN);
-          results.add(path, "udpUpLoss", udp?.lossPercent ?? Number.NaN);
-          results.add(path, "cpuUdp", udp?.cpuMsPerGbit ?? Number.NaN);
-          results.add(path, "udpUpCarried", udp?.carriedGbits ?? Number.NaN);
-          line.push(`udp up ${fmt(udp?.gbits ?? NaN)} (loss ${fmt(udp?.lossPercent ?? NaN)}%, carried ${fmt(udp?.carriedGbits ?? NaN)})`);
-        }
-        if (measure.has("udp-down")) {
-          const udp = await attempt(`${name} udp down`, () => udpRun(path, seconds, true));
-          results.add(path, "udpDown", udp?.gbits ?? Number.NaN);
-          results.add(path, "udpDownLoss", udp?.lossPercent ?? Number.NaN);
-          results.add(path, "cpuUdpDown", udp?.cpuMsPerGbit ?? Number.NaN);
-          results.add(path, "udpDownCarried", udp?.carriedGbits ?? Number.NaN);
-          line.push(`udp down ${fmt(udp?.gbits ?? NaN)} (loss ${fmt(udp?.lossPercent ?? NaN)}%, carried ${fmt(udp?.carriedGbits ?? NaN)})`);
+        for (const [which, down, keys] of UDP_ROWS) {
+          if (!measure.has(which)) continue;
+          const udp = await attempt(`${name} ${which === "udp" ? "udp up" : "udp down"}`, () => udpRun(path, seconds, down));
+          results.add(path, keys.gbits, udp?.gbits ?? Number.NaN);
+          results.add(path, keys.loss, udp?.lossPercent ?? Number.NaN);
+          results.add(path, keys.cpu, udp?.cpuMsPerGbit ?? Number.NaN);
+          results.add(path, keys.carried, udp?.carriedGbits ?? Number.NaN);
+          line.push(`${down ? "udp down" : "udp up"} ${fmt(udp?.gbits ?? NaN)} (loss ${fmt(udp?.lossPercent ?? NaN)}%, carried ${fmt(udp?.carriedGbits ?? NaN)})`);
         }
         log(`repeat ${r + 1}: ${name}: ${line.join(" ")}`);
       }

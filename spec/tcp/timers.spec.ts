@@ -259,28 +259,19 @@ describe("the delayed ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2)", () => {
 });
 
 describe("the delayed ACK when the device has no buffer (RFC 9293 §3.8.6.3: the ACK is owed, only late)", () => {
-  it("a full-sized segment's delayed ACK that found no buffer is sent within another tcpDelayedAckMs", () => {
+  it.each([
+    ["a full-sized segment's delayed ACK that found no buffer is sent within another tcpDelayedAckMs", 1448],
+    ["a small segment's delayed ACK that found no buffer is still sent (it counts for no ACK-every-2 re-arm)", 10],
+  ])("%s", (_name, bytes) => {
     const h = new TcpHarness();
     establish(h);
     const s = pastQuickAck(h);
-    h.at(10).in({ flags: ".", seq: s, data: 1448 });
+    h.at(10).in({ flags: ".", seq: s, data: bytes });
     h.txBlocked = true;
     h.at(50).outNothing(); // the delayed-ACK timer fires: no buffer
     h.txBlocked = false;
-    h.at(90).out({ flags: ".", ack: s + 1448 });
+    h.at(90).out({ flags: ".", ack: s + bytes });
     expect(h.engine.stats().txBufferUnavailable).toBeGreaterThan(0);
-    h.at(1000).outNothing();
-  });
-
-  it("a small segment's delayed ACK that found no buffer is still sent (it counts for no ACK-every-2 re-arm)", () => {
-    const h = new TcpHarness();
-    establish(h);
-    const s = pastQuickAck(h);
-    h.at(10).in({ flags: ".", seq: s, data: 10 });
-    h.txBlocked = true;
-    h.at(50).outNothing(); // the delayed-ACK timer fires: no buffer
-    h.txBlocked = false;
-    h.at(90).out({ flags: ".", ack: s + 10 });
     h.at(1000).outNothing();
   });
 });
