@@ -229,6 +229,16 @@ export function serverProblems(): string[] {
  * connect() walks them all before an odd one, in wrk's kernel time, and a conn/s row fell from ~5k to
  * ~750 with the proxy mostly idle. So `ns` reuses TIME-WAIT ports for new connections (safe with
  * timestamps, RFC 6191) from a wider range. Only for namespaces a bench made, never the host's.
+ *
+ * The reuse needs TCP timestamps on the TIME-WAIT connection (Linux: tcp_twsk_unique), and neither
+ * pasta nor slirp4netns negotiates them: their SYN-ACK to C carries no TS option (tcpdump in C;
+ * Debian's passt 0.0~git20230309 and slirp4netns 1.2.0). Both also send nginx's FIN in a segment of
+ * its own after the answer, so wrk has the whole answer and closes first, and C keeps a TIME-WAIT it
+ * cannot reuse for every connection. Their churn rows fall from ~5k to ~100 conn/s once ~30k of those
+ * fill the even ports of this range (measured: 5.5k, 1.6k, 86, 83 conn/s in four 3 s runs through
+ * pasta, with 32k TIME-WAIT sockets in C). That is their behaviour towards one server address and
+ * port, not this bench's: our proxy answers with timestamps and sends the FIN with the answer
+ * (tcp-relay.ts, HOLD_MAX_BYTES), so wrk's close is the passive one.
  */
 export function reuseTimeWaitPorts(ns: Netns): void {
   ns.exec(["sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65535"]);
