@@ -33,7 +33,7 @@ const SUMMARY = "Echoes every TCP and UDP flow to any address and port that reac
 export const ECHO_COMMAND = deviceCommand({
   name: "echo",
   summary: "echo every TCP and UDP flow that reaches a TUN device; answer ping",
-  synopsis: "usage: l3l4 echo [--tun NAME] [--mtu N] [--offload] [--pcap FILE] [--trace] [--faults SPEC] [options]",
+  synopsis: "usage: l3l4 echo [--tun NAME] [--mtu N] [--no-offload] [--pcap FILE] [--trace] [--faults SPEC] [options]",
   description: SUMMARY,
   start: startEchoServer,
   started: (server) => `echoing on ${describeDevice(server.device)}`,

@@ -134,7 +134,7 @@ const SUMMARY =
 export const HTTP_COMMAND = deviceCommand({
   name: "http",
   summary: "a node:http server answering every address and port that reaches a TUN device",
-  synopsis: "usage: l3l4 http [--tun NAME] [--mtu N] [--offload] [--pcap FILE] [--trace] [--faults SPEC] [options]",
+  synopsis: "usage: l3l4 http [--tun NAME] [--mtu N] [--no-offload] [--pcap FILE] [--trace] [--faults SPEC] [options]",
   description: SUMMARY,
   start: startHttpServer,
   started: (running) => `answering every address on ${describeDevice(running.device)}`,

@@ -9,6 +9,8 @@
  *   --trace           print a one-line description of every packet
  *   --faults SPEC     inject faults between device and engine, both ways: "loss=0.02,reorder=0.05,delay=5"
  *   --offload         open the device with IFF_VNET_HDR and the kernel's checksum and segmentation offloads
+ *                     (the default, unless --faults is given: the fault injector works on plain IP packets)
+ *   --no-offload      the device without IFF_VNET_HDR: every read and write is exactly one IP packet
  *   --txqueuelen N    the device's queue of packets for us (default 4096; Linux's own is 500); the engine's
  *                     receive budget is half of it in full segments (cli/device.ts receiveBudgetFor)
  *   --tcp-buffer N    bytes buffered per TCP flow each way (default: the engine's)
@@ -46,7 +48,10 @@ export interface DeviceOptions {
   pcap: string | undefined;
   trace: boolean;
   faults: Faults | undefined;
-  /** --offload: IFF_VNET_HDR with checksum and segmentation offloads. */
+  /**
+   * IFF_VNET_HDR with checksum and segmentation offloads: the default; off with --no-offload, and
+   * with --faults (FaultyDevice passes plain IP packets; --offload with --faults is refused).
+   */
   offload: boolean;
   /** --txqueuelen; undefined: openTun's default. */
   txQueueLength: number | undefined;
@@ -75,7 +80,8 @@ export const DEVICE_OPTIONS = {
   pcap: { type: "string" },
   trace: { type: "boolean", default: false },
   faults: { type: "string" },
-  offload: { type: "boolean", default: false },
+  offload: { type: "boolean" },
+  "no-offload": { type: "boolean" },
   txqueuelen: { type: "string" },
   "tcp-buffer": { type: "string" },
   "udp-idle-timeout": { type: "string" },
@@ -93,8 +99,9 @@ export const DEVICE_USAGE: readonly string[] = [
   "  --trace           print one line per packet",
   '  --faults SPEC     inject faults both ways between device and engine, e.g. "loss=0.02,reorder=0.05,delay=5"',
   "                    (keys: loss duplicate reorder corrupt corrupt-unit delay jitter hold mtu)",
-  "  --offload         TUN offloads: the kernel hands over 64 KiB TCP/UDP super-packets and leaves checksums",
-  "                    to us (IFF_VNET_HDR, TUNSETOFFLOAD csum tso4 tso6 tso-ecn uso4 uso6, what the kernel takes)",
+  "  --offload         TUN offloads, the default: the kernel hands over 64 KiB TCP/UDP super-packets and leaves",
+  "                    checksums to us (IFF_VNET_HDR, TUNSETOFFLOAD csum tso4 tso6 tso-ecn uso4 uso6, what it takes)",
+  "  --no-offload      no offloads: every read and write is one IP packet (also what --faults implies)",
   `  --txqueuelen N    packets the kernel queues for us before it drops (default ${DEFAULT_TX_QUEUE_LENGTH}; Linux's is 500);`,
   "                    the flows' windows together stay within half of it: give 4 per concurrent flow",
   "  --tcp-buffer N    bytes buffered per TCP flow in each direction",
@@ -131,6 +138,7 @@ export function deviceOptions(v: {
   trace?: boolean | undefined;
   faults?: string | undefined;
   offload?: boolean | undefined;
+  "no-offload"?: boolean | undefined;
   txqueuelen?: string | undefined;
   "tcp-buffer"?: string | undefined;
   "udp-idle-timeout"?: string | undefined;
@@ -149,13 +157,17 @@ export function deviceOptions(v: {
       throw new UsageError("--faults: rate and queue are not modelled on a TUN device (use tc tbf on the device)");
     }
   }
+  if (v.offload === true && v["no-offload"] === true) throw new UsageError("--offload and --no-offload: give one of them");
+  if (v.offload === true && faults !== undefined) {
+    throw new UsageError("--faults injects faults into plain IP packets: it runs without offloads (drop --offload)");
+  }
   return {
     tun: v.tun ?? "",
     mtu: integerOption("mtu", v.mtu, MIN_DEVICE_MTU, 65535),
     pcap: v.pcap,
     trace: v.trace === true,
     faults,
-    offload: v.offload === true,
+    offload: v["no-offload"] !== true && faults === undefined,
     txQueueLength: integerOption("txqueuelen", v.txqueuelen, 1, 1_000_000),
     tcpBufferSize: integerOption("tcp-buffer", v["tcp-buffer"], 1, 0x4000_0000),
     udpIdleTimeout: integerOption("udp-idle-timeout", v["udp-idle-timeout"], 1, 86_400),

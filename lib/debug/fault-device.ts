@@ -11,6 +11,7 @@
  * modelled here. Writes never push back: what the device does not take when a held packet is due
  * is dropped, as a full queue would.
  */
+import { InvalidArgumentError } from "../errors.js";
 import type { Faults } from "./faults.js";
 import { Random, deriveSeed } from "./random.js";
 import { TimedQueue, type Timed } from "./timed-queue.js";
@@ -72,7 +73,11 @@ export class FaultyDevice implements RunnerDevice {
   private txLengths = new Int32Array(64);
   private readonly heldTx = { pool: new Uint8Array(0), offsets: new Int32Array(1), lengths: new Int32Array(1) };
 
+  /** Throws InvalidArgumentError for a device with a virtio-net header: the faults work on plain IP packets. */
   constructor(inner: InnerDevice, rxFaults: Faults, txFaults: Faults, seed: number) {
+    if (inner.vnetHeader === true) {
+      throw new InvalidArgumentError(`FaultyDevice: ${inner.name} has a virtio-net header (offloads); faults work on plain IP packets: open it without offloads`);
+    }
     this.inner = inner;
     this.mtu = inner.mtu;
     this.name = inner.name;

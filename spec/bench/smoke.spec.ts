@@ -62,6 +62,7 @@ describe("bench smoke: every bench once, tiny and untimed", () => {
     const problems = [...tunTableProblems(), ...allTranslators().flatMap((t) => t.problems())];
     skipOrFailInCi(ctx, problems.length === 0 ? undefined : problems.join("; "));
     expect(proxyTakes("--offload")).toBe(true); // else the bench has no offload row
+    expect(proxyTakes("--no-offload")).toBe(true); // else its "l3l4" row has the offloads too
     const rows = await benchTunTable(SMOKE);
     const value = (name: string) => rows.find((r) => r.name === name)?.value;
     for (const r of rows) {

@@ -13,7 +13,8 @@
  * - slirp4netns: `slirp4netns --configure --netns-type=path C` started in S.
  * - l3l4, l3l4 offload: `l3l4 proxy --tun NAME` started in S (its device is created in S, then moved
  *   into C and given the default route): the engine terminates C's connections, node:net dials
- *   the servers. "offload" adds the TUN offloads (IFF_VNET_HDR: checksum, TSO, GSO super-packets).
+ *   the servers. "l3l4" runs with --no-offload, "offload" with --offload, the TUN offloads
+ *   (IFF_VNET_HDR: checksum, TSO, GSO super-packets; the proxy's default).
  *
  * In S the servers listen on an address of an otherwise unused veth pair (both ends in S, a default
  * route through it), which pasta needs as its template interface; to the translator the servers are
@@ -71,7 +72,7 @@ export interface BenchPath extends PathSides {
  * The compiled `l3l4` command: next to this module when it runs compiled (dist/spec/bench), else the
  * package's dist/ (the smoke spec runs from spec/bench; `npm ci` and `npm run bench` build dist/).
  */
-const MAIN_JS = ((): string => {
+export const MAIN_JS = ((): string => {
   const compiled = fileURLToPath(new URL("../../lib/cli/main.js", import.meta.url));
   return existsSync(compiled) ? compiled : fileURLToPath(new URL("../../dist/lib/cli/main.js", import.meta.url));
 })();
@@ -202,12 +203,12 @@ function proxyArgs(): string[] {
 }
 
 /**
- * Whether `l3l4 proxy` takes `option` (a build without it has no such row). `--help` gets a minute:
- * with the default 5 s, a loaded machine (node's start-up alone took 5 s there) silently dropped the
- * l3l4-offload row. A proxy that cannot print its help at all is an error, not a missing option.
+ * Whether `l3l4 proxy` (of `mainJs`: this build, or a baseline's) takes `option` (a build without it
+ * has no such row). `--help` gets a minute: with the default 5 s, a loaded machine (node's start-up
+ * alone took 5 s there) silently dropped the l3l4-offload row. A proxy that cannot print its help at all is an error, not a missing option.
  */
-export function proxyTakes(option: string): boolean {
-  return run(process.execPath, [MAIN_JS, "proxy", "--help"], 60_000).includes(option);
+export function proxyTakes(option: string, mainJs = MAIN_JS): boolean {
+  return run(process.execPath, [mainJs, "proxy", "--help"], 60_000).includes(option);
 }
 
 /** What every path needs: iperf3, nginx, wrk, ping. */

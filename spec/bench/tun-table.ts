@@ -38,6 +38,7 @@ import {
   cpuMs,
   IPERF_PORT,
   l3l4,
+  MAIN_JS,
   NGINX_PORT,
   PASTA,
   proxyTakes,
@@ -66,10 +67,10 @@ export interface TunTableOptions {
 export function allTranslators(): Translator[] {
   const list = [VETH, PASTA, SLIRP4NETNS];
   const base = process.env["L3L4_BENCH_BASELINE"];
-  if (base !== undefined && base !== "") list.push(l3l4("l3l4-base", [], base));
-  list.push(l3l4("l3l4"));
-  if (base !== undefined && base !== "" && proxyTakes("--offload")) list.push(l3l4("l3l4-base-offload", ["--offload"], base));
-  if (proxyTakes("--offload")) list.push(l3l4("l3l4-offload", ["--offload"]));
+  const builds: [string, string][] = base !== undefined && base !== "" ? [["l3l4-base", base], ["l3l4", MAIN_JS]] : [["l3l4", MAIN_JS]];
+  // "l3l4": no offloads (--no-offload where the build has offloads on by default); "-offload": --offload.
+  for (const [name, mainJs] of builds) list.push(l3l4(name, proxyTakes("--no-offload", mainJs) ? ["--no-offload"] : [], mainJs));
+  for (const [name, mainJs] of builds) if (proxyTakes("--offload", mainJs)) list.push(l3l4(`${name}-offload`, ["--offload"], mainJs));
   return list;
 }
 

@@ -16,14 +16,14 @@ import { TunError } from "../../lib/tun/tun.js";
 const parse = (argv: string[]) => deviceOptions(parseCommandLine(argv, DEVICE_OPTIONS));
 
 describe("device options", () => {
-  it("has defaults: the kernel picks the name, the device keeps its MTU, no pcap, trace or faults", () => {
+  it("has defaults: the kernel picks the name, the device keeps its MTU, offloads, no pcap, trace or faults", () => {
     expect(parse([])).toEqual({
       tun: "",
       mtu: undefined,
       pcap: undefined,
       trace: false,
       faults: undefined,
-      offload: false,
+      offload: true,
       txQueueLength: undefined,
       tcpBufferSize: undefined,
       udpIdleTimeout: undefined,
@@ -36,7 +36,7 @@ describe("device options", () => {
   it("reads every option", () => {
     const options = parse([
       "--tun", "prx0", "--mtu", "65520", "--pcap", "/tmp/x.pcap", "--trace", "--faults", "loss=0.1,delay=5",
-      "--tcp-buffer", "1048576", "--udp-idle-timeout", "30", "--quiet", "--offload", "--txqueuelen", "10000",
+      "--tcp-buffer", "1048576", "--udp-idle-timeout", "30", "--quiet", "--no-offload", "--txqueuelen", "10000",
       "--max-memory", "8388608", "--max-flows-per-source", "64",
     ]);
     expect(options).toMatchObject({
@@ -44,7 +44,7 @@ describe("device options", () => {
       mtu: 65520,
       pcap: "/tmp/x.pcap",
       trace: true,
-      offload: true,
+      offload: false,
       txQueueLength: 10000,
       tcpBufferSize: 1 << 20,
       udpIdleTimeout: 30,
@@ -56,6 +56,17 @@ describe("device options", () => {
   });
 
   it.each([
+    [["--offload"], true],
+    [["--no-offload"], false],
+    // The fault injector (FaultyDevice) passes plain IP packets: a virtio-net header would reach the engine as IP.
+    [["--faults", "loss=0.1"], false],
+  ])("offloads with %j: %s", (argv, offload) => {
+    expect(parse(argv).offload).toBe(offload);
+  });
+
+  it.each([
+    [["--offload", "--no-offload"], /--offload and --no-offload: give one of them/],
+    [["--offload", "--faults", "loss=0.1"], /--faults .* without offloads/],
     [["--mtu", "500"], /--mtu must be an integer in 576\.\.65535/],
     [["--mtu", "15x"], /--mtu/],
     [["--txqueuelen", "0"], /--txqueuelen must be an integer in 1\.\.1000000/],

@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { parseFaults, NO_FAULTS, type Faults } from "../../lib/debug/faults.js";
 import { FaultyDevice } from "../../lib/debug/fault-device.js";
+import { InvalidArgumentError } from "../../lib/errors.js";
 import { FakeDevice } from "../tun/fake-device.js";
 
 class NamedFakeDevice extends FakeDevice {
@@ -46,6 +47,12 @@ function faulty(rx: Faults, tx: Faults, seed = 1) {
 describe("FaultyDevice", () => {
   afterEach(() => {
     vi.useRealTimers();
+  });
+
+  it("refuses a device with a virtio-net header: its faults work on plain IP packets", () => {
+    const offloaded = Object.assign(new FakeDevice(1500, ["csum"]), { name: "fake1" });
+    expect(() => new FaultyDevice(offloaded, NO_FAULTS, NO_FAULTS, 1)).toThrow(InvalidArgumentError);
+    expect(() => new FaultyDevice(offloaded, NO_FAULTS, NO_FAULTS, 1)).toThrow(/fake1 has a virtio-net header/);
   });
 
   it("passes everything through unchanged without faults", () => {
