@@ -7,6 +7,8 @@
  * independence): spec/bench/wire.ts measured 3-4x the byte-pair loop's speed at 1500 bytes and up.
  */
 
+import { SIMD_MAX, simdSum } from "./checksum-simd.js";
+
 /**
  * Add `len` bytes of `bytes` starting at `off` to the running sum `sum`.
  * An odd trailing byte is padded with zero on the right (RFC 1071 §4.1), so only the last chunk of a
@@ -17,9 +19,17 @@
  */
 export function checksumAdd(sum: number, bytes: Uint8Array, off: number, len: number): number {
   // A range past the view's end (a caller's bug) keeps the byte loop's reading: missing bytes count as 0.
-  if (len < WORD_PATH_MIN || !LITTLE_ENDIAN || off < 0 || off + len > bytes.length) return sum + bytePairSum(bytes, off, len);
+  if (len < WORD_PATH_MIN || off < 0 || off + len > bytes.length) return sum + bytePairSum(bytes, off, len);
+  // A view not much longer than the region (a packet, its checksummed part past the IP header):
+  // copied whole into the SIMD module's memory (checksum-simd.ts). A region in a long buffer (a
+  // segment framed in the caller's 64 KiB l3TxBuffer) stays with the JS loops: copying the rest costs more.
+  if (simdSum !== null && bytes.length <= len + SIMD_SLACK && bytes.length <= SIMD_MAX) return sum + simdSum(bytes, off, len);
+  if (!LITTLE_ENDIAN) return sum + bytePairSum(bytes, off, len);
   return sum + wordSum(bytes, off, len);
 }
+
+/** Bytes of a view outside the region that the SIMD path copies along with it: an IPv6 header and options. */
+const SIMD_SLACK = 256;
 
 /** Below this many bytes the byte-pair loop beats setting up the 32-bit path (measured: spec/bench). */
 const WORD_PATH_MIN = 192;
