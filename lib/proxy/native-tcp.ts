@@ -10,8 +10,9 @@
  *   too), and reports to the relay through UpstreamEvents, the same methods the node:net listeners
  *   call: one relay (tcp-relay.ts) for both kinds of socket.
  * - Writes: send(2) at once; what the kernel does not take waits here (views of the relay's staging
- *   blocks) for WRITABLE, and write() returns false meanwhile, so the relay pauses its flow, as on
- *   node:net's writableNeedDrain; 'drain' (upstreamDrained) when all of it went.
+ *   blocks) for WRITABLE. Past UPSTREAM_WRITE_HIGH_WATER waiting, write() returns false and the relay
+ *   pauses its flow, as node:net's does (the same high-water mark: a kernel buffer that fills once
+ *   does not stop the flow at once); 'drain' (upstreamDrained) when all of it went.
  * - Dial timeouts: every dial of a dialer has the same timeout, so the dials are a FIFO in deadline
  *   order under one timer, rather than a timer per connection.
  * - The end: end() is shutdown(SHUT_WR) after what waits; a socket whose both sides are done closes;
@@ -22,7 +23,7 @@ import { isIP } from "node:net";
 import { getSystemErrorName } from "node:util";
 import { loadTunAddon } from "../tun/tun.js";
 import type { Endpoint } from "./options.js";
-import { describeError, timeoutReason, type Dial, type TcpDialer, type TcpSink, type UpstreamConnection, type UpstreamEvents } from "./upstream.js";
+import { describeError, timeoutReason, UPSTREAM_WRITE_HIGH_WATER, type Dial, type TcpDialer, type TcpSink, type UpstreamConnection, type UpstreamEvents } from "./upstream.js";
 
 /** The part of the addon this module uses (tun.c exports it; sock.c has the calls). */
 export interface SockAddon {
@@ -164,9 +165,8 @@ export class NativeSocket implements UpstreamConnection {
     readonly token: number,
   ) {}
 
-  get writableNeedDrain(): boolean {
-    return this.queue.length > 0;
-  }
+  /** A write returned false, and 'drain' has not come yet. */
+  writableNeedDrain = false;
 
   /** sock.c's event for this socket; DATA is pool[a, a + b). */
   event(kind: number, a: number, b: number, pool: Uint8Array): void {
@@ -212,6 +212,8 @@ export class NativeSocket implements UpstreamConnection {
     this.queue.push(rest);
     this.dones.push(done);
     this.writableLength += rest.length;
+    if (this.writableLength < UPSTREAM_WRITE_HIGH_WATER) return true;
+    this.writableNeedDrain = true;
     return false;
   }
 
@@ -232,6 +234,8 @@ export class NativeSocket implements UpstreamConnection {
     }
     if (this.destroyed) return;
     if (this.endWanted) this.shutdown();
+    if (!this.writableNeedDrain) return;
+    this.writableNeedDrain = false;
     this.events?.upstreamDrained();
   }
 
