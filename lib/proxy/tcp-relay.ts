@@ -1,5 +1,9 @@
 /**
- * One TCP flow relayed to one upstream connection, with backpressure and half-close both ways.
+ * One TCP flow relayed to one upstream connection, with backpressure and half-close both ways. The
+ * connection is a node:net Socket (SOCKS5, HTTP CONNECT, names, no addon) or the addon's own socket
+ * (native-tcp.ts: direct:// to an IP address); the relay drives both through UpstreamConnection and
+ * hears from both through UpstreamEvents (upstream.ts): node:net's through the listeners below, a
+ * native one calling it directly.
  *
  * - Dialing: the upstream (direct, SOCKS5 CONNECT, HTTP CONNECT) is dialled when the engine accepts
  *   the SYN. What the client sends meanwhile is staged; once a full block waits, the flow is paused
@@ -27,12 +31,12 @@
  * its relay through the socket (`this` is the socket for an EventEmitter listener and for onread),
  * so a connection costs no closure per event; the one closure per relay is the write callback.
  */
-import type { Socket } from "node:net";
+import { Socket } from "node:net";
 import type { Flow } from "../api.js";
 import type { Endpoint } from "./options.js";
 import type { RelayHost, RelayInfo } from "./relay-host.js";
 import { BLOCK_BYTES, type StagingBlock } from "./staging.js";
-import type { BorrowedReads, Dial, TcpDialer, TcpSink } from "./upstream.js";
+import type { BorrowedReads, Dial, TcpDialer, TcpSink, UpstreamConnection, UpstreamEvents } from "./upstream.js";
 
 /**
  * A first upstream read of at most this many bytes (a response, a banner) is held for one loop
@@ -100,7 +104,7 @@ function onSocketData(this: Socket, chunk: Buffer): void {
 }
 function onSocketRead(this: Socket, bytes: number, buffer: Uint8Array): boolean {
   const relay = relayOf(this);
-  return relay === undefined ? false : relay.upstreamRead(bytes, buffer);
+  return relay === undefined ? false : relay.upstreamRead(buffer, 0, bytes);
 }
 function onSocketDrain(this: Socket): void {
   relayOf(this)?.upstreamDrained();
@@ -122,14 +126,14 @@ function onSocketClose(this: Socket): void {
  */
 const SHARED_READS: BorrowedReads = { buffer: READ_BUFFER, callback: onSocketRead };
 
-export class TcpRelay implements TcpSink, RelayInfo {
+export class TcpRelay implements TcpSink, UpstreamEvents, RelayInfo {
   readonly kind = "tcp";
   readonly startedAt = Date.now();
   bytesUp = 0;
   bytesDown = 0;
   phase: Phase = "dialing";
   flushQueued = false;
-  socket: Socket | undefined;
+  socket: UpstreamConnection | undefined;
 
   private dial: Dial | undefined;
   /** Staging: block.bytes[start, used) is not written yet. */
@@ -173,6 +177,11 @@ export class TcpRelay implements TcpSink, RelayInfo {
     return SHARED_READS;
   }
 
+  /** TcpSink.upstreamEvents: a native connection (native-tcp.ts) reports to the relay itself. */
+  get upstreamEvents(): UpstreamEvents {
+    return this;
+  }
+
   /** TcpSink.adopt: the socket being dialled belongs to this relay (before it can read or fail). */
   adopt(socket: Socket): void {
     (socket as RelaySocket)[RELAY] = this;
@@ -180,7 +189,7 @@ export class TcpRelay implements TcpSink, RelayInfo {
 
   // ---------------------------------------------------------------- the upstream (TcpSink)
 
-  upstreamConnected(socket: Socket, head: Buffer | undefined): void {
+  upstreamConnected(socket: UpstreamConnection, head: Buffer | undefined): void {
     this.dial = undefined;
     if (this.gone) {
       socket.destroy();
@@ -188,12 +197,15 @@ export class TcpRelay implements TcpSink, RelayInfo {
     }
     this.socket = socket;
     this.phase = "open";
-    this.adopt(socket);
-    socket.on("data", onSocketData);
-    socket.on("drain", onSocketDrain);
-    socket.on("end", onSocketEnd);
-    socket.on("error", onSocketError);
-    socket.on("close", onSocketClose);
+    if (socket instanceof Socket) {
+      // node:net: its events reach this relay through the shared listeners; a native connection calls it itself.
+      this.adopt(socket);
+      socket.on("data", onSocketData);
+      socket.on("drain", onSocketDrain);
+      socket.on("end", onSocketEnd);
+      socket.on("error", onSocketError);
+      socket.on("close", onSocketClose);
+    }
     if (head !== undefined) this.fromUpstream(head, false);
     if (this.gone) return;
     // What the client sent while we dialled: write it, then let the engine deliver again.
@@ -290,10 +302,11 @@ export class TcpRelay implements TcpSink, RelayInfo {
       this.used += n;
       offset += n;
       if (this.used === block.bytes.length) {
-        // Full: write it now (or keep it for the connection), and stage into a fresh block.
+        // Full: write it now (or keep it for the connection), and stage into a fresh block. The block
+        // is let go first: a write may complete at once (a native socket), and its block then goes back.
+        this.block = undefined; // back to the pool when its writes complete (onWritten)
         if (this.socket === undefined) (this.waiting ??= []).push(block);
         else this.write(block, this.start, this.used);
-        this.block = undefined; // back to the pool when its writes complete (onWritten)
       }
     }
   }
@@ -309,8 +322,9 @@ export class TcpRelay implements TcpSink, RelayInfo {
     }
     const block = this.block;
     if (block === undefined || this.used === this.start) return;
-    this.write(block, this.start, this.used);
-    this.start = this.used;
+    const from = this.start;
+    this.start = this.used; // first: a write completed at once (a native socket) lets an idle flow's block go
+    this.write(block, from, this.used);
   }
 
   private write(block: StagingBlock, from: number, to: number): void {
@@ -375,14 +389,17 @@ export class TcpRelay implements TcpSink, RelayInfo {
     this.app.schedule();
   }
 
-  /** A read into READ_BUFFER (direct and SOCKS5 sockets): l4Tx copies it, and what it does not take is copied out. */
-  upstreamRead(bytes: number, buffer: Uint8Array): boolean {
+  /**
+   * A read into a shared buffer, buffer[offset, offset + bytes) (READ_BUFFER for direct and SOCKS5
+   * node:net sockets, the addon's pool for native ones): l4Tx copies it, and what it does not take is copied out.
+   */
+  upstreamRead(buffer: Uint8Array, offset: number, bytes: number): boolean {
     if (this.gone) return false;
     if (this.firstRead) {
       this.firstRead = false;
       if (bytes <= HOLD_MAX_BYTES) {
         const block = (this.toDeviceBlock ??= this.app.pool.acquire());
-        block.bytes.set(buffer.subarray(0, bytes), 0);
+        block.bytes.set(buffer.subarray(offset, offset + bytes), 0);
         this.held = block.bytes.subarray(0, bytes);
         this.app.holdLater(this);
         return true;
@@ -392,12 +409,12 @@ export class TcpRelay implements TcpSink, RelayInfo {
       this.releaseHeld();
       if (this.toDevice !== undefined) {
         // The engine did not take all of the held bytes (the socket is paused now): this read waits behind them.
-        this.toDevice = Buffer.concat([this.toDevice, buffer.subarray(0, bytes)]);
+        this.toDevice = Buffer.concat([this.toDevice, buffer.subarray(offset, offset + bytes)]);
         this.releaseToDeviceBlock();
         return true;
       }
     }
-    this.fromUpstream(buffer.subarray(0, bytes), true);
+    this.fromUpstream(buffer.subarray(offset, offset + bytes), true);
     this.app.schedule();
     return true;
   }

@@ -11,9 +11,46 @@ import { Socket, type SocketConstructorOpts } from "node:net";
 import type { Endpoint, Upstream as UpstreamUrl } from "./options.js";
 import { upstreamName } from "./options.js";
 
+/**
+ * The upstream connection as the relay drives it: node:net's Socket has this shape, and so has
+ * native-tcp.ts's NativeSocket (the addon's socket, direct:// only). write()'s `done` is called once
+ * the kernel has every byte; false: the rest waits, and 'drain' (UpstreamEvents.upstreamDrained)
+ * follows when it went.
+ */
+export interface UpstreamConnection {
+  readonly destroyed: boolean;
+  readonly writableLength: number;
+  readonly writableNeedDrain: boolean;
+  write(data: Uint8Array, done: () => void): boolean;
+  /** Our FIN after what waits. */
+  end(): void;
+  destroy(): void;
+  /** Closed with a RST. */
+  resetAndDestroy(): void;
+  pause(): void;
+  resume(): void;
+  isPaused(): boolean;
+  setTimeout(ms: number, onTimeout: () => void): void;
+}
+
+/**
+ * What a connection tells its relay: the node:net listeners (tcp-relay.ts) call these, and a
+ * NativeSocket calls them directly. upstreamRead's bytes are buffer[offset, offset + bytes), valid
+ * only during the call.
+ */
+export interface UpstreamEvents {
+  upstreamRead(buffer: Uint8Array, offset: number, bytes: number): boolean;
+  /** The writes that waited went. */
+  upstreamDrained(): void;
+  /** The upstream's FIN. */
+  upstreamEnd(): void;
+  /** Reset by the far side, EPIPE: the connection is gone. */
+  upstreamBroke(): void;
+}
+
 export interface TcpSink {
   /** The upstream connection now carries the flow; `head`: bytes the handshake read past its end. */
-  upstreamConnected(socket: Socket, head: Buffer | undefined): void;
+  upstreamConnected(socket: UpstreamConnection, head: Buffer | undefined): void;
   upstreamFailed(reason: string): void;
   /**
    * Where the dialer has the socket read into (onread), instead of 'data' events with a new buffer
@@ -26,6 +63,8 @@ export interface TcpSink {
    * `reads` callback is shared by every sink finds itself from the socket (`this` in the callback).
    */
   adopt?(socket: Socket): void;
+  /** A sink that takes a connection's events directly (the relay) may get a native connection (native-tcp.ts). */
+  readonly upstreamEvents?: UpstreamEvents;
 }
 
 /**

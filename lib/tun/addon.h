@@ -4,6 +4,7 @@
  *   device.c  open (TUNSETIFF, the virtio-net header), interface settings (flags, MTU, txqueuelen), TUNSETOFFLOAD
  *   io.c      readBatch and writeBatch: packets in batches between the fd and pools the caller owns
  *   poll.c    readiness from the libuv loop (uv_poll_t per fd), setRef, close
+ *   sock.c    TCP sockets for the proxy's relay, readiness batched (one epoll set, one JS call per wake)
  *   udp.c     UDP sockets for the proxy's relay (node:dgram wraps them) and batched sends (sendmmsg)
  */
 #ifndef L3L4_TUN_ADDON_H
@@ -77,6 +78,15 @@ napi_value js_write_batch(napi_env env, napi_callback_info info);
 /* udp.c */
 napi_value js_udp_socket(napi_env env, napi_callback_info info);
 napi_value js_send_datagrams(napi_env env, napi_callback_info info);
+
+/* sock.c */
+napi_value js_sock_init(napi_env env, napi_callback_info info);
+napi_value js_sock_connect(napi_env env, napi_callback_info info);
+napi_value js_sock_write(napi_env env, napi_callback_info info);
+napi_value js_sock_read(napi_env env, napi_callback_info info);
+napi_value js_sock_shutdown(napi_env env, napi_callback_info info);
+napi_value js_sock_close(napi_env env, napi_callback_info info);
+napi_value js_sock_count(napi_env env, napi_callback_info info);
 
 /* poll.c */
 bool poll_init_instance(napi_env env);

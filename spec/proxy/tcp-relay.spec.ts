@@ -1,5 +1,6 @@
 /**
- * TcpRelay's upstream -> device side against real sockets on 127.0.0.1 (DirectTcp), with a host
+ * TcpRelay's upstream -> device side against real sockets on 127.0.0.1 (node:net's DirectTcp, and the
+ * addon's sockets: NativeDirectTcp), with a host
  * whose engine only records the calls: a short first answer is held for one loop iteration
  * (NextIteration), so that the server's FIN read in the next iteration goes to the engine right
  * behind it (l4Tx, then l4LocalClose, with no turn of the loop in between: under tcpAutocork one
@@ -10,6 +11,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Callbacks, Flow } from "../../lib/api.js";
 import type { L3L4 } from "../../lib/engine.js";
 import { DirectTcp } from "../../lib/proxy/direct.js";
+import { NativeDirectTcp, sharedNativeSockets } from "../../lib/proxy/native-tcp.js";
+import type { TcpDialer } from "../../lib/proxy/upstream.js";
 import { newCounters, type RelayHost } from "../../lib/proxy/relay-host.js";
 import { StagingPool } from "../../lib/proxy/staging.js";
 import { HOLD_MAX_BYTES, NextIteration, TcpRelay } from "../../lib/proxy/tcp-relay.js";
@@ -81,14 +84,18 @@ function recordingHost(take?: (bytes: number) => number) {
   return { host, log, received, done };
 }
 
-describe("TcpRelay: the first answer and the upstream's FIN", () => {
+const native = sharedNativeSockets();
+const DIALERS: [string, () => TcpDialer][] = [["node:net", () => new DirectTcp(5000)]];
+if (native !== undefined) DIALERS.push(["native", () => new NativeDirectTcp(native, 5000, new DirectTcp(5000))]);
+
+describe.each(DIALERS)("TcpRelay (%s): the first answer and the upstream's FIN", (_name, dialer) => {
   it("a short answer and the FIN right behind it reach the engine together (tx, close, then a turn)", async () => {
     const port = await serverOn((socket) => {
       socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
       socket.destroy(); // close(2) right after the write: the FIN is queued behind the answer
     });
     const { host, log, received, done } = recordingHost();
-    const relay = new TcpRelay(host, FLOW, { host: "127.0.0.1", port }, undefined, "direct", new DirectTcp(5000));
+    const relay = new TcpRelay(host, FLOW, { host: "127.0.0.1", port }, undefined, "direct", dialer());
     await done;
     await new Promise((resolve) => setImmediate(resolve));
     expect(Buffer.concat(received).toString()).toBe("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
@@ -105,7 +112,7 @@ describe("TcpRelay: the first answer and the upstream's FIN", () => {
       setTimeout(() => socket.end(body.subarray(100)), 20); // ...then more before the FIN
     });
     const { host, log, received, done } = recordingHost();
-    const relay = new TcpRelay(host, FLOW, { host: "127.0.0.1", port }, undefined, "direct", new DirectTcp(5000));
+    const relay = new TcpRelay(host, FLOW, { host: "127.0.0.1", port }, undefined, "direct", dialer());
     await done;
     expect(Buffer.concat(received).equals(body)).toBe(true);
     expect(log.at(-1) === "close" || log.at(-2) === "close").toBe(true);
@@ -122,7 +129,7 @@ describe("TcpRelay: the first answer and the upstream's FIN", () => {
     let first = true;
     // The engine takes 10 bytes of the first l4Tx only; later calls take everything.
     const { host, received, done } = recordingHost((n) => (first ? ((first = false), 10) : n));
-    const relay = new TcpRelay(host, FLOW, { host: "127.0.0.1", port }, undefined, "direct", new DirectTcp(5000));
+    const relay = new TcpRelay(host, FLOW, { host: "127.0.0.1", port }, undefined, "direct", dialer());
     // l4TxReady, as the engine would fire it once its send buffer has room again.
     const ready = setInterval(() => relay.txReady(), 5);
     await done;
