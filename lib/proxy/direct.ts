@@ -134,19 +134,28 @@ class DirectChannel implements UdpChannel, BatchSender {
     target: Endpoint,
     family: 4 | 6,
     private readonly sink: UdpSink,
+    batch: UdpSendBatch | undefined,
   ) {
-    const socket = createSocket(family === 6 ? "udp6" : "udp4");
-    this.socket = socket;
-    const batch = sharedUdpBatch();
+    const type = family === 6 ? "udp6" : "udp4";
+    let socket = createSocket(type);
     let fd = -1;
     if (batch !== undefined) {
       try {
         fd = batch.openSocket(family);
         socket.bind({ fd });
       } catch {
-        fd = -1; // no descriptor to spare (EMFILE): dgram makes its own, and its error says why
+        // No descriptor to spare (EMFILE): dgram makes its own, and its error says why. A descriptor
+        // dgram refused is still ours: closed here, or it would leak; and a dgram socket whose
+        // bind threw stays "binding" for ever (its connect never completes): a fresh one.
+        if (fd >= 0) {
+          batch.closeSocket(fd);
+          socket.close();
+          socket = createSocket(type);
+        }
+        fd = -1;
       }
     }
+    this.socket = socket;
     socket.on("connect", () => {
       const early = this.early ?? [];
       this.early = undefined;
@@ -205,7 +214,11 @@ class DirectChannel implements UdpChannel, BatchSender {
 }
 
 export class DirectUdp implements UdpDialer {
+  /** `batch`: the process's (sharedUdpBatch) unless given; null: node:dgram alone. */
+  constructor(private readonly batch?: UdpSendBatch | null) {}
+
   open(target: Endpoint, family: 4 | 6, sink: UdpSink): UdpChannel {
-    return new DirectChannel(target, family, sink);
+    const batch = this.batch === undefined ? sharedUdpBatch() : (this.batch ?? undefined);
+    return new DirectChannel(target, family, sink, batch);
   }
 }

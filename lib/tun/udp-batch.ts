@@ -23,6 +23,7 @@ import { loadTunAddon } from "./tun.js";
 /** The part of the addon this module uses (tun.c exports it). */
 export interface UdpAddon {
   udpSocket(family: 4 | 6): number;
+  close(fd: number): void;
   sendDatagrams(fds: Int32Array, pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number, errors: Int32Array): number;
 }
 
@@ -61,6 +62,15 @@ export class UdpSendBatch {
   /** A new non-blocking UDP socket for node:dgram to wrap (bind({ fd })); throws an errno Error. */
   openSocket(family: 4 | 6): number {
     return this.addon.udpSocket(family);
+  }
+
+  /** Closes a descriptor openSocket gave that nothing else owns yet (node:dgram refused it). */
+  closeSocket(fd: number): void {
+    try {
+      this.addon.close(fd);
+    } catch {
+      // EBADF: it was never open; nothing else to do
+    }
   }
 
   /**
