@@ -20,6 +20,7 @@ import {
   type UdpSink,
 } from "./upstream.js";
 import { sharedUdpBatch, type BatchSender, type UdpSendBatch } from "../tun/udp-batch.js";
+import { NativeUdpSocket, sharedNativeUdp, type NativeUdp, type UdpSocketOwner } from "../tun/udp-socket.js";
 
 const { EAGAIN, ENOBUFS } = constants.errno;
 
@@ -213,11 +214,80 @@ class DirectChannel implements UdpChannel, BatchSender {
   }
 }
 
+/**
+ * The addon's own connected socket (tun/udp-socket.ts): datagrams up in the turn's batch, down by
+ * recvmmsg (with UDP GRO), no node:dgram.
+ */
+class NativeChannel implements UdpChannel, UdpSocketOwner {
+  private early: Uint8Array[] | undefined = [];
+  private closed = false;
+  private readonly socket: NativeUdpSocket;
+
+  constructor(target: Endpoint, family: 4 | 6, private readonly sink: UdpSink, native: NativeUdp) {
+    this.socket = new NativeUdpSocket(native.addon, native.batch, family, this);
+    this.socket.connect(target.host, target.port);
+  }
+
+  send(data: Uint8Array): boolean {
+    if (this.closed) return false;
+    if (this.early === undefined) return this.socket.send(data);
+    if (this.early.length >= UDP_EARLY_DATAGRAMS) return false;
+    this.early.push(data.slice()); // the engine's view is borrowed
+    return true;
+  }
+
+  connected(): void {
+    const early = this.early ?? [];
+    this.early = undefined;
+    if (this.closed) return;
+    for (const datagram of early) if (!this.socket.send(datagram)) this.sink.upstreamDropped?.(1);
+    this.sink.upstreamReady();
+  }
+
+  datagram(data: Uint8Array): void {
+    if (!this.closed) this.sink.upstreamDatagram(data);
+  }
+
+  /** Refused by the kernel (a full send buffer drops; another errno fails the channel, as DirectChannel), or received unusable. */
+  dropped(count: number, errno: number): void {
+    if (this.closed) return;
+    this.sink.upstreamDropped?.(count);
+    if (errno === 0 || errno === EAGAIN || errno === ENOBUFS) return;
+    this.failed({ code: getSystemErrorName(-errno), message: "" });
+  }
+
+  failed(error: { code: string; message: string }): void {
+    if (this.closed) return;
+    this.close();
+    this.sink.upstreamFailed(`direct: udp ${describeError(error)}`);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.close();
+  }
+}
+
 export class DirectUdp implements UdpDialer {
-  /** `batch`: the process's (sharedUdpBatch) unless given; null: node:dgram alone. */
-  constructor(private readonly batch?: UdpSendBatch | null) {}
+  /**
+   * `batch`: the process's (sharedUdpBatch) unless given, null: node:dgram alone; either given, the
+   * channel is dgram's. `native`: the addon's own sockets (sharedNativeUdp) unless given; null: none.
+   */
+  constructor(
+    private readonly batch?: UdpSendBatch | null,
+    private readonly native?: NativeUdp | null,
+  ) {}
 
   open(target: Endpoint, family: 4 | 6, sink: UdpSink): UdpChannel {
+    const native = this.native === undefined ? (this.batch === undefined ? sharedNativeUdp() : undefined) : (this.native ?? undefined);
+    if (native !== undefined) {
+      try {
+        return new NativeChannel(target, family, sink, native);
+      } catch {
+        // no descriptor to spare (EMFILE): dgram's, whose error says why
+      }
+    }
     const batch = this.batch === undefined ? sharedUdpBatch() : (this.batch ?? undefined);
     return new DirectChannel(target, family, sink, batch);
   }

@@ -4,7 +4,7 @@
  *   device.c  open (TUNSETIFF, the virtio-net header), interface settings (flags, MTU, txqueuelen), TUNSETOFFLOAD
  *   io.c      readBatch and writeBatch: packets in batches between the fd and pools the caller owns
  *   poll.c    readiness from the libuv loop (uv_poll_t per fd), setRef, close
- *   udp.c     UDP sockets for the proxy's relay (node:dgram wraps them) and batched sends (sendmmsg)
+ *   udp.c     UDP sockets for the proxy's relay: connect, batched sends (sendmmsg) and reads (recvmmsg)
  */
 #ifndef L3L4_TUN_ADDON_H
 #define L3L4_TUN_ADDON_H
@@ -77,6 +77,8 @@ napi_value js_write_batch(napi_env env, napi_callback_info info);
 /* udp.c */
 napi_value js_udp_socket(napi_env env, napi_callback_info info);
 napi_value js_send_datagrams(napi_env env, napi_callback_info info);
+napi_value js_udp_connect(napi_env env, napi_callback_info info);
+napi_value js_recv_datagrams(napi_env env, napi_callback_info info);
 
 /* poll.c */
 bool poll_init_instance(napi_env env);

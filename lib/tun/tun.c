@@ -50,6 +50,8 @@ NAPI_MODULE_INIT() {
       {"close", js_close, NULL},
       {"udpSocket", js_udp_socket, NULL},
       {"sendDatagrams", js_send_datagrams, NULL},
+      {"udpConnect", js_udp_connect, NULL},
+      {"recvDatagrams", js_recv_datagrams, NULL},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

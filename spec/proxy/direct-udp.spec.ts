@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { DirectUdp } from "../../lib/proxy/direct.js";
 import type { UdpSink } from "../../lib/proxy/upstream.js";
 import { UdpSendBatch, type UdpAddon } from "../../lib/tun/udp-batch.js";
+import { sharedNativeUdp } from "../../lib/tun/udp-socket.js";
 
 /** A sink that records what the channel reports. */
 function recordingSink() {
@@ -81,4 +82,35 @@ describe("DirectUdp", () => {
     expect(got).toEqual([[7]]);
     channel.close();
   });
+
+  it.skipIf(sharedNativeUdp() === undefined)(
+    "the addon's own socket (recvmmsg): 200 datagrams up in batches and their echoes down, each whole, in order; a refusing destination fails the channel",
+    async () => {
+      const echo = await server();
+      const { sink, got, failures, isReady } = recordingSink();
+      const channel = new DirectUdp().open({ host: "127.0.0.1", port: echo.address().port }, 4, sink);
+      channel.send(new Uint8Array([0, 0])); // early
+      await isReady;
+      for (let i = 1; i < 200; i++) channel.send(new Uint8Array([i & 0xff, i >> 8, ...new Array<number>(i).fill(7)]));
+      await new Promise<void>((resolve) => {
+        const check = setInterval(() => got.length === 200 && (clearInterval(check), resolve()), 5);
+      });
+      expect(got.map((d) => d[0]! | (d[1]! << 8))).toEqual(Array.from({ length: 200 }, (_, i) => i));
+      expect(got.map((d) => d.length)).toEqual(Array.from({ length: 200 }, (_, i) => (i === 0 ? 2 : i + 2)));
+      expect(failures).toEqual([]);
+      // The destination goes away: ICMP port unreachable, then ECONNREFUSED on the socket.
+      echo.close();
+      sockets.splice(sockets.indexOf(echo), 1);
+      await new Promise<void>((resolve) => {
+        const check = setInterval(() => {
+          if (failures.length > 0) {
+            clearInterval(check);
+            resolve();
+          } else channel.send(new Uint8Array([1]));
+        }, 5);
+      });
+      expect(failures).toEqual(["direct: udp connection refused"]);
+      channel.close();
+    },
+  );
 });
