@@ -214,6 +214,12 @@ class DirectChannel implements UdpChannel, BatchSender {
   }
 }
 
+/** A sink that takes a run of datagrams of one size in one call (UdpRelay: one l4TxDatagrams). */
+export interface UdpRunSink extends UdpSink {
+  /** Datagrams of `segment` bytes (the last may be shorter), in order; the view is valid only during the call. */
+  upstreamDatagramRun(data: Uint8Array, segment: number): void;
+}
+
 /**
  * The addon's own connected socket (tun/udp-socket.ts): datagrams up in the turn's batch, down by
  * recvmmsg (with UDP GRO), no node:dgram.
@@ -246,6 +252,16 @@ class NativeChannel implements UdpChannel, UdpSocketOwner {
 
   datagram(data: Uint8Array): void {
     if (!this.closed) this.sink.upstreamDatagram(data);
+  }
+
+  datagramRun(data: Uint8Array, segment: number): void {
+    if (this.closed) return;
+    const sink = this.sink as Partial<UdpRunSink>;
+    if (sink.upstreamDatagramRun !== undefined) {
+      sink.upstreamDatagramRun(data, segment);
+      return;
+    }
+    for (let at = 0; at < data.length && !this.closed; at += segment) this.sink.upstreamDatagram(data.subarray(at, at + segment));
   }
 
   /** Refused by the kernel (a full send buffer drops; another errno fails the channel, as DirectChannel), or received unusable. */

@@ -37,6 +37,9 @@ export const UDP_SOCKET_GRO = 1;
 export const SLOT_BYTES = 65536;
 export const RECEIVE_SLOTS = 16;
 export const READS_PER_WAKE = 4;
+/** A gathered run: what one UDP GSO packet can carry (RUN_DATAGRAMS of them at most, as Linux's UDP_MAX_SEGMENTS / 2). */
+export const RUN_BYTES = 65000;
+export const RUN_DATAGRAMS = 64;
 
 /** What the socket reports to whoever owns it. */
 export interface UdpSocketOwner {
@@ -44,6 +47,11 @@ export interface UdpSocketOwner {
   connected(): void;
   /** One datagram from the peer; the view is valid only during the call. */
   datagram(data: Uint8Array): void;
+  /**
+   * Several datagrams of `segment` bytes each (the last may be shorter), consecutive from the peer:
+   * a GRO buffer, or same-size datagrams of one read gathered. Absent: each goes to `datagram`.
+   */
+  datagramRun?(data: Uint8Array, segment: number): void;
   /** `count` datagrams dropped: sent and refused by the kernel (`errno` its errno), or received and unusable (errno 0). */
   dropped(count: number, errno: number): void;
   /** The socket failed (lookup, connect, or an error the kernel reported on it); nothing follows. */
@@ -53,6 +61,8 @@ export interface UdpSocketOwner {
 /** The process's receive pool: one read at a time (reads run in poll callbacks, one after another). */
 class ReceivePool {
   readonly pool = new Uint8Array(SLOT_BYTES * RECEIVE_SLOTS);
+  /** Where one read's same-size datagrams are gathered into a run (at most RUN_BYTES). */
+  readonly run = new Uint8Array(RUN_BYTES);
   readonly lengths = new Int32Array(RECEIVE_SLOTS);
   readonly segments = new Int32Array(RECEIVE_SLOTS);
 }
@@ -137,7 +147,8 @@ export class NativeUdpSocket implements BatchSender {
         this.fail(errnoError(-count, "recvmmsg"));
         return;
       }
-      for (let i = 0; i < count && !this.closed; i++) this.deliver(pool, i * SLOT_BYTES, lengths[i]!, segments[i]!);
+      if (this.owner.datagramRun !== undefined) this.deliverRuns(shared, count);
+      else for (let i = 0; i < count && !this.closed; i++) this.deliver(pool, i * SLOT_BYTES, lengths[i]!, segments[i]!);
       if (count < RECEIVE_SLOTS) return;
     }
   }
@@ -145,8 +156,7 @@ export class NativeUdpSocket implements BatchSender {
   /** One slot: a datagram, or a GRO buffer cut at `segment` (the last piece may be shorter). */
   private deliver(pool: Uint8Array, offset: number, length: number, segment: number): void {
     if (length < 0) {
-      this.receiveDropped++;
-      this.owner.dropped(1, 0);
+      this.dropSlot();
       return;
     }
     if (segment === 0) {
@@ -160,6 +170,60 @@ export class NativeUdpSocket implements BatchSender {
       this.received++;
       this.owner.datagram(pool.subarray(at, Math.min(at + segment, end)));
     }
+  }
+
+  private dropSlot(): void {
+    this.receiveDropped++;
+    this.owner.dropped(1, 0);
+  }
+
+  /**
+   * The slots of one read as runs for owner.datagramRun: a GRO slot is a run as it is; consecutive
+   * one-datagram slots of one size are copied together into the pool's run buffer (up to RUN_BYTES,
+   * RUN_DATAGRAMS); a lone datagram goes to `datagram` uncopied.
+   */
+  private deliverRuns(shared: ReceivePool, count: number): void {
+    const { pool, lengths, segments, run } = shared;
+    let first = 0; // the pending run: slots [first, first + pending), all of `size`
+    let pending = 0;
+    let size = 0;
+    const flush = (): void => {
+      if (pending === 1) {
+        this.received++;
+        this.owner.datagram(pool.subarray(first * SLOT_BYTES, first * SLOT_BYTES + size));
+      } else if (pending > 1) {
+        for (let k = 0; k < pending; k++) run.set(pool.subarray((first + k) * SLOT_BYTES, (first + k) * SLOT_BYTES + size), k * size);
+        this.received += pending;
+        this.owner.datagramRun!(run.subarray(0, pending * size), size);
+      }
+      pending = 0;
+    };
+    for (let i = 0; i < count && !this.closed; i++) {
+      const length = lengths[i]!;
+      const segment = segments[i]!;
+      if (length < 0 || segment > 0 || length === 0) {
+        flush();
+        if (this.closed) return;
+        if (length < 0) this.dropSlot();
+        else if (length === 0) {
+          this.received++;
+          this.owner.datagram(pool.subarray(i * SLOT_BYTES, i * SLOT_BYTES));
+        } else {
+          this.coalesced++;
+          this.received += Math.ceil(length / segment);
+          this.owner.datagramRun!(pool.subarray(i * SLOT_BYTES, i * SLOT_BYTES + length), segment);
+        }
+        continue;
+      }
+      if (pending > 0 && (length !== size || pending === RUN_DATAGRAMS || (pending + 1) * size > RUN_BYTES)) flush();
+      if (this.closed) return;
+      if (pending === 0) {
+        first = i;
+        size = length;
+      }
+      pending++;
+    }
+    if (!this.closed) flush();
   }
 
   private fail(error: { code: string; message: string }): void {
