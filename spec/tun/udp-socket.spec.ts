@@ -173,3 +173,60 @@ describeIntegration(
   [addonWithRecv],
 );
 
+describeIntegration(
+  "NativeUdpSocket's runs for an owner that takes them (loopback, the addon)",
+  () => {
+    it("consecutive same-size datagrams of a read come as one run; a different size, a lone datagram and an empty one each on their own", async () => {
+      const addon = loadTunAddon() as unknown as UdpSocketAddon;
+      const batch = new UdpSendBatch(addon);
+      const peer = createSocket("udp4");
+      await new Promise<void>((resolve) => peer.bind(0, "127.0.0.1", () => resolve()));
+      const events: string[] = [];
+      let ready!: () => void;
+      const isReady = new Promise<void>((resolve) => (ready = resolve));
+      let done!: () => void;
+      const all = new Promise<void>((resolve) => (done = resolve));
+      let datagrams = 0;
+      const count = (n: number) => (datagrams += n) === 16 && done();
+      const owner: UdpSocketOwner = {
+        connected: () => ready(),
+        datagram: (d) => {
+          events.push(`one ${d.length}`);
+          count(1);
+        },
+        datagramRun: (d, segment) => {
+          const pieces = Math.ceil(d.length / segment);
+          // The run's bytes are the datagrams' in order: each starts with its index.
+          for (let k = 0; k < pieces; k++) events.push(`run ${segment} #${d[k * segment]}`);
+          count(pieces);
+        },
+        dropped: () => {},
+        failed: (e) => {
+          throw new Error(e.message);
+        },
+      };
+      const socket = new NativeUdpSocket(addon, batch, 4, owner);
+      socket.connect("127.0.0.1", peer.address().port);
+      await isReady;
+      const learned = new Promise<{ port: number }>((resolve) => peer.once("message", (_m, from) => resolve(from)));
+      socket.send(new Uint8Array([0]));
+      const { port } = await learned;
+      // All sent before the socket's wake: one read takes them (fewer than RECEIVE_SLOTS).
+      const sizes = [500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 700, 300, 300, 300, 0, 900];
+      for (let i = 0; i < sizes.length; i++) peer.send(Buffer.alloc(sizes[i]!, i), port, "127.0.0.1");
+      await all;
+      expect(events).toEqual([
+        ...Array.from({ length: 10 }, (_, i) => `run 500 #${i}`),
+        "one 700",
+        "run 300 #11",
+        "run 300 #12",
+        "run 300 #13",
+        "one 0",
+        "one 900",
+      ]);
+      socket.close();
+      peer.close();
+    });
+  },
+  [addonWithRecv],
+);
