@@ -249,6 +249,23 @@ export class L3L4Builder<T> {
     return this;
   }
 
+  /**
+   * UDP segmentation offload through a TUN device that took TUN_F_USO4 / USO6 (Linux 6.2), under
+   * txSuperSegments: l4TxDatagrams's run of datagrams of one size leaves as one IP packet with
+   * gso_type UDP_L4, gso_size = the datagram size, NEEDS_CSUM (the checksum field holds the
+   * pseudo-header sum of the whole run: Linux's __udp_gso_segment adjusts it per datagram), and the
+   * kernel cuts it into datagrams. Off (the default): each datagram its own packet, as l4Tx sends it.
+   */
+  txUdpSegments(ipv4 = true, ipv6 = true): this {
+    this.config.txUdpSegments = (ipv4 ? 1 : 0) | (ipv6 ? 2 : 0);
+    this.checks.set("txUdpSegments", () => {
+      if (this.config.txUdpSegments !== 0 && this.config.txSuperSegments === 0) {
+        throw new RangeError("txUdpSegments needs txSuperSegments (the virtio-net header)");
+      }
+    });
+    return this;
+  }
+
   /** Check every setting (RangeError naming the first bad one) and make the engine. */
   build(): L3L4<T> {
     for (const check of this.checks.values()) check();

@@ -111,6 +111,12 @@ export interface EngineConfig {
    * (GSO_TCPV4/TCPV6, gso_size = MSS) for the device to cut, as Linux's TSO/GSO.
    */
   txSuperSegments: number;
+  /**
+   * UDP segmentation offload (builder txUdpSegments), under txSuperSegments only: bit 1 IPv4, bit 2
+   * IPv6 (the device took TUN_F_USO4 / USO6). l4TxDatagrams then sends a run of one size as one IP
+   * packet (GSO_UDP_L4, gso_size = the datagram size) for the device to cut. 0: every datagram a packet.
+   */
+  txUdpSegments: number;
   /** Minimum gap between ICMP errors we send (RFC 1812 §4.3.2.8, RFC 4443 §2.4(f) rate limiting). */
   icmpErrorIntervalMs: number;
 }
@@ -148,5 +154,6 @@ export const DEFAULT_CONFIG: Readonly<EngineConfig> = Object.freeze({
   verifyChecksums: true,
   ttl: 64,
   txSuperSegments: 0,
+  txUdpSegments: 0,
   icmpErrorIntervalMs: 1,
 });

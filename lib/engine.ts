@@ -125,6 +125,33 @@ export class L3L4<T> {
   }
 
   /**
+   * Send `data` on a UDP flow as consecutive datagrams of `segmentSize` bytes (the last may be
+   * shorter), as that many l4Tx calls would; under txUdpSegments the run may leave as one UDP GSO
+   * packet for the device to cut. Returns the bytes sent (less than data.length: the rest dropped
+   * for want of a buffer, as l4Tx's 0). Throws InvalidArgumentError for a TCP flow, a segmentSize
+   * that is not a positive integer, or one larger than a datagram can carry. Undefined: the flow is gone.
+   */
+  l4TxDatagrams(cb: Callbacks<T>, flow: Flow, data: Uint8Array, segmentSize: number): number | undefined {
+    const f = this.#own(flow);
+    if (!(data instanceof Uint8Array)) throw new InvalidArgumentError("data must be a Uint8Array");
+    const st = f.state;
+    if (st === null) return undefined;
+    if (st.kind !== "udp") throw new InvalidArgumentError("l4TxDatagrams is for UDP flows");
+    const core = this.#core;
+    const max = core.udp.out.maxPayload(f.family);
+    if (!Number.isInteger(segmentSize) || segmentSize < 1 || segmentSize > max) {
+      throw new InvalidArgumentError(`segmentSize must be an integer in 1..${max}, not ${segmentSize}`);
+    }
+    if (data.length === 0) return 0;
+    const prev = core.enter(cb as AnyCallbacks);
+    try {
+      return core.udp.sendRun(cb as AnyCallbacks, st, data, segmentSize, core.now);
+    } finally {
+      core.leave(prev);
+    }
+  }
+
+  /**
    * Run every timer that is due (retransmissions, delayed ACKs, idle timeouts, TIME-WAIT expiry,
    * fragment reassembly timeouts). Returns the next deadline on now()'s clock (Infinity if flows exist
    * but none has a timer), or undefined when nothing is scheduled at all.

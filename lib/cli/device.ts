@@ -56,6 +56,8 @@ export function buildEngine(
   options: Pick<DeviceOptions, "tcpBufferSize" | "udpIdleTimeout" | "maxMemory" | "maxFlowsPerSource">,
   txQueueLength = 0,
   txSuperSegments = false,
+  /** The device took TUN_F_USO4 / USO6: UDP runs leave as UDP GSO packets (txUdpSegments). */
+  udpSegments: { readonly ipv4: boolean; readonly ipv6: boolean } = { ipv4: false, ipv6: false },
 ): L3L4<number> {
   if (mtu < MIN_DEVICE_MTU) {
     throw new UsageError(`the device's MTU is ${mtu}; the engine needs at least ${MIN_DEVICE_MTU} (use --mtu)`);
@@ -68,6 +70,7 @@ export function buildEngine(
   if (options.maxFlowsPerSource !== undefined) builder.maxFlowsPerSource(options.maxFlowsPerSource);
   // A device with a virtio-net header takes TCP super-segments (runner.ts): the kernel cuts them.
   if (txSuperSegments) builder.txSuperSegments();
+  if (txSuperSegments && (udpSegments.ipv4 || udpSegments.ipv6)) builder.txUdpSegments(udpSegments.ipv4, udpSegments.ipv6);
   return builder.build();
 }
 
@@ -105,7 +108,9 @@ export function startDevice<A extends TunApp & { attach?(runner: TunRunner): voi
       runnerDevice = faulty;
       log(`faults both ways: ${JSON.stringify(options.faults)} (seed ${seed})`);
     }
-    const engine = buildEngine(device.mtu, options, device.txQueueLength, runnerDevice.vnetHeader === true);
+    const vnet = runnerDevice.vnetHeader === true;
+    const uso = { ipv4: vnet && device.offloads.includes("uso4"), ipv6: vnet && device.offloads.includes("uso6") };
+    const engine = buildEngine(device.mtu, options, device.txQueueLength, vnet, uso);
     const app = makeApp(engine);
     if (options.pcap !== undefined) pcap = PcapWriter.open(options.pcap);
     const tap = packetTap(pcap, options.trace ? log : undefined);

@@ -20,6 +20,7 @@ import {
   type UdpSink,
 } from "./upstream.js";
 import { sharedUdpBatch, type BatchSender, type UdpSendBatch } from "../tun/udp-batch.js";
+import { NativeUdpSocket, sharedNativeUdp, type NativeUdp, type UdpSocketOwner } from "../tun/udp-socket.js";
 
 const { EAGAIN, ENOBUFS } = constants.errno;
 
@@ -134,19 +135,28 @@ class DirectChannel implements UdpChannel, BatchSender {
     target: Endpoint,
     family: 4 | 6,
     private readonly sink: UdpSink,
+    batch: UdpSendBatch | undefined,
   ) {
-    const socket = createSocket(family === 6 ? "udp6" : "udp4");
-    this.socket = socket;
-    const batch = sharedUdpBatch();
+    const type = family === 6 ? "udp6" : "udp4";
+    let socket = createSocket(type);
     let fd = -1;
     if (batch !== undefined) {
       try {
         fd = batch.openSocket(family);
         socket.bind({ fd });
       } catch {
-        fd = -1; // no descriptor to spare (EMFILE): dgram makes its own, and its error says why
+        // No descriptor to spare (EMFILE): dgram makes its own, and its error says why. A descriptor
+        // dgram refused is still ours: closed here, or it would leak; and a dgram socket whose
+        // bind threw stays "binding" for ever (its connect never completes): a fresh one.
+        if (fd >= 0) {
+          batch.closeSocket(fd);
+          socket.close();
+          socket = createSocket(type);
+        }
+        fd = -1;
       }
     }
+    this.socket = socket;
     socket.on("connect", () => {
       const early = this.early ?? [];
       this.early = undefined;
@@ -204,8 +214,97 @@ class DirectChannel implements UdpChannel, BatchSender {
   }
 }
 
+/** A sink that takes a run of datagrams of one size in one call (UdpRelay: one l4TxDatagrams). */
+export interface UdpRunSink extends UdpSink {
+  /** Datagrams of `segment` bytes (the last may be shorter), in order; the view is valid only during the call. */
+  upstreamDatagramRun(data: Uint8Array, segment: number): void;
+}
+
+/**
+ * The addon's own connected socket (tun/udp-socket.ts): datagrams up in the turn's batch, down by
+ * recvmmsg (with UDP GRO), no node:dgram.
+ */
+class NativeChannel implements UdpChannel, UdpSocketOwner {
+  private early: Uint8Array[] | undefined = [];
+  private closed = false;
+  private readonly socket: NativeUdpSocket;
+
+  constructor(target: Endpoint, family: 4 | 6, private readonly sink: UdpSink, native: NativeUdp) {
+    this.socket = new NativeUdpSocket(native.addon, native.batch, family, this);
+    this.socket.connect(target.host, target.port);
+  }
+
+  send(data: Uint8Array): boolean {
+    if (this.closed) return false;
+    if (this.early === undefined) return this.socket.send(data);
+    if (this.early.length >= UDP_EARLY_DATAGRAMS) return false;
+    this.early.push(data.slice()); // the engine's view is borrowed
+    return true;
+  }
+
+  connected(): void {
+    const early = this.early ?? [];
+    this.early = undefined;
+    if (this.closed) return;
+    for (const datagram of early) if (!this.socket.send(datagram)) this.sink.upstreamDropped?.(1);
+    this.sink.upstreamReady();
+  }
+
+  datagram(data: Uint8Array): void {
+    if (!this.closed) this.sink.upstreamDatagram(data);
+  }
+
+  datagramRun(data: Uint8Array, segment: number): void {
+    if (this.closed) return;
+    const sink = this.sink as Partial<UdpRunSink>;
+    if (sink.upstreamDatagramRun !== undefined) {
+      sink.upstreamDatagramRun(data, segment);
+      return;
+    }
+    for (let at = 0; at < data.length && !this.closed; at += segment) this.sink.upstreamDatagram(data.subarray(at, at + segment));
+  }
+
+  /** Refused by the kernel (a full send buffer drops; another errno fails the channel, as DirectChannel), or received unusable. */
+  dropped(count: number, errno: number): void {
+    if (this.closed) return;
+    this.sink.upstreamDropped?.(count);
+    if (errno === 0 || errno === EAGAIN || errno === ENOBUFS) return;
+    this.failed({ code: getSystemErrorName(-errno), message: "" });
+  }
+
+  failed(error: { code: string; message: string }): void {
+    if (this.closed) return;
+    this.close();
+    this.sink.upstreamFailed(`direct: udp ${describeError(error)}`);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.close();
+  }
+}
+
 export class DirectUdp implements UdpDialer {
+  /**
+   * `batch`: the process's (sharedUdpBatch) unless given, null: node:dgram alone; either given, the
+   * channel is dgram's. `native`: the addon's own sockets (sharedNativeUdp) unless given; null: none.
+   */
+  constructor(
+    private readonly batch?: UdpSendBatch | null,
+    private readonly native?: NativeUdp | null,
+  ) {}
+
   open(target: Endpoint, family: 4 | 6, sink: UdpSink): UdpChannel {
-    return new DirectChannel(target, family, sink);
+    const native = this.native === undefined ? (this.batch === undefined ? sharedNativeUdp() : undefined) : (this.native ?? undefined);
+    if (native !== undefined) {
+      try {
+        return new NativeChannel(target, family, sink, native);
+      } catch {
+        // no descriptor to spare (EMFILE): dgram's, whose error says why
+      }
+    }
+    const batch = this.batch === undefined ? sharedUdpBatch() : (this.batch ?? undefined);
+    return new DirectChannel(target, family, sink, batch);
   }
 }

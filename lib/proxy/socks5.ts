@@ -18,9 +18,12 @@
  */
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { isIP, type Socket } from "node:net";
+import { constants } from "node:os";
+import { getSystemErrorName } from "node:util";
 import { SocksClient, type SocksClientOptions, type SocksRemoteHost } from "socks";
 import type { Endpoint } from "./options.js";
 import { udpDataOffset, udpHeader } from "./socks5-frame.js";
+import { NativeUdpSocket, sharedNativeUdp, type NativeUdp, type UdpSocketOwner } from "../tun/udp-socket.js";
 import {
   describeError,
   timeoutReason,
@@ -35,6 +38,8 @@ import {
   type UdpDialer,
   type UdpSink,
 } from "./upstream.js";
+
+const { EAGAIN, ENOBUFS } = constants.errno;
 
 /** A SocksClient error (its message) as a reason. */
 export function socksReason(server: ProxyServerAddress, error: unknown): string {
@@ -270,12 +275,17 @@ export class Socks5Tcp implements TcpDialer {
   }
 }
 
-/** One UDP ASSOCIATE: its control connection and the datagram socket to the relay. */
-class Association implements UdpChannel {
+/**
+ * One UDP ASSOCIATE: its control connection and the datagram socket to the relay. Where the addon
+ * is there (tun/udp-socket.ts), that socket is the addon's: datagrams up in the turn's batch
+ * (sendmmsg, the request header copied in front of each), down by recvmmsg; else node:dgram's.
+ */
+class Association implements UdpChannel, UdpSocketOwner {
   private readonly header: Buffer;
   private readonly dial: Dial;
   private control: Socket | undefined;
   private socket: UdpSocket | undefined;
+  private relaySocket: NativeUdpSocket | undefined;
   private early: Buffer[] | undefined = [];
   private closed = false;
 
@@ -283,6 +293,7 @@ class Association implements UdpChannel {
     private readonly server: ProxyServerAddress,
     target: Endpoint,
     private readonly sink: UdpSink,
+    private readonly native: NativeUdp | undefined,
   ) {
     this.header = udpHeader(target);
     this.dial = new SocksHandshake(server, "associate", { host: "0.0.0.0", port: 0 }, this);
@@ -316,26 +327,54 @@ class Association implements UdpChannel {
       this.fail(`${this.server.name}: the UDP ASSOCIATE reply gave no relay port`);
       return;
     }
-    const socket = createSocket(isIP(host) === 6 ? "udp6" : "udp4");
+    const family = isIP(host) === 6 ? 6 : 4;
+    if (this.native !== undefined) {
+      try {
+        // Connected: the kernel delivers datagrams from the relay's address only (§7: drop the others).
+        this.relaySocket = new NativeUdpSocket(this.native.addon, this.native.batch, family, this);
+        this.relaySocket.connect(host, port);
+        return;
+      } catch {
+        // no descriptor to spare (EMFILE): dgram's, whose error says why
+      }
+    }
+    const socket = createSocket(family === 6 ? "udp6" : "udp4");
     this.socket = socket;
-    socket.on("message", (message: Buffer) => {
-      if (this.closed) return;
-      const offset = udpDataOffset(message);
-      if (offset >= 0) this.sink.upstreamDatagram(message.subarray(offset));
-    });
-    socket.on("error", (e: Error) => this.fail(`${this.server.name}: udp relay ${describeError(e)}`));
-    // Connected: the kernel delivers datagrams from the relay's address only (§7: drop the others).
-    socket.connect(port, host, () => {
-      const early = this.early ?? [];
-      this.early = undefined;
-      if (this.closed) return;
-      for (const datagram of early) socket.send(datagram);
-      this.sink.upstreamReady();
-    });
+    socket.on("message", (message: Buffer) => this.datagram(message));
+    socket.on("error", (e: Error) => this.failed(e));
+    socket.connect(port, host, () => this.connected());
+  }
+
+  /** The relay's socket is connected (dgram's callback, or NativeUdpSocket's). */
+  connected(): void {
+    const early = this.early ?? [];
+    this.early = undefined;
+    if (this.closed) return;
+    for (const datagram of early) this.sendDatagram(datagram);
+    this.sink.upstreamReady();
+  }
+
+  /** A datagram from the relay: its data past the header (§7), or nothing when the header is bad. */
+  datagram(message: Uint8Array): void {
+    if (this.closed) return;
+    const offset = udpDataOffset(message);
+    if (offset >= 0) this.sink.upstreamDatagram(message.subarray(offset));
+  }
+
+  /** NativeUdpSocket's report: refused by the kernel (a full send buffer) or received unusable: counted. */
+  dropped(count: number, errno: number): void {
+    if (this.closed) return;
+    this.sink.upstreamDropped?.(count);
+    if (errno !== 0 && errno !== EAGAIN && errno !== ENOBUFS) this.failed({ code: getSystemErrorName(-errno) });
+  }
+
+  failed(error: unknown): void {
+    this.fail(`${this.server.name}: udp relay ${describeError(error)}`);
   }
 
   send(data: Uint8Array): boolean {
     if (this.closed) return false;
+    if (this.early === undefined && this.relaySocket !== undefined) return this.relaySocket.send(data, this.header);
     const datagram = Buffer.allocUnsafe(this.header.length + data.length);
     this.header.copy(datagram, 0);
     datagram.set(data, this.header.length);
@@ -346,6 +385,13 @@ class Association implements UdpChannel {
     }
     this.socket!.send(datagram);
     return true;
+  }
+
+  /** One whole datagram (header included) on whichever socket carries the association. */
+  private sendDatagram(datagram: Buffer): void {
+    if (this.relaySocket !== undefined) {
+      if (!this.relaySocket.send(datagram)) this.sink.upstreamDropped?.(1);
+    } else this.socket!.send(datagram);
   }
 
   private fail(reason: string): void {
@@ -360,14 +406,18 @@ class Association implements UdpChannel {
     this.dial.cancel();
     this.control?.destroy();
     this.socket?.close();
+    this.relaySocket?.close();
   }
 }
 
 export class Socks5Udp implements UdpDialer {
-  constructor(private readonly server: ProxyServerAddress) {}
+  /** `native`: the addon's sockets for the relay (sharedNativeUdp) unless given; null: node:dgram. */
+  constructor(
+    private readonly server: ProxyServerAddress,
+    private readonly native?: NativeUdp | null,
+  ) {}
 
   open(target: Endpoint, _family: 4 | 6, sink: UdpSink): UdpChannel {
-    return new Association(this.server, target, sink);
+    return new Association(this.server, target, sink, this.native === undefined ? sharedNativeUdp() : (this.native ?? undefined));
   }
 }
-

@@ -9,9 +9,10 @@ import type { Flow } from "../api.js";
 import { InvalidArgumentError } from "../errors.js";
 import type { Endpoint } from "./options.js";
 import type { RelayHost, RelayInfo } from "./relay-host.js";
-import type { UdpChannel, UdpDialer, UdpSink } from "./upstream.js";
+import type { UdpRunSink } from "./direct.js";
+import type { UdpChannel, UdpDialer } from "./upstream.js";
 
-export class UdpRelay implements UdpSink, RelayInfo {
+export class UdpRelay implements UdpRunSink, RelayInfo {
   readonly kind = "udp";
   readonly startedAt = Date.now();
   bytesUp = 0;
@@ -60,6 +61,25 @@ export class UdpRelay implements UdpSink, RelayInfo {
     }
     if (sent === 0) app.counters.udpDropped++;
     else if (sent !== undefined) {
+      this.bytesDown += sent;
+      app.counters.bytesDown += sent;
+    }
+    app.schedule();
+  }
+
+  /** A run of datagrams of one size (direct.ts UdpRunSink): one l4TxDatagrams, maybe one UDP GSO packet. */
+  upstreamDatagramRun(data: Uint8Array, segment: number): void {
+    if (this.gone) return;
+    const app = this.app;
+    let sent: number | undefined;
+    try {
+      sent = app.engine.l4TxDatagrams(app.cb, this.flow, data, segment);
+    } catch (error) {
+      if (!(error instanceof InvalidArgumentError)) throw error;
+      sent = 0; // larger than a datagram over this flow's IP version can carry
+    }
+    if (sent !== undefined) {
+      if (sent < data.length) app.counters.udpDropped += Math.ceil((data.length - sent) / segment);
       this.bytesDown += sent;
       app.counters.bytesDown += sent;
     }

@@ -5,7 +5,7 @@
  *   io.c      readBatch and writeBatch: packets in batches between the fd and pools the caller owns
  *   poll.c    readiness from the libuv loop (uv_poll_t per fd), setRef, close
  *   sock.c    TCP sockets for the proxy's relay, readiness batched (one epoll set, one JS call per wake)
- *   udp.c     UDP sockets for the proxy's relay (node:dgram wraps them) and batched sends (sendmmsg)
+ *   udp.c     UDP sockets for the proxy's relay: connect, batched sends (sendmmsg) and reads (recvmmsg)
  */
 #ifndef L3L4_TUN_ADDON_H
 #define L3L4_TUN_ADDON_H
@@ -78,6 +78,8 @@ napi_value js_write_batch(napi_env env, napi_callback_info info);
 /* udp.c */
 napi_value js_udp_socket(napi_env env, napi_callback_info info);
 napi_value js_send_datagrams(napi_env env, napi_callback_info info);
+napi_value js_udp_connect(napi_env env, napi_callback_info info);
+napi_value js_recv_datagrams(napi_env env, napi_callback_info info);
 
 /* sock.c */
 napi_value js_sock_init(napi_env env, napi_callback_info info);

@@ -50,7 +50,15 @@ NAPI_MODULE_INIT() {
       {"close", js_close, NULL},
       {"udpSocket", js_udp_socket, NULL},
       {"sendDatagrams", js_send_datagrams, NULL},
-      {"sockInit", js_sock_init, NULL}, {"sockConnect", js_sock_connect, NULL}, {"sockWrite", js_sock_write, NULL}, {"sockRead", js_sock_read, NULL}, {"sockShutdown", js_sock_shutdown, NULL}, {"sockClose", js_sock_close, NULL}, {"sockCount", js_sock_count, NULL},
+      {"udpConnect", js_udp_connect, NULL},
+      {"recvDatagrams", js_recv_datagrams, NULL},
+      {"sockInit", js_sock_init, NULL},
+      {"sockConnect", js_sock_connect, NULL},
+      {"sockWrite", js_sock_write, NULL},
+      {"sockRead", js_sock_read, NULL},
+      {"sockShutdown", js_sock_shutdown, NULL},
+      {"sockClose", js_sock_close, NULL},
+      {"sockCount", js_sock_count, NULL},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

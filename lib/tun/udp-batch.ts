@@ -23,6 +23,7 @@ import { loadTunAddon } from "./tun.js";
 /** The part of the addon this module uses (tun.c exports it). */
 export interface UdpAddon {
   udpSocket(family: 4 | 6): number;
+  close(fd: number): void;
   sendDatagrams(fds: Int32Array, pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number, errors: Int32Array): number;
 }
 
@@ -63,13 +64,24 @@ export class UdpSendBatch {
     return this.addon.udpSocket(family);
   }
 
+  /** Closes a descriptor openSocket gave that nothing else owns yet (node:dgram refused it). */
+  closeSocket(fd: number): void {
+    try {
+      this.addon.close(fd);
+    } catch {
+      // EBADF: it was never open; nothing else to do
+    }
+  }
+
   /**
    * Copies `data` into the batch, for the connected socket `fd`; sent at the end of this turn of the
    * event loop (process.nextTick) or sooner when the pool fills. False: larger than the pool (the
-   * caller sends it another way).
+   * caller sends it another way). `prefix`: bytes the datagram starts with before `data` (a SOCKS5
+   * UDP request header, RFC 1928 §7), copied with it.
    */
-  queue(sender: BatchSender, fd: number, data: Uint8Array): boolean {
-    const length = data.length;
+  queue(sender: BatchSender, fd: number, data: Uint8Array, prefix?: Uint8Array): boolean {
+    const head = prefix === undefined ? 0 : prefix.length;
+    const length = head + data.length;
     if (length > POOL_BYTES) return false;
     if (this.count === MAX_DATAGRAMS || this.used + length > POOL_BYTES) this.flush();
     const i = this.count++;
@@ -77,7 +89,8 @@ export class UdpSendBatch {
     this.offsets[i] = this.used;
     this.lengths[i] = length;
     this.senders[i] = sender;
-    this.pool.set(data, this.used);
+    if (prefix !== undefined) this.pool.set(prefix, this.used);
+    this.pool.set(data, this.used + head);
     this.used += length;
     sender.batched++;
     if (!this.scheduled) {

@@ -126,6 +126,17 @@ export class UdpLayer {
     return sent;
   }
 
+  /** l4TxDatagrams on a UDP flow: datagrams of `segment` bytes (UdpOutput.sendRun). */
+  sendRun(cb: AnyCallbacks, u: UdpFlow, data: Uint8Array, segment: number, now: number): number {
+    u.lastActivity = now;
+    const sent = this.out.sendRun(cb, u.flow, data, segment);
+    if (sent > 0) {
+      u.datagramsOut += Math.ceil(sent / segment);
+      u.bytesOut += sent;
+    }
+    return sent;
+  }
+
   /** Forget a UDP flow (idle, closed or aborted by the application); l4Rx(flow, null) is queued. */
   close(u: UdpFlow, cause: CloseCause): void {
     const flow = u.flow;

@@ -18,10 +18,12 @@ import type { EventTarget } from "../events.js";
 import type { FlowRecord } from "../flow/flow.js";
 import { ipHeaderLength, type AnyCallbacks, type IpOutput } from "../ip/output.js";
 import type { Counters } from "../stats.js";
-import { checksumAdd, checksumAddU32 } from "../wire/checksum.js";
+import { write16 } from "../wire/bytes.js";
+import { checksumAdd, checksumAddU32, checksumFoldRaw } from "../wire/checksum.js";
 import { IpProtocol } from "../wire/ip-protocol.js";
 import { IPV4_MIN_HEADER } from "../wire/ipv4.js";
 import { emitUdpHeader, fillUdpChecksum, UDP_HEADER } from "../wire/udp.js";
+import { UDP_CSUM_OFFSET, UDP_MAX_SEGMENTS, VnetFlag, VnetGso, writeVnetHeader } from "../wire/virtio-net.js";
 
 /** Largest UDP payload: what the IPv4 Total Length leaves after 20 + 8 bytes of headers. */
 export const UDP_MAX_PAYLOAD_V4 = 65535 - IPV4_MIN_HEADER - UDP_HEADER;
@@ -162,6 +164,50 @@ export class UdpOutput {
     }
     this.counters.udpDatagramsOut++;
     return data.length;
+  }
+
+  /**
+   * Send `data` as datagrams of `segment` bytes (the last may be shorter), in order. Under
+   * txUdpSegments for the flow's family, a run that fits one IP packet goes as one (UDP GSO: the
+   * virtio-net header's GSO_UDP_L4, gso_size = `segment`, NEEDS_CSUM, the UDP length and checksum
+   * field for the whole run, which Linux's __udp_gso_segment rewrites per datagram) and the device
+   * cuts it; otherwise each datagram goes as `send` sends it, byte for byte. Returns the bytes
+   * sent: less than data.length when l3TxBuffer ran out of buffers (the rest dropped).
+   */
+  sendRun(cb: AnyCallbacks, flow: FlowRecord, data: Uint8Array, segment: number): number {
+    const family = flow.family;
+    const count = Math.ceil(data.length / segment);
+    const udpLen = UDP_HEADER + data.length;
+    const ipLen = ipHeaderLength(family);
+    const head = this.out.head;
+    if (
+      count > 1 &&
+      (this.config.txUdpSegments & (family === 4 ? 1 : 2)) !== 0 &&
+      count <= UDP_MAX_SEGMENTS &&
+      UDP_HEADER + segment <= this.out.maxUnfragmented(family) &&
+      // IPv4's total length and IPv6's payload length are 16 bits.
+      (family === 4 ? ipLen + udpLen : udpLen) <= 0xffff
+    ) {
+      const size = ipLen + udpLen;
+      const buf = this.out.begin(cb, size);
+      if (buf === undefined) return 0;
+      const at = this.out.writeFlowHeader(buf, head, flow, IpProtocol.UDP, udpLen, false);
+      emitUdpHeader(buf, at, flow.localPort, flow.remotePort, udpLen);
+      buf.set(data, at + UDP_HEADER);
+      write16(buf, at + UDP_CSUM_OFFSET, checksumFoldRaw(this.out.pseudoSum(buf, head, family, IpProtocol.UDP, udpLen)));
+      const csumStart = at - head;
+      writeVnetHeader(buf, 0, VnetFlag.NEEDS_CSUM, VnetGso.UDP_L4, csumStart + UDP_HEADER, segment, csumStart, UDP_CSUM_OFFSET);
+      this.out.finish(cb, size);
+      this.counters.udpDatagramsOut += count;
+      return data.length;
+    }
+    let sent = 0;
+    for (let at = 0; at < data.length; at += segment) {
+      const n = this.send(cb, flow, data.subarray(at, Math.min(at + segment, data.length)));
+      if (n === 0) break;
+      sent += n;
+    }
+    return sent;
   }
 
   /** Largest payload one l4Tx may send on a flow of this family. */

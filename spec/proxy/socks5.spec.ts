@@ -9,6 +9,7 @@ import { createServer, Socket, type Server } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { Socks5Tcp, Socks5Udp } from "../../lib/proxy/socks5.js";
+import { sharedNativeUdp } from "../../lib/tun/udp-socket.js";
 import { upstreamSocket, type BorrowedReads, type ProxyServerAddress, type TcpSink, type UdpSink } from "../../lib/proxy/upstream.js";
 
 /** VER 5, REP, RSV, ATYP 1, BND.ADDR 0.0.0.0, BND.PORT 0 (§6). */
@@ -331,7 +332,81 @@ class RecordingUdpSink implements UdpSink {
   }
 }
 
-describe("Socks5Udp: the association ends with its control connection (RFC 1928 §7)", () => {
+/** The relay's socket: the addon's (recvmmsg, the batch) where it is built, and node:dgram's. */
+const UDP_SOCKETS = [
+  ...(sharedNativeUdp() !== undefined ? [["the addon's socket", undefined] as const] : []),
+  ["node:dgram", null] as const,
+];
+
+/** A fake SOCKS5 server that answers UDP ASSOCIATE with the relay at 127.0.0.1:`relayPort`. */
+function associateServer(relayPort: number, onControl?: (s: Socket) => void, timeoutMs = 5000): Promise<ProxyServerAddress> {
+  return fakeSocks(
+    {
+      greeting: (s) => s.write(Buffer.from([5, 0])),
+      request(s, request) {
+        expect([...request.subarray(0, 4)]).toEqual([5, 3, 0, 1]); // UDP ASSOCIATE, IPv4 (0.0.0.0:0)
+        onControl?.(s);
+        const bound = Buffer.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 0]);
+        bound.writeUInt16BE(relayPort, 8);
+        s.write(bound);
+      },
+    },
+    timeoutMs,
+  );
+}
+
+describe.each(UDP_SOCKETS)("Socks5Udp over %s", (_name, native) => {
+  it("datagrams of one turn go to the relay each with its request header (§7), and come back past theirs, in order", async () => {
+    const relay = await udpRelay();
+    const headers: string[] = [];
+    relay.socket.prependListener("message", (m) => headers.push([...m.subarray(0, 10)].join(",")));
+    const server = await associateServer(relay.port);
+    const sink = new RecordingUdpSink();
+    const channel = new Socks5Udp(server, native).open({ host: "10.1.2.3", port: 53 }, 4, sink);
+    try {
+      await sink.ready;
+      const batch = sharedNativeUdp()?.batch;
+      const sentBefore = batch?.sent ?? 0;
+      const all = new Promise<void>((resolve) => {
+        const check = setInterval(() => sink.datagrams.length === 100 && (clearInterval(check), resolve()), 5);
+      });
+      for (let i = 0; i < 100; i++) expect(channel.send(Buffer.from(`d${i}`))).toBe(true);
+      await all;
+      expect(sink.datagrams).toEqual(Array.from({ length: 100 }, (_, i) => [...`d${i}`].reverse().join("")));
+      // RSV RSV FRAG ATYP=1 DST.ADDR 10.1.2.3 DST.PORT 53.
+      expect(new Set(headers)).toEqual(new Set(["0,0,0,1,10,1,2,3,0,53"]));
+      if (native === undefined) expect(batch!.sent - sentBefore).toBe(100); // the batch carried them
+    } finally {
+      channel.close();
+      relay.socket.close();
+    }
+  });
+
+  it("a datagram from the relay with a bad header (FRAG set) is dropped, the next delivered", async () => {
+    const relay = await udpRelay();
+    const server = await associateServer(relay.port);
+    const sink = new RecordingUdpSink();
+    const channel = new Socks5Udp(server, native).open({ host: "10.1.2.3", port: 53 }, 4, sink);
+    try {
+      await sink.ready;
+      let client: { port: number; address: string } | undefined;
+      relay.socket.prependOnceListener("message", (_m, from) => (client = from));
+      const first = sink.nextDatagram();
+      channel.send(Buffer.from("ab"));
+      await first;
+      const next = sink.nextDatagram();
+      const bad = Buffer.from([0, 0, 1, 1, 10, 1, 2, 3, 0, 53, 120]); // FRAG 1: we do not reassemble (§7)
+      const good = Buffer.from([0, 0, 0, 1, 10, 1, 2, 3, 0, 53, 121]);
+      relay.socket.send(bad, client!.port, client!.address);
+      relay.socket.send(good, client!.port, client!.address);
+      await next;
+      expect(sink.datagrams).toEqual(["ba", "y"]);
+    } finally {
+      channel.close();
+      relay.socket.close();
+    }
+  });
+
   it("the server's FIN on the control connection ends the association: the sink is told, and sends are refused", async () => {
     const relay = await udpRelay();
     let control: Socket | undefined;
@@ -349,7 +424,7 @@ describe("Socks5Udp: the association ends with its control connection (RFC 1928 
       600_000, // longer than the spec's own timeout: nothing here may wait for it
     );
     const sink = new RecordingUdpSink();
-    const channel = new Socks5Udp(server).open({ host: "10.1.2.3", port: 53 }, 4, sink);
+    const channel = new Socks5Udp(server, native).open({ host: "10.1.2.3", port: 53 }, 4, sink);
     try {
       await sink.ready;
       const echoed = sink.nextDatagram();

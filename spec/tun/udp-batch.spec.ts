@@ -19,6 +19,7 @@ function recordingAddon(refuse: (fd: number, payload: Uint8Array) => number = ()
   const calls: { fd: number; payload: number[] }[][] = [];
   const addon: UdpAddon = {
     udpSocket: () => 99,
+    close: () => {},
     sendDatagrams(fds, pool, offsets, lengths, count, errors) {
       const call = [];
       let sent = 0;
