@@ -111,21 +111,28 @@ export class NativeSockets {
   // ---------------------------------------------------------------- dial timeouts
 
   watchDial(dial: NativeDial): void {
+    this.dropSettledDials(); // dials settle about in order: the FIFO stays as long as the dials in progress
     this.dials.push(dial);
     if (this.dialTimer === undefined) this.armDialTimer();
   }
 
-  private armDialTimer(): void {
+  /** Steps the head over settled dials; compacts once more than half the array is behind it. */
+  private dropSettledDials(): void {
     while (this.dialsHead < this.dials.length && this.dials[this.dialsHead]!.settled) this.dialsHead++;
     if (this.dialsHead === this.dials.length) {
       this.dials.length = 0;
       this.dialsHead = 0;
-      this.dialTimer = undefined;
-      return;
-    }
-    if (this.dialsHead > 1024 && this.dialsHead * 2 > this.dials.length) {
+    } else if (this.dialsHead > 1024 && this.dialsHead * 2 > this.dials.length) {
       this.dials.splice(0, this.dialsHead);
       this.dialsHead = 0;
+    }
+  }
+
+  private armDialTimer(): void {
+    this.dropSettledDials();
+    if (this.dials.length === 0) {
+      this.dialTimer = undefined;
+      return;
     }
     const wait = Math.max(0, this.dials[this.dialsHead]!.deadline - Date.now());
     this.dialTimer = setTimeout(() => this.dialsDue(), wait);
@@ -309,48 +316,66 @@ function brokeLater(socket: NativeSocket): void {
 export class NativeDial implements Dial {
   settled = false;
   readonly deadline: number;
+  // Dropped when the dial settles: the dialer's FIFO keeps a settled dial until the head's deadline
+  // passes (10 s of dials at the default timeout), and must not keep its socket and relay with it.
+  private socket: NativeSocket | undefined;
+  private sink: TcpSink | undefined;
+  private events: UpstreamEvents | undefined;
 
   constructor(
-    private readonly socket: NativeSocket,
-    private readonly sink: TcpSink,
-    private readonly events: UpstreamEvents,
+    socket: NativeSocket,
+    sink: TcpSink,
+    events: UpstreamEvents,
     private readonly timeoutMs: number,
     private readonly what: string,
   ) {
+    this.socket = socket;
+    this.sink = sink;
+    this.events = events;
     this.deadline = Date.now() + timeoutMs;
     socket.dial = this;
   }
 
-  private settle(): void {
+  /** Settles the dial and lets go of what it held; returns its socket (undefined: settled before). */
+  private settle(): NativeSocket | undefined {
+    const socket = this.socket;
+    if (this.settled || socket === undefined) return undefined;
     this.settled = true;
-    this.socket.dial = undefined;
+    this.socket = undefined;
+    socket.dial = undefined;
+    return socket;
   }
 
   connected(): void {
-    if (this.settled) return;
-    this.settle();
-    this.socket.events = this.events;
-    this.sink.upstreamConnected(this.socket, undefined);
+    const sink = this.sink;
+    const events = this.events;
+    const socket = this.settle();
+    if (socket === undefined) return;
+    this.sink = this.events = undefined;
+    socket.events = events!;
+    sink!.upstreamConnected(socket, undefined);
   }
 
   failed(errno: number): void {
-    if (this.settled) return;
-    this.settle();
-    this.socket.destroy();
-    this.sink.upstreamFailed(`${this.what}: ${errnoReason(errno)}`);
+    this.fail(`${this.what}: ${errnoReason(errno)}`);
   }
 
   timedOut(): void {
-    if (this.settled) return;
-    this.settle();
-    this.socket.destroy();
-    this.sink.upstreamFailed(`${this.what}: connect ${timeoutReason(this.timeoutMs)}`);
+    this.fail(`${this.what}: connect ${timeoutReason(this.timeoutMs)}`);
+  }
+
+  private fail(reason: string): void {
+    const sink = this.sink;
+    const socket = this.settle();
+    if (socket === undefined) return;
+    this.sink = this.events = undefined;
+    socket.destroy();
+    sink!.upstreamFailed(reason);
   }
 
   cancel(): void {
-    if (this.settled) return;
-    this.settle();
-    this.socket.destroy();
+    this.sink = this.events = undefined;
+    this.settle()?.destroy();
   }
 }
 

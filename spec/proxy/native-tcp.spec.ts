@@ -8,7 +8,7 @@ import { readdirSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { DirectTcp } from "../../lib/proxy/direct.js";
-import { NativeDirectTcp, sharedNativeSockets, type NativeSocket } from "../../lib/proxy/native-tcp.js";
+import { NativeDirectTcp, sharedNativeSockets, type NativeDial, type NativeSocket } from "../../lib/proxy/native-tcp.js";
 import type { Endpoint } from "../../lib/proxy/options.js";
 import type { TcpSink, UpstreamConnection, UpstreamEvents } from "../../lib/proxy/upstream.js";
 
@@ -222,6 +222,28 @@ describe.skipIf(sockets === undefined)("native TCP sockets (sock.c)", () => {
     expect(() => addon.sockConnect("example.com", 80)).toThrow(TypeError);
     expect(() => addon.sockConnect("127.0.0.1", 0)).toThrow(RangeError);
     socket.destroy(); // twice: nothing
+  });
+
+  it("a settled dial lets go of its socket and relay, and the timeout FIFO keeps only dials in progress", async () => {
+    const port = await serverOn("127.0.0.1", (socket) => socket.end("x"));
+    const d = dialer(10_000);
+    const dials: NativeDial[] = [];
+    for (let i = 0; i < 50; i++) {
+      const sink = new Recorder();
+      dials.push(d.dial({ host: "127.0.0.1", port }, sink) as NativeDial);
+      await sink.settled;
+      await sink.finished;
+      sink.socket!.destroy();
+    }
+    // Before: each settled dial kept its socket and sink (the relay) until the first deadline, 10 s
+    // on: at 8k connections/s, 80k relays, and the proxy's RSS rose to 529 MiB under churn.
+    for (const dial of dials) {
+      expect(dial.settled).toBe(true);
+      const held = dial as unknown as Record<string, unknown>;
+      expect([held["socket"], held["sink"], held["events"]]).toEqual([undefined, undefined, undefined]);
+    }
+    const fifo = (sockets as unknown as { dials: unknown[]; dialsHead: number });
+    expect(fifo.dials.length - fifo.dialsHead).toBeLessThanOrEqual(1); // the last dial, settled after its push
   });
 
   it("1000 connections and 200 refusals leave no descriptor behind", async () => {
