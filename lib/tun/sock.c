@@ -325,12 +325,13 @@ static sockenv_t *env_or_throw(napi_env env) {
   return current;
 }
 
-/* The socket of argv[0]; NULL with an EBADF error pending when the token names no open socket. */
-static sock_t *sock_arg(napi_env env, napi_value value, sockenv_t **se_out, int32_t *token_out, const char *call) {
+/* A call's `argc` arguments (argv[0]: a token) and its socket; NULL with an exception pending (EBADF: no such socket). */
+static sock_t *sock_call(napi_env env, napi_callback_info info, size_t argc, napi_value *argv, sockenv_t **se_out, int32_t *token_out, const char *call) {
+  if (!get_args(env, info, argc, argv, NULL)) return NULL;
   sockenv_t *se = env_or_throw(env);
   if (se == NULL) return NULL;
   int32_t token;
-  if (!get_int32(env, value, "token", &token)) return NULL;
+  if (!get_int32(env, argv[0], "token", &token)) return NULL;
   sock_t *s = lookup(se, token);
   if (s == NULL) {
     throw_errno(env, EBADF, call, "(token names no open socket)");
@@ -527,10 +528,9 @@ napi_value js_sock_connect(napi_env env, napi_callback_info info) {
  */
 napi_value js_sock_write(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
-  if (!get_args(env, info, 2, argv, NULL)) return NULL;
   sockenv_t *se;
   int32_t token;
-  sock_t *s = sock_arg(env, argv[0], &se, &token, "sockWrite");
+  sock_t *s = sock_call(env, info, 2, argv, &se, &token, "sockWrite");
   if (s == NULL) return NULL;
   void *data;
   size_t length;
@@ -554,10 +554,9 @@ napi_value js_sock_write(napi_env env, napi_callback_info info) {
 /* sockRead(token, on: boolean): void; reads off (backpressure) or on again (what waits is read on the next wake). */
 napi_value js_sock_read(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
-  if (!get_args(env, info, 2, argv, NULL)) return NULL;
   sockenv_t *se;
   int32_t token;
-  sock_t *s = sock_arg(env, argv[0], &se, &token, "sockRead");
+  sock_t *s = sock_call(env, info, 2, argv, &se, &token, "sockRead");
   if (s == NULL) return NULL;
   bool on = false;
   napi_get_value_bool(env, argv[1], &on);
@@ -569,10 +568,9 @@ napi_value js_sock_read(napi_env env, napi_callback_info info) {
 /* sockShutdown(token): number; shutdown(SHUT_WR) (our FIN after what the kernel holds): 0 or a negative errno. */
 napi_value js_sock_shutdown(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
-  if (!get_args(env, info, 1, argv, NULL)) return NULL;
   sockenv_t *se;
   int32_t token;
-  sock_t *s = sock_arg(env, argv[0], &se, &token, "sockShutdown");
+  sock_t *s = sock_call(env, info, 1, argv, &se, &token, "sockShutdown");
   if (s == NULL) return NULL;
   return make_int32(env, shutdown(s->fd, SHUT_WR) < 0 ? -errno : 0);
 }
@@ -580,10 +578,9 @@ napi_value js_sock_shutdown(napi_env env, napi_callback_info info) {
 /* sockClose(token, reset?: boolean): void; close(2), after SO_LINGER 0 when `reset` (a RST, not a FIN). The token is dead after. */
 napi_value js_sock_close(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
-  if (!get_args(env, info, 1, argv, NULL)) return NULL;
   sockenv_t *se;
   int32_t token;
-  sock_t *s = sock_arg(env, argv[0], &se, &token, "sockClose");
+  sock_t *s = sock_call(env, info, 1, argv, &se, &token, "sockClose");
   if (s == NULL) return NULL;
   bool reset = false;
   napi_get_value_bool(env, argv[1], &reset);
